@@ -1,0 +1,76 @@
+"""The FastAPI application factory: resources in lifespan state, one error policy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import routes
+from indexer import __version__
+from indexer.config import Settings
+from indexer.core import Library
+from indexer.search import SearchQueryError
+
+log = logging.getLogger("pml.api")
+
+
+def create_app(settings: Settings | None = None, *, index_on_start: bool = True) -> FastAPI:
+    """Build the app. The library is opened (and indexed if it changed) at start-up."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Library]]:
+        library = Library.open(settings)
+        if index_on_start:
+            library.refresh()
+        try:
+            yield {"library": library}
+        finally:
+            library.close()
+
+    app = FastAPI(
+        title="Postmortem Library",
+        version=__version__,
+        description="Search and browse the postmortem library.",
+        lifespan=lifespan,
+    )
+    app.include_router(routes.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _describe(error: dict[str, object]) -> str:
+    location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
+    where = ".".join(location) or "request"
+    return f"{where}: {error.get('msg', 'invalid value')}"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [dict(e) for e in error.errors()]
+        message = "; ".join(_describe(e) for e in errors)
+        detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in errors]
+        return JSONResponse({"detail": detail, "message": message}, status_code=422)
+
+    @app.exception_handler(SearchQueryError)
+    async def search_error(request: Request, error: SearchQueryError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; the server log has the details"},
+                            status_code=500)

@@ -1,0 +1,184 @@
+"""The `pml` command line: a thin shell over the `indexer` library."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from indexer import catalog, lint, store, taxonomy
+from indexer.config import Settings
+from indexer.core import Library
+from indexer.search import MAX_LIMIT, Filters, SearchQueryError
+
+_TAG = re.compile(r"</?b>")
+
+
+def _settings(library: Path | None = None) -> Settings:
+    settings = Settings()
+    if library is not None:
+        settings.library = library
+    return settings
+
+
+def _open(library: Path | None = None, *, refresh: bool = True) -> Library:
+    lib = Library.open(_settings(library))
+    if refresh:
+        lib.refresh()
+    return lib
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="postmortem-library")
+def main() -> None:
+    """Postmortem Library: search and lint a library of Markdown postmortems.
+
+    Configuration comes from PML_* environment variables (see the README).
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Index the library if it changed, then serve the API and UI."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level)
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild everything, not just what changed.")
+def index(path: Path | None, force: bool) -> None:
+    """Index the library folder (default: PML_LIBRARY) into the data directory."""
+    library = Library.open(_settings(path))
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="Reading postmortems", file=sys.stderr)
+            bar.__enter__()
+        bar.update(1)
+
+    try:
+        report = library.refresh(force=force, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        library.close()
+    for problem in report.problems:
+        click.echo(f"{library.root / problem.path}:{problem.line}: skipped: {problem.message}",
+                   err=True)
+    click.echo(report.summary())
+
+
+@main.command()
+@click.argument("query", nargs=-1)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, MAX_LIMIT))
+@click.option("--offset", default=0, type=click.IntRange(0, None))
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as GET /api/search.")
+@click.option("--service", multiple=True)
+@click.option("--error-class", multiple=True)
+@click.option("--contributing-factor", multiple=True)
+@click.option("--severity", multiple=True)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]))
+def search(query: tuple[str, ...], limit: int, offset: int, as_json: bool,
+           service: tuple[str, ...], error_class: tuple[str, ...],
+           contributing_factor: tuple[str, ...], severity: tuple[str, ...],
+           since: Any, until: Any) -> None:
+    """Search the library: `pml search connection pool exhaustion`."""
+    filters = Filters(service=list(service), error_class=list(error_class),
+                      contributing_factor=list(contributing_factor), severity=list(severity),
+                      since=since.date() if since else None, until=until.date() if until else None)
+    library = _open()
+    try:
+        results = library.index.search(" ".join(query), filters, limit=limit, offset=offset)
+    except SearchQueryError as error:
+        raise click.UsageError(str(error)) from None
+    finally:
+        library.close()
+    if as_json:
+        body = asdict(results)
+        body.update(limit=limit, offset=offset)
+        click.echo(json.dumps(body, indent=2))
+        return
+    if not results.results:
+        click.echo("No results: try fewer words, or drop a filter.")
+        return
+    click.echo(f"{results.total} postmortems match ({results.took_ms:.1f} ms)\n")
+    for hit in results.results:
+        labels = ", ".join([*hit.services, *hit.error_classes])
+        click.echo(click.style(f"{hit.date}  {hit.severity or '-':4}  {hit.title}", bold=True))
+        click.echo(f"    {hit.id}  [{labels}]")
+        snippet = _TAG.sub("", hit.snippet)
+        click.echo(f"    {_unescape(snippet)}\n")
+
+
+def _unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+@main.command(name="lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "style", type=click.Choice(["text", "github", "json"]),
+              default="text", show_default=True)
+def lint_command(paths: tuple[Path, ...], style: str) -> None:
+    """Check postmortems; exits 1 when there are errors."""
+    roots = list(paths) or [_settings().library]
+    try:
+        vocabulary = taxonomy.load(taxonomy.find_root(roots[0]))
+    except taxonomy.TaxonomyError as error:
+        click.echo(f"{error.path}:{error.line}: error: {error.message}", err=True)
+        sys.exit(1)
+    findings = lint.lint_paths(roots, vocabulary)
+    output = lint.format_findings(findings, style)
+    if output:
+        click.echo(output)
+    errors = sum(1 for f in findings if f.level == "error")
+    warnings = len(findings) - errors
+    if style == "text":
+        click.echo(f"{errors} errors, {warnings} warnings", err=True)
+    sys.exit(1 if errors else 0)
+
+
+@main.command()
+@click.argument("postmortem_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the API.")
+def show(postmortem_id: str, as_json: bool) -> None:
+    """Show one postmortem."""
+    library = _open()
+    try:
+        with store.session(library.engine) as db:
+            record = catalog.get_postmortem(db, postmortem_id, today=date.today())
+    finally:
+        library.close()
+    if record is None:
+        raise click.ClickException(f"no postmortem with id '{postmortem_id}'")
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    click.echo(click.style(record["title"], bold=True))
+    facts = [record["date"], record["severity"], record["status"],
+             ", ".join(record["services"]), ", ".join(record["error_classes"])]
+    click.echo(" | ".join(str(f) for f in facts if f))
+    click.echo(record["path"] + "\n")
+    click.echo(record["body_markdown"].strip())
+
+
+if __name__ == "__main__":
+    main()

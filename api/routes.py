@@ -1,0 +1,166 @@
+"""HTTP routes: parse the request, call the library, shape the JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from indexer import catalog, store
+from indexer.core import Library
+from indexer.search import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_LENGTH, Filters
+
+router = APIRouter()
+
+
+def get_library(request: Request) -> Library:
+    library: Library = request.state.library
+    return library
+
+
+def get_session(library: Annotated[Library, Depends(get_library)]) -> Iterator[Session]:
+    with store.session(library.engine) as db:
+        yield db
+
+
+def get_groups() -> frozenset[str]:
+    """The reader's groups; access control (a later feature) fills this in."""
+    return frozenset()
+
+
+LibraryDep = Annotated[Library, Depends(get_library)]
+SessionDep = Annotated[Session, Depends(get_session)]
+GroupsDep = Annotated[frozenset[str], Depends(get_groups)]
+Values = Annotated[list[str], Query(max_length=20)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+
+class SearchHit(BaseModel):
+    id: str
+    title: str
+    date: str
+    severity: str | None
+    services: list[str]
+    error_classes: list[str]
+    score: float
+    snippet: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    total: int
+    took_ms: float
+    limit: int
+    offset: int
+    results: list[SearchHit]
+    facets: dict[str, dict[str, int]]
+
+
+def _check_window(since: date | None, until: date | None) -> None:
+    if since and until and since > until:
+        raise HTTPException(400, f"since ({since}) is after until ({until})")
+
+
+@router.get("/api/search", response_model=SearchResponse, tags=["search"])
+def search(
+    library: LibraryDep,
+    groups: GroupsDep,
+    q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description="Words, \"phrases\", -excluded")] = "",
+    limit: Limit = 10,
+    offset: Offset = 0,
+    service: Values = [],  # noqa: B006 (FastAPI copies query defaults)
+    error_class: Values = [],  # noqa: B006
+    contributing_factor: Values = [],  # noqa: B006
+    severity: Values = [],  # noqa: B006
+    type: Values = [],  # noqa: B006
+    team: Values = [],  # noqa: B006
+    tag: Values = [],  # noqa: B006
+    year: Values = [],  # noqa: B006
+    since: date | None = None,
+    until: date | None = None,
+) -> dict[str, Any]:
+    """Full-text search with filters and facet counts."""
+    _check_window(since, until)
+    filters = Filters(service=service, error_class=error_class,
+                      contributing_factor=contributing_factor, severity=severity, type=type,
+                      team=team, tag=tag, year=year, since=since, until=until)
+    results = library.index.search(q, filters, limit=limit, offset=offset, groups=groups)
+    body = asdict(results)
+    body.update(limit=limit, offset=offset)
+    return body
+
+
+@router.get("/api/postmortems", tags=["postmortems"])
+def list_postmortems(
+    db: SessionDep,
+    groups: GroupsDep,
+    limit: Annotated[int, Query(ge=1, le=catalog.MAX_PAGE)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    service: Values = [],  # noqa: B006
+    error_class: Values = [],  # noqa: B006
+    contributing_factor: Values = [],  # noqa: B006
+    team: Values = [],  # noqa: B006
+    tag: Values = [],  # noqa: B006
+    severity: Values = [],  # noqa: B006
+    status: Values = [],  # noqa: B006
+    type: Values = [],  # noqa: B006
+    since: date | None = None,
+    until: date | None = None,
+) -> dict[str, Any]:
+    """Postmortems, newest first, filtered by vocabulary and date."""
+    _check_window(since, until)
+    filters = catalog.ListFilters(service=service, error_class=error_class,
+                                  contributing_factor=contributing_factor, team=team, tag=tag,
+                                  severity=severity, status=status, type=type,
+                                  since=since, until=until)
+    total, items = catalog.list_postmortems(db, filters, limit=limit, offset=offset,
+                                            groups=groups)
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get("/api/postmortems/{postmortem_id}", tags=["postmortems"])
+def get_postmortem(postmortem_id: str, db: SessionDep, groups: GroupsDep) -> dict[str, Any]:
+    """One postmortem: metadata, rendered HTML and action items."""
+    record = catalog.get_postmortem(db, postmortem_id, groups=groups)
+    if record is None:
+        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+    return record
+
+
+@router.get("/api/problems", tags=["library"])
+def problems(db: SessionDep) -> dict[str, Any]:
+    """Files the last indexing run could not read, with the reason."""
+    rows = db.exec(select(store.IngestProblem).order_by(col(store.IngestProblem.path)))
+    return {"items": [{"path": r.path, "line": r.line, "message": r.message} for r in rows]}
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+def readyz(library: LibraryDep) -> JSONResponse:
+    """Ready to serve: the database answers and the full-text index is open."""
+    checks: dict[str, Any] = {"fulltext": True, "semantic": False}
+    try:
+        store.ping(library.engine)
+        checks["database"] = True
+    except Exception as error:  # any driver error means not ready
+        checks["database"] = False
+        checks["database_error"] = type(error).__name__
+    with store.session(library.engine) as db:
+        if checks["database"]:
+            checks["postmortems"] = store.count_postmortems(db)
+            checks["indexed_at"] = store.get_meta(db, "indexed_at")
+    ready = checks["database"] and checks["fulltext"]
+    checks["status"] = "ready" if ready else "not ready"
+    return JSONResponse(checks, status_code=200 if ready else 503)

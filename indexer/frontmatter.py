@@ -1,0 +1,171 @@
+"""A strict, safe reader for the YAML front matter of a postmortem.
+
+PyYAML's safe loader still expands aliases (the "billion laughs" bomb) and
+applies YAML 1.1 coercions (`no` becomes False, `2025-01-01 10:00` becomes a
+naive datetime). The format needs neither, so this reader composes the YAML
+node graph itself, refuses anchors, aliases and tags, and resolves scalars by
+YAML 1.2 core rules with dates left as text. It also remembers the line of
+every key, so the linter can point at `file:line`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+MAX_FRONT_MATTER_BYTES = 64 * 1024
+MAX_DEPTH = 20
+
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_TRUES = {"true", "True", "TRUE"}
+_FALSES = {"false", "False", "FALSE"}
+_DELIMITER = re.compile(r"---[ \t]*\Z")
+_END = re.compile(r"(---|\.\.\.)[ \t]*\Z")
+
+
+class FrontMatterError(ValueError):
+    """The front matter cannot be read; `line` is 1-based within the file."""
+
+    def __init__(self, message: str, line: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass
+class Document:
+    """A postmortem file split into its parsed front matter and its body."""
+
+    data: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)
+    body: str = ""
+    body_line: int = 1
+
+    def line_of(self, path: str, default: int = 1) -> int:
+        """The line of a dotted key path, or of its closest ancestor."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rpartition(".")[0]
+        return default
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Composes nodes but refuses anchors, aliases, explicit tags and deep nesting."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line
+        if isinstance(event, yaml.AliasEvent):
+            raise FrontMatterError("YAML aliases (*name) are not allowed in front matter", line)
+        if getattr(event, "anchor", None):
+            raise FrontMatterError("YAML anchors (&name) are not allowed in front matter", line)
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!"):
+            raise FrontMatterError(f"YAML tags ({tag}) are not allowed in front matter", line)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FrontMatterError(f"front matter is nested deeper than {MAX_DEPTH} levels", line)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def split(text: str) -> tuple[str, str, int]:
+    """Split a file into (yaml_text, body, body_line). Raises if there is no front matter."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if not lines or not _DELIMITER.match(lines[0].rstrip("\r")):
+        raise FrontMatterError("no front matter: the file must start with a '---' line", 1)
+    for number, line in enumerate(lines[1:], start=1):
+        if _END.match(line.rstrip("\r")):
+            yaml_text = "\n".join(lines[1:number])
+            body = "\n".join(lines[number + 1 :])
+            return yaml_text, body, number + 2
+    raise FrontMatterError("front matter is not closed: add a '---' line after it", 1)
+
+
+def parse(text: str) -> Document:
+    """Parse a whole postmortem file (front matter and body)."""
+    yaml_text, body, body_line = split(text)
+    if len(yaml_text.encode("utf-8")) > MAX_FRONT_MATTER_BYTES:
+        raise FrontMatterError(
+            f"front matter is larger than {MAX_FRONT_MATTER_BYTES // 1024} KiB", 2
+        )
+    lines: dict[str, int] = {}
+    data = load(yaml_text, lines, first_line=2)
+    if not isinstance(data, dict):
+        raise FrontMatterError("front matter must be a mapping of fields (key: value)", 2)
+    return Document(data=data, lines=lines, body=body, body_line=body_line)
+
+
+def load(yaml_text: str, lines: dict[str, int] | None = None, first_line: int = 1) -> Any:
+    """Load YAML text strictly; `lines` receives the 1-based line of every key path."""
+    loader = _StrictLoader(yaml_text)
+    try:
+        node = loader.get_single_node()
+    except FrontMatterError as error:
+        error.line += first_line
+        raise
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = (mark.line if mark else 0) + first_line
+        problem = error.problem or error.context or "invalid YAML"
+        raise FrontMatterError(f"invalid YAML: {problem}", line) from None
+    except yaml.YAMLError as error:
+        raise FrontMatterError(f"invalid YAML: {error}", first_line) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return None
+    return _convert(node, "", lines if lines is not None else {}, first_line)
+
+
+def _convert(node: yaml.Node, path: str, lines: dict[str, int], offset: int) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + offset
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise FrontMatterError("mapping keys must be plain text", line)
+            key = str(key_node.value)
+            if key in result:
+                raise FrontMatterError(f"duplicate key '{key}'", line)
+            child = f"{path}.{key}" if path else key
+            lines[child] = line
+            result[key] = _convert(value_node, child, lines, offset)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for position, item in enumerate(node.value):
+            child = f"{path}.{position}" if path else str(position)
+            lines.setdefault(child, item.start_mark.line + offset)
+            items.append(_convert(item, child, lines, offset))
+        return items
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    value = str(node.value)
+    if node.style is not None:  # quoted or block scalars are always text
+        return value
+    if value in _NULLS:
+        return None
+    if value in _TRUES:
+        return True
+    if value in _FALSES:
+        return False
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    return value

@@ -1,0 +1,68 @@
+"""Finding and reading the postmortem files of a library folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.postmortem import Finding, MalformedPostmortem, Postmortem, parse
+
+MAX_FILE_BYTES = 1024 * 1024
+IGNORED_NAMES = {"README.md", "CHANGELOG.md", "CONTRIBUTING.md"}
+
+
+def discover(root: Path) -> list[Path]:
+    """Every postmortem file under `root`, sorted; templates and hidden files are skipped."""
+    if root.is_file():
+        return [root]
+    found = []
+    for path in root.rglob("*.md"):
+        relative = path.relative_to(root)
+        if any(part.startswith((".", "_")) for part in relative.parts):
+            continue
+        if path.name in IGNORED_NAMES or not path.is_file():
+            continue
+        found.append(path)
+    return sorted(found)
+
+
+def read_text(path: Path, display: str) -> str:
+    """A file's text, or `MalformedPostmortem` if it is too large or not UTF-8."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise MalformedPostmortem(display, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise MalformedPostmortem(display, 1, f"file is not UTF-8 text ({error.reason})") from None
+
+
+def load_file(path: Path, display: str) -> Postmortem:
+    return parse(read_text(path, display), display)
+
+
+@dataclass
+class Scan:
+    """The readable postmortems of a library and the files that could not be read."""
+
+    postmortems: list[Postmortem] = field(default_factory=list)
+    malformed: list[Finding] = field(default_factory=list)
+
+
+def iter_files(root: Path, display_root: Path | None = None) -> Iterator[tuple[Path, str]]:
+    """(path, display path) pairs; the display path is what messages show."""
+    shown = display_root if display_root is not None else root
+    for path in discover(root):
+        display = str(shown / path.relative_to(root)) if root.is_dir() else str(shown)
+        yield path, display
+
+
+def scan(root: Path, display_root: Path | None = None) -> Scan:
+    result = Scan()
+    for path, display in iter_files(root, display_root):
+        try:
+            result.postmortems.append(load_file(path, display))
+        except MalformedPostmortem as error:
+            result.malformed.append(error.finding)
+    return result

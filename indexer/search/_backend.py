@@ -1,0 +1,276 @@
+"""The on-disk tantivy index: opening, writing, searching."""
+
+from __future__ import annotations
+
+import html
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from indexer import markdown
+from indexer.postmortem import Postmortem
+from indexer.search import _query, _schema
+from indexer.taxonomy import Taxonomy
+
+MAX_LIMIT = 100
+MAX_OFFSET = 10_000
+FACET_SIZE = 50
+SNIPPET_CHARS = 240
+WRITER_HEAP = 64 * 1024 * 1024
+VERSION_FILE = "SCHEMA_VERSION"
+
+
+@dataclass
+class Filters:
+    """Vocabulary filters: values within one field are OR-ed, fields are AND-ed."""
+
+    service: list[str] = field(default_factory=list)
+    error_class: list[str] = field(default_factory=list)
+    contributing_factor: list[str] = field(default_factory=list)
+    severity: list[str] = field(default_factory=list)
+    type: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    team: list[str] = field(default_factory=list)
+    tag: list[str] = field(default_factory=list)
+    year: list[str] = field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+
+    def active(self) -> dict[str, list[str]]:
+        return {name: values for name in _schema.FACETS if (values := getattr(self, name))}
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    date: str
+    severity: str | None
+    services: list[str]
+    error_classes: list[str]
+    score: float
+    snippet: str
+
+
+@dataclass
+class Results:
+    query: str
+    total: int
+    took_ms: float
+    results: list[Hit]
+    facets: dict[str, dict[str, int]]
+
+
+def _day(value: date) -> int:
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
+    """The index document of a postmortem: text to rank on, keywords to filter on."""
+    lead = [part for part in (postmortem.impact_summary, postmortem.trigger) if part]
+    vocab = [
+        taxonomy.words_for("error_classes", postmortem.error_classes),
+        taxonomy.words_for("contributing_factors", postmortem.contributing_factors),
+        taxonomy.words_for("services", postmortem.services),
+        " ".join(postmortem.tags),
+    ]
+    values: dict[str, Any] = {
+        "id": postmortem.id,
+        "title": postmortem.title,
+        "body": "\n".join([*lead, markdown.plain_text(postmortem.body)]),
+        "vocab": " ".join(vocab),
+        "service": postmortem.services,
+        "error_class": postmortem.error_classes,
+        "contributing_factor": postmortem.contributing_factors,
+        "severity": [postmortem.severity] if postmortem.severity else [],
+        "type": [postmortem.type] if postmortem.type else [],
+        "status": [postmortem.status],
+        "team": postmortem.teams,
+        "tag": postmortem.tags,
+        "year": [str(postmortem.date.year)],
+        "visibility": [postmortem.visibility],
+        "audience": postmortem.audience,
+        "day": _day(postmortem.date),
+    }
+    return tantivy.Document(**{k: v for k, v in values.items() if v != []})
+
+
+class Batch:
+    """Adds and deletes that become visible together when the batch commits."""
+
+    def __init__(self, writer: tantivy.IndexWriter, taxonomy: Taxonomy) -> None:
+        self._writer = writer
+        self._taxonomy = taxonomy
+
+    def delete(self, identifier: str) -> None:
+        self._writer.delete_documents_by_term("id", identifier)
+
+    def upsert(self, postmortem: Postmortem) -> None:
+        self.delete(postmortem.id)
+        self._writer.add_document(document(postmortem, self._taxonomy))
+
+    def clear(self) -> None:
+        self._writer.delete_all_documents()
+
+
+class SearchIndex:
+    """A tantivy index in a folder (or in memory when `path` is None)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.schema = _schema.build()
+        self.rebuilt = False
+        self._index = self._open()
+        self._index.register_tokenizer(_schema.ANALYZER, _schema.analyzer())
+
+    def _open(self) -> tantivy.Index:
+        if self.path is None:
+            self.rebuilt = True
+            return tantivy.Index(self.schema)
+        version_file = self.path / VERSION_FILE
+        current = version_file.read_text().strip() if version_file.is_file() else None
+        if current != str(_schema.SCHEMA_VERSION):
+            # Another layout (or no index yet): the index is derived data, so start over.
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.rebuilt = True
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+        except (OSError, ValueError):
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path.mkdir(parents=True)
+            self.rebuilt = True
+            index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+        version_file.write_text(f"{_schema.SCHEMA_VERSION}\n")
+        return index
+
+    @contextmanager
+    def batch(self, taxonomy: Taxonomy) -> Iterator[Batch]:
+        """Write in one transaction: committed on success, rolled back on error."""
+        writer = self._index.writer(WRITER_HEAP, 1)
+        try:
+            yield Batch(writer, taxonomy)
+            writer.commit()
+            writer.wait_merging_threads()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            del writer
+        self._index.reload()
+
+    def reload(self) -> None:
+        self._index.reload()
+
+    def count(self) -> int:
+        return int(self._index.searcher().num_docs)
+
+    def ids(self) -> set[str]:
+        searcher = self._index.searcher()
+        total = searcher.num_docs
+        if not total:
+            return set()
+        hits = searcher.search(tantivy.Query.all_query(), limit=total, count=False).hits
+        return {searcher.doc(address)["id"][0] for _, address in hits}
+
+    def search(self, text: str, filters: Filters | None = None, *, limit: int = 10,
+               offset: int = 0, groups: frozenset[str] = frozenset()) -> Results:
+        """Rank postmortems for `text`; an empty text lists everything, newest first."""
+        started = time.perf_counter()
+        limit = max(1, min(limit, MAX_LIMIT))
+        offset = max(0, min(offset, MAX_OFFSET))
+        parsed = _query.parse(text)
+        searcher = self._index.searcher()
+        text_query = self._text_query(parsed)
+        query = self._combine(text_query, filters or Filters(), groups)
+        if parsed.empty:
+            found = searcher.search(query, limit, count=True, offset=offset,
+                                    order_by_field="day")
+        else:
+            found = searcher.search(query, limit, count=True, offset=offset)
+        snippets = None
+        if not parsed.empty:
+            snippets = tantivy.SnippetGenerator.create(searcher, text_query, self.schema, "body")
+            snippets.set_max_num_chars(SNIPPET_CHARS)
+        hits = []
+        for score, address in found.hits:
+            stored = searcher.doc(address)
+            hits.append(self._hit(stored, float(score) if not parsed.empty else 0.0, snippets))
+        facets = self._facets(searcher, query)
+        took = (time.perf_counter() - started) * 1000
+        return Results(text, int(found.count or 0), round(took, 2), hits, facets)
+
+    def _text_query(self, parsed: _query.ParsedQuery) -> tantivy.Query:
+        if parsed.empty:
+            base = tantivy.Query.all_query()
+        else:
+            base, _errors = self._index.parse_query_lenient(
+                parsed.tantivy_syntax(), list(_schema.TEXT_FIELDS),
+                field_boosts=_schema.FIELD_BOOSTS,
+            )
+            return base  # exclusions are part of the syntax
+        if parsed.excluded:
+            excluded, _errors = self._index.parse_query_lenient(
+                " ".join(f'"{word}"' for word in parsed.excluded), list(_schema.TEXT_FIELDS))
+            return tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, excluded)])
+        return base
+
+    def _combine(self, text_query: tantivy.Query, filters: Filters,
+                 groups: frozenset[str]) -> tantivy.Query:
+        clauses = [(tantivy.Occur.Must, text_query)]
+        for name, values in filters.active().items():
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(
+                tantivy.Query.term_set_query(self.schema, name, values), 0.0)))
+        if filters.since or filters.until:
+            lower = _day(filters.since) if filters.since else None
+            upper = _day(filters.until) if filters.until else None
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(
+                tantivy.Query.range_query(self.schema, "day", tantivy.FieldType.Integer,
+                                          lower, upper), 0.0)))
+        visible = [(tantivy.Occur.Should,
+                    tantivy.Query.term_query(self.schema, "visibility", "internal"))]
+        if groups:
+            visible.append((tantivy.Occur.Should,
+                            tantivy.Query.term_set_query(self.schema, "audience", sorted(groups))))
+        clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(
+            tantivy.Query.boolean_query(visible), 0.0)))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _hit(self, stored: tantivy.Document, score: float,
+             snippets: tantivy.SnippetGenerator | None) -> Hit:
+        values = stored.to_dict()
+        snippet = ""
+        if snippets is not None:
+            snippet = snippets.snippet_from_doc(stored).to_html()
+        if not snippet:
+            body = values.get("body", [""])[0]
+            snippet = html.escape(body[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(body) >
+                                  SNIPPET_CHARS else body)
+        day = values["day"][0]
+        return Hit(
+            id=values["id"][0],
+            title=values["title"][0],
+            date=f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}",
+            severity=(values.get("severity") or [None])[0],
+            services=values.get("service", []),
+            error_classes=values.get("error_class", []),
+            score=round(score, 4),
+            snippet=snippet.replace("\n", " "),
+        )
+
+    def _facets(self, searcher: tantivy.Searcher, query: tantivy.Query) -> dict[str, dict[str, int]]:
+        spec = {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in _schema.FACETS}
+        answer = searcher.aggregate(query, spec)
+        facets: dict[str, dict[str, int]] = {}
+        for name in _schema.FACETS:
+            buckets = answer.get(name, {}).get("buckets", [])
+            facets[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
+        return facets

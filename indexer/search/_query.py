@@ -1,0 +1,73 @@
+"""Turning what a person types into a safe tantivy query.
+
+The tantivy query language has field prefixes, ranges and operators that a
+search box should not expose: `error: 500` would be read as a search of a
+field called `error`. So the text is split into words, quoted phrases and
+`-excluded` words, every piece is re-quoted, and only then parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_QUERY_LENGTH = 500
+MAX_TERMS = 32
+_PIECE = re.compile(r'(-?)"([^"]*)"|(-?)([^\s"]+)')
+_WORD = re.compile(r"[\w.'+#/-]+")
+_OPERATORS = {"AND", "OR", "NOT", "&&", "||"}
+
+
+class SearchQueryError(ValueError):
+    """A query that cannot be searched; the message is safe to show to the user."""
+
+
+@dataclass
+class ParsedQuery:
+    words: list[str] = field(default_factory=list)
+    phrases: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.words or self.phrases)
+
+    def tantivy_syntax(self) -> str:
+        """The query in tantivy syntax with every term quoted (so nothing is an operator)."""
+        parts = [f'"{word}"' for word in self.words]
+        parts += [f'"{phrase}"' for phrase in self.phrases]
+        parts += [f'-"{word}"' for word in self.excluded]
+        return " ".join(parts)
+
+    @property
+    def terms(self) -> list[str]:
+        return [*self.words, *self.phrases]
+
+
+def _clean(text: str) -> str:
+    return " ".join(_WORD.findall(text.replace("\\", " ")))
+
+
+def parse(text: str) -> ParsedQuery:
+    """Parse a search box's text. Unbalanced quotes are dropped, never an error."""
+    if len(text) > MAX_QUERY_LENGTH:
+        raise SearchQueryError(f"query is {len(text)} characters; the limit is {MAX_QUERY_LENGTH}")
+    if text.count('"') % 2:
+        text = text.replace('"', " ")
+    query = ParsedQuery()
+    for match in _PIECE.finditer(text):
+        negated_phrase, phrase, negated_word, word = match.groups()
+        if phrase is not None:
+            cleaned = _clean(phrase)
+            if cleaned:
+                (query.excluded if negated_phrase else query.phrases).append(cleaned)
+            continue
+        if word in _OPERATORS:
+            continue
+        cleaned = _clean(word)
+        if not cleaned:
+            continue
+        target = query.excluded if negated_word else query.words
+        target.extend(cleaned.split())
+    query.words = query.words[:MAX_TERMS]
+    return query

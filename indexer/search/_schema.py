@@ -1,0 +1,43 @@
+"""The tantivy schema of the full-text index, and the version that guards it."""
+
+from __future__ import annotations
+
+import tantivy
+
+# Bump when fields, tokenizers or what is written into them change: an index
+# with another version is deleted and rebuilt from the library.
+SCHEMA_VERSION = 3
+ANALYZER = "pml_en"
+
+# Multi-valued keyword fields: filters and facet counts.
+FACETS = ("service", "error_class", "contributing_factor", "severity", "type", "status",
+          "team", "tag", "year")
+# Raw keyword fields that only filter.
+KEYWORDS = ("visibility", "audience")
+TEXT_FIELDS = ("title", "body", "vocab")
+FIELD_BOOSTS = {"title": 3.0, "vocab": 2.0, "body": 1.0}
+
+
+def analyzer() -> tantivy.TextAnalyzer:
+    """English: split on non-alphanumerics, lowercase, drop stop words, stem."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def build() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
+    builder.add_text_field("title", stored=True, tokenizer_name=ANALYZER)
+    builder.add_text_field("body", stored=True, tokenizer_name=ANALYZER)
+    builder.add_text_field("vocab", stored=False, tokenizer_name=ANALYZER)
+    for name in (*FACETS, *KEYWORDS):
+        builder.add_text_field(name, stored=True, tokenizer_name="raw", fast=True)
+    builder.add_integer_field("day", stored=True, indexed=True, fast=True)
+    return builder.build()

@@ -1,0 +1,252 @@
+"""The database: SQLModel tables for postmortems, their vocabulary links and action items.
+
+Everything here is derived from the library and can be rebuilt from it. The
+default is a SQLite file in the data directory (WAL mode, busy timeout);
+`PML_DATABASE_URL` points it at PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Column, Index, event, func, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import JSON, DateTime
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
+
+from indexer.postmortem import Finding, Postmortem
+
+LINK_KINDS = ("service", "error_class", "contributing_factor", "team", "tag", "author", "related",
+              "audience")
+
+
+class PostmortemRow(SQLModel, table=True):
+    __tablename__ = "postmortem"
+
+    id: str = Field(primary_key=True, max_length=128)
+    path: str = Field(index=True)
+    content_hash: str = Field(max_length=64)
+    title: str
+    date: dt.date = Field(index=True)
+    status: str = Field(default="published", max_length=16)
+    visibility: str = Field(default="internal", max_length=16)
+    severity: str | None = Field(default=None, max_length=8)
+    type: str | None = Field(default=None, max_length=16)
+    owner: str | None = None
+    trigger: str | None = None
+    detection_method: str | None = Field(default=None, max_length=32)
+    detection_alert: str | None = None
+    started_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    detected_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    acknowledged_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True)))
+    mitigated_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    resolved_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    customer_facing: bool | None = None
+    impact_summary: str | None = None
+    slo: str | None = None
+    error_budget_minutes: float | None = None
+    mitigation_maturity: str | None = Field(default=None, max_length=16)
+    duplicate_of: str | None = None
+    body: str = ""
+    front_matter: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    indexed_at: dt.datetime = Field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc),
+        sa_column=Column(DateTime(timezone=True)),
+    )
+
+
+class PostmortemLink(SQLModel, table=True):
+    """A postmortem's vocabulary values: services, error classes, factors, tags, ..."""
+
+    __tablename__ = "postmortem_link"
+    __table_args__ = (Index("ix_link_kind_value", "kind", "value"),)
+
+    postmortem_id: str = Field(foreign_key="postmortem.id", primary_key=True, max_length=128)
+    kind: str = Field(primary_key=True, max_length=32)
+    value: str = Field(primary_key=True)
+
+
+class ExternalRef(SQLModel, table=True):
+    """Ids of the incident in other tools (join keys for incident imports)."""
+
+    __tablename__ = "external_ref"
+    __table_args__ = (Index("ix_ref_source_ref", "source", "ref"),)
+
+    postmortem_id: str = Field(foreign_key="postmortem.id", primary_key=True, max_length=128)
+    source: str = Field(primary_key=True, max_length=32)
+    ref: str = Field(primary_key=True)
+
+
+class ActionItemRow(SQLModel, table=True):
+    __tablename__ = "action_item"
+
+    postmortem_id: str = Field(foreign_key="postmortem.id", primary_key=True, max_length=128)
+    item_id: str = Field(primary_key=True, max_length=64)
+    position: int = 0
+    title: str
+    type: str | None = Field(default=None, max_length=16)
+    priority: str | None = Field(default=None, max_length=4)
+    owner: str | None = Field(default=None, index=True)
+    due: dt.date | None = Field(default=None, index=True)
+    status: str = Field(default="open", max_length=16, index=True)
+    ticket: str | None = None
+
+
+class IngestProblem(SQLModel, table=True):
+    """Files the last index run could not read, so the API can show them."""
+
+    __tablename__ = "ingest_problem"
+
+    path: str = Field(primary_key=True)
+    line: int = 1
+    message: str
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "pml_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Timestamps are stored in UTC; SQLite keeps no offset, so a naive value read back is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@contextmanager
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as db:
+        yield db
+
+
+def get_meta(db: Session, key: str) -> str | None:
+    row = db.get(MetaRow, key)
+    return row.value if row else None
+
+
+def set_meta(db: Session, key: str, value: str) -> None:
+    row = db.get(MetaRow, key)
+    if row is None:
+        db.add(MetaRow(key=key, value=value))
+    else:
+        row.value = value
+        db.add(row)
+
+
+def known_hashes(db: Session) -> dict[str, tuple[str, str]]:
+    """path -> (id, content hash) of every stored postmortem."""
+    rows = db.exec(select(PostmortemRow.path, PostmortemRow.id, PostmortemRow.content_hash))
+    return {path: (identifier, digest) for path, identifier, digest in rows}
+
+
+def _links(postmortem: Postmortem) -> Iterable[tuple[str, str]]:
+    fields = (("service", postmortem.services), ("error_class", postmortem.error_classes),
+              ("contributing_factor", postmortem.contributing_factors),
+              ("team", postmortem.teams), ("tag", postmortem.tags),
+              ("author", postmortem.authors), ("related", postmortem.related),
+              ("audience", postmortem.audience))
+    for kind, values in fields:
+        yield from ((kind, value) for value in dict.fromkeys(values))
+
+
+def delete_postmortems(db: Session, ids: Iterable[str]) -> None:
+    ids = list(ids)
+    if not ids:
+        return
+    for table in (PostmortemLink, ExternalRef, ActionItemRow):
+        db.exec(delete(table).where(col(table.postmortem_id).in_(ids)))  # type: ignore[attr-defined]
+    db.exec(delete(PostmortemRow).where(col(PostmortemRow.id).in_(ids)))
+
+
+def upsert_postmortem(db: Session, postmortem: Postmortem) -> None:
+    """Replace everything stored about this postmortem with the parsed file."""
+    delete_postmortems(db, [postmortem.id])
+    db.flush()
+    stamps = {name: as_utc(value) for name, value in postmortem.timestamps.items()}
+    db.add(PostmortemRow(
+        id=postmortem.id, path=postmortem.path, content_hash=postmortem.content_hash,
+        title=postmortem.title, date=postmortem.date, status=postmortem.status,
+        visibility=postmortem.visibility, severity=postmortem.severity, type=postmortem.type,
+        owner=postmortem.owner, trigger=postmortem.trigger,
+        detection_method=postmortem.detection_method,
+        detection_alert=postmortem.detection_alert,
+        started_at=stamps.get("started_at"), detected_at=stamps.get("detected_at"),
+        acknowledged_at=stamps.get("acknowledged_at"), mitigated_at=stamps.get("mitigated_at"),
+        resolved_at=stamps.get("resolved_at"), customer_facing=postmortem.customer_facing,
+        impact_summary=postmortem.impact_summary, slo=postmortem.slo,
+        error_budget_minutes=postmortem.error_budget_minutes,
+        mitigation_maturity=postmortem.mitigation_maturity,
+        duplicate_of=postmortem.duplicate_of, body=postmortem.body,
+        front_matter=json.loads(json.dumps(postmortem.front_matter, default=str)),
+    ))
+    db.flush()
+    db.add_all(PostmortemLink(postmortem_id=postmortem.id, kind=kind, value=value)
+               for kind, value in _links(postmortem))
+    db.add_all(ExternalRef(postmortem_id=postmortem.id, source=source, ref=ref)
+               for source, refs in postmortem.external_refs.items() for ref in dict.fromkeys(refs))
+    seen: set[str] = set()
+    for position, item in enumerate(postmortem.action_items):
+        if item.id in seen:
+            continue
+        seen.add(item.id)
+        db.add(ActionItemRow(
+            postmortem_id=postmortem.id, item_id=item.id, position=position, title=item.title,
+            type=item.type, priority=item.priority, owner=item.owner, due=item.due,
+            status=item.status, ticket=item.ticket,
+        ))
+
+
+def replace_problems(db: Session, problems: Iterable[Finding]) -> None:
+    db.exec(delete(IngestProblem))
+    for finding in {f.path: f for f in problems}.values():
+        db.add(IngestProblem(path=finding.path, line=finding.line, message=finding.message))
+
+
+def links_for(db: Session, ids: list[str]) -> dict[str, dict[str, list[str]]]:
+    """postmortem id -> kind -> values, for a page of results."""
+    result: dict[str, dict[str, list[str]]] = {i: {} for i in ids}
+    if not ids:
+        return result
+    rows = db.exec(select(PostmortemLink).where(col(PostmortemLink.postmortem_id).in_(ids)))
+    for row in rows:
+        result[row.postmortem_id].setdefault(row.kind, []).append(row.value)
+    return result
+
+
+def count_postmortems(db: Session) -> int:
+    return int(db.exec(select(func.count()).select_from(PostmortemRow)).one())
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
