@@ -56,8 +56,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [dict(e) for e in error.errors()]
         message = "; ".join(_describe(e) for e in errors)
-        detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
-                   "type": str(e.get("type", ""))} for e in errors]
+        detail = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in errors
+        ]
         return JSONResponse({"detail": detail, "message": message}, status_code=422)
 
     @app.exception_handler(SearchQueryError)
@@ -66,11 +72,15 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
-                            headers=getattr(error, "headers", None))
+        return JSONResponse(
+            {"detail": error.detail},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error; the server log has the details"},
-                            status_code=500)
+        return JSONResponse(
+            {"detail": "internal error; the server log has the details"}, status_code=500
+        )

@@ -53,8 +53,12 @@ def serve(host: str | None, port: int | None) -> None:
     from api.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+    )
 
 
 @main.command()
@@ -79,8 +83,9 @@ def index(path: Path | None, force: bool) -> None:
             bar.__exit__(None, None, None)
         library.close()
     for problem in report.problems:
-        click.echo(f"{library.root / problem.path}:{problem.line}: skipped: {problem.message}",
-                   err=True)
+        click.echo(
+            f"{library.root / problem.path}:{problem.line}: skipped: {problem.message}", err=True
+        )
     click.echo(report.summary())
 
 
@@ -95,14 +100,27 @@ def index(path: Path | None, force: bool) -> None:
 @click.option("--severity", multiple=True)
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]))
-def search(query: tuple[str, ...], limit: int, offset: int, as_json: bool,
-           service: tuple[str, ...], error_class: tuple[str, ...],
-           contributing_factor: tuple[str, ...], severity: tuple[str, ...],
-           since: Any, until: Any) -> None:
+def search(
+    query: tuple[str, ...],
+    limit: int,
+    offset: int,
+    as_json: bool,
+    service: tuple[str, ...],
+    error_class: tuple[str, ...],
+    contributing_factor: tuple[str, ...],
+    severity: tuple[str, ...],
+    since: Any,
+    until: Any,
+) -> None:
     """Search the library: `pml search connection pool exhaustion`."""
-    filters = Filters(service=list(service), error_class=list(error_class),
-                      contributing_factor=list(contributing_factor), severity=list(severity),
-                      since=since.date() if since else None, until=until.date() if until else None)
+    filters = Filters(
+        service=list(service),
+        error_class=list(error_class),
+        contributing_factor=list(contributing_factor),
+        severity=list(severity),
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+    )
     library = _open()
     try:
         results = library.index.search(" ".join(query), filters, limit=limit, offset=offset)
@@ -135,8 +153,13 @@ def _unescape(text: str) -> str:
 
 @main.command(name="lint")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "style", type=click.Choice(["text", "github", "json"]),
-              default="text", show_default=True)
+@click.option(
+    "--format",
+    "style",
+    type=click.Choice(["text", "github", "json"]),
+    default="text",
+    show_default=True,
+)
 def lint_command(paths: tuple[Path, ...], style: str) -> None:
     """Check postmortems; exits 1 when there are errors."""
     roots = list(paths) or [_settings().library]
@@ -173,8 +196,13 @@ def show(postmortem_id: str, as_json: bool) -> None:
         click.echo(json.dumps(record, indent=2))
         return
     click.echo(click.style(record["title"], bold=True))
-    facts = [record["date"], record["severity"], record["status"],
-             ", ".join(record["services"]), ", ".join(record["error_classes"])]
+    facts = [
+        record["date"],
+        record["severity"],
+        record["status"],
+        ", ".join(record["services"]),
+        ", ".join(record["error_classes"]),
+    ]
     click.echo(" | ".join(str(f) for f in facts if f))
     click.echo(record["path"] + "\n")
     click.echo(record["body_markdown"].strip())

@@ -72,7 +72,9 @@ def _check_window(since: date | None, until: date | None) -> None:
 def search(
     library: LibraryDep,
     groups: GroupsDep,
-    q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description="Words, \"phrases\", -excluded")] = "",
+    q: Annotated[
+        str, Query(max_length=MAX_QUERY_LENGTH, description='Words, "phrases", -excluded')
+    ] = "",
     limit: Limit = 10,
     offset: Offset = 0,
     service: Values = [],  # noqa: B006 (FastAPI copies query defaults)
@@ -88,9 +90,18 @@ def search(
 ) -> dict[str, Any]:
     """Full-text search with filters and facet counts."""
     _check_window(since, until)
-    filters = Filters(service=service, error_class=error_class,
-                      contributing_factor=contributing_factor, severity=severity, type=type,
-                      team=team, tag=tag, year=year, since=since, until=until)
+    filters = Filters(
+        service=service,
+        error_class=error_class,
+        contributing_factor=contributing_factor,
+        severity=severity,
+        type=type,
+        team=team,
+        tag=tag,
+        year=year,
+        since=since,
+        until=until,
+    )
     results = library.index.search(q, filters, limit=limit, offset=offset, groups=groups)
     body = asdict(results)
     body.update(limit=limit, offset=offset)
@@ -116,12 +127,19 @@ def list_postmortems(
 ) -> dict[str, Any]:
     """Postmortems, newest first, filtered by vocabulary and date."""
     _check_window(since, until)
-    filters = catalog.ListFilters(service=service, error_class=error_class,
-                                  contributing_factor=contributing_factor, team=team, tag=tag,
-                                  severity=severity, status=status, type=type,
-                                  since=since, until=until)
-    total, items = catalog.list_postmortems(db, filters, limit=limit, offset=offset,
-                                            groups=groups)
+    filters = catalog.ListFilters(
+        service=service,
+        error_class=error_class,
+        contributing_factor=contributing_factor,
+        team=team,
+        tag=tag,
+        severity=severity,
+        status=status,
+        type=type,
+        since=since,
+        until=until,
+    )
+    total, items = catalog.list_postmortems(db, filters, limit=limit, offset=offset, groups=groups)
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 

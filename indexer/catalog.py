@@ -38,14 +38,16 @@ class ListFilters:
 
 def visible(groups: frozenset[str]) -> Any:
     """SQL condition: the postmortem is internal, or restricted to one of `groups`."""
-    internal = PostmortemRow.visibility == "internal"
+    internal = col(PostmortemRow.visibility) == "internal"
     if not groups:
         return internal
-    allowed = exists().where(and_(
-        PostmortemLink.postmortem_id == PostmortemRow.id,
-        PostmortemLink.kind == "audience",
-        col(PostmortemLink.value).in_(sorted(groups)),
-    ))
+    allowed = exists().where(
+        and_(
+            col(PostmortemLink.postmortem_id) == col(PostmortemRow.id),
+            col(PostmortemLink.kind) == "audience",
+            col(PostmortemLink.value).in_(sorted(groups)),
+        )
+    )
     return or_(internal, allowed)
 
 
@@ -54,11 +56,15 @@ def _filtered(statement: Any, filters: ListFilters, groups: frozenset[str]) -> A
     for kind in LIST_FILTERS:
         values = getattr(filters, kind)
         if values:
-            statement = statement.where(exists().where(and_(
-                PostmortemLink.postmortem_id == PostmortemRow.id,
-                PostmortemLink.kind == kind,
-                col(PostmortemLink.value).in_(values),
-            )))
+            statement = statement.where(
+                exists().where(
+                    and_(
+                        col(PostmortemLink.postmortem_id) == col(PostmortemRow.id),
+                        col(PostmortemLink.kind) == kind,
+                        col(PostmortemLink.value).in_(values),
+                    )
+                )
+            )
     for name in ("severity", "status", "type"):
         values = getattr(filters, name)
         if values:
@@ -81,8 +87,9 @@ def summary(row: PostmortemRow, links: dict[str, list[str]]) -> dict[str, Any]:
         "type": row.type,
         "services": _ordered(row, "services", links.get("service", [])),
         "error_classes": _ordered(row, "error_classes", links.get("error_class", [])),
-        "contributing_factors": _ordered(row, "contributing_factors",
-                                         links.get("contributing_factor", [])),
+        "contributing_factors": _ordered(
+            row, "contributing_factors", links.get("contributing_factor", [])
+        ),
         "path": row.path,
     }
 
@@ -96,12 +103,19 @@ def _ordered(row: PostmortemRow, key: str, values: list[str]) -> list[str]:
     return sorted(values)
 
 
-def list_postmortems(db: Session, filters: ListFilters, *, limit: int = 20, offset: int = 0,
-                     groups: frozenset[str] = frozenset()) -> tuple[int, list[dict[str, Any]]]:
+def list_postmortems(
+    db: Session,
+    filters: ListFilters,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    groups: frozenset[str] = frozenset(),
+) -> tuple[int, list[dict[str, Any]]]:
     """(total, page) of postmortems, newest first."""
     limit = max(1, min(limit, MAX_PAGE))
-    total = db.exec(_filtered(select(func.count()).select_from(PostmortemRow), filters,
-                              groups)).one()
+    total = db.exec(
+        _filtered(select(func.count()).select_from(PostmortemRow), filters, groups)
+    ).one()
     statement = _filtered(select(PostmortemRow), filters, groups)
     statement = statement.order_by(col(PostmortemRow.date).desc(), col(PostmortemRow.id))
     rows = list(db.exec(statement.offset(max(0, offset)).limit(limit)))
@@ -109,50 +123,67 @@ def list_postmortems(db: Session, filters: ListFilters, *, limit: int = 20, offs
     return int(total), [summary(row, links[row.id]) for row in rows]
 
 
-def get_postmortem(db: Session, identifier: str, *, groups: frozenset[str] = frozenset(),
-                   today: date | None = None) -> dict[str, Any] | None:
+def get_postmortem(
+    db: Session, identifier: str, *, groups: frozenset[str] = frozenset(), today: date | None = None
+) -> dict[str, Any] | None:
     """Everything about one postmortem, or None if it does not exist or is not visible."""
-    row = db.exec(select(PostmortemRow).where(PostmortemRow.id == identifier)
-                  .where(visible(groups))).first()
+    row = db.exec(
+        select(PostmortemRow).where(PostmortemRow.id == identifier).where(visible(groups))
+    ).first()
     if row is None:
         return None
     links = store.links_for(db, [row.id])[row.id]
     refs: dict[str, list[str]] = {}
     for ref in db.exec(select(ExternalRef).where(ExternalRef.postmortem_id == row.id)):
         refs.setdefault(ref.source, []).append(ref.ref)
-    items = db.exec(select(ActionItemRow).where(ActionItemRow.postmortem_id == row.id)
-                    .order_by(col(ActionItemRow.position)))
+    items = db.exec(
+        select(ActionItemRow)
+        .where(ActionItemRow.postmortem_id == row.id)
+        .order_by(col(ActionItemRow.position))
+    )
     today = today or date.today()
     record = summary(row, links)
-    record.update({
-        "visibility": row.visibility,
-        "teams": _ordered(row, "teams", links.get("team", [])),
-        "tags": _ordered(row, "tags", links.get("tag", [])),
-        "authors": _ordered(row, "authors", links.get("author", [])),
-        "owner": row.owner,
-        "trigger": row.trigger,
-        "detection": {"method": row.detection_method, "alert": row.detection_alert},
-        "timestamps": _timestamps(row),
-        "durations": _durations(row),
-        "impact": {"customer_facing": row.customer_facing, "summary": row.impact_summary,
-                   "slo": row.slo, "error_budget_minutes": row.error_budget_minutes},
-        "mitigation_maturity": row.mitigation_maturity,
-        "external_refs": refs,
-        "related": _ordered(row, "related", links.get("related", [])),
-        "duplicate_of": row.duplicate_of,
-        "action_items": [action_item(item, today) for item in items],
-        "body_markdown": row.body,
-        "body_html": markdown.render_html(row.body),
-    })
+    record.update(
+        {
+            "visibility": row.visibility,
+            "teams": _ordered(row, "teams", links.get("team", [])),
+            "tags": _ordered(row, "tags", links.get("tag", [])),
+            "authors": _ordered(row, "authors", links.get("author", [])),
+            "owner": row.owner,
+            "trigger": row.trigger,
+            "detection": {"method": row.detection_method, "alert": row.detection_alert},
+            "timestamps": _timestamps(row),
+            "durations": _durations(row),
+            "impact": {
+                "customer_facing": row.customer_facing,
+                "summary": row.impact_summary,
+                "slo": row.slo,
+                "error_budget_minutes": row.error_budget_minutes,
+            },
+            "mitigation_maturity": row.mitigation_maturity,
+            "external_refs": refs,
+            "related": _ordered(row, "related", links.get("related", [])),
+            "duplicate_of": row.duplicate_of,
+            "action_items": [action_item(item, today) for item in items],
+            "body_markdown": row.body,
+            "body_html": markdown.render_html(row.body),
+        }
+    )
     return record
 
 
 def action_item(item: ActionItemRow, today: date) -> dict[str, Any]:
     overdue = bool(item.due and item.due < today and item.status in ("open", "in_progress"))
     return {
-        "id": item.item_id, "title": item.title, "type": item.type, "priority": item.priority,
-        "owner": item.owner, "due": item.due.isoformat() if item.due else None,
-        "status": item.status, "ticket": item.ticket, "overdue": overdue,
+        "id": item.item_id,
+        "title": item.title,
+        "type": item.type,
+        "priority": item.priority,
+        "owner": item.owner,
+        "due": item.due.isoformat() if item.due else None,
+        "status": item.status,
+        "ticket": item.ticket,
+        "overdue": overdue,
     }
 
 

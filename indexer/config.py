@@ -13,7 +13,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PML_", env_file=".env", extra="ignore")
 
-    library: Path = Field(default=Path("postmortems"), description="Folder of Markdown postmortems.")
+    library: Path = Field(
+        default=Path("postmortems"), description="Folder of Markdown postmortems."
+    )
     data_dir: Path = Field(default=Path("data"), description="Index, SQLite file and caches.")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in the data directory."

@@ -41,8 +41,9 @@ class Library:
     def root(self) -> Path:
         return self.settings.library
 
-    def refresh(self, *, force: bool = False,
-                progress: ingest.Progress | None = None) -> ingest.Report:
+    def refresh(
+        self, *, force: bool = False, progress: ingest.Progress | None = None
+    ) -> ingest.Report:
         """Index what changed in the library folder (one run at a time)."""
         with self._lock:
             self.taxonomy = taxonomy.load(self.root)
@@ -51,8 +52,9 @@ class Library:
                 # Vocabulary words are part of every index document.
                 force = force or store.get_meta(db, "taxonomy_hash") != digest
             # Paths are stored relative to the library, so moving it does not reindex.
-            report = ingest.index_library(self.root, self.engine, self.index, self.taxonomy,
-                                          force=force, progress=progress)
+            report = ingest.index_library(
+                self.root, self.engine, self.index, self.taxonomy, force=force, progress=progress
+            )
             with store.session(self.engine) as db:
                 store.set_meta(db, "taxonomy_hash", digest)
                 db.commit()

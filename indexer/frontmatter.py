@@ -61,7 +61,7 @@ class _StrictLoader(yaml.SafeLoader):
     depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         line = event.start_mark.line
         if isinstance(event, yaml.AliasEvent):
             raise FrontMatterError("YAML aliases (*name) are not allowed in front matter", line)
@@ -156,7 +156,7 @@ def _convert(node: yaml.Node, path: str, lines: dict[str, int], offset: int) -> 
 
 def _scalar(node: yaml.Node) -> Any:
     value = str(node.value)
-    if node.style is not None:  # quoted or block scalars are always text
+    if getattr(node, "style", None) is not None:  # quoted or block scalars are always text
         return value
     if value in _NULLS:
         return None

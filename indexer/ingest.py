@@ -15,10 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+
 from indexer import library, store
 from indexer.postmortem import Finding, MalformedPostmortem, Postmortem, content_hash, parse
 from indexer.search import SearchIndex
@@ -44,10 +45,12 @@ class Report:
         return self.added + self.updated
 
     def summary(self) -> str:
-        return (f"{self.added} added, {self.updated} updated, {self.removed} removed, "
-                f"{self.unchanged} unchanged, {len(self.problems)} skipped"
-                + (" (full rebuild)" if self.rebuilt else "")
-                + f" in {self.seconds:.2f}s")
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged, {len(self.problems)} skipped"
+            + (" (full rebuild)" if self.rebuilt else "")
+            + f" in {self.seconds:.2f}s"
+        )
 
 
 @dataclass
@@ -60,9 +63,16 @@ class _Plan:
     unchanged: int = 0
 
 
-def index_library(root: Path, engine: Engine, index: SearchIndex, taxonomy: Taxonomy, *,
-                  display_root: Path | None = None, force: bool = False,
-                  progress: Progress | None = None) -> Report:
+def index_library(
+    root: Path,
+    engine: Engine,
+    index: SearchIndex,
+    taxonomy: Taxonomy,
+    *,
+    display_root: Path | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> Report:
     """Bring the database and the search index in line with the files under `root`."""
     started = time.perf_counter()
     files = list(library.iter_files(root, display_root or Path(".")))
@@ -83,15 +93,25 @@ def index_library(root: Path, engine: Engine, index: SearchIndex, taxonomy: Taxo
         for postmortem in plan.write:
             store.upsert_postmortem(db, postmortem)
         store.replace_problems(db, plan.problems)
-        store.set_meta(db, "indexed_at", datetime.now(timezone.utc).isoformat())
+        store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
         db.commit()
-    return Report(added=plan.added, updated=plan.updated, removed=len(plan.delete_ids),
-                  unchanged=plan.unchanged, rebuilt=rebuild, problems=plan.problems,
-                  seconds=time.perf_counter() - started)
+    return Report(
+        added=plan.added,
+        updated=plan.updated,
+        removed=len(plan.delete_ids),
+        unchanged=plan.unchanged,
+        rebuilt=rebuild,
+        problems=plan.problems,
+        seconds=time.perf_counter() - started,
+    )
 
 
-def _plan(files: list[tuple[Path, str]], stored: dict[str, tuple[str, str]], rebuild: bool,
-          progress: Progress | None) -> _Plan:
+def _plan(
+    files: list[tuple[Path, str]],
+    stored: dict[str, tuple[str, str]],
+    rebuild: bool,
+    progress: Progress | None,
+) -> _Plan:
     plan = _Plan()
     # id -> path of every postmortem that stays as it is, to catch duplicate ids.
     owners: dict[str, str] = {}
@@ -114,9 +134,15 @@ def _plan(files: list[tuple[Path, str]], stored: dict[str, tuple[str, str]], reb
     for postmortem in candidates:
         owner = owners.get(postmortem.id)
         if owner is not None and owner != postmortem.path:
-            plan.problems.append(Finding(postmortem.path, postmortem.line_of("id"), "error",
-                                         "duplicate-id", f"id '{postmortem.id}' is already used "
-                                         f"by {owner}; this file was skipped"))
+            plan.problems.append(
+                Finding(
+                    postmortem.path,
+                    postmortem.line_of("id"),
+                    "error",
+                    "duplicate-id",
+                    f"id '{postmortem.id}' is already used by {owner}; this file was skipped",
+                )
+            )
             continue
         owners[postmortem.id] = postmortem.path
         previous = stored.get(postmortem.path)

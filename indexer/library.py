@@ -31,7 +31,9 @@ def read_text(path: Path, display: str) -> str:
     """A file's text, or `MalformedPostmortem` if it is too large or not UTF-8."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise MalformedPostmortem(display, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
+        raise MalformedPostmortem(
+            display, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}"
+        )
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -29,8 +30,14 @@ PLACEHOLDER = "TODO"
 def lint_postmortem(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     """The findings of one postmortem on its own (library-wide checks come later)."""
     findings = list(postmortem.findings)
-    checks = (_unknown_fields, _vocabulary, _timestamp_order, _action_items,
-              _detection_gap, _sections)
+    checks = (
+        _unknown_fields,
+        _vocabulary,
+        _timestamp_order,
+        _action_items,
+        _detection_gap,
+        _sections,
+    )
     for check in checks:
         findings.extend(check(postmortem, taxonomy))
     return findings
@@ -44,16 +51,37 @@ def lint_library(postmortems: list[Postmortem]) -> list[Finding]:
         by_id[postmortem.id].append(postmortem)
     for identifier, owners in by_id.items():
         for duplicate in owners[1:]:
-            findings.append(_finding(duplicate, "id", "error", "duplicate-id",
-                                     f"id '{identifier}' is already used by {owners[0].path}"))
+            findings.append(
+                _finding(
+                    duplicate,
+                    "id",
+                    "error",
+                    "duplicate-id",
+                    f"id '{identifier}' is already used by {owners[0].path}",
+                )
+            )
     for postmortem in postmortems:
         for position, target in enumerate(postmortem.related):
             if target not in by_id:
-                findings.append(_finding(postmortem, f"related.{position}", "warning",
-                                         "unknown-link", _missing(target, by_id)))
+                findings.append(
+                    _finding(
+                        postmortem,
+                        f"related.{position}",
+                        "warning",
+                        "unknown-link",
+                        _missing(target, by_id),
+                    )
+                )
         if postmortem.duplicate_of and postmortem.duplicate_of not in by_id:
-            findings.append(_finding(postmortem, "duplicate_of", "warning", "unknown-link",
-                                     _missing(postmortem.duplicate_of, by_id)))
+            findings.append(
+                _finding(
+                    postmortem,
+                    "duplicate_of",
+                    "warning",
+                    "unknown-link",
+                    _missing(postmortem.duplicate_of, by_id),
+                )
+            )
     return findings
 
 
@@ -116,9 +144,11 @@ def _vocabulary(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     if taxonomy.empty:
         return []
     findings = []
-    kinds = (("services", "service", postmortem.services),
-             ("error_classes", "error class", postmortem.error_classes),
-             ("contributing_factors", "contributing factor", postmortem.contributing_factors))
+    kinds = (
+        ("services", "service", postmortem.services),
+        ("error_classes", "error class", postmortem.error_classes),
+        ("contributing_factors", "contributing factor", postmortem.contributing_factors),
+    )
     for kind, label, values in kinds:
         vocabulary = taxonomy.kind(kind)
         for position, value in enumerate(values):
@@ -126,21 +156,32 @@ def _vocabulary(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
                 continue
             hint = suggest(value, vocabulary)
             message = f"unknown {label} '{value}' (not in taxonomy.yaml)" + (
-                f"; did you mean '{hint}'?" if hint else "")
-            findings.append(_finding(postmortem, f"{kind}.{position}", "warning", "vocabulary",
-                                     message))
+                f"; did you mean '{hint}'?" if hint else ""
+            )
+            findings.append(
+                _finding(postmortem, f"{kind}.{position}", "warning", "vocabulary", message)
+            )
     return findings
 
 
 def _timestamp_order(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     findings = []
-    present = [(name, postmortem.timestamps[name]) for name in TIMESTAMP_FIELDS
-               if name in postmortem.timestamps]
-    for (earlier, first), (later, second) in zip(present, present[1:], strict=False):
+    present = [
+        (name, postmortem.timestamps[name])
+        for name in TIMESTAMP_FIELDS
+        if name in postmortem.timestamps
+    ]
+    for (earlier, first), (later, second) in itertools.pairwise(present):
         if second < first:
-            findings.append(_finding(postmortem, f"timestamps.{later}", "error", "timestamp-order",
-                                     f"{later} ({second.isoformat()}) is before "
-                                     f"{earlier} ({first.isoformat()})"))
+            findings.append(
+                _finding(
+                    postmortem,
+                    f"timestamps.{later}",
+                    "error",
+                    "timestamp-order",
+                    f"{later} ({second.isoformat()}) is before {earlier} ({first.isoformat()})",
+                )
+            )
     return findings
 
 
@@ -151,9 +192,15 @@ def _action_items(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
             continue
         missing = [name for name in ("owner", "due") if not getattr(item, name)]
         if missing:
-            findings.append(Finding(postmortem.path, item.line, "warning", "action-item",
-                                    f"action item {item.id} ('{item.title}') has no "
-                                    + " and no ".join(missing)))
+            findings.append(
+                Finding(
+                    postmortem.path,
+                    item.line,
+                    "warning",
+                    "action-item",
+                    f"action item {item.id} ('{item.title}') has no " + " and no ".join(missing),
+                )
+            )
     return findings
 
 
@@ -165,9 +212,16 @@ def _detection_gap(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     if any(item.type == "detect" for item in postmortem.action_items):
         return []
     minutes = int((detected - started).total_seconds() // 60)
-    return [_finding(postmortem, "timestamps.detected_at", "warning", "detection-gap",
-                     f"detection gap of {minutes} minutes (over 5) and no 'detect' action item: "
-                     "instrument better")]
+    return [
+        _finding(
+            postmortem,
+            "timestamps.detected_at",
+            "warning",
+            "detection-gap",
+            f"detection gap of {minutes} minutes (over 5) and no 'detect' action item: "
+            "instrument better",
+        )
+    ]
 
 
 def _sections(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
@@ -178,10 +232,24 @@ def _sections(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     headings = {section.heading.lower() for section in parts}
     for names in SECTIONS:
         if not any(name.lower() in headings for name in names):
-            findings.append(Finding(postmortem.path, postmortem.body_line, "warning", "section",
-                                    f"missing section '## {names[0]}'"))
+            findings.append(
+                Finding(
+                    postmortem.path,
+                    postmortem.body_line,
+                    "warning",
+                    "section",
+                    f"missing section '## {names[0]}'",
+                )
+            )
     for number, line in enumerate(postmortem.body.split("\n"), start=postmortem.body_line):
         if PLACEHOLDER in line:
-            findings.append(Finding(postmortem.path, number, "warning", "placeholder",
-                                    f"'{PLACEHOLDER}' left in a published postmortem"))
+            findings.append(
+                Finding(
+                    postmortem.path,
+                    number,
+                    "warning",
+                    "placeholder",
+                    f"'{PLACEHOLDER}' left in a published postmortem",
+                )
+            )
     return findings

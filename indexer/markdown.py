@@ -36,7 +36,7 @@ def _parser() -> MarkdownIt:
 
 def render_html(body: str) -> str:
     """Render a postmortem body to HTML that is safe to embed in a page."""
-    return _parser().render(body)
+    return str(_parser().render(body))
 
 
 @dataclass

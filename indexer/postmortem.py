@@ -148,7 +148,7 @@ def parse_timestamp(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.tzinfo is None or "T" not in text.upper() and " " not in text:
+    if parsed.tzinfo is None or ("T" not in text.upper() and " " not in text):
         return None
     return parsed
 
@@ -272,7 +272,9 @@ def _date(reader: _Reader, timestamps: dict[str, datetime], path: str) -> date:
     if "started_at" in timestamps:
         return timestamps["started_at"].date()
     line = reader.doc.line_of("date", 1)
-    raise MalformedPostmortem(path, line, "missing required field 'date' (or timestamps.started_at)")
+    raise MalformedPostmortem(
+        path, line, "missing required field 'date' (or timestamps.started_at)"
+    )
 
 
 def _timestamps(reader: _Reader) -> dict[str, datetime]:
@@ -280,21 +282,31 @@ def _timestamps(reader: _Reader) -> dict[str, datetime]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        reader.report("timestamps", "'timestamps' must be a mapping of started_at, detected_at, ...")
+        reader.report(
+            "timestamps", "'timestamps' must be a mapping of started_at, detected_at, ..."
+        )
         return {}
     result: dict[str, datetime] = {}
     for name, value in raw.items():
         key = f"timestamps.{name}"
         if name not in TIMESTAMP_FIELDS:
-            reader.report(key, f"unknown timestamp '{name}'; expected one of: "
-                          + ", ".join(TIMESTAMP_FIELDS), "warning", "unknown-field")
+            reader.report(
+                key,
+                f"unknown timestamp '{name}'; expected one of: " + ", ".join(TIMESTAMP_FIELDS),
+                "warning",
+                "unknown-field",
+            )
             continue
         if value is None:
             continue
         parsed = parse_timestamp(value)
         if parsed is None:
-            reader.report(key, f"'{key}' is '{value}'; expected ISO 8601 with a time zone, "
-                          "like 2025-03-14T18:02:00+00:00", code="timestamp")
+            reader.report(
+                key,
+                f"'{key}' is '{value}'; expected ISO 8601 with a time zone, "
+                "like 2025-03-14T18:02:00+00:00",
+                code="timestamp",
+            )
             continue
         result[name] = parsed
     return result
@@ -324,8 +336,10 @@ def _minutes(reader: _Reader) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        reader.report("impact.error_budget_minutes",
-                      f"'impact.error_budget_minutes' is '{value}'; expected a number >= 0")
+        reader.report(
+            "impact.error_budget_minutes",
+            f"'impact.error_budget_minutes' is '{value}'; expected a number >= 0",
+        )
         return None
     return float(value)
 
@@ -340,8 +354,13 @@ def _external_refs(reader: _Reader) -> dict[str, list[str]]:
     refs = {}
     for source in raw:
         if source not in REF_SOURCES:
-            reader.report(f"external_refs.{source}", f"unknown external_refs source '{source}'; "
-                          f"expected one of: {', '.join(REF_SOURCES)}", "warning", "unknown-field")
+            reader.report(
+                f"external_refs.{source}",
+                f"unknown external_refs source '{source}'; "
+                f"expected one of: {', '.join(REF_SOURCES)}",
+                "warning",
+                "unknown-field",
+            )
         refs[source] = reader.strings(f"external_refs.{source}")
     return refs
 
@@ -357,7 +376,9 @@ def _action_items(reader: _Reader) -> list[ActionItem]:
     for position, entry in enumerate(raw):
         key = f"action_items.{position}"
         if not isinstance(entry, dict):
-            reader.report(key, f"action item {position + 1} must be a mapping with at least a title")
+            reader.report(
+                key, f"action item {position + 1} must be a mapping with at least a title"
+            )
             continue
         title = reader.text(f"{key}.title")
         if not title:
@@ -366,25 +387,31 @@ def _action_items(reader: _Reader) -> list[ActionItem]:
         due_raw = reader.get(f"{key}.due")
         due = parse_date(due_raw)
         if due_raw is not None and due is None:
-            reader.report(f"{key}.due", f"action item due date '{due_raw}' is not a YYYY-MM-DD date")
-        items.append(ActionItem(
-            id=reader.text(f"{key}.id") or f"AI-{position + 1}",
-            title=title,
-            type=reader.choice(f"{key}.type", ACTION_TYPES),
-            priority=reader.choice(f"{key}.priority", PRIORITIES),
-            owner=reader.text(f"{key}.owner"),
-            due=due,
-            status=reader.choice(f"{key}.status", ACTION_STATUSES) or "open",
-            ticket=reader.text(f"{key}.ticket"),
-            line=reader.doc.line_of(key),
-        ))
+            reader.report(
+                f"{key}.due", f"action item due date '{due_raw}' is not a YYYY-MM-DD date"
+            )
+        items.append(
+            ActionItem(
+                id=reader.text(f"{key}.id") or f"AI-{position + 1}",
+                title=title,
+                type=reader.choice(f"{key}.type", ACTION_TYPES),
+                priority=reader.choice(f"{key}.priority", PRIORITIES),
+                owner=reader.text(f"{key}.owner"),
+                due=due,
+                status=reader.choice(f"{key}.status", ACTION_STATUSES) or "open",
+                ticket=reader.text(f"{key}.ticket"),
+                line=reader.doc.line_of(key),
+            )
+        )
     return items
 
 
 def _check_structure(reader: _Reader) -> None:
     schema = reader.get("schema")
     if schema is not None and schema != SCHEMA_VERSION:
-        reader.report("schema", f"'schema' is {schema!r}; this version reads schema {SCHEMA_VERSION}")
+        reader.report(
+            "schema", f"'schema' is {schema!r}; this version reads schema {SCHEMA_VERSION}"
+        )
     for mapping in ("detection", "impact"):
         if reader.get(mapping) is not None and not isinstance(reader.get(mapping), dict):
             reader.report(mapping, f"'{mapping}' must be a mapping")

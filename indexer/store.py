@@ -7,10 +7,10 @@ default is a SQLite file in the data directory (WAL mode, busy timeout);
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import Column, Index, event, func, text
@@ -20,8 +20,16 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, selec
 
 from indexer.postmortem import Finding, Postmortem
 
-LINK_KINDS = ("service", "error_class", "contributing_factor", "team", "tag", "author", "related",
-              "audience")
+LINK_KINDS = (
+    "service",
+    "error_class",
+    "contributing_factor",
+    "team",
+    "tag",
+    "author",
+    "related",
+    "audience",
+)
 
 
 class PostmortemRow(SQLModel, table=True):
@@ -43,8 +51,11 @@ class PostmortemRow(SQLModel, table=True):
     started_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     detected_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     acknowledged_at: dt.datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True)))
-    mitigated_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
+    mitigated_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
     resolved_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     customer_facing: bool | None = None
     impact_summary: str | None = None
@@ -55,7 +66,7 @@ class PostmortemRow(SQLModel, table=True):
     body: str = ""
     front_matter: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     indexed_at: dt.datetime = Field(
-        default_factory=lambda: dt.datetime.now(dt.timezone.utc),
+        default_factory=lambda: dt.datetime.now(dt.UTC),
         sa_column=Column(DateTime(timezone=True)),
     )
 
@@ -119,8 +130,8 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def make_engine(url: str) -> Engine:
@@ -170,11 +181,16 @@ def known_hashes(db: Session) -> dict[str, tuple[str, str]]:
 
 
 def _links(postmortem: Postmortem) -> Iterable[tuple[str, str]]:
-    fields = (("service", postmortem.services), ("error_class", postmortem.error_classes),
-              ("contributing_factor", postmortem.contributing_factors),
-              ("team", postmortem.teams), ("tag", postmortem.tags),
-              ("author", postmortem.authors), ("related", postmortem.related),
-              ("audience", postmortem.audience))
+    fields = (
+        ("service", postmortem.services),
+        ("error_class", postmortem.error_classes),
+        ("contributing_factor", postmortem.contributing_factors),
+        ("team", postmortem.teams),
+        ("tag", postmortem.tags),
+        ("author", postmortem.authors),
+        ("related", postmortem.related),
+        ("audience", postmortem.audience),
+    )
     for kind, values in fields:
         yield from ((kind, value) for value in dict.fromkeys(values))
 
@@ -184,7 +200,7 @@ def delete_postmortems(db: Session, ids: Iterable[str]) -> None:
     if not ids:
         return
     for table in (PostmortemLink, ExternalRef, ActionItemRow):
-        db.exec(delete(table).where(col(table.postmortem_id).in_(ids)))  # type: ignore[attr-defined]
+        db.exec(delete(table).where(col(table.postmortem_id).in_(ids)))
     db.exec(delete(PostmortemRow).where(col(PostmortemRow.id).in_(ids)))
 
 
@@ -193,37 +209,65 @@ def upsert_postmortem(db: Session, postmortem: Postmortem) -> None:
     delete_postmortems(db, [postmortem.id])
     db.flush()
     stamps = {name: as_utc(value) for name, value in postmortem.timestamps.items()}
-    db.add(PostmortemRow(
-        id=postmortem.id, path=postmortem.path, content_hash=postmortem.content_hash,
-        title=postmortem.title, date=postmortem.date, status=postmortem.status,
-        visibility=postmortem.visibility, severity=postmortem.severity, type=postmortem.type,
-        owner=postmortem.owner, trigger=postmortem.trigger,
-        detection_method=postmortem.detection_method,
-        detection_alert=postmortem.detection_alert,
-        started_at=stamps.get("started_at"), detected_at=stamps.get("detected_at"),
-        acknowledged_at=stamps.get("acknowledged_at"), mitigated_at=stamps.get("mitigated_at"),
-        resolved_at=stamps.get("resolved_at"), customer_facing=postmortem.customer_facing,
-        impact_summary=postmortem.impact_summary, slo=postmortem.slo,
-        error_budget_minutes=postmortem.error_budget_minutes,
-        mitigation_maturity=postmortem.mitigation_maturity,
-        duplicate_of=postmortem.duplicate_of, body=postmortem.body,
-        front_matter=json.loads(json.dumps(postmortem.front_matter, default=str)),
-    ))
+    db.add(
+        PostmortemRow(
+            id=postmortem.id,
+            path=postmortem.path,
+            content_hash=postmortem.content_hash,
+            title=postmortem.title,
+            date=postmortem.date,
+            status=postmortem.status,
+            visibility=postmortem.visibility,
+            severity=postmortem.severity,
+            type=postmortem.type,
+            owner=postmortem.owner,
+            trigger=postmortem.trigger,
+            detection_method=postmortem.detection_method,
+            detection_alert=postmortem.detection_alert,
+            started_at=stamps.get("started_at"),
+            detected_at=stamps.get("detected_at"),
+            acknowledged_at=stamps.get("acknowledged_at"),
+            mitigated_at=stamps.get("mitigated_at"),
+            resolved_at=stamps.get("resolved_at"),
+            customer_facing=postmortem.customer_facing,
+            impact_summary=postmortem.impact_summary,
+            slo=postmortem.slo,
+            error_budget_minutes=postmortem.error_budget_minutes,
+            mitigation_maturity=postmortem.mitigation_maturity,
+            duplicate_of=postmortem.duplicate_of,
+            body=postmortem.body,
+            front_matter=json.loads(json.dumps(postmortem.front_matter, default=str)),
+        )
+    )
     db.flush()
-    db.add_all(PostmortemLink(postmortem_id=postmortem.id, kind=kind, value=value)
-               for kind, value in _links(postmortem))
-    db.add_all(ExternalRef(postmortem_id=postmortem.id, source=source, ref=ref)
-               for source, refs in postmortem.external_refs.items() for ref in dict.fromkeys(refs))
+    db.add_all(
+        PostmortemLink(postmortem_id=postmortem.id, kind=kind, value=value)
+        for kind, value in _links(postmortem)
+    )
+    db.add_all(
+        ExternalRef(postmortem_id=postmortem.id, source=source, ref=ref)
+        for source, refs in postmortem.external_refs.items()
+        for ref in dict.fromkeys(refs)
+    )
     seen: set[str] = set()
     for position, item in enumerate(postmortem.action_items):
         if item.id in seen:
             continue
         seen.add(item.id)
-        db.add(ActionItemRow(
-            postmortem_id=postmortem.id, item_id=item.id, position=position, title=item.title,
-            type=item.type, priority=item.priority, owner=item.owner, due=item.due,
-            status=item.status, ticket=item.ticket,
-        ))
+        db.add(
+            ActionItemRow(
+                postmortem_id=postmortem.id,
+                item_id=item.id,
+                position=position,
+                title=item.title,
+                type=item.type,
+                priority=item.priority,
+                owner=item.owner,
+                due=item.due,
+                status=item.status,
+                ticket=item.ticket,
+            )
+        )
 
 
 def replace_problems(db: Session, problems: Iterable[Finding]) -> None:

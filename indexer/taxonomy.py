@@ -43,8 +43,9 @@ class Taxonomy:
 
     def words_for(self, name: str, values: list[str]) -> str:
         vocabulary = self.kind(name)
-        return " ".join(vocabulary[v].words if v in vocabulary else v.replace("-", " ")
-                        for v in values)
+        return " ".join(
+            vocabulary[v].words if v in vocabulary else v.replace("-", " ") for v in values
+        )
 
 
 class TaxonomyError(ValueError):

@@ -180,8 +180,15 @@ class SearchIndex:
         hits = searcher.search(tantivy.Query.all_query(), limit=total, count=False).hits
         return {searcher.doc(address)["id"][0] for _, address in hits}
 
-    def search(self, text: str, filters: Filters | None = None, *, limit: int = 10,
-               offset: int = 0, groups: frozenset[str] = frozenset()) -> Results:
+    def search(
+        self,
+        text: str,
+        filters: Filters | None = None,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        groups: frozenset[str] = frozenset(),
+    ) -> Results:
         """Rank postmortems for `text`; an empty text lists everything, newest first."""
         started = time.perf_counter()
         limit = max(1, min(limit, MAX_LIMIT))
@@ -191,8 +198,7 @@ class SearchIndex:
         text_query = self._text_query(parsed)
         query = self._combine(text_query, filters or Filters(), groups)
         if parsed.empty:
-            found = searcher.search(query, limit, count=True, offset=offset,
-                                    order_by_field="day")
+            found = searcher.search(query, limit, count=True, offset=offset, order_by_field="day")
         else:
             found = searcher.search(query, limit, count=True, offset=offset)
         snippets = None
@@ -205,55 +211,84 @@ class SearchIndex:
             hits.append(self._hit(stored, float(score) if not parsed.empty else 0.0, snippets))
         facets = self._facets(searcher, query)
         took = (time.perf_counter() - started) * 1000
-        return Results(text, int(found.count or 0), round(took, 2), hits, facets)
+        return Results(text, int(getattr(found, "count", 0) or 0), round(took, 2), hits, facets)
 
     def _text_query(self, parsed: _query.ParsedQuery) -> tantivy.Query:
         if parsed.empty:
             base = tantivy.Query.all_query()
         else:
             base, _errors = self._index.parse_query_lenient(
-                parsed.tantivy_syntax(), list(_schema.TEXT_FIELDS),
+                parsed.tantivy_syntax(),
+                list(_schema.TEXT_FIELDS),
                 field_boosts=_schema.FIELD_BOOSTS,
             )
             return base  # exclusions are part of the syntax
         if parsed.excluded:
             excluded, _errors = self._index.parse_query_lenient(
-                " ".join(f'"{word}"' for word in parsed.excluded), list(_schema.TEXT_FIELDS))
+                " ".join(f'"{word}"' for word in parsed.excluded), list(_schema.TEXT_FIELDS)
+            )
             return tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, excluded)])
+                [(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, excluded)]
+            )
         return base
 
-    def _combine(self, text_query: tantivy.Query, filters: Filters,
-                 groups: frozenset[str]) -> tantivy.Query:
+    def _combine(
+        self, text_query: tantivy.Query, filters: Filters, groups: frozenset[str]
+    ) -> tantivy.Query:
         clauses = [(tantivy.Occur.Must, text_query)]
         for name, values in filters.active().items():
-            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(
-                tantivy.Query.term_set_query(self.schema, name, values), 0.0)))
+            clauses.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.const_score_query(
+                        tantivy.Query.term_set_query(self.schema, name, values), 0.0
+                    ),
+                )
+            )
         if filters.since or filters.until:
             lower = _day(filters.since) if filters.since else None
             upper = _day(filters.until) if filters.until else None
-            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(
-                tantivy.Query.range_query(self.schema, "day", tantivy.FieldType.Integer,
-                                          lower, upper), 0.0)))
-        visible = [(tantivy.Occur.Should,
-                    tantivy.Query.term_query(self.schema, "visibility", "internal"))]
+            clauses.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.const_score_query(
+                        tantivy.Query.range_query(
+                            self.schema, "day", tantivy.FieldType.Integer, lower, upper
+                        ),
+                        0.0,
+                    ),
+                )
+            )
+        visible = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "visibility", "internal"))
+        ]
         if groups:
-            visible.append((tantivy.Occur.Should,
-                            tantivy.Query.term_set_query(self.schema, "audience", sorted(groups))))
-        clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(
-            tantivy.Query.boolean_query(visible), 0.0)))
+            visible.append(
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.term_set_query(self.schema, "audience", sorted(groups)),
+                )
+            )
+        clauses.append(
+            (
+                tantivy.Occur.Must,
+                tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0),
+            )
+        )
         return tantivy.Query.boolean_query(clauses)
 
-    def _hit(self, stored: tantivy.Document, score: float,
-             snippets: tantivy.SnippetGenerator | None) -> Hit:
+    def _hit(
+        self, stored: tantivy.Document, score: float, snippets: tantivy.SnippetGenerator | None
+    ) -> Hit:
         values = stored.to_dict()
         snippet = ""
         if snippets is not None:
             snippet = snippets.snippet_from_doc(stored).to_html()
         if not snippet:
             body = values.get("body", [""])[0]
-            snippet = html.escape(body[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(body) >
-                                  SNIPPET_CHARS else body)
+            snippet = html.escape(
+                body[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(body) > SNIPPET_CHARS else body
+            )
         day = values["day"][0]
         return Hit(
             id=values["id"][0],
@@ -266,7 +301,9 @@ class SearchIndex:
             snippet=snippet.replace("\n", " "),
         )
 
-    def _facets(self, searcher: tantivy.Searcher, query: tantivy.Query) -> dict[str, dict[str, int]]:
+    def _facets(
+        self, searcher: tantivy.Searcher, query: tantivy.Query
+    ) -> dict[str, dict[str, int]]:
         spec = {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in _schema.FACETS}
         answer = searcher.aggregate(query, spec)
         facets: dict[str, dict[str, int]] = {}

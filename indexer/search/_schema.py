@@ -10,8 +10,17 @@ SCHEMA_VERSION = 3
 ANALYZER = "pml_en"
 
 # Multi-valued keyword fields: filters and facet counts.
-FACETS = ("service", "error_class", "contributing_factor", "severity", "type", "status",
-          "team", "tag", "year")
+FACETS = (
+    "service",
+    "error_class",
+    "contributing_factor",
+    "severity",
+    "type",
+    "status",
+    "team",
+    "tag",
+    "year",
+)
 # Raw keyword fields that only filter.
 KEYWORDS = ("visibility", "audience")
 TEXT_FIELDS = ("title", "body", "vocab")
