@@ -55,30 +55,6 @@ class Document:
         return default
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Composes nodes but refuses anchors, aliases, explicit tags and deep nesting."""
-
-    depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        line = event.start_mark.line
-        if isinstance(event, yaml.AliasEvent):
-            raise FrontMatterError("YAML aliases (*name) are not allowed in front matter", line)
-        if getattr(event, "anchor", None):
-            raise FrontMatterError("YAML anchors (&name) are not allowed in front matter", line)
-        tag = getattr(event, "tag", None)
-        if tag not in (None, "!"):
-            raise FrontMatterError(f"YAML tags ({tag}) are not allowed in front matter", line)
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise FrontMatterError(f"front matter is nested deeper than {MAX_DEPTH} levels", line)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
 def split(text: str) -> tuple[str, str, int]:
     """Split a file into (yaml_text, body, body_line). Raises if there is no front matter."""
     if text.startswith("\ufeff"):
@@ -108,14 +84,15 @@ def parse(text: str) -> Document:
     return Document(data=data, lines=lines, body=body, body_line=body_line)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
+
+
 def load(yaml_text: str, lines: dict[str, int] | None = None, first_line: int = 1) -> Any:
     """Load YAML text strictly; `lines` receives the 1-based line of every key path."""
-    loader = _StrictLoader(yaml_text)
+    builder = _Builder(lines if lines is not None else {}, first_line)
     try:
-        node = loader.get_single_node()
-    except FrontMatterError as error:
-        error.line += first_line
-        raise
+        for event in yaml.parse(yaml_text, Loader=_Loader):
+            builder.feed(event)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = (mark.line if mark else 0) + first_line
@@ -123,40 +100,78 @@ def load(yaml_text: str, lines: dict[str, int] | None = None, first_line: int = 
         raise FrontMatterError(f"invalid YAML: {problem}", line) from None
     except yaml.YAMLError as error:
         raise FrontMatterError(f"invalid YAML: {error}", first_line) from None
-    finally:
-        loader.dispose()
-    if node is None:
-        return None
-    return _convert(node, "", lines if lines is not None else {}, first_line)
+    return builder.result
 
 
-def _convert(node: yaml.Node, path: str, lines: dict[str, int], offset: int) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + offset
-            if not isinstance(key_node, yaml.ScalarNode):
+class _Builder:
+    """Builds Python values from parser events, refusing what the format forbids.
+
+    Working from events (not PyYAML's composer) means an alias is refused
+    before anything is expanded, and libyaml's fast parser can be used.
+    """
+
+    def __init__(self, lines: dict[str, int], offset: int) -> None:
+        self.lines = lines
+        self.offset = offset
+        self.result: Any = None
+        self.documents = 0
+        # Each frame: [container, path, pending key or None]
+        self.stack: list[list[Any]] = []
+
+    def feed(self, event: yaml.Event) -> None:
+        line = event.start_mark.line + self.offset if event.start_mark else self.offset
+        if isinstance(event, yaml.AliasEvent):
+            raise FrontMatterError("YAML aliases (*name) are not allowed in front matter", line)
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise FrontMatterError("front matter must be a single YAML document", line)
+            return
+        if isinstance(event, yaml.NodeEvent):
+            if event.anchor:
+                raise FrontMatterError("YAML anchors (&name) are not allowed in front matter", line)
+            tag = getattr(event, "tag", None)
+            if tag not in (None, "!"):
+                raise FrontMatterError(f"YAML tags ({tag}) are not allowed in front matter", line)
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(self.stack) >= MAX_DEPTH:
+                raise FrontMatterError(f"front matter is nested deeper than {MAX_DEPTH} levels", line)
+            container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+            path = self._place(container, line)
+            self.stack.append([container, path, None])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self.stack.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            frame = self.stack[-1] if self.stack else None
+            if frame is not None and isinstance(frame[0], dict) and frame[2] is None:
+                key = event.value
+                if key in frame[0]:
+                    raise FrontMatterError(f"duplicate key '{key}'", line)
+                frame[2] = key
+                self.lines[f"{frame[1]}.{key}" if frame[1] else key] = line
+                return
+            self._place(_scalar(event.value, event.style), line)
+
+    def _place(self, value: Any, line: int) -> str:
+        """Attach a value to the open container; returns its dotted path."""
+        if not self.stack:
+            self.result = value
+            return ""
+        container, path, key = self.stack[-1]
+        if isinstance(container, dict):
+            if not isinstance(key, str):
                 raise FrontMatterError("mapping keys must be plain text", line)
-            key = str(key_node.value)
-            if key in result:
-                raise FrontMatterError(f"duplicate key '{key}'", line)
-            child = f"{path}.{key}" if path else key
-            lines[child] = line
-            result[key] = _convert(value_node, child, lines, offset)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for position, item in enumerate(node.value):
-            child = f"{path}.{position}" if path else str(position)
-            lines.setdefault(child, item.start_mark.line + offset)
-            items.append(_convert(item, child, lines, offset))
-        return items
-    return _scalar(node)
+            container[key] = value
+            self.stack[-1][2] = None
+            return f"{path}.{key}" if path else key
+        child = f"{path}.{len(container)}" if path else str(len(container))
+        self.lines.setdefault(child, line)
+        container.append(value)
+        return child
 
 
-def _scalar(node: yaml.Node) -> Any:
-    value = str(node.value)
-    if getattr(node, "style", None) is not None:  # quoted or block scalars are always text
+def _scalar(value: str, style: str | None) -> Any:
+    if style:  # quoted or block scalars are always text (plain is None or "")
         return value
     if value in _NULLS:
         return None

@@ -90,8 +90,7 @@ def index_library(
     with store.session(engine) as db:
         store.delete_postmortems(db, plan.delete_ids)
         db.flush()
-        for postmortem in plan.write:
-            store.upsert_postmortem(db, postmortem)
+        store.write_postmortems(db, plan.write)
         store.replace_problems(db, plan.problems)
         store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
         db.commit()

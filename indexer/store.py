@@ -13,13 +13,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Column, Index, event, func, text
+from sqlalchemy import Column, Index, event, func, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import JSON, DateTime
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
-from indexer.postmortem import Finding, Postmortem
+from indexer.postmortem import TIMESTAMP_FIELDS, Finding, Postmortem
 
+_CHUNK = 500
 LINK_KINDS = (
     "service",
     "error_class",
@@ -197,77 +198,71 @@ def _links(postmortem: Postmortem) -> Iterable[tuple[str, str]]:
 
 def delete_postmortems(db: Session, ids: Iterable[str]) -> None:
     ids = list(ids)
-    if not ids:
-        return
-    for table in (PostmortemLink, ExternalRef, ActionItemRow):
-        db.exec(delete(table).where(col(table.postmortem_id).in_(ids)))
-    db.exec(delete(PostmortemRow).where(col(PostmortemRow.id).in_(ids)))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for table in (PostmortemLink, ExternalRef, ActionItemRow):
+            db.exec(delete(table).where(col(table.postmortem_id).in_(chunk)))
+        db.exec(delete(PostmortemRow).where(col(PostmortemRow.id).in_(chunk)))
+
+
+def write_postmortems(db: Session, postmortems: list[Postmortem]) -> None:
+    """Replace everything stored about these postmortems with the parsed files.
+
+    Rows go in as one multi-row insert per table: indexing thousands of files
+    is dominated by per-row ORM overhead otherwise.
+    """
+    delete_postmortems(db, [p.id for p in postmortems])
+    now = dt.datetime.now(dt.timezone.utc)
+    rows: dict[Any, list[dict[str, Any]]] = {
+        PostmortemRow: [], PostmortemLink: [], ExternalRef: [], ActionItemRow: []
+    }
+    for postmortem in postmortems:
+        rows[PostmortemRow].append(_row(postmortem, now))
+        rows[PostmortemLink].extend(
+            {"postmortem_id": postmortem.id, "kind": kind, "value": value}
+            for kind, value in _links(postmortem))
+        rows[ExternalRef].extend(
+            {"postmortem_id": postmortem.id, "source": source, "ref": ref}
+            for source, refs in postmortem.external_refs.items() for ref in dict.fromkeys(refs))
+        rows[ActionItemRow].extend(_action_items(postmortem))
+    for table, values in rows.items():
+        for start in range(0, len(values), _CHUNK):
+            db.execute(insert(table.__table__), values[start : start + _CHUNK])
 
 
 def upsert_postmortem(db: Session, postmortem: Postmortem) -> None:
-    """Replace everything stored about this postmortem with the parsed file."""
-    delete_postmortems(db, [postmortem.id])
-    db.flush()
+    write_postmortems(db, [postmortem])
+
+
+def _row(postmortem: Postmortem, now: dt.datetime) -> dict[str, Any]:
     stamps = {name: as_utc(value) for name, value in postmortem.timestamps.items()}
-    db.add(
-        PostmortemRow(
-            id=postmortem.id,
-            path=postmortem.path,
-            content_hash=postmortem.content_hash,
-            title=postmortem.title,
-            date=postmortem.date,
-            status=postmortem.status,
-            visibility=postmortem.visibility,
-            severity=postmortem.severity,
-            type=postmortem.type,
-            owner=postmortem.owner,
-            trigger=postmortem.trigger,
-            detection_method=postmortem.detection_method,
-            detection_alert=postmortem.detection_alert,
-            started_at=stamps.get("started_at"),
-            detected_at=stamps.get("detected_at"),
-            acknowledged_at=stamps.get("acknowledged_at"),
-            mitigated_at=stamps.get("mitigated_at"),
-            resolved_at=stamps.get("resolved_at"),
-            customer_facing=postmortem.customer_facing,
-            impact_summary=postmortem.impact_summary,
-            slo=postmortem.slo,
-            error_budget_minutes=postmortem.error_budget_minutes,
-            mitigation_maturity=postmortem.mitigation_maturity,
-            duplicate_of=postmortem.duplicate_of,
-            body=postmortem.body,
-            front_matter=json.loads(json.dumps(postmortem.front_matter, default=str)),
-        )
-    )
-    db.flush()
-    db.add_all(
-        PostmortemLink(postmortem_id=postmortem.id, kind=kind, value=value)
-        for kind, value in _links(postmortem)
-    )
-    db.add_all(
-        ExternalRef(postmortem_id=postmortem.id, source=source, ref=ref)
-        for source, refs in postmortem.external_refs.items()
-        for ref in dict.fromkeys(refs)
-    )
-    seen: set[str] = set()
+    return {
+        "id": postmortem.id, "path": postmortem.path, "content_hash": postmortem.content_hash,
+        "title": postmortem.title, "date": postmortem.date, "status": postmortem.status,
+        "visibility": postmortem.visibility, "severity": postmortem.severity,
+        "type": postmortem.type, "owner": postmortem.owner, "trigger": postmortem.trigger,
+        "detection_method": postmortem.detection_method,
+        "detection_alert": postmortem.detection_alert,
+        **{name: stamps.get(name) for name in TIMESTAMP_FIELDS},
+        "customer_facing": postmortem.customer_facing,
+        "impact_summary": postmortem.impact_summary, "slo": postmortem.slo,
+        "error_budget_minutes": postmortem.error_budget_minutes,
+        "mitigation_maturity": postmortem.mitigation_maturity,
+        "duplicate_of": postmortem.duplicate_of, "body": postmortem.body,
+        "front_matter": json.loads(json.dumps(postmortem.front_matter, default=str)),
+        "indexed_at": now,
+    }
+
+
+def _action_items(postmortem: Postmortem) -> list[dict[str, Any]]:
+    items: dict[str, dict[str, Any]] = {}
     for position, item in enumerate(postmortem.action_items):
-        if item.id in seen:
-            continue
-        seen.add(item.id)
-        db.add(
-            ActionItemRow(
-                postmortem_id=postmortem.id,
-                item_id=item.id,
-                position=position,
-                title=item.title,
-                type=item.type,
-                priority=item.priority,
-                owner=item.owner,
-                due=item.due,
-                status=item.status,
-                ticket=item.ticket,
-            )
-        )
+        items.setdefault(item.id, {
+            "postmortem_id": postmortem.id, "item_id": item.id, "position": position,
+            "title": item.title, "type": item.type, "priority": item.priority,
+            "owner": item.owner, "due": item.due, "status": item.status, "ticket": item.ticket,
+        })
+    return list(items.values())
 
 
 def replace_problems(db: Session, problems: Iterable[Finding]) -> None:
