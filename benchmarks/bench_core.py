@@ -25,9 +25,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.synthetic import ERROR_CLASSES, SERVICES, WORDS, generate  # noqa: E402
-from indexer.config import Settings  # noqa: E402
-from indexer.core import Library  # noqa: E402
+from benchmarks.synthetic import ERROR_CLASSES, SERVICES, WORDS, generate
+from indexer.config import Settings
+from indexer.core import Library
 
 
 def free_port() -> int:
@@ -38,7 +38,7 @@ def free_port() -> int:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def queries(count: int, rng: random.Random) -> list[dict[str, str]]:
@@ -89,11 +89,17 @@ def main() -> None:
         lib.close()
 
         port = free_port()
-        env = {**os.environ, "PML_LIBRARY": str(library), "PML_DATA_DIR": str(settings.data_dir),
-               "PML_LOG_LEVEL": "warning"}
+        env = {
+            **os.environ,
+            "PML_LIBRARY": str(library),
+            "PML_DATA_DIR": str(settings.data_dir),
+            "PML_LOG_LEVEL": "warning",
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            cwd=Path(__file__).resolve().parent.parent, env=env)
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
@@ -107,9 +113,11 @@ def main() -> None:
                     response = client.get("/api/search", params=params)
                     timings.append((time.perf_counter() - start) * 1000)
                     response.raise_for_status()
-            print(f"search over HTTP, {args.queries} queries at {args.count} postmortems: "
-                  f"p50 {percentile(timings, 0.5):.2f} ms, p99 {percentile(timings, 0.99):.2f} ms, "
-                  f"mean {statistics.mean(timings):.2f} ms")
+            print(
+                f"search over HTTP, {args.queries} queries at {args.count} postmortems: "
+                f"p50 {percentile(timings, 0.5):.2f} ms, p99 {percentile(timings, 0.99):.2f} ms, "
+                f"mean {statistics.mean(timings):.2f} ms"
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)

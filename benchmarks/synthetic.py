@@ -8,7 +8,7 @@ words everywhere, service and failure-mode words clustered.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -27,8 +27,16 @@ WORDS = (
     "load balancer health check saturation cpu thread lock migration schema batch job "
     "nightly export vendor provider sms email push notification session token key"
 ).split()
-SECTIONS = ("Summary", "Impact", "Timeline", "Contributing factors", "Detection",
-            "Response and recovery", "Lessons learned", "Action items")
+SECTIONS = (
+    "Summary",
+    "Impact",
+    "Timeline",
+    "Contributing factors",
+    "Detection",
+    "Response and recovery",
+    "Lessons learned",
+    "Action items",
+)
 
 
 def _sentence(rng: random.Random, extra: list[str]) -> str:
@@ -40,29 +48,49 @@ def postmortem(number: int, rng: random.Random) -> tuple[str, str]:
     """(relative path, file text) of synthetic postmortem `number`."""
     error_class = rng.choice(ERROR_CLASSES)
     services = rng.sample(SERVICES, rng.randint(1, 2))
-    extra = [*error_class["title"].lower().split(), *(" ".join(error_class["aliases"]).split()),
-             *services]
-    started = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(
-        minutes=rng.randint(0, 3 * 365 * 24 * 60))
+    extra = [
+        *error_class["title"].lower().split(),
+        *(" ".join(error_class["aliases"]).split()),
+        *services,
+    ]
+    started = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(
+        minutes=rng.randint(0, 3 * 365 * 24 * 60)
+    )
     detected = started + timedelta(minutes=rng.randint(1, 30))
     resolved = detected + timedelta(minutes=rng.randint(10, 300))
     identifier = f"{started:%Y-%m-%d}-synthetic-{number:06d}"
     front = {
-        "schema": 1, "id": identifier,
+        "schema": 1,
+        "id": identifier,
         "title": f"{services[0]} {error_class['title'].lower()} {rng.choice(WORDS)} {number}",
-        "date": f"{started:%Y-%m-%d}", "status": "published",
+        "date": f"{started:%Y-%m-%d}",
+        "status": "published",
         "severity": rng.choice(["SEV1", "SEV2", "SEV3", "SEV3", "SEV4"]),
         "type": rng.choice(["outage", "degradation", "near_miss"]),
-        "services": services, "teams": ["team-" + services[0]],
+        "services": services,
+        "teams": ["team-" + services[0]],
         "error_classes": [error_class["id"]],
         "contributing_factors": rng.sample(FACTORS, 2),
-        "timestamps": {"started_at": started.isoformat(), "detected_at": detected.isoformat(),
-                       "resolved_at": resolved.isoformat()},
-        "impact": {"customer_facing": rng.random() > 0.3,
-                   "error_budget_minutes": rng.randint(0, 240)},
+        "timestamps": {
+            "started_at": started.isoformat(),
+            "detected_at": detected.isoformat(),
+            "resolved_at": resolved.isoformat(),
+        },
+        "impact": {
+            "customer_facing": rng.random() > 0.3,
+            "error_budget_minutes": rng.randint(0, 240),
+        },
         "external_refs": {"pagerduty": [f"PS{number:06d}"]},
-        "action_items": [{"id": "AI-1", "title": _sentence(rng, extra), "type": "prevent",
-                          "owner": "owner.name", "due": f"{resolved:%Y-%m-%d}", "status": "done"}],
+        "action_items": [
+            {
+                "id": "AI-1",
+                "title": _sentence(rng, extra),
+                "type": "prevent",
+                "owner": "owner.name",
+                "due": f"{resolved:%Y-%m-%d}",
+                "status": "done",
+            }
+        ],
     }
     body = "\n".join(
         f"## {heading}\n" + " ".join(_sentence(rng, extra) for _ in range(rng.randint(2, 5))) + "\n"

@@ -135,7 +135,9 @@ class _Builder:
                 raise FrontMatterError(f"YAML tags ({tag}) are not allowed in front matter", line)
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if len(self.stack) >= MAX_DEPTH:
-                raise FrontMatterError(f"front matter is nested deeper than {MAX_DEPTH} levels", line)
+                raise FrontMatterError(
+                    f"front matter is nested deeper than {MAX_DEPTH} levels", line
+                )
             container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
             path = self._place(container, line)
             self.stack.append([container, path, None])

@@ -212,18 +212,24 @@ def write_postmortems(db: Session, postmortems: list[Postmortem]) -> None:
     is dominated by per-row ORM overhead otherwise.
     """
     delete_postmortems(db, [p.id for p in postmortems])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     rows: dict[Any, list[dict[str, Any]]] = {
-        PostmortemRow: [], PostmortemLink: [], ExternalRef: [], ActionItemRow: []
+        PostmortemRow: [],
+        PostmortemLink: [],
+        ExternalRef: [],
+        ActionItemRow: [],
     }
     for postmortem in postmortems:
         rows[PostmortemRow].append(_row(postmortem, now))
         rows[PostmortemLink].extend(
             {"postmortem_id": postmortem.id, "kind": kind, "value": value}
-            for kind, value in _links(postmortem))
+            for kind, value in _links(postmortem)
+        )
         rows[ExternalRef].extend(
             {"postmortem_id": postmortem.id, "source": source, "ref": ref}
-            for source, refs in postmortem.external_refs.items() for ref in dict.fromkeys(refs))
+            for source, refs in postmortem.external_refs.items()
+            for ref in dict.fromkeys(refs)
+        )
         rows[ActionItemRow].extend(_action_items(postmortem))
     for table, values in rows.items():
         for start in range(0, len(values), _CHUNK):
@@ -237,18 +243,27 @@ def upsert_postmortem(db: Session, postmortem: Postmortem) -> None:
 def _row(postmortem: Postmortem, now: dt.datetime) -> dict[str, Any]:
     stamps = {name: as_utc(value) for name, value in postmortem.timestamps.items()}
     return {
-        "id": postmortem.id, "path": postmortem.path, "content_hash": postmortem.content_hash,
-        "title": postmortem.title, "date": postmortem.date, "status": postmortem.status,
-        "visibility": postmortem.visibility, "severity": postmortem.severity,
-        "type": postmortem.type, "owner": postmortem.owner, "trigger": postmortem.trigger,
+        "id": postmortem.id,
+        "path": postmortem.path,
+        "content_hash": postmortem.content_hash,
+        "title": postmortem.title,
+        "date": postmortem.date,
+        "status": postmortem.status,
+        "visibility": postmortem.visibility,
+        "severity": postmortem.severity,
+        "type": postmortem.type,
+        "owner": postmortem.owner,
+        "trigger": postmortem.trigger,
         "detection_method": postmortem.detection_method,
         "detection_alert": postmortem.detection_alert,
         **{name: stamps.get(name) for name in TIMESTAMP_FIELDS},
         "customer_facing": postmortem.customer_facing,
-        "impact_summary": postmortem.impact_summary, "slo": postmortem.slo,
+        "impact_summary": postmortem.impact_summary,
+        "slo": postmortem.slo,
         "error_budget_minutes": postmortem.error_budget_minutes,
         "mitigation_maturity": postmortem.mitigation_maturity,
-        "duplicate_of": postmortem.duplicate_of, "body": postmortem.body,
+        "duplicate_of": postmortem.duplicate_of,
+        "body": postmortem.body,
         "front_matter": json.loads(json.dumps(postmortem.front_matter, default=str)),
         "indexed_at": now,
     }
@@ -257,11 +272,21 @@ def _row(postmortem: Postmortem, now: dt.datetime) -> dict[str, Any]:
 def _action_items(postmortem: Postmortem) -> list[dict[str, Any]]:
     items: dict[str, dict[str, Any]] = {}
     for position, item in enumerate(postmortem.action_items):
-        items.setdefault(item.id, {
-            "postmortem_id": postmortem.id, "item_id": item.id, "position": position,
-            "title": item.title, "type": item.type, "priority": item.priority,
-            "owner": item.owner, "due": item.due, "status": item.status, "ticket": item.ticket,
-        })
+        items.setdefault(
+            item.id,
+            {
+                "postmortem_id": postmortem.id,
+                "item_id": item.id,
+                "position": position,
+                "title": item.title,
+                "type": item.type,
+                "priority": item.priority,
+                "owner": item.owner,
+                "due": item.due,
+                "status": item.status,
+                "ticket": item.ticket,
+            },
+        )
     return list(items.values())
 
 
