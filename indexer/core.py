@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from indexer import ingest, store, taxonomy
+from indexer import ingest, library, store, taxonomy
 from indexer.config import Settings
 from indexer.search import SearchIndex
 
@@ -44,16 +44,33 @@ class Library:
     def refresh(
         self, *, force: bool = False, progress: ingest.Progress | None = None
     ) -> ingest.Report:
-        """Index what changed in the library folder (one run at a time)."""
+        """Index what changed in the library folder."""
+        path = self.root / taxonomy.FILE_NAME
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        files = library.folder_files(self.root)
+        return self.refresh_from(files, text, force=force, progress=progress)
+
+    def refresh_from(
+        self,
+        files: list[library.SourceFile],
+        taxonomy_text: str,
+        *,
+        force: bool = False,
+        progress: ingest.Progress | None = None,
+    ) -> ingest.Report:
+        """Make the library hold exactly `files` (one run at a time).
+
+        Paths are relative to the library root, so moving the folder (or
+        reading the same files out of git) does not reindex anything.
+        """
         with self._lock:
-            self.taxonomy = taxonomy.load(self.root)
-            digest = _taxonomy_digest(self.root)
+            self.taxonomy = taxonomy.parse(taxonomy_text, self.root / taxonomy.FILE_NAME)
+            digest = hashlib.sha256(taxonomy_text.encode("utf-8")).hexdigest()
             with store.session(self.engine) as db:
                 # Vocabulary words are part of every index document.
                 force = force or store.get_meta(db, "taxonomy_hash") != digest
-            # Paths are stored relative to the library, so moving it does not reindex.
-            report = ingest.index_library(
-                self.root, self.engine, self.index, self.taxonomy, force=force, progress=progress
+            report = ingest.index_files(
+                files, self.engine, self.index, self.taxonomy, force=force, progress=progress
             )
             with store.session(self.engine) as db:
                 store.set_meta(db, "taxonomy_hash", digest)
@@ -67,9 +84,3 @@ class Library:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _taxonomy_digest(root: Path) -> str:
-    path = root / taxonomy.FILE_NAME
-    data = path.read_bytes() if path.is_file() else b""
-    return hashlib.sha256(data).hexdigest()

@@ -69,13 +69,25 @@ def index_library(
     index: SearchIndex,
     taxonomy: Taxonomy,
     *,
-    display_root: Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> Report:
     """Bring the database and the search index in line with the files under `root`."""
+    files = library.folder_files(root)
+    return index_files(files, engine, index, taxonomy, force=force, progress=progress)
+
+
+def index_files(
+    files: list[library.SourceFile],
+    engine: Engine,
+    index: SearchIndex,
+    taxonomy: Taxonomy,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Make the stores hold exactly these files (from a folder, a git tree, ...)."""
     started = time.perf_counter()
-    files = list(library.iter_files(root, display_root or Path(".")))
     with store.session(engine) as db:
         stored = store.known_hashes(db)
     rebuild = force or index.rebuilt or index.count() != len(stored)
@@ -106,7 +118,7 @@ def index_library(
 
 
 def _plan(
-    files: list[tuple[Path, str]],
+    files: list[library.SourceFile],
     stored: dict[str, tuple[str, str]],
     rebuild: bool,
     progress: Progress | None,
@@ -115,11 +127,12 @@ def _plan(
     # id -> path of every postmortem that stays as it is, to catch duplicate ids.
     owners: dict[str, str] = {}
     candidates: list[Postmortem] = []
-    for number, (path, display) in enumerate(files, start=1):
+    for number, source in enumerate(files, start=1):
+        display = source.path
         if progress:
             progress(number, len(files))
         try:
-            text = library.read_text(path, display)
+            text = source.read()
             previous = stored.get(display)
             if not rebuild and previous and previous[1] == content_hash(text):
                 owners[previous[0]] = display

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from indexer.postmortem import Finding, MalformedPostmortem, Postmortem, parse
@@ -42,6 +43,26 @@ def read_text(path: Path, display: str) -> str:
 
 def load_file(path: Path, display: str) -> Postmortem:
     return parse(read_text(path, display), display)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One postmortem file wherever it lives: `path` is relative to the library root.
+
+    `read()` returns the text or raises `MalformedPostmortem` (too large, not
+    UTF-8) or `OSError`. A folder and a git tree both produce these.
+    """
+
+    path: str
+    read: Callable[[], str]
+
+
+def folder_files(root: Path) -> list[SourceFile]:
+    """The postmortem files of a folder, keyed by their path inside it."""
+    return [
+        SourceFile(display, partial(read_text, path, display))
+        for path, display in iter_files(root, Path("."))
+    ]
 
 
 @dataclass

@@ -65,8 +65,15 @@ def load(library: Path) -> Taxonomy:
     path = library / FILE_NAME
     if not path.is_file():
         return Taxonomy()
+    return parse(path.read_text(encoding="utf-8"), path)
+
+
+def parse(text: str, path: Path) -> Taxonomy:
+    """Parse taxonomy text; `path` is only used in messages (it may name a git blob)."""
+    if not text.strip():
+        return Taxonomy(path=path)
     try:
-        data = frontmatter.load(path.read_text(encoding="utf-8"))
+        data = frontmatter.load(text)
     except frontmatter.FrontMatterError as error:
         raise TaxonomyError(path, error.line, error.message) from None
     if not isinstance(data, dict):
