@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,29 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    git_url: str | None = Field(
+        default=None, description="Repository to follow: https, ssh, git URL or a local path."
+    )
+    git_branch: str = Field(default="main", description="Branch of PML_GIT_URL to index.")
+    git_path: str | None = Field(
+        default=None, description="Library folder inside the repository; default: auto."
+    )
+    sync_interval: float = Field(
+        default=300, ge=0, description="Seconds between syncs in `pml serve`; 0: webhooks only."
+    )
+    git_web_url: str | None = Field(
+        default=None, description="Link to a file at a commit, with {commit} and {path}."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Comma-separated webhook secrets; unset: webhooks off."
+    )
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """Every accepted secret: several, so one can be rotated without downtime."""
+        if self.webhook_secret is None:
+            return []
+        return [s.strip() for s in self.webhook_secret.get_secret_value().split(",") if s.strip()]
 
     @property
     def index_dir(self) -> Path:
