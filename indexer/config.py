@@ -23,6 +23,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    near_miss_window_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="An alert that fires and resolves within this many minutes, unacknowledged, "
+        "is logged as a near-miss.",
+    )
+    import_max_bytes: int = Field(
+        default=50 * 1024 * 1024, gt=0, description="Largest incident file an import accepts."
+    )
     git_url: str | None = Field(
         default=None, description="Repository to follow: https, ssh, git URL or a local path."
     )

@@ -131,10 +131,14 @@ def _plan(
         display = source.path
         if progress:
             progress(number, len(files))
+        previous = None if rebuild else stored.get(display)
+        if previous and source.digest is not None and previous[1] == source.digest:
+            owners[previous[0]] = display
+            plan.unchanged += 1
+            continue
         try:
             text = source.read()
-            previous = stored.get(display)
-            if not rebuild and previous and previous[1] == content_hash(text):
+            if previous and previous[1] == content_hash(text):
                 owners[previous[0]] = display
                 plan.unchanged += 1
                 continue

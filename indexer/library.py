@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from indexer.postmortem import Finding, MalformedPostmortem, Postmortem, parse
 
 MAX_FILE_BYTES = 1024 * 1024
 IGNORED_NAMES = {"README.md", "CHANGELOG.md", "CONTRIBUTING.md"}
+
+
+def is_postmortem_path(relative: PurePath) -> bool:
+    """Whether a path inside the library names a postmortem (not a template or a README)."""
+    if relative.suffix != ".md" or relative.name in IGNORED_NAMES:
+        return False
+    return not any(part.startswith((".", "_")) for part in relative.parts)
 
 
 def discover(root: Path) -> list[Path]:
@@ -19,12 +26,8 @@ def discover(root: Path) -> list[Path]:
         return [root]
     found = []
     for path in root.rglob("*.md"):
-        relative = path.relative_to(root)
-        if any(part.startswith((".", "_")) for part in relative.parts):
-            continue
-        if path.name in IGNORED_NAMES or not path.is_file():
-            continue
-        found.append(path)
+        if is_postmortem_path(path.relative_to(root)) and path.is_file():
+            found.append(path)
     return sorted(found)
 
 
@@ -51,10 +54,14 @@ class SourceFile:
 
     `read()` returns the text or raises `MalformedPostmortem` (too large, not
     UTF-8) or `OSError`. A folder and a git tree both produce these.
+    `digest`, when the source already knows the content hash of the text (a
+    git blob that did not change since the last run), lets indexing skip
+    reading a file whose stored hash matches.
     """
 
     path: str
     read: Callable[[], str]
+    digest: str | None = None
 
 
 def folder_files(root: Path) -> list[SourceFile]:
