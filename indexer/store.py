@@ -126,6 +126,19 @@ class MetaRow(SQLModel, table=True):
     value: str
 
 
+class HistoryRow(SQLModel, table=True):
+    """Git history of one postmortem file (see indexer/githistory.py), keyed by its path."""
+
+    __tablename__ = "postmortem_history"
+
+    path: str = Field(primary_key=True)
+    repo_path: str
+    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    commit: str = Field(max_length=64)
+
+
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     """Timestamps are stored in UTC; SQLite keeps no offset, so a naive value read back is UTC."""
     if value is None:
