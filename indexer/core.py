@@ -14,7 +14,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from indexer import ingest, library, store, taxonomy
+from indexer import incidents, ingest, library, store, taxonomy
+
+# Imported for their tables: make_engine creates every registered table.
+from indexer import alerts, nearmiss  # noqa: F401  # isort: skip
 from indexer.config import Settings
 from indexer.search import SearchIndex
 
@@ -77,6 +80,7 @@ class Library:
                 db.commit()
             self.index.rebuilt = False
             self.last_report = report
+            incidents.relink(self.engine)  # postmortems changed: incidents may join others
             log.info("indexed %s: %s", self.root, report.summary())
             for problem in report.problems:
                 log.warning("%s", problem)

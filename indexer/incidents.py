@@ -1,0 +1,303 @@
+"""Incidents: the canonical incident table, idempotent upserts and the link to postmortems.
+
+Every importer (`indexer.importers`) turns a vendor's record into one
+`Incident`; `upsert` stores them keyed on (source, source_id), so importing
+the same file twice changes nothing. Durations and calendar labels are
+computed once here, at write time, so every trend is a plain SQL GROUP BY.
+
+An incident's error classes (`IncidentClass`) are derived: its own
+`error_class` if it has one, else the error classes of its postmortem, else
+"unclassified". `relink` recomputes them after imports and after the library
+is re-indexed, because either side of the join can change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Index,
+    UniqueConstraint,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import JSON, DateTime
+from sqlmodel import Field, Session, SQLModel, col
+
+from indexer import periods, store
+from indexer.store import ExternalRef, PostmortemLink, PostmortemRow
+
+log = logging.getLogger("pml.incidents")
+
+UNCLASSIFIED = "unclassified"
+UNKNOWN_SERVICE = "unknown"
+HISTORY_FILE = "incidents.csv"
+_CHUNK = 500
+STAMPS = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
+
+
+class IncidentRow(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_incident_source"),
+        Index("ix_incident_day_service", "started_day", "service"),
+        Index("ix_incident_month", "started_month", "ttr_seconds"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    source_id: str = Field(max_length=128)
+    title: str = ""
+    service: str = Field(default=UNKNOWN_SERVICE, max_length=128)
+    severity: str | None = Field(default=None, max_length=8)
+    started_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    detected_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    acknowledged_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
+    mitigated_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
+    resolved_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    error_class: str | None = Field(default=None, max_length=128)
+    error_budget_minutes: float | None = None
+    postmortem_ref: str | None = Field(default=None, max_length=128)
+    postmortem_id: str | None = Field(default=None, max_length=128, index=True)
+    # Derived at write time (UTC) so reports group and filter without date functions,
+    # which SQLite and PostgreSQL spell differently.
+    started_day: dt.date
+    started_week: str = Field(max_length=8)
+    started_month: str = Field(max_length=7)
+    started_quarter: str = Field(max_length=7)
+    ttd_seconds: float | None = None
+    tta_seconds: float | None = None
+    ttr_seconds: float | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class IncidentClass(SQLModel, table=True):
+    """Derived: the error classes an incident counts under (see module docstring)."""
+
+    __tablename__ = "incident_class"
+    __table_args__ = (Index("ix_incident_class_day", "started_day", "error_class"),)
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
+    error_class: str = Field(primary_key=True, max_length=128)
+    started_day: dt.date
+
+
+@dataclass
+class Incident:
+    """One incident from any source, timestamps aware (stored as UTC)."""
+
+    source: str
+    source_id: str
+    started_at: dt.datetime
+    title: str = ""
+    service: str = UNKNOWN_SERVICE
+    severity: str | None = None
+    detected_at: dt.datetime | None = None
+    acknowledged_at: dt.datetime | None = None
+    mitigated_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    error_class: str | None = None
+    error_budget_minutes: float | None = None
+    postmortem: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def problem(self) -> str | None:
+        """Why this incident cannot be stored, or None."""
+        present = [(name, getattr(self, name)) for name in STAMPS if getattr(self, name)]
+        for name, value in present:
+            if value.tzinfo is None:
+                return f"{name} has no time zone"
+        for (first, early), (second, late) in itertools.pairwise(present):
+            if late < early:
+                return f"{second} ({late.isoformat()}) is before {first} ({early.isoformat()})"
+        if self.error_budget_minutes is not None and self.error_budget_minutes < 0:
+            return "error_budget_minutes is negative"
+        return None
+
+
+@dataclass
+class ImportReport:
+    """What an import did; `errors` are (line or index, reason) of the rows left out."""
+
+    source: str
+    added: int = 0
+    updated: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "added": self.added,
+            "updated": self.updated,
+            "rejected": len(self.errors),
+            "errors": [{"row": row, "message": message} for row, message in self.errors],
+        }
+
+
+def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def _row(incident: Incident) -> dict[str, Any]:
+    stamps = {name: store.as_utc(getattr(incident, name)) for name in STAMPS}
+    started = stamps["started_at"]
+    assert started is not None  # the dataclass requires it
+    day = started.date()
+    return {
+        "source": incident.source,
+        "source_id": incident.source_id,
+        "title": incident.title,
+        "service": incident.service or UNKNOWN_SERVICE,
+        "severity": incident.severity,
+        **stamps,
+        "error_class": incident.error_class,
+        "error_budget_minutes": incident.error_budget_minutes,
+        "postmortem_ref": incident.postmortem,
+        "started_day": day,
+        "started_week": periods.label(day, "week"),
+        "started_month": periods.label(day, "month"),
+        "started_quarter": periods.label(day, "quarter"),
+        "ttd_seconds": _seconds(started, stamps["detected_at"]),
+        "tta_seconds": _seconds(stamps["detected_at"], stamps["acknowledged_at"]),
+        "ttr_seconds": _seconds(started, stamps["resolved_at"]),
+        "raw": incident.raw,
+    }
+
+
+def _upsert_statement(engine: Engine, rows: list[dict[str, Any]]) -> Any:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(IncidentRow.__table__).values(rows)  # type: ignore[attr-defined]
+    changing = {key: statement.excluded[key] for key in rows[0] if key not in ("source_id",)}
+    return statement.on_conflict_do_update(index_elements=["source", "source_id"], set_=changing)
+
+
+def upsert(engine: Engine, incidents: list[Incident], report: ImportReport) -> None:
+    """Store the incidents (new or changed), then relink. Duplicates in one batch: last wins."""
+    unique = {(i.source, i.source_id): i for i in incidents}
+    rows = [_row(incident) for incident in unique.values()]
+    with store.session(engine) as db:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            known = _existing(db, chunk)
+            report.updated += known
+            report.added += len(chunk) - known
+            db.execute(_upsert_statement(engine, chunk))
+        db.commit()
+    relink(engine)
+
+
+def _existing(db: Session, rows: list[dict[str, Any]]) -> int:
+    """How many of these rows (all from one import, so one source) are already stored."""
+    query = (
+        select(func.count())
+        .select_from(IncidentRow)
+        .where(col(IncidentRow.source) == rows[0]["source"])
+        .where(col(IncidentRow.source_id).in_([row["source_id"] for row in rows]))
+    )
+    return int(db.execute(query).scalar_one())
+
+
+def relink(engine: Engine) -> None:
+    """Recompute each incident's postmortem and error classes from the current library."""
+    with store.session(engine) as db:
+        db.execute(update(IncidentRow).values(postmortem_id=_postmortem_for()))
+        db.execute(delete(IncidentClass))
+        db.execute(insert(IncidentClass).from_select(*_own_classes()))
+        db.execute(insert(IncidentClass).from_select(*_postmortem_classes()))
+        db.execute(insert(IncidentClass).from_select(*_unclassified()))
+        db.commit()
+
+
+def _postmortem_for() -> Any:
+    """SQL: the named postmortem if it exists, else one whose external_refs name the incident.
+
+    A CSV row has no vendor, so its id matches a ref of any source.
+    """
+    named = (
+        select(col(PostmortemRow.id))
+        .where(col(PostmortemRow.id) == col(IncidentRow.postmortem_ref))
+        .scalar_subquery()
+    )
+    referenced = (
+        select(col(ExternalRef.postmortem_id))
+        .where(col(ExternalRef.ref) == col(IncidentRow.source_id))
+        .where(
+            (col(ExternalRef.source) == col(IncidentRow.source))
+            | (col(IncidentRow.source) == "csv")
+        )
+        .order_by(col(ExternalRef.postmortem_id))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(named, referenced)
+
+
+_TARGET = ["incident_id", "error_class", "started_day"]
+
+
+def _own_classes() -> tuple[list[str], Any]:
+    query = select(
+        col(IncidentRow.id), col(IncidentRow.error_class), col(IncidentRow.started_day)
+    ).where(col(IncidentRow.error_class).is_not(None))
+    return _TARGET, query
+
+
+def _postmortem_classes() -> tuple[list[str], Any]:
+    query = (
+        select(col(IncidentRow.id), col(PostmortemLink.value), col(IncidentRow.started_day))
+        .join(PostmortemLink, col(PostmortemLink.postmortem_id) == col(IncidentRow.postmortem_id))
+        .where(col(IncidentRow.error_class).is_(None), col(PostmortemLink.kind) == "error_class")
+    )
+    return _TARGET, query
+
+
+def _unclassified() -> tuple[list[str], Any]:
+    has_class = exists().where(col(IncidentClass.incident_id) == col(IncidentRow.id))
+    query = select(
+        col(IncidentRow.id),
+        literal(UNCLASSIFIED).label("error_class"),
+        col(IncidentRow.started_day),
+    ).where(~has_class)
+    return _TARGET, query
+
+
+def load_history(engine: Engine, library: Path) -> ImportReport | None:
+    """Import the library's `incidents.csv` when it is new or changed since the last load."""
+    from indexer import importers
+
+    path = library / HISTORY_FILE
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    with store.session(engine) as db:
+        if store.get_meta(db, "incident_history_hash") == digest:
+            return None
+    report = importers.import_bytes(engine, "csv", data)
+    with store.session(engine) as db:
+        store.set_meta(db, "incident_history_hash", digest)
+        db.commit()
+    log.info("loaded %s: %s added, %s updated", path, report.added, report.updated)
+    for row, message in report.errors:
+        log.warning("%s:%s: %s", path, row, message)
+    return report
