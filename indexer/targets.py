@@ -79,8 +79,8 @@ def _target(entry: Any, position: int) -> Target:
     if bool(entry.get("error_class")) == bool(entry.get("service")):
         raise TargetsError(f"target {name}: give exactly one of error_class or service")
     try:
-        start = periods.parse_quarter(entry.get("start"))
-        deadline = periods.parse_quarter(entry.get("deadline"))
+        start = periods.parse_quarter(str(entry.get("start")))
+        deadline = periods.parse_quarter(str(entry.get("deadline")))
     except periods.PeriodError as error:
         raise TargetsError(f"target {name}: {error}") from None
     if deadline < start:
@@ -133,14 +133,14 @@ def status(target: Target, counts: list[int]) -> str:
 
 def evaluate(db: Session, target: Target, as_of: dt.date) -> dict[str, Any]:
     counts = _counts(db, target, as_of)
-    quarters = []
+    quarters: list[dict[str, Any]] = []
     for first in target.quarters:
         if first > as_of:
             break
         label = periods.label(first, "quarter")
         complete = periods.next_quarter(first) - dt.timedelta(days=1) <= as_of
         quarters.append({"quarter": label, "incidents": counts.get(label, 0), "complete": complete})
-    done = [q["incidents"] for q in quarters if q["complete"]]
+    done = [int(q["incidents"]) for q in quarters if q["complete"]]
     return {
         "id": target.id,
         "error_class": target.error_class,
