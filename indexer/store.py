@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Column, Index, event, func, insert, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.types import JSON, DateTime
+from sqlalchemy.types import JSON, DateTime, LargeBinary
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
+from indexer import chunks
 from indexer.postmortem import TIMESTAMP_FIELDS, Finding, Postmortem
 
 _CHUNK = 500
@@ -107,6 +108,28 @@ class ActionItemRow(SQLModel, table=True):
     due: dt.date | None = Field(default=None, index=True)
     status: str = Field(default="open", max_length=16, index=True)
     ticket: str | None = None
+
+
+class ChunkRow(SQLModel, table=True):
+    """A passage of a postmortem, embedded for semantic search (see indexer/chunks.py)."""
+
+    __tablename__ = "chunk"
+
+    postmortem_id: str = Field(foreign_key="postmortem.id", primary_key=True, max_length=128)
+    ordinal: int = Field(primary_key=True)
+    heading: str = ""
+    text: str
+    content_hash: str = Field(max_length=64, index=True)
+
+
+class EmbeddingRow(SQLModel, table=True):
+    """Vector cache keyed by model and passage hash: unchanged text is never embedded twice."""
+
+    __tablename__ = "embedding"
+
+    model: str = Field(primary_key=True, max_length=200)
+    content_hash: str = Field(primary_key=True, max_length=64)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class IngestProblem(SQLModel, table=True):
@@ -213,7 +236,7 @@ def delete_postmortems(db: Session, ids: Iterable[str]) -> None:
     ids = list(ids)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        for table in (PostmortemLink, ExternalRef, ActionItemRow):
+        for table in (PostmortemLink, ExternalRef, ActionItemRow, ChunkRow):
             db.exec(delete(table).where(col(table.postmortem_id).in_(chunk)))
         db.exec(delete(PostmortemRow).where(col(PostmortemRow.id).in_(chunk)))
 
@@ -231,6 +254,7 @@ def write_postmortems(db: Session, postmortems: list[Postmortem]) -> None:
         PostmortemLink: [],
         ExternalRef: [],
         ActionItemRow: [],
+        ChunkRow: [],
     }
     for postmortem in postmortems:
         rows[PostmortemRow].append(_row(postmortem, now))
@@ -244,6 +268,16 @@ def write_postmortems(db: Session, postmortems: list[Postmortem]) -> None:
             for ref in dict.fromkeys(refs)
         )
         rows[ActionItemRow].extend(_action_items(postmortem))
+        rows[ChunkRow].extend(
+            {
+                "postmortem_id": postmortem.id,
+                "ordinal": c.ordinal,
+                "heading": c.heading,
+                "text": c.text,
+                "content_hash": c.content_hash,
+            }
+            for c in chunks.chunk(postmortem)
+        )
     for table, values in rows.items():
         for start in range(0, len(values), _CHUNK):
             db.execute(insert(table.__table__), values[start : start + _CHUNK])

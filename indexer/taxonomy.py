@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,18 @@ def find_root(path: Path) -> Path:
         if (folder / FILE_NAME).is_file():
             return folder
     return start
+
+
+def _normal(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def expand(vocabulary: Taxonomy, query: str) -> list[str]:
+    """Error classes the query names by id, title or alias ("too many connections")."""
+    wanted = _normal(query)
+    found = []
+    for term in vocabulary.error_classes.values():
+        names = [term.id.replace("-", " "), term.title, *term.aliases]
+        if any(len(_normal(name)) > 2 and _normal(name) in wanted for name in names):
+            found.append(term.id)
+    return found

@@ -15,6 +15,9 @@ from sqlalchemy import create_engine, text
 
 from indexer.config import Settings
 
+# Tests use the small deterministic embedder unless they ask for the real model.
+os.environ["PML_EMBEDDING_MODEL"] = "hash"
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LIBRARY = ROOT / "postmortems"
 SHARED = ROOT.parent / "shared"
@@ -123,13 +126,23 @@ def library_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, library_dir: Path, database_url: str) -> Settings:
-    return Settings(library=library_dir, data_dir=tmp_path / "data", database_url=database_url)
+    return Settings(
+        library=library_dir,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        embedding_model="hash",
+    )
 
 
 @pytest.fixture
 def sample_settings(tmp_path: Path, database_url: str) -> Settings:
     """Settings that serve the shipped sample library."""
-    return Settings(library=SAMPLE_LIBRARY, data_dir=tmp_path / "data", database_url=database_url)
+    return Settings(
+        library=SAMPLE_LIBRARY,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        embedding_model="hash",
+    )
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ def test_search_shape_and_ranking(client: TestClient) -> None:
         "error_classes",
         "score",
         "snippet",
+        "section",
     }
     assert top["id"] == "pool"
     assert top["date"] == "2025-02-11"

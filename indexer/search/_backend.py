@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +25,7 @@ FACET_SIZE = 50
 SNIPPET_CHARS = 240
 WRITER_HEAP = 64 * 1024 * 1024
 VERSION_FILE = "SCHEMA_VERSION"
+EXPANSION_BOOST = 2.0
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Hit:
     error_classes: list[str]
     score: float
     snippet: str
+    section: str | None = None
 
 
 @dataclass
@@ -66,6 +68,21 @@ class Results:
     took_ms: float
     results: list[Hit]
     facets: dict[str, dict[str, int]]
+    mode: str = "fulltext"
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    return max(1, min(limit, MAX_LIMIT)), max(0, min(offset, MAX_OFFSET))
+
+
+def _passage_snippet(text: str, snippets: tantivy.SnippetGenerator | None) -> str:
+    """A passage with the query's words highlighted (HTML-escaped), or its opening."""
+    if snippets is not None:
+        highlighted = snippets.snippet_from_doc(tantivy.Document(body=text)).to_html()
+        if "<b>" in highlighted:
+            return highlighted.replace("\n", " ")
+    opening = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(text) > SNIPPET_CHARS else text
+    return html.escape(opening).replace("\n", " ")
 
 
 def _day(value: date) -> int:
@@ -188,49 +205,150 @@ class SearchIndex:
         limit: int = 10,
         offset: int = 0,
         groups: frozenset[str] = frozenset(),
+        expand: Sequence[str] = (),
     ) -> Results:
-        """Rank postmortems for `text`; an empty text lists everything, newest first."""
+        """Full-text ranking for `text`; an empty text lists everything, newest first.
+
+        `expand` names error classes whose postmortems also match (query
+        expansion from the taxonomy: "pool exhaustion" -> connection-pool-exhaustion).
+        """
         started = time.perf_counter()
-        limit = max(1, min(limit, MAX_LIMIT))
-        offset = max(0, min(offset, MAX_OFFSET))
+        limit, offset = _page(limit, offset)
         parsed = _query.parse(text)
         searcher = self._index.searcher()
-        text_query = self._text_query(parsed)
+        text_query = self._text_query(parsed, expand)
         query = self._combine(text_query, filters or Filters(), groups)
         if parsed.empty:
             found = searcher.search(query, limit, count=True, offset=offset, order_by_field="day")
         else:
             found = searcher.search(query, limit, count=True, offset=offset)
-        snippets = None
-        if not parsed.empty:
-            snippets = tantivy.SnippetGenerator.create(searcher, text_query, self.schema, "body")
-            snippets.set_max_num_chars(SNIPPET_CHARS)
+        snippets = self._snippets(searcher, parsed, expand)
         hits = []
         for score, address in found.hits:
             stored = searcher.doc(address)
             hits.append(self._hit(stored, float(score) if not parsed.empty else 0.0, snippets))
         facets = self._facets(searcher, query)
         took = (time.perf_counter() - started) * 1000
-        return Results(text, int(getattr(found, "count", 0) or 0), round(took, 2), hits, facets)
+        total = int(getattr(found, "count", 0) or 0)
+        return Results(text, total, round(took, 2), hits, facets)
 
-    def _text_query(self, parsed: _query.ParsedQuery) -> tantivy.Query:
+    # Building blocks for hybrid search (indexer/hybrid.py).
+
+    def rank(
+        self,
+        text: str,
+        filters: Filters,
+        groups: frozenset[str],
+        k: int,
+        expand: Sequence[str] = (),
+    ) -> list[tuple[str, float]]:
+        """The top `k` (id, score) pairs of the full-text ranking."""
+        parsed = _query.parse(text)
+        if parsed.empty:
+            return []
+        searcher = self._index.searcher()
+        query = self._combine(self._text_query(parsed, expand), filters, groups)
+        found = searcher.search(query, k, count=False)
+        return [(searcher.doc(address)["id"][0], float(score)) for score, address in found.hits]
+
+    def allowed(self, ids: Sequence[str], filters: Filters, groups: frozenset[str]) -> set[str]:
+        """Which of `ids` pass the filters and are visible to `groups`."""
+        if not ids:
+            return set()
+        searcher = self._index.searcher()
+        query = self._combine(self._ids_query(ids), filters, groups)
+        found = searcher.search(query, len(ids), count=False)
+        return {searcher.doc(address)["id"][0] for _, address in found.hits}
+
+    def summarize(
+        self,
+        text: str,
+        ids: Sequence[str],
+        filters: Filters,
+        groups: frozenset[str],
+        expand: Sequence[str] = (),
+    ) -> tuple[int, dict[str, dict[str, int]]]:
+        """(total, facets) over what the text matches plus `ids` (semantic matches)."""
+        parsed = _query.parse(text)
+        clauses = []
+        if not parsed.empty:
+            clauses.append((tantivy.Occur.Should, self._text_query(parsed, expand)))
+        if ids:
+            clauses.append((tantivy.Occur.Should, self._ids_query(ids)))
+        if not clauses:
+            return 0, {name: {} for name in _schema.FACETS}
+        query = self._combine(tantivy.Query.boolean_query(clauses), filters, groups)
+        searcher = self._index.searcher()
+        total = int(getattr(searcher.search(query, 1, count=True), "count", 0) or 0)
+        return total, self._facets(searcher, query)
+
+    def hits(
+        self,
+        ranked: Sequence[tuple[str, float]],
+        text: str,
+        passages: dict[str, tuple[str, str]],
+        expand: Sequence[str] = (),
+    ) -> list[Hit]:
+        """Display hits for ranked ids; a given passage (heading, text) becomes the snippet."""
+        if not ranked:
+            return []
+        searcher = self._index.searcher()
+        found = searcher.search(self._ids_query([i for i, _ in ranked]), len(ranked), count=False)
+        stored = {}
+        for _, address in found.hits:
+            document = searcher.doc(address)
+            stored[document["id"][0]] = document
+        snippets = self._snippets(searcher, _query.parse(text), expand)
+        result = []
+        for identifier, score in ranked:
+            if identifier not in stored:
+                continue
+            passage = passages.get(identifier)
+            hit = self._hit(stored[identifier], score, None if passage else snippets)
+            if passage:
+                hit.section = passage[0] or None
+                hit.snippet = _passage_snippet(passage[1], snippets)
+            result.append(hit)
+        return result
+
+    def _ids_query(self, ids: Sequence[str]) -> tantivy.Query:
+        return tantivy.Query.term_set_query(self.schema, "id", list(ids))
+
+    def _snippets(
+        self, searcher: tantivy.Searcher, parsed: _query.ParsedQuery, expand: Sequence[str]
+    ) -> tantivy.SnippetGenerator | None:
+        if parsed.empty:
+            return None
+        generator = tantivy.SnippetGenerator.create(
+            searcher, self._text_query(parsed, ()), self.schema, "body"
+        )
+        generator.set_max_num_chars(SNIPPET_CHARS)
+        return generator
+
+    def _text_query(self, parsed: _query.ParsedQuery, expand: Sequence[str]) -> tantivy.Query:
         if parsed.empty:
             base = tantivy.Query.all_query()
-        else:
-            base, _errors = self._index.parse_query_lenient(
-                parsed.tantivy_syntax(),
-                list(_schema.TEXT_FIELDS),
-                field_boosts=_schema.FIELD_BOOSTS,
-            )
-            return base  # exclusions are part of the syntax
-        if parsed.excluded:
+            if not parsed.excluded:
+                return base
             excluded, _errors = self._index.parse_query_lenient(
                 " ".join(f'"{word}"' for word in parsed.excluded), list(_schema.TEXT_FIELDS)
             )
             return tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, excluded)]
             )
-        return base
+        # Exclusions are part of the syntax; every term is quoted, so nothing is an operator.
+        base, _errors = self._index.parse_query_lenient(
+            parsed.tantivy_syntax(), list(_schema.TEXT_FIELDS), field_boosts=_schema.FIELD_BOOSTS
+        )
+        if not expand:
+            return base
+        expansion = tantivy.Query.boost_query(
+            tantivy.Query.term_set_query(self.schema, "error_class", list(expand)),
+            EXPANSION_BOOST,
+        )
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, base), (tantivy.Occur.Should, expansion)]
+        )
 
     def _combine(
         self, text_query: tantivy.Query, filters: Filters, groups: frozenset[str]

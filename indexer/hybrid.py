@@ -1,0 +1,151 @@
+"""One search entry point for every mode: full-text, semantic, and the two fused.
+
+Hybrid search asks both rankers for their top candidates under the same
+filters and visibility, and fuses the two rankings. Reciprocal rank fusion
+(RRF) is the default: measured on ../shared/eval it beat a tuned weighted sum
+of normalised scores (see docs/search.md), and it needs no score calibration
+between BM25 and cosine similarity. Facets and totals count everything either
+ranker matched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from indexer import taxonomy
+from indexer.search import Filters, Results, SearchIndex, SearchQueryError
+from indexer.search._backend import _page
+from indexer.semantic import SemanticIndex
+from indexer.vectors import Match
+
+MODES = ("hybrid", "fulltext", "semantic")
+FUSIONS = ("rrf", "weighted")
+RRF_K = 60
+CANDIDATES = 100
+# A postmortem counts as a semantic match when its best passage is at least this
+# close to the query (cosine, all-MiniLM-L6-v2). Below it, passages share little
+# more than the register of incident writing.
+SEMANTIC_FLOOR = 0.30
+SEMANTIC_WEIGHT = 0.6
+
+
+class SemanticUnavailable(RuntimeError):
+    """Semantic search was asked for but the model is not (yet) usable."""
+
+
+@dataclass
+class Searcher:
+    """Everything a search needs: both indexes and the vocabulary for expansion."""
+
+    index: SearchIndex
+    semantic: SemanticIndex
+    vocabulary: taxonomy.Taxonomy
+    fusion: str = "rrf"
+
+    def search(
+        self,
+        text: str,
+        filters: Filters | None = None,
+        *,
+        mode: str = "hybrid",
+        limit: int = 10,
+        offset: int = 0,
+        groups: frozenset[str] = frozenset(),
+    ) -> Results:
+        if mode not in MODES:
+            raise SearchQueryError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
+        filters = filters or Filters()
+        expand = taxonomy.expand(self.vocabulary, text)
+        if mode == "fulltext" or not text.strip() or (mode == "hybrid" and not self.semantic.ready):
+            return self.index.search(
+                text, filters, limit=limit, offset=offset, groups=groups, expand=expand
+            )
+        if not self.semantic.ready:
+            raise SemanticUnavailable(_unavailable(self.semantic))
+        return self._fused(text, filters, mode, limit, offset, groups, expand)
+
+    def _fused(
+        self,
+        text: str,
+        filters: Filters,
+        mode: str,
+        limit: int,
+        offset: int,
+        groups: frozenset[str],
+        expand: Sequence[str],
+    ) -> Results:
+        started = time.perf_counter()
+        limit, offset = _page(limit, offset)
+        matches = self._semantic_matches(text, filters, groups, max(CANDIDATES, offset + limit))
+        if mode == "semantic":
+            ranked = [(m.postmortem_id, round(m.score, 4)) for m in matches]
+            total, facets = self.index.summarize("", [i for i, _ in ranked], filters, groups)
+        else:
+            lexical = self.index.rank(
+                text, filters, groups, max(CANDIDATES, offset + limit), expand
+            )
+            ranked = fuse(lexical, matches, self.fusion)
+            total, facets = self.index.summarize(
+                text, [m.postmortem_id for m in matches], filters, groups, expand
+            )
+        page = ranked[offset : offset + limit]
+        best = {m.postmortem_id: m.ordinal for m in matches}
+        keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
+        passages = {
+            key[0]: (row.heading, _strip_prefix(row.text, row.heading))
+            for key, row in self.semantic.passages(keys).items()
+        }
+        hits = self.index.hits(page, text, passages, expand)
+        took = round((time.perf_counter() - started) * 1000, 2)
+        return Results(text, max(total, len(ranked)), took, hits, facets, mode=mode)
+
+    def _semantic_matches(
+        self, text: str, filters: Filters, groups: frozenset[str], k: int
+    ) -> list[Match]:
+        # Filters are applied after the vector search, so ask for more when they are on.
+        wide = k * 5 if filters.active() or filters.since or filters.until else k * 2
+        matches = [m for m in self.semantic.search(text, wide) if m.score >= SEMANTIC_FLOOR]
+        allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
+        return [m for m in matches if m.postmortem_id in allowed][:k]
+
+
+def fuse(
+    lexical: Sequence[tuple[str, float]], semantic: Sequence[Match], fusion: str = "rrf"
+) -> list[tuple[str, float]]:
+    """Combine a full-text and a semantic ranking into one, best first."""
+    scores: dict[str, float] = {}
+    if fusion == "rrf":
+        for rank, (identifier, _) in enumerate(lexical):
+            scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for rank, match in enumerate(semantic):
+            scores[match.postmortem_id] = scores.get(match.postmortem_id, 0.0) + 1.0 / (
+                RRF_K + rank + 1
+            )
+    else:
+        top = lexical[0][1] if lexical else 1.0
+        for identifier, score in lexical:
+            scores[identifier] = (1 - SEMANTIC_WEIGHT) * score / (top or 1.0)
+        for match in semantic:
+            similarity = (match.score - SEMANTIC_FLOOR) / (1 - SEMANTIC_FLOOR)
+            scores[match.postmortem_id] = (
+                scores.get(match.postmortem_id, 0.0) + SEMANTIC_WEIGHT * similarity
+            )
+    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [(identifier, round(score, 6)) for identifier, score in ordered]
+
+
+def _strip_prefix(passage: str, heading: str) -> str:
+    """Passages start with "Title. Heading." for the model; snippets show the text."""
+    marker = f"{heading}. " if heading else ". "
+    position = passage.find(marker)
+    return passage[position + len(marker) :] if position >= 0 else passage
+
+
+def _unavailable(semantic: SemanticIndex) -> str:
+    if semantic.state == "disabled":
+        return "semantic search is switched off (PML_EMBEDDING_MODEL=none)"
+    if semantic.state == "error":
+        return f"semantic search is unavailable: {semantic.error}"
+    return f"semantic search is not ready yet ({semantic.state}); full-text search works now"

@@ -1,0 +1,80 @@
+"""Nearest-neighbour search over passage vectors, ranked per postmortem.
+
+`ExactVectorIndex` multiplies the query with every passage vector (a single
+matrix product: a few milliseconds at 100k passages) and keeps each
+postmortem's best passage. Callers only use `search`, `vectors_of` and
+`document_vectors`, so an approximate index can replace it behind the same
+methods when a library outgrows exact search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from indexer.embeddings import Vectors, normalise
+
+
+@dataclass(frozen=True)
+class Match:
+    postmortem_id: str
+    score: float
+    ordinal: int  # the best-matching passage
+
+
+class ExactVectorIndex:
+    """Passage vectors grouped by postmortem: rows of one postmortem are contiguous."""
+
+    def __init__(self, postmortem_ids: list[str], ordinals: list[int], matrix: Vectors) -> None:
+        self.ordinals = np.asarray(ordinals, dtype=np.int32)
+        self.matrix = matrix
+        starts = [0] + [
+            i for i in range(1, len(postmortem_ids)) if postmortem_ids[i] != postmortem_ids[i - 1]
+        ]
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.ids = [postmortem_ids[i] for i in starts] if postmortem_ids else []
+        self.position = {identifier: n for n, identifier in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def passages(self) -> int:
+        return int(self.matrix.shape[0])
+
+    def _segment(self, n: int) -> slice:
+        end = int(self.starts[n + 1]) if n + 1 < len(self.starts) else self.passages
+        return slice(int(self.starts[n]), end)
+
+    def search(self, query: Vectors, k: int) -> list[Match]:
+        """The `k` postmortems whose best passage is closest to `query` (a unit vector)."""
+        if not self.ids or k <= 0:
+            return []
+        scores = self.matrix @ query
+        best = np.maximum.reduceat(scores, self.starts)
+        k = min(k, len(best))
+        top = np.argpartition(-best, k - 1)[:k]
+        top = top[np.argsort(-best[top], kind="stable")]
+        matches = []
+        for n in top:
+            segment = self._segment(int(n))
+            ordinal = int(self.ordinals[segment][int(np.argmax(scores[segment]))])
+            matches.append(Match(self.ids[int(n)], float(best[n]), ordinal))
+        return matches
+
+    def vectors_of(self, postmortem_id: str) -> tuple[npt.NDArray[np.int32], Vectors]:
+        """(ordinals, vectors) of one postmortem's passages; empty if unknown."""
+        n = self.position.get(postmortem_id)
+        if n is None:
+            return np.zeros(0, dtype=np.int32), np.zeros((0, self.matrix.shape[1]), np.float32)
+        segment = self._segment(n)
+        return self.ordinals[segment], self.matrix[segment]
+
+    def document_vectors(self) -> Vectors:
+        """One unit vector per postmortem (the mean of its passages), in `self.ids` order."""
+        if not self.ids:
+            return np.zeros((0, self.matrix.shape[1] if self.matrix.ndim == 2 else 0), np.float32)
+        sums = np.add.reduceat(self.matrix, self.starts, axis=0)
+        return normalise(sums.astype(np.float32))
