@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import routes
-from indexer import __version__
+from api import incident_routes, metrics_routes, prometheus, routes
+from indexer import __version__, incidents
 from indexer.config import Settings
 from indexer.core import Library
 from indexer.search import SearchQueryError
@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         library = Library.open(settings)
         if index_on_start:
             library.refresh()
+            # The shipped incident history, so no dashboard is empty on a first start.
+            incidents.load_history(library.engine, settings.library)
         try:
             yield {"library": library}
         finally:
@@ -41,6 +43,9 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         lifespan=lifespan,
     )
     app.include_router(routes.router)
+    app.include_router(metrics_routes.router)
+    app.include_router(incident_routes.router)
+    prometheus.install(app)
     _install_error_handlers(app)
     return app
 

@@ -1,0 +1,99 @@
+"""`GET /metrics`: incident figures and the service's own request metrics, for Prometheus.
+
+Each app gets its own registry (nothing global, so tests can build many
+apps). Incident figures are read from the database at scrape time:
+
+- `pml_incidents_total{service,error_class}`: incidents imported;
+- `pml_incident_resolve_seconds{service,error_class}`: a summary (`_sum`,
+  `_count`) of started -> resolved; MTTR = `_sum / _count`;
+- `pml_error_budget_consumed_seconds_total{service,error_class}`.
+
+An incident with two error classes counts under both, so sum these by
+service only with that in mind (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from indexer import metrics, store
+from indexer.core import Library
+
+
+class IncidentCollector(Collector):
+    """Reads the incident totals at each scrape."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["service", "error_class"]
+        count = CounterMetricFamily("pml_incidents", "Incidents imported.", labels=labels)
+        resolve = SummaryMetricFamily(
+            "pml_incident_resolve_seconds",
+            "Time from start to resolution of resolved incidents.",
+            labels=labels,
+        )
+        budget = CounterMetricFamily(
+            "pml_error_budget_consumed_seconds", "Error budget consumed.", labels=labels
+        )
+        with store.session(self.library.engine) as db:
+            rows = metrics.totals(db)
+        for row in rows:
+            values = [row["service"], row["error_class"]]
+            count.add_metric(values, row["incidents"])
+            resolve.add_metric(
+                values,
+                count_value=row["resolve_seconds_count"],
+                sum_value=row["resolve_seconds_sum"],
+            )
+            budget.add_metric(values, row["error_budget_seconds"])
+        yield from (count, resolve, budget)
+
+
+def install(app: FastAPI) -> None:
+    """Count and time every request, and serve `/metrics`."""
+    registry = CollectorRegistry()
+    requests = Counter(
+        "pml_http_requests",
+        "HTTP requests answered.",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "pml_http_request_duration_seconds",
+        "Time to answer HTTP requests.",
+        ["method", "route"],
+        registry=registry,
+    )
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        # The route template, not the path, so /api/postmortems/{id} is one series.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        latency.labels(request.method, route).observe(time.perf_counter() - started)
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=True)
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus exposition: incident figures and request metrics."""
+        scrape = CollectorRegistry()
+        scrape.register(IncidentCollector(request.state.library))
+        body = generate_latest(scrape) + generate_latest(registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+__all__: list[Any] = ["install"]
