@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from indexer import catalog, lint, store, taxonomy
+from indexer import catalog, digest, importers, lint, store, taxonomy
 from indexer.config import Settings
 from indexer.core import Library
 from indexer.search import MAX_LIMIT, Filters, SearchQueryError
@@ -206,6 +206,49 @@ def show(postmortem_id: str, as_json: bool) -> None:
     click.echo(" | ".join(str(f) for f in facts if f))
     click.echo(record["path"] + "\n")
     click.echo(record["body_markdown"].strip())
+
+
+@main.group(name="import")
+def import_group() -> None:
+    """Bring outside data into the library's database."""
+
+
+@import_group.command(name="incidents")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", required=True, type=click.Choice(sorted(importers.SOURCES)))
+def import_incidents(file: Path, source: str) -> None:
+    """Upsert the incidents in FILE; rows that cannot be read are listed and exit 1."""
+    library = Library.open(_settings())
+    try:
+        report = importers.import_bytes(library.engine, source, file.read_bytes())
+    except importers.ImportFormatError as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    finally:
+        library.close()
+    for row, message in report.errors:
+        where = "line" if source == "csv" else "record"
+        click.echo(f"{file}: {where} {row}: {message}", err=True)
+    click.echo(f"{report.added} added, {report.updated} updated, {len(report.errors)} rejected")
+    sys.exit(1 if report.errors else 0)
+
+
+@main.command(name="digest")
+@click.option("--week", default=None, help="ISO week, e.g. 2025-W07 (default: this week).")
+@click.option("--html", "as_html", is_flag=True, help="Print HTML instead of Markdown.")
+@click.option("--base-url", default="", help="Prefix for the postmortem links.")
+def digest_command(week: str | None, as_html: bool, base_url: str) -> None:
+    """The weekly digest: three anonymised postmortem summaries, never restricted ones."""
+    from indexer.periods import PeriodError, label
+
+    library = _open()
+    try:
+        with store.session(library.engine) as db:
+            result = digest.build(db, week or label(date.today(), "week"), base_url=base_url)
+    except PeriodError as error:
+        raise click.BadParameter(str(error), param_hint="--week") from None
+    finally:
+        library.close()
+    click.echo(result.html if as_html else result.markdown)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from indexer import catalog, store
+from indexer import catalog, githistory, gitsync, store
 from indexer.core import Library
+from indexer.scheduler import CoalescingRunner
 from indexer.search import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_LENGTH, Filters
 
 router = APIRouter()
@@ -35,9 +36,16 @@ def get_groups() -> frozenset[str]:
     return frozenset()
 
 
+def get_follower(request: Request) -> CoalescingRunner | None:
+    """The git follower of `pml serve`, or None when no repository is followed."""
+    follower: CoalescingRunner | None = getattr(request.state, "sync", None)
+    return follower
+
+
 LibraryDep = Annotated[Library, Depends(get_library)]
 SessionDep = Annotated[Session, Depends(get_session)]
 GroupsDep = Annotated[frozenset[str], Depends(get_groups)]
+FollowerDep = Annotated[CoalescingRunner | None, Depends(get_follower)]
 Values = Annotated[list[str], Query(max_length=20)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
@@ -146,11 +154,14 @@ def list_postmortems(
 
 
 @router.get("/api/postmortems/{postmortem_id}", tags=["postmortems"])
-def get_postmortem(postmortem_id: str, db: SessionDep, groups: GroupsDep) -> dict[str, Any]:
+def get_postmortem(
+    postmortem_id: str, db: SessionDep, groups: GroupsDep, library: LibraryDep
+) -> dict[str, Any]:
     """One postmortem: metadata, rendered HTML and action items."""
     record = catalog.get_postmortem(db, postmortem_id, groups=groups)
     if record is None:
         raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+    record["history"] = githistory.describe(db, record["path"], library.settings.git_web_url)
     return record
 
 
@@ -168,7 +179,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", tags=["operations"])
-def readyz(library: LibraryDep) -> JSONResponse:
+def readyz(library: LibraryDep, follower: FollowerDep) -> JSONResponse:
     """Ready to serve: the database answers and the full-text index is open."""
     checks: dict[str, Any] = {"fulltext": True, "semantic": False}
     try:
@@ -181,6 +192,11 @@ def readyz(library: LibraryDep) -> JSONResponse:
         if checks["database"]:
             checks["postmortems"] = store.count_postmortems(db)
             checks["indexed_at"] = store.get_meta(db, "indexed_at")
+    if library.settings.git_url and checks["database"]:
+        # A failing sync does not make us unready: the previous index keeps serving.
+        checks["sync"] = gitsync.status(library)
+        if follower is not None:
+            checks["sync"].update(running=follower.busy, syncs_since_start=follower.runs)
     ready = checks["database"] and checks["fulltext"]
     checks["status"] = "ready" if ready else "not ready"
     return JSONResponse(checks, status_code=200 if ready else 503)
