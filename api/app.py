@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import incident_routes, metrics_routes, prometheus, routes
-from indexer import __version__, incidents
+from api import incident_routes, metrics_routes, prometheus, routes, webhooks
+from indexer import __version__, gitsync, incidents
 from indexer.config import Settings
 from indexer.core import Library
 from indexer.search import SearchQueryError
@@ -25,15 +25,21 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Library]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         library = Library.open(settings)
-        if index_on_start:
+        follower = gitsync.follower(library) if settings.git_url else None
+        if follower is not None:
+            # Serve the previous index at once; the first sync runs in the background.
+            follower.start(run_now=index_on_start)
+        elif index_on_start:
             library.refresh()
             # The shipped incident history, so no dashboard is empty on a first start.
             incidents.load_history(library.engine, settings.library)
         try:
-            yield {"library": library}
+            yield {"library": library, "sync": follower}
         finally:
+            if follower is not None:
+                follower.stop()
             library.close()
 
     app = FastAPI(
@@ -46,6 +52,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(metrics_routes.router)
     app.include_router(incident_routes.router)
     prometheus.install(app)
+    app.include_router(webhooks.router)
     _install_error_handlers(app)
     return app
 

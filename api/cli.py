@@ -12,7 +12,17 @@ from typing import Any
 
 import click
 
-from indexer import catalog, digest, importers, lint, store, taxonomy
+from indexer import (
+    authoring,
+    catalog,
+    digest,
+    githistory,
+    gitsync,
+    importers,
+    lint,
+    store,
+    taxonomy,
+)
 from indexer.config import Settings
 from indexer.core import Library
 from indexer.search import MAX_LIMIT, Filters, SearchQueryError
@@ -29,7 +39,8 @@ def _settings(library: Path | None = None) -> Settings:
 
 def _open(library: Path | None = None, *, refresh: bool = True) -> Library:
     lib = Library.open(_settings(library))
-    if refresh:
+    # A library that follows a git repository is brought up to date by `pml sync`.
+    if refresh and not lib.settings.git_url:
         lib.refresh()
     return lib
 
@@ -66,6 +77,10 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--force", is_flag=True, help="Rebuild everything, not just what changed.")
 def index(path: Path | None, force: bool) -> None:
     """Index the library folder (default: PML_LIBRARY) into the data directory."""
+    if path is None and _settings().git_url:
+        raise click.UsageError(
+            "PML_GIT_URL is set, so the library follows that repository: run `pml sync`"
+        )
     library = Library.open(_settings(path))
     bar: Any = None
 
@@ -87,6 +102,57 @@ def index(path: Path | None, force: bool) -> None:
             f"{library.root / problem.path}:{problem.line}: skipped: {problem.message}", err=True
         )
     click.echo(report.summary())
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Compare every file, not just what changed.")
+def sync(force: bool) -> None:
+    """Fetch PML_GIT_BRANCH of PML_GIT_URL and index what changed since the last sync."""
+    library = Library.open(_settings())
+    try:
+        report = gitsync.sync(library, force=force)
+    except gitsync.SyncError as error:
+        raise click.ClickException(f"sync failed: {error}") from None
+    finally:
+        library.close()
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for problem in report.index.problems:
+        click.echo(f"{problem.path}:{problem.line}: skipped: {problem.message}", err=True)
+    click.echo(report.summary())
+
+
+@main.command()
+@click.argument("title")
+@click.option("--service", multiple=True, help="A service id from taxonomy.yaml (repeatable).")
+@click.option(
+    "--error-class", multiple=True, help="An error class id from taxonomy.yaml (repeatable)."
+)
+@click.option(
+    "--library",
+    "root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Library folder (default: PML_LIBRARY).",
+)
+def new(
+    title: str, service: tuple[str, ...], error_class: tuple[str, ...], root: Path | None
+) -> None:
+    """Start a postmortem from the template: pml new "Checkout errors after a deploy"."""
+    try:
+        path = authoring.new_postmortem(
+            root or _settings().library,
+            title,
+            services=service,
+            error_classes=error_class,
+            today=date.today(),
+        )
+    except authoring.AuthoringError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(str(path))
+    click.echo(
+        "Replace every TODO, set status: published once reviewed; `pml lint` lists what is left.",
+        err=True,
+    )
 
 
 @main.command()
@@ -188,6 +254,9 @@ def show(postmortem_id: str, as_json: bool) -> None:
     try:
         with store.session(library.engine) as db:
             record = catalog.get_postmortem(db, postmortem_id, today=date.today())
+            if record is not None:
+                web_url = library.settings.git_web_url
+                record["history"] = githistory.describe(db, record["path"], web_url)
     finally:
         library.close()
     if record is None:
