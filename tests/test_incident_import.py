@@ -1,0 +1,191 @@
+"""Incident imports over HTTP and the CLI: vendor fixtures, bad rows, idempotence, linking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cli import main
+from indexer.config import Settings
+from tests.conftest import postmortem_text, write
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    write(
+        settings.library,
+        "2025/pool.md",
+        postmortem_text(
+            id="pool",
+            error_classes=["connection-pool-exhaustion", "retry-storm"],
+            external_refs={"pagerduty": ["Q1ORDERS0314"]},
+        ),
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _import(client: TestClient, source: str, name: str) -> dict[str, object]:
+    data = (FIXTURES / name).read_bytes()
+    response = client.post("/api/incidents/import", params={"source": source}, content=data)
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def _weekly(client: TestClient, as_of: str) -> dict[str, dict[str, object]]:
+    body = client.get("/api/review/weekly", params={"as_of": as_of}).json()
+    return {item["source_id"]: item for item in body["incidents"]}
+
+
+def test_pagerduty_rest_maps_fields_and_reports_bad_records(client: TestClient) -> None:
+    body = _import(client, "pagerduty", "pagerduty_incidents.json")
+    assert (body["added"], body["updated"], body["rejected"]) == (3, 0, 1)
+    assert body["errors"] == [
+        {
+            "row": 3,
+            "message": "created_at is not an ISO 8601 timestamp with a time zone: "
+            "'2025-03-17T10:00:00'",
+        }
+    ]
+    incidents = _weekly(client, "2025-03-17")
+    orders = incidents["Q1ORDERS0314"]
+    assert orders["service"] == "orders" and orders["severity"] == "SEV2"
+    assert orders["postmortem"] == "pool"  # its external_refs name the incident
+    assert orders["error_classes"] == ["connection-pool-exhaustion", "retry-storm"]
+    # +01:00 is stored as UTC; resolved from last_status_change_at when resolved_at is absent.
+    cert = incidents["PD2CERT"]
+    assert cert["started_at"] == "2025-03-15T08:00:00+00:00"
+    assert cert["resolved_at"] == "2025-03-15T08:45:00+00:00"
+    assert cert["error_classes"] == ["unclassified"]
+    assert incidents["PD3OPEN"]["resolved_at"] is None
+
+
+def test_import_is_idempotent(client: TestClient) -> None:
+    _import(client, "pagerduty", "pagerduty_incidents.json")
+    again = _import(client, "pagerduty", "pagerduty_incidents.json")
+    assert (again["added"], again["updated"]) == (0, 3)
+    assert len(_weekly(client, "2025-03-17")) == 3
+
+
+def test_first_acknowledgement_sets_mtta(client: TestClient) -> None:
+    _import(client, "pagerduty", "pagerduty_incidents.json")
+    mtta = client.get(
+        "/api/trends/mtta", params={"as_of": "2025-03-31", "service": "orders"}
+    ).json()
+    march = mtta["series"][-1]
+    # created 18:06 = detected; first acknowledgement 18:09 (not the later 18:12)
+    assert march["period"] == "2025-03" and march["mtta_seconds_median"] == 180
+
+
+def test_pagerduty_analytics_export(client: TestClient) -> None:
+    body = _import(client, "pagerduty", "pagerduty_analytics.json")
+    assert (body["added"], body["rejected"]) == (2, 1)
+    assert body["errors"][0]["row"] == 2
+    assert "seconds_to_first_ack" in body["errors"][0]["message"]
+    mttr = client.get("/api/trends/mttr", params={"as_of": "2025-06-30"}).json()
+    june = mttr["series"][-1]
+    # PA1PAY resolved after 90 minutes; PA2CHK is still open, so it is counted but not measured.
+    assert (june["incidents"], june["measured"], june["mttr_seconds_median"]) == (2, 1, 5400)
+    mtta = client.get("/api/trends/mtta", params={"as_of": "2025-06-30"}).json()
+    assert mtta["series"][-1]["mtta_seconds_median"] == 300
+
+
+def test_opsgenie_alerts_and_incidents(client: TestClient) -> None:
+    alerts = _import(client, "opsgenie", "opsgenie_alerts.json")
+    assert (alerts["added"], alerts["rejected"]) == (2, 1)
+    assert alerts["errors"] == [{"row": 2, "message": "createdAt is missing"}]
+    _import(client, "opsgenie", "opsgenie_incidents.json")
+    modes = client.get(
+        "/api/trends/failure-modes", params={"as_of": "2026-10-01", "days": 30}
+    ).json()
+    counts = {item["error_class"]: item["incidents"] for item in modes["items"]}
+    assert counts == {
+        "connection-pool-exhaustion": 1,  # from the error_class: tag
+        "deployment-regression": 1,
+        "unclassified": 1,
+    }
+    services = client.get("/api/trends/services", params={"as_of": "2026-10-01", "days": 30})
+    names = {item["service"] for item in services.json()["items"]}
+    assert names == {"inventory", "notifications", "storefront"}
+    mttr = client.get("/api/trends/mttr", params={"as_of": "2026-09-30"}).json()
+    # closeTime 2,700,000 ms after creation = 45 minutes
+    assert mttr["series"][-1]["mttr_seconds_median"] == 2700
+
+
+def test_firehydrant_milestones(client: TestClient) -> None:
+    body = _import(client, "firehydrant", "firehydrant_incidents.json")
+    assert (body["added"], body["rejected"]) == (2, 1)
+    assert "resolved_at" in body["errors"][0]["message"] and body["errors"][0]["row"] == 2
+    params = {"as_of": "2026-05-31", "service": "catalog"}
+    mttd = client.get("/api/trends/mttd", params=params).json()["series"][-1]
+    mttr = client.get("/api/trends/mttr", params=params).json()["series"][-1]
+    assert mttd["mttd_seconds_median"] == 8 * 60  # started 09:10, detected 09:18
+    assert mttr["mttr_seconds_median"] == 90 * 60  # resolved 10:40
+    modes = client.get("/api/trends/failure-modes", params={"as_of": "2026-06-30"}).json()
+    counts = {item["error_class"]: item["incidents"] for item in modes["items"]}
+    assert counts == {"schema-migration": 1, "dns-failure": 1}
+
+
+def test_csv_reports_each_bad_line(client: TestClient) -> None:
+    data = (FIXTURES / "incidents.csv").read_bytes()
+    response = client.post("/api/incidents/import", params={"source": "csv"}, content=data)
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["added"], body["rejected"]) == (3, 5)
+    assert [error["row"] for error in body["errors"]] == [5, 6, 7, 8, 9]
+    assert "time zone" in body["errors"][0]["message"]
+    assert "SEV1..SEV4" in body["errors"][3]["message"]
+    incidents = _weekly(client, "2025-02-14")
+    assert incidents["INC-1"]["postmortem"] == "pool"  # the postmortem column
+    assert incidents["INC-2"]["started_at"] == "2025-02-12T08:00:00+00:00"
+    assert incidents["INC-2"]["error_classes"] == ["certificate-expiry"]
+
+
+UNUSABLE = [
+    ("csv", b"id,title\nx,y\n", 400, "header must be exactly"),
+    ("pagerduty", b"{not json", 400, "not valid JSON"),
+    ("pagerduty", b'{"foo": 1}', 400, '"incidents"'),
+    ("opsgenie", b"\xff\xfe", 400, "UTF-8"),
+    ("servicenow", b"[]", 400, "unknown source"),
+    ("csv", b"", 400, "body is empty"),
+    ("firehydrant", b'{"data": [{"name": "no id"}]}', 422, "id is missing"),
+]
+
+
+def test_unusable_files_get_a_4xx_with_the_reason(client: TestClient) -> None:
+    for source, content, status, message in UNUSABLE:
+        response = client.post("/api/incidents/import", params={"source": source}, content=content)
+        assert response.status_code == status, (source, content)
+        assert message in str(response.json()), (source, content)
+
+
+def test_import_size_is_capped(settings: Settings) -> None:
+    settings.import_max_bytes = 100
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/api/incidents/import", params={"source": "csv"}, content=b"x" * 101
+        )
+    assert response.status_code == 413
+
+
+def test_cli_import(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PML_LIBRARY", str(settings.library))
+    monkeypatch.setenv("PML_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("PML_DATABASE_URL", settings.resolved_database_url)
+    runner = CliRunner()
+    fixture = str(FIXTURES / "incidents.csv")
+    result = runner.invoke(main, ["import", "incidents", fixture, "--source", "csv"])
+    assert result.exit_code == 1  # some rows were rejected
+    assert "3 added, 0 updated, 5 rejected" in result.output
+    assert f"{fixture}: line 8: severity must be SEV1..SEV4" in result.output
+    good = str(FIXTURES / "opsgenie_incidents.json")
+    result = runner.invoke(main, ["import", "incidents", good, "--source", "opsgenie"])
+    assert result.exit_code == 0 and "1 added" in result.output
