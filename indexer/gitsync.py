@@ -38,6 +38,7 @@ MIRROR_DIR = "git/mirror.git"
 MAX_FILES = 50_000  # postmortem files in the library folder
 MAX_ENTRIES = 200_000  # anything under the library folder, to bound memory
 MAX_ERROR_CHARS = 2000
+SETTLE_SECONDS = 0.5  # webhooks of one burst of pushes share a sync
 # Meta keys (the indexed commit's key lives in githistory, which links to it).
 ROOT = "git_root"
 INDEXED_AT = "git_indexed_at"
@@ -291,7 +292,8 @@ def status(target: Library) -> dict[str, Any]:
 def follower(target: Library) -> CoalescingRunner:
     """The background runner of `pml serve`: syncs on request and every PML_SYNC_INTERVAL."""
     interval = target.settings.sync_interval or None
-    return CoalescingRunner(partial(_sync_logged, target), interval=interval, name="pml-git-sync")
+    job = partial(_sync_logged, target)
+    return CoalescingRunner(job, interval=interval, name="pml-git-sync", settle=SETTLE_SECONDS)
 
 
 def _sync_logged(target: Library) -> None:

@@ -3,8 +3,10 @@
 A push webhook only says "something changed"; the job (a git sync) always
 fetches the latest state. So however many requests arrive while a run is in
 progress, one more run afterwards covers them all: at most one run is in
-progress and one is pending. Requesting never blocks, which lets a webhook
-answer at once.
+progress and one is pending. A requested run also waits `settle` seconds
+before it starts, so the webhooks of a burst of pushes (a merge train, a
+branch and its tag) share one fetch. Requesting never blocks, which lets a
+webhook answer at once.
 """
 
 from __future__ import annotations
@@ -20,12 +22,21 @@ log = logging.getLogger("pml.scheduler")
 class CoalescingRunner:
     """Runs `job` in one daemon thread: when requested, and every `interval` seconds."""
 
-    def __init__(self, job: Callable[[], object], *, interval: float | None, name: str) -> None:
+    def __init__(
+        self,
+        job: Callable[[], object],
+        *,
+        interval: float | None,
+        name: str,
+        settle: float = 0.0,
+    ) -> None:
         self._job = job
         self._interval = interval
+        self._settle = settle
         self._name = name
         self._condition = threading.Condition()
         self._pending = False
+        self._immediate = False  # the first run starts without settling
         self._running = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -34,7 +45,7 @@ class CoalescingRunner:
     def start(self, *, run_now: bool = True) -> None:
         """Start the thread; with `run_now` the first run begins immediately."""
         with self._condition:
-            self._pending = run_now
+            self._pending = self._immediate = run_now
         self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
         self._thread.start()
 
@@ -71,6 +82,12 @@ class CoalescingRunner:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _wait(self, seconds: float) -> None:
+        """Sleep (holding the condition's lock only while waiting) unless stopping."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (remaining := deadline - time.monotonic()) > 0:
+            self._condition.wait(remaining)
+
     def _loop(self) -> None:
         while self._next():
             try:
@@ -84,7 +101,7 @@ class CoalescingRunner:
                     self._condition.notify_all()
 
     def _next(self) -> bool:
-        """Wait for a request or the timer; False when stopping."""
+        """Wait for a request (then let the burst settle) or the timer; False when stopping."""
         with self._condition:
             deadline = time.monotonic() + self._interval if self._interval else None
             while not self._pending and not self._stopping:
@@ -93,6 +110,10 @@ class CoalescingRunner:
                     self._pending = True
                     break
                 self._condition.wait(remaining)
+            else:
+                if not self._immediate:
+                    self._wait(self._settle)
+            self._immediate = False
             if self._stopping:
                 return False
             self._pending = False
