@@ -198,12 +198,13 @@ def _trend(medians: list[float | None]) -> tuple[str, float | None]:
     earlier = [m for m in medians[-2 * TREND_PERIODS : -TREND_PERIODS] if m is not None]
     if not recent or not earlier or statistics.fmean(earlier) == 0:
         return "flat", None
-    change = statistics.fmean(recent) / statistics.fmean(earlier) - 1
+    # Rounded first, so a change of exactly 10% is not lost to floating point.
+    change = round(statistics.fmean(recent) / statistics.fmean(earlier) - 1, 4)
     if change <= -TREND_THRESHOLD:
-        return "improving", round(change, 4)
+        return "improving", change
     if change >= TREND_THRESHOLD:
-        return "regressing", round(change, 4)
-    return "flat", round(change, 4)
+        return "regressing", change
+    return "flat", change
 
 
 def error_budget(
