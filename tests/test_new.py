@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import yaml
 from click.testing import CliRunner
 
 from api.cli import main
@@ -98,3 +99,10 @@ def test_the_library_template_is_used_when_there_is_one(library_dir: Path) -> No
 def test_the_shipped_template_is_the_built_in_one() -> None:
     shipped = ROOT / "postmortems" / authoring.TEMPLATE_NAME
     assert shipped.read_text(encoding="utf-8") == authoring.DEFAULT_TEMPLATE
+
+
+def test_the_pre_commit_hook_runs_the_linter_over_the_library() -> None:
+    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert (hook["id"], hook["entry"], hook["pass_filenames"]) == ("pml-lint", "pml lint", False)
+    result = CliRunner().invoke(main, ["lint", *(str(ROOT / a) for a in hook["args"])])
+    assert result.exit_code == 0
