@@ -27,6 +27,14 @@ LOOKBACK_DAYS = 90
 SUMMARY_CHARS = 600
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_][\w.-]*")
+# `first.last` is how this library writes people; dotted words ending in a
+# domain, file or unit suffix (cluster.local, values.yaml, retention.ms) are not people.
+_DOTTED = re.compile(r"(?<![\w./@-])([a-z]{2,})\.([a-z]{2,})(?![\w.(/@-])")
+_NOT_PEOPLE = {
+    "com", "net", "org", "io", "dev", "local", "internal", "shop", "example", "cloud",
+    "yaml", "yml", "json", "conf", "toml", "ini", "html", "txt", "log", "sql", "csv",
+    "ms", "raw", "py", "js", "go", "md",
+}  # fmt: skip
 _SEVERITY_ORDER = case(
     {"SEV1": 1, "SEV2": 2, "SEV3": 3, "SEV4": 4}, value=col(PostmortemRow.severity), else_=5
 )
@@ -47,9 +55,14 @@ class Anonymiser:
     def __call__(self, text: str) -> str:
         text = _EMAIL.sub("[email]", text)
         text = _HANDLE.sub("[handle]", text)
+        text = _DOTTED.sub(_dotted, text)
         if self._names is not None:
             text = self._names.sub("an engineer", text)
         return text
+
+
+def _dotted(match: re.Match[str]) -> str:
+    return match[0] if match[2] in _NOT_PEOPLE else "[handle]"
 
 
 def _variants(person: str) -> set[str]:
