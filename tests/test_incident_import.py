@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from sqlmodel import col, func, select
 
 from api.app import create_app
 from api.cli import main
+from indexer import incidents, store
 from indexer.config import Settings
+from indexer.core import Library
+from indexer.store import ExternalRef
 from tests.conftest import postmortem_text, write
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -189,3 +193,30 @@ def test_cli_import(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None
     good = str(FIXTURES / "opsgenie_incidents.json")
     result = runner.invoke(main, ["import", "incidents", good, "--source", "opsgenie"])
     assert result.exit_code == 0 and "1 added" in result.output
+
+
+def test_sample_history_loads_once_and_joins_every_postmortem(sample_settings: Settings) -> None:
+    with TestClient(create_app(sample_settings)) as client:
+        services = client.get("/api/trends/services", params={"as_of": "2026-11-20"}).json()
+        assert sum(item["incidents"] for item in services["items"]) > 100
+    library = Library.open(sample_settings)
+    try:
+        with store.session(library.engine) as db:
+            refs = db.exec(select(ExternalRef).where(ExternalRef.source == "pagerduty")).all()
+            linked = {
+                row.source_id: row.postmortem_id
+                for row in db.exec(
+                    select(incidents.IncidentRow).where(
+                        col(incidents.IncidentRow.postmortem_id).is_not(None)
+                    )
+                )
+            }
+            assert refs and all(linked.get(ref.ref) == ref.postmortem_id for ref in refs)
+            total = db.exec(select(func.count()).select_from(incidents.IncidentRow)).one()
+        # Unchanged file: a second start imports nothing.
+        assert incidents.load_history(library.engine, sample_settings.library) is None
+        with store.session(library.engine) as db:
+            again = db.exec(select(func.count()).select_from(incidents.IncidentRow)).one()
+        assert again == total
+    finally:
+        library.close()
