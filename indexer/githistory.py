@@ -9,12 +9,13 @@ the files they touched. Dates are author dates: when the change was written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from indexer import store
@@ -22,6 +23,8 @@ from indexer.git import Mirror
 from indexer.store import HistoryRow
 
 INDEXED_COMMIT = "git_commit"  # meta key: the commit the library was last synced to
+CHUNK = 500  # rows per statement, well under every database's parameter limit
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,36 +138,45 @@ def refresh(
     revisions = [f"{previous}..{commit}"] if previous else [commit]
     traces = trace(parse_log(mirror.log(revisions, folder)), paths)
     inside = _library_path(folder)
+    earlier = _earlier(db, [inside(t.origin) for t in traces.values() if t.origin])
     if previous is None:
         db.exec(delete(HistoryRow))
-        stale: set[str] = set()
     else:
-        stale = {inside(p) for p in removed} | {inside(p) for p in traces}
-    earlier = _earlier(db, [inside(t.origin) for t in traces.values() if t.origin])
-    stale |= set(earlier)
-    if stale:
-        db.exec(delete(HistoryRow).where(col(HistoryRow.path).in_(sorted(stale))))
+        stale = {inside(p) for p in [*removed, *traces]} | set(earlier)
+        for paths_chunk in _chunks(sorted(stale)):
+            db.exec(delete(HistoryRow).where(col(HistoryRow.path).in_(paths_chunk)))
+    rows = []
     for path, found in traces.items():
         origin = earlier.get(inside(found.origin)) if found.origin else None
         created, updated, authors = combine(found, origin)
-        db.add(
-            HistoryRow(
-                path=inside(path),
-                repo_path=path,
-                created_at=created,
-                updated_at=updated,
-                authors=authors,
-                commit=found.commits[0].sha,
-            )
+        rows.append(
+            {
+                "path": inside(path),
+                "repo_path": path,
+                "created_at": created,
+                "updated_at": updated,
+                "authors": authors,
+                "commit": found.commits[0].sha,
+            }
         )
+    # One multi-row insert per chunk: a first sync writes a row per postmortem.
+    for chunk in _chunks(rows):
+        db.execute(insert(HistoryRow.__table__), chunk)  # type: ignore[attr-defined]
     return len(traces)
 
 
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
 def _earlier(db: Session, paths: list[str]) -> dict[str, HistoryRow]:
-    if not paths:
-        return {}
-    rows = db.exec(select(HistoryRow).where(col(HistoryRow.path).in_(sorted(set(paths)))))
-    return {row.path: row for row in rows}
+    """Stored history rows by path (where renamed files continue their history)."""
+    found: dict[str, HistoryRow] = {}
+    for chunk in _chunks(sorted(set(paths))):
+        rows = db.exec(select(HistoryRow).where(col(HistoryRow.path).in_(chunk)))
+        found.update((row.path, row) for row in rows)
+    return found
 
 
 def _library_path(folder: str) -> Callable[[str], str]:

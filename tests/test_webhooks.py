@@ -104,6 +104,7 @@ def test_a_pushed_postmortem_is_searchable_seconds_after_the_webhook(
     assert response.json()["status"] == "scheduled"
     wait_for(lambda: titles(client, "stampede") == ["Flash sale cache stampede"], timeout=5)
 
+    idle_syncs(client)  # the history is written just after the index
     record = client.get("/api/postmortems/cache").json()
     assert record["history"]["authors"] == ["Bob Builder"]
     assert record["history"]["commit"] == origin.head()
