@@ -100,7 +100,10 @@ def _check_url(url: str, scheme: str) -> str:
         raise RemoteRefused(
             f"the '{scheme}' transport is not allowed: use https, ssh, git or a local path"
         )
-    _check_host(urlsplit(url).hostname or "")
+    parts = urlsplit(url)
+    _check_host(parts.hostname or "")
+    if (parts.username or "").startswith("-"):
+        raise RemoteRefused("PML_GIT_URL has a user name starting with '-'")
     return url
 
 

@@ -120,6 +120,8 @@ def test_a_library_indexed_from_a_folder_meanwhile_is_compared_in_full(
         ("file://{origin}", "file:// URLs are not allowed"),
         ("ssh://-oProxyCommand=touch%20{marker}/repo", "invalid host"),
         ("-host:repo", "starts with '-'"),
+        ("git@-oProxyCommand=true:repo", "invalid host"),
+        ("ssh://-oProxyCommand=x@example.com/repo", "user name starting with '-'"),
         ("http://example.com/repo.git", "plain http"),
         ("fd::3", "transport::address"),
         ("ftp://example.com/repo.git", "'ftp' transport is not allowed"),
