@@ -36,6 +36,17 @@ def following(settings: Settings, origin: Repo) -> Settings:
     return settings.model_copy(update={"git_url": str(origin.path)})
 
 
+@pytest.fixture
+def refusing(tmp_path: Path, origin: Repo) -> Settings:
+    """SQLite only: URLs are refused before any database work that could differ."""
+    return Settings(
+        library=tmp_path / "library",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'pml.sqlite3'}",
+        git_url=str(origin.path),
+    )
+
+
 def titles(target: Library, query: str = "") -> list[str]:
     return sorted(hit.title for hit in target.index.search(query, limit=100).results)
 
@@ -129,11 +140,11 @@ def test_a_library_indexed_from_a_folder_meanwhile_is_compared_in_full(
     ],
 )
 def test_malicious_or_unsupported_remotes_are_refused(
-    following: Settings, open_library: Any, tmp_path: Path, url: str, reason: str
+    refusing: Settings, open_library: Any, tmp_path: Path, url: str, reason: str
 ) -> None:
     marker = tmp_path / "pwned"
-    bad = url.format(marker=marker, origin=following.git_url)
-    target = open_library(following.model_copy(update={"git_url": bad}))
+    bad = url.format(marker=marker, origin=refusing.git_url)
+    target = open_library(refusing.model_copy(update={"git_url": bad}))
     with pytest.raises(gitsync.SyncError, match=reason):
         gitsync.sync(target)
     assert not marker.exists()
@@ -163,9 +174,9 @@ def test_allowed_remotes_pass_the_check(origin: Repo) -> None:
     assert git.check_remote(str(origin.path)) == str(origin.path.resolve())
 
 
-def test_credentials_never_reach_the_status(following: Settings, open_library: Any) -> None:
+def test_credentials_never_reach_the_status(refusing: Settings, open_library: Any) -> None:
     url = "https://user:s3cret@127.0.0.1:9/org/postmortems.git"
-    target = open_library(following.model_copy(update={"git_url": url}))
+    target = open_library(refusing.model_copy(update={"git_url": url}))
     with pytest.raises(gitsync.SyncError):
         gitsync.sync(target)
     assert "s3cret" not in gitsync.status(target)["last_error"]
