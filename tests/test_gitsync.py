@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -349,9 +350,20 @@ def test_pml_sync_command(following: Settings, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PML_GIT_URL", str(following.git_url))
     monkeypatch.setenv("PML_DATA_DIR", str(following.data_dir))
     monkeypatch.setenv("PML_DATABASE_URL", str(following.database_url))
+    monkeypatch.setenv("PML_LIBRARY", str(following.library))  # an empty folder
+    monkeypatch.setenv("PML_GIT_WEB_URL", "https://example.com/{commit}/{path}")
     result = CliRunner().invoke(main, ["sync"])
     assert result.exit_code == 0, result.output
     assert "4 added" in result.output
+
+    # The other commands read what the sync indexed; none re-indexes the local folder.
+    found = CliRunner().invoke(main, ["search", "--json", "pool exhausted"])
+    assert json.loads(found.stdout)["results"][0]["id"] == "a"
+    shown = json.loads(CliRunner().invoke(main, ["show", "--json", "a"]).stdout)
+    assert shown["history"]["web_url"].endswith("/postmortems/2025/a.md")
+    refused = CliRunner().invoke(main, ["index"])
+    assert refused.exit_code == 2
+    assert "run `pml sync`" in refused.output
 
     monkeypatch.setenv("PML_GIT_URL", "ext::sh -c true")
     failed = CliRunner().invoke(main, ["sync"])
