@@ -145,24 +145,26 @@ def refresh(
         stale = {inside(p) for p in [*removed, *traces]} | set(earlier)
         for paths_chunk in _chunks(sorted(stale)):
             db.exec(delete(HistoryRow).where(col(HistoryRow.path).in_(paths_chunk)))
-    rows = []
-    for path, found in traces.items():
-        origin = earlier.get(inside(found.origin)) if found.origin else None
-        created, updated, authors = combine(found, origin)
-        rows.append(
-            {
-                "path": inside(path),
-                "repo_path": path,
-                "created_at": created,
-                "updated_at": updated,
-                "authors": authors,
-                "commit": found.commits[0].sha,
-            }
-        )
+    rows = [_row(path, found, earlier, inside) for path, found in traces.items()]
     # One multi-row insert per chunk: a first sync writes a row per postmortem.
     for chunk in _chunks(rows):
         db.execute(insert(HistoryRow.__table__), chunk)  # type: ignore[attr-defined]
     return len(traces)
+
+
+def _row(
+    path: str, found: Trace, earlier: dict[str, HistoryRow], inside: Callable[[str], str]
+) -> dict[str, Any]:
+    origin = earlier.get(inside(found.origin)) if found.origin else None
+    created, updated, authors = combine(found, origin)
+    return {
+        "path": inside(path),
+        "repo_path": path,
+        "created_at": created,
+        "updated_at": updated,
+        "authors": authors,
+        "commit": found.commits[0].sha,
+    }
 
 
 def _chunks(items: list[T]) -> Iterator[list[T]]:
