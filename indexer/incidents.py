@@ -50,12 +50,38 @@ _CHUNK = 500
 STAMPS = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
 
 
+# metric -> (duration column, the timestamp that ends the duration)
+DURATIONS = {
+    "mttr": ("ttr_seconds", "resolved_at"),
+    "mtta": ("tta_seconds", "acknowledged_at"),
+    "mttd": ("ttd_seconds", "detected_at"),
+}
+
+
+def _duration_indexes(prefix: str, *leading: str) -> list[Index]:
+    """Covering indexes that make a period's k-th shortest duration an index walk, not a sort.
+
+    indexer.metrics reads medians and p90s with ORDER BY duration LIMIT 1
+    OFFSET k inside one week, month or quarter; every other column it
+    filters on is in the index too, so the table is never read.
+    """
+    return [
+        Index(f"{prefix}_{metric}_{period}", *leading, f"started_{period}", duration, end,
+              "started_day", "service")
+        for metric, (duration, end) in DURATIONS.items()
+        for period in ("week", "month", "quarter")
+    ]  # fmt: skip
+
+
 class IncidentRow(SQLModel, table=True):
     __tablename__ = "incident"
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_incident_source"),
-        Index("ix_incident_day_service", "started_day", "service"),
-        Index("ix_incident_month", "started_month", "ttr_seconds"),
+        Index("ix_incident_day_service", "started_day", "service", "started_quarter"),
+        Index(
+            "ix_incident_budget", "started_month", "service", "started_day", "error_budget_minutes"
+        ),
+        *_duration_indexes("ix_incident"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -90,14 +116,40 @@ class IncidentRow(SQLModel, table=True):
 
 
 class IncidentClass(SQLModel, table=True):
-    """Derived: the error classes an incident counts under (see module docstring)."""
+    """Derived: one row per incident and error class it counts under (see module docstring).
 
-    __tablename__ = "incident_class"
-    __table_args__ = (Index("ix_incident_class_day", "started_day", "error_class"),)
+    The incident's service, periods, durations and end times are copied in,
+    so per-class trends read this table and its indexes without a join.
+    """
+
+    __tablename__ = "incident_by_class"
+    __table_args__ = (
+        Index(
+            "ix_by_class_day", "started_day", "error_class", "error_budget_minutes", "ttd_seconds"
+        ),
+        Index(
+            "ix_by_class_totals", "service", "error_class", "ttr_seconds", "error_budget_minutes"
+        ),
+        Index("ix_by_class_detection", "error_class", "ttd_seconds", "started_day"),
+        *_duration_indexes("ix_by_class", "error_class"),
+    )
 
     incident_id: int = Field(foreign_key="incident.id", primary_key=True)
     error_class: str = Field(primary_key=True, max_length=128)
+    service: str = Field(max_length=128)
     started_day: dt.date
+    started_week: str = Field(max_length=8)
+    started_month: str = Field(max_length=7)
+    started_quarter: str = Field(max_length=7)
+    detected_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    acknowledged_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
+    resolved_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    ttd_seconds: float | None = None
+    tta_seconds: float | None = None
+    ttr_seconds: float | None = None
+    error_budget_minutes: float | None = None
 
 
 @dataclass
@@ -184,10 +236,19 @@ def _row(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _upsert_statement(engine: Engine, rows: list[dict[str, Any]]) -> Any:
+def _upsert_statement(engine: Engine) -> Any:
+    """INSERT ... ON CONFLICT (source, source_id) DO UPDATE, compiled once per import.
+
+    Executed with a list of rows (executemany): a multi-row VALUES clause
+    would be recompiled for every chunk, which costs more than the insert.
+    """
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(IncidentRow.__table__).values(rows)  # type: ignore[attr-defined]
-    changing = {key: statement.excluded[key] for key in rows[0] if key not in ("source_id",)}
+    statement = dialect.insert(IncidentRow.__table__)  # type: ignore[attr-defined]
+    changing = {
+        column.name: statement.excluded[column.name]
+        for column in IncidentRow.__table__.columns  # type: ignore[attr-defined]
+        if column.name not in ("id", "source", "source_id")
+    }
     return statement.on_conflict_do_update(index_elements=["source", "source_id"], set_=changing)
 
 
@@ -195,13 +256,14 @@ def upsert(engine: Engine, incidents: list[Incident], report: ImportReport) -> N
     """Store the incidents (new or changed), then relink. Duplicates in one batch: last wins."""
     unique = {(i.source, i.source_id): i for i in incidents}
     rows = [_row(incident) for incident in unique.values()]
+    statement = _upsert_statement(engine)
     with store.session(engine) as db:
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             known = _existing(db, chunk)
             report.updated += known
             report.added += len(chunk) - known
-            db.execute(_upsert_statement(engine, chunk))
+            db.execute(statement, chunk)
         db.commit()
     relink(engine)
 
@@ -252,19 +314,40 @@ def _postmortem_for() -> Any:
     return func.coalesce(named, referenced)
 
 
-_TARGET = ["incident_id", "error_class", "started_day"]
+_COPIED = (
+    "service",
+    "started_day",
+    "started_week",
+    "started_month",
+    "started_quarter",
+    "detected_at",
+    "acknowledged_at",
+    "resolved_at",
+    "ttd_seconds",
+    "tta_seconds",
+    "ttr_seconds",
+    "error_budget_minutes",
+)
+_TARGET = ["incident_id", "error_class", *_COPIED]
+
+
+def _facts(error_class: Any) -> Any:
+    """SELECT of the incident columns copied into every IncidentClass row."""
+    return select(
+        col(IncidentRow.id),
+        error_class.label("error_class"),
+        *(getattr(IncidentRow.__table__.c, name) for name in _COPIED),  # type: ignore[attr-defined]
+    )
 
 
 def _own_classes() -> tuple[list[str], Any]:
-    query = select(
-        col(IncidentRow.id), col(IncidentRow.error_class), col(IncidentRow.started_day)
-    ).where(col(IncidentRow.error_class).is_not(None))
+    query = _facts(col(IncidentRow.error_class)).where(col(IncidentRow.error_class).is_not(None))
     return _TARGET, query
 
 
 def _postmortem_classes() -> tuple[list[str], Any]:
     query = (
-        select(col(IncidentRow.id), col(PostmortemLink.value), col(IncidentRow.started_day))
+        _facts(col(PostmortemLink.value))
         .join(PostmortemLink, col(PostmortemLink.postmortem_id) == col(IncidentRow.postmortem_id))
         .where(col(IncidentRow.error_class).is_(None), col(PostmortemLink.kind) == "error_class")
     )
@@ -273,12 +356,7 @@ def _postmortem_classes() -> tuple[list[str], Any]:
 
 def _unclassified() -> tuple[list[str], Any]:
     has_class = exists().where(col(IncidentClass.incident_id) == col(IncidentRow.id))
-    query = select(
-        col(IncidentRow.id),
-        literal(UNCLASSIFIED).label("error_class"),
-        col(IncidentRow.started_day),
-    ).where(~has_class)
-    return _TARGET, query
+    return _TARGET, _facts(literal(UNCLASSIFIED)).where(~has_class)
 
 
 def load_history(engine: Engine, library: Path) -> ImportReport | None:

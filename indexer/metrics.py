@@ -15,44 +15,42 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlmodel import Session, col
 
 from indexer import periods
-from indexer.incidents import IncidentClass, IncidentRow
+from indexer.incidents import DURATIONS, IncidentClass, IncidentRow
 from indexer.periods import Period
 
 Metric = Literal["mttr", "mtta", "mttd"]
 TREND_THRESHOLD = 0.10  # a change under 10% either way is "flat"
 TREND_PERIODS = 3
-# metric -> (duration column, the timestamp that ends it)
-_DURATIONS: dict[str, tuple[Any, Any]] = {
-    "mttr": (col(IncidentRow.ttr_seconds), col(IncidentRow.resolved_at)),
-    "mtta": (col(IncidentRow.tta_seconds), col(IncidentRow.acknowledged_at)),
-    "mttd": (col(IncidentRow.ttd_seconds), col(IncidentRow.detected_at)),
-}
-_PERIOD_COLUMNS: dict[str, Any] = {
-    "week": col(IncidentRow.started_week),
-    "month": col(IncidentRow.started_month),
-    "quarter": col(IncidentRow.started_quarter),
-}
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Optional narrowing to one service and/or one error class."""
+    """Optional narrowing to one service and/or one error class.
+
+    Per-class figures read `incident_by_class` (one row per incident and
+    class, with the incident's columns copied in); the rest read `incident`.
+    """
 
     service: str | None = None
     error_class: str | None = None
 
-    def apply(self, statement: Any) -> Any:
+    @property
+    def table(self) -> Any:
+        model: Any = IncidentClass if self.error_class else IncidentRow
+        return model.__table__
+
+    def conditions(self, as_of: dt.date) -> list[Any]:
+        columns = self.table.c
+        result = [columns.started_day <= as_of]
         if self.service:
-            statement = statement.where(col(IncidentRow.service) == self.service)
+            result.append(columns.service == self.service)
         if self.error_class:
-            statement = statement.join(
-                IncidentClass, col(IncidentClass.incident_id) == col(IncidentRow.id)
-            ).where(col(IncidentClass.error_class) == self.error_class)
-        return statement
+            result.append(columns.error_class == self.error_class)
+        return result
 
 
 def _window_json(window: periods.Window) -> dict[str, str]:
@@ -99,58 +97,46 @@ def _bounds(as_of: dt.date, period: Period, count: int) -> tuple[list[str], dt.d
     return [label for label, _ in labels], labels[0][1]
 
 
-def _counts(
-    db: Session, as_of: dt.date, period: Period, first: dt.date, scope: Scope
-) -> dict[str, int]:
-    column = _PERIOD_COLUMNS[period]
-    day = col(IncidentRow.started_day)
-    statement = scope.apply(
-        select(column, func.count()).where(day >= first, day <= as_of).group_by(column)
-    )
-    return {label: int(n) for label, n in db.execute(statement)}
-
-
 def _stats(
-    db: Session, metric: Metric, as_of: dt.date, period: Period, first: dt.date, scope: Scope
+    db: Session, metric: Metric, as_of: dt.date, period: Period, labels: list[str], scope: Scope
 ) -> dict[str, dict[str, float]]:
-    """period -> count, mean, median and p90 of the metric's durations (ended by `as_of`).
+    """period -> incidents, and count, mean, median and p90 of the durations ended by `as_of`.
 
-    Ranks come from ROW_NUMBER() over each period's sorted durations: the
-    median averages the two middle ranks, p90 is the nearest rank ceil(0.9 n).
+    Counts and the mean are one GROUP BY. The median (mean of the two middle
+    values) and p90 (nearest rank, ceil(0.9 n)) are read with ORDER BY
+    duration LIMIT .. OFFSET .. inside each period: with the covering
+    indexes of `indexer.incidents` that walks an index instead of sorting,
+    from the top for the p90 so the walk stays short.
     """
-    duration, end = _DURATIONS[metric]
-    column = _PERIOD_COLUMNS[period]
-    day = col(IncidentRow.started_day)
-    ranked = scope.apply(
-        select(
-            column.label("period"),
-            duration.label("value"),
-            func.row_number().over(partition_by=column, order_by=duration).label("rank"),
-            func.count().over(partition_by=column).label("n"),
-            func.avg(duration).over(partition_by=column).label("mean"),
-        ).where(
-            day >= first,
-            day <= as_of,
-            duration.is_not(None),
-            end <= periods.end_of_day(as_of),
-        )
-    ).subquery()
-    n, rank = ranked.c.n, ranked.c.rank
-    picked = select(ranked).where(
-        or_(rank == (n + 1) // 2, rank == (n + 2) // 2, rank == (9 * n + 9) // 10)
+    duration_name, end_name = DURATIONS[metric]
+    columns = scope.table.c
+    duration, label = columns[duration_name], columns[f"started_{period}"]
+    ended = and_(duration.is_not(None), columns[end_name] <= periods.end_of_day(as_of))
+    measured = case((ended, duration))
+    totals = (
+        select(label, func.count(), func.count(measured), func.avg(measured))
+        .where(label.in_(labels), *scope.conditions(as_of))
+        .group_by(label)
     )
-    return _assemble(db.execute(picked))
-
-
-def _assemble(rows: Any) -> dict[str, dict[str, float]]:
-    picked: dict[str, tuple[int, float, dict[int, float]]] = {}
-    for label, value, rank, n, mean in rows:
-        picked.setdefault(label, (int(n), float(mean), {}))[2][int(rank)] = float(value)
-    result = {}
-    for label, (n, mean, ranks) in picked.items():
-        median = (ranks[(n + 1) // 2] + ranks[(n + 2) // 2]) / 2
-        result[label] = {"n": n, "mean": mean, "median": median, "p90": ranks[(9 * n + 9) // 10]}
+    result: dict[str, dict[str, float]] = {}
+    for name, incidents, n, mean in db.execute(totals):
+        result[name] = {"incidents": float(incidents), "n": float(n)}
+        if n:
+            middle, p90 = _ranked(db, duration, label, name, [*scope.conditions(as_of), ended], n)
+            result[name].update({"mean": float(mean), "median": middle, "p90": p90})
     return result
+
+
+def _ranked(
+    db: Session, duration: Any, label: Any, name: str, where: list[Any], n: int
+) -> tuple[float, float]:
+    """(median, p90) of the `n` durations of one period that match `where`."""
+    inside = select(duration).where(label == name, *where)
+    size, skip = 2 - n % 2, (n - 1) // 2
+    middle = [float(v) for (v,) in db.execute(inside.order_by(duration).limit(size).offset(skip))]
+    top = n - (9 * n + 9) // 10  # rank ceil(0.9 n), counted from the longest
+    p90 = db.execute(inside.order_by(duration.desc()).limit(1).offset(top)).scalar_one()
+    return sum(middle) / len(middle), float(p90)
 
 
 def duration_trend(
@@ -165,10 +151,9 @@ def duration_trend(
     """Per-period median, mean and p90 of a duration, and whether it is getting better."""
     scope = scope or Scope()
     span = max(count, 2 * TREND_PERIODS)
-    labels, first = _bounds(as_of, period, span)
-    counts = _counts(db, as_of, period, first, scope)
-    stats = _stats(db, metric, as_of, period, first, scope)
-    series = [_point(metric, label, counts.get(label, 0), stats.get(label)) for label in labels]
+    labels, _ = _bounds(as_of, period, span)
+    stats = _stats(db, metric, as_of, period, labels, scope)
+    series = [_point(metric, label, stats.get(label)) for label in labels]
     trend, change = _trend([stats.get(label, {}).get("median") for label in labels])
     return {
         "metric": metric,
@@ -180,11 +165,11 @@ def duration_trend(
     }
 
 
-def _point(metric: str, label: str, incidents: int, stats: dict[str, float] | None) -> Any:
+def _point(metric: str, label: str, stats: dict[str, float] | None) -> Any:
     stats = stats or {}
     return {
         "period": label,
-        "incidents": incidents,
+        "incidents": int(stats.get("incidents", 0)),
         "measured": int(stats.get("n", 0)),
         f"{metric}_seconds_median": stats.get("median"),
         f"{metric}_seconds_mean": stats.get("mean"),
@@ -216,14 +201,14 @@ def error_budget(
     service: str | None = None,
 ) -> dict[str, Any]:
     """Error-budget minutes consumed per service and period (incidents that carry a figure)."""
-    labels, first = _bounds(as_of, period, count)
-    column = _PERIOD_COLUMNS[period]
-    day = col(IncidentRow.started_day)
-    minutes = col(IncidentRow.error_budget_minutes)
-    statement = Scope(service=service).apply(
-        select(col(IncidentRow.service), column, func.sum(minutes), func.count(minutes))
-        .where(day >= first, day <= as_of)
-        .group_by(col(IncidentRow.service), column)
+    labels, _ = _bounds(as_of, period, count)
+    scope = Scope(service=service)
+    columns = scope.table.c
+    label, minutes = columns[f"started_{period}"], columns.error_budget_minutes
+    statement = (
+        select(columns.service, label, func.sum(minutes), func.count(minutes))
+        .where(label.in_(labels), *scope.conditions(as_of))
+        .group_by(columns.service, label)
     )
     table: dict[str, dict[str, tuple[float, int]]] = {}
     for name, label, total, n in db.execute(statement):
@@ -243,19 +228,15 @@ def _budget_item(name: str, labels: list[str], cells: dict[str, tuple[float, int
 
 def totals(db: Session) -> list[dict[str, Any]]:
     """All-time totals per (service, error class) for the Prometheus exposition."""
-    ttr = col(IncidentRow.ttr_seconds)
-    statement = (
-        select(
-            col(IncidentRow.service),
-            col(IncidentClass.error_class),
-            func.count(),
-            func.sum(ttr),
-            func.count(ttr),
-            func.sum(col(IncidentRow.error_budget_minutes)),
-        )
-        .join(IncidentClass, and_(col(IncidentClass.incident_id) == col(IncidentRow.id)))
-        .group_by(col(IncidentRow.service), col(IncidentClass.error_class))
-    )
+    facts = IncidentClass.__table__.c  # type: ignore[attr-defined]
+    statement = select(
+        facts.service,
+        facts.error_class,
+        func.count(),
+        func.sum(facts.ttr_seconds),
+        func.count(facts.ttr_seconds),
+        func.sum(facts.error_budget_minutes),
+    ).group_by(facts.service, facts.error_class)
     return [
         {
             "service": service,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from indexer import frontmatter, periods
 from indexer.incidents import IncidentClass, IncidentRow
@@ -100,17 +100,17 @@ def _target(entry: Any, position: int) -> Target:
 
 def _counts(db: Session, target: Target, as_of: dt.date) -> dict[str, int]:
     """Incidents per quarter label from the start quarter up to `as_of`."""
-    quarter = col(IncidentRow.started_quarter)
-    statement = select(quarter, func.count()).where(
-        col(IncidentRow.started_day) >= target.start, col(IncidentRow.started_day) <= as_of
+    model: Any = IncidentClass if target.error_class else IncidentRow
+    columns = model.__table__.c
+    statement = select(columns.started_quarter, func.count()).where(
+        columns.started_day >= target.start, columns.started_day <= as_of
     )
     if target.error_class:
-        statement = statement.join(
-            IncidentClass, col(IncidentClass.incident_id) == col(IncidentRow.id)
-        ).where(col(IncidentClass.error_class) == target.error_class)
+        statement = statement.where(columns.error_class == target.error_class)
     else:
-        statement = statement.where(col(IncidentRow.service) == target.service)
-    return {label: int(n) for label, n in db.execute(statement.group_by(quarter))}
+        statement = statement.where(columns.service == target.service)
+    rows = db.execute(statement.group_by(columns.started_quarter))
+    return {label: int(n) for label, n in rows}
 
 
 def status(target: Target, counts: list[int]) -> str:
