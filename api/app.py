@@ -15,6 +15,7 @@ from api import incident_routes, metrics_routes, prometheus, routes, webhooks
 from indexer import __version__, gitsync, incidents
 from indexer.config import Settings
 from indexer.core import Library
+from indexer.hybrid import SemanticUnavailable
 from indexer.search import SearchQueryError
 
 log = logging.getLogger("pml.api")
@@ -35,11 +36,14 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
             library.refresh()
             # The shipped incident history, so no dashboard is empty on a first start.
             incidents.load_history(library.engine, settings.library)
+        # Full-text answers now; semantic search joins when the model has loaded.
+        library.semantic.start()
         try:
             yield {"library": library, "sync": follower}
         finally:
             if follower is not None:
                 follower.stop()
+            library.semantic.stop()
             library.close()
 
     app = FastAPI(
@@ -77,6 +81,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             for e in errors
         ]
         return JSONResponse({"detail": detail, "message": message}, status_code=422)
+
+    @app.exception_handler(SemanticUnavailable)
+    async def semantic_unavailable(request: Request, error: SemanticUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "10"})
 
     @app.exception_handler(SearchQueryError)
     async def search_error(request: Request, error: SearchQueryError) -> JSONResponse:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,18 @@ from indexer import (
     authoring,
     catalog,
     digest,
+    embeddings,
     githistory,
     gitsync,
     importers,
     lint,
+    related,
     store,
     taxonomy,
 )
 from indexer.config import Settings
 from indexer.core import Library
+from indexer.hybrid import SemanticUnavailable
 from indexer.search import MAX_LIMIT, Filters, SearchQueryError
 
 _TAG = re.compile(r"</?b>")
@@ -35,6 +40,23 @@ def _settings(library: Path | None = None) -> Settings:
     if library is not None:
         settings.library = library
     return settings
+
+
+def _bar(label: str) -> Callable[[int, int], None]:
+    """A progress callback that draws a bar on stderr once there is work to show."""
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+            state["bar"].__enter__()
+            state["done"] = 0
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+        if done >= total:
+            state.pop("bar").__exit__(None, None, None)
+
+    return progress
 
 
 def _open(library: Path | None = None, *, refresh: bool = True) -> Library:
@@ -82,26 +104,20 @@ def index(path: Path | None, force: bool) -> None:
             "PML_GIT_URL is set, so the library follows that repository: run `pml sync`"
         )
     library = Library.open(_settings(path))
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="Reading postmortems", file=sys.stderr)
-            bar.__enter__()
-        bar.update(1)
-
     try:
-        report = library.refresh(force=force, progress=progress)
+        report = library.refresh(force=force, progress=_bar("Reading postmortems"))
+        embedded = library.semantic.sync(progress=_bar("Embedding passages"))
     finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
         library.close()
     for problem in report.problems:
         click.echo(
             f"{library.root / problem.path}:{problem.line}: skipped: {problem.message}", err=True
         )
     click.echo(report.summary())
+    if library.semantic.state == "ready":
+        click.echo(f"semantic: {embedded} passages embedded, the rest from the vector cache")
+    elif library.semantic.error:
+        click.echo(f"semantic search unavailable: {library.semantic.error}", err=True)
 
 
 @main.command()
@@ -160,6 +176,12 @@ def new(
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, MAX_LIMIT))
 @click.option("--offset", default=0, type=click.IntRange(0, None))
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as GET /api/search.")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "fulltext", "semantic"]),
+    default="hybrid",
+    show_default=True,
+)
 @click.option("--service", multiple=True)
 @click.option("--error-class", multiple=True)
 @click.option("--contributing-factor", multiple=True)
@@ -171,6 +193,7 @@ def search(
     limit: int,
     offset: int,
     as_json: bool,
+    mode: str,
     service: tuple[str, ...],
     error_class: tuple[str, ...],
     contributing_factor: tuple[str, ...],
@@ -189,11 +212,21 @@ def search(
     )
     library = _open()
     try:
-        results = library.index.search(" ".join(query), filters, limit=limit, offset=offset)
+        if mode != "fulltext":
+            library.semantic.sync(progress=_bar("Embedding passages"))
+        results = library.searcher.search(
+            " ".join(query), filters, mode=mode, limit=limit, offset=offset
+        )
     except SearchQueryError as error:
         raise click.UsageError(str(error)) from None
+    except SemanticUnavailable as error:
+        raise click.ClickException(str(error)) from None
     finally:
         library.close()
+    if mode != results.mode:
+        click.echo(
+            f"({mode} search unavailable: {library.semantic.error}; showing full-text)", err=True
+        )
     if as_json:
         body = asdict(results)
         body.update(limit=limit, offset=offset)
@@ -226,15 +259,27 @@ def _unescape(text: str) -> str:
     default="text",
     show_default=True,
 )
-def lint_command(paths: tuple[Path, ...], style: str) -> None:
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="Also flag postmortems that say nearly what another says (loads the embedding model).",
+)
+def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
     """Check postmortems; exits 1 when there are errors."""
     roots = list(paths) or [_settings().library]
+    checks = []
+    if duplicates:
+        try:
+            embedder = embeddings.load(_settings().embedding_model)
+        except embeddings.EmbeddingError as error:
+            raise click.ClickException(str(error)) from None
+        checks.append(partial(related.duplicate_findings, embedder=embedder))
     try:
         vocabulary = taxonomy.load(taxonomy.find_root(roots[0]))
     except taxonomy.TaxonomyError as error:
         click.echo(f"{error.path}:{error.line}: error: {error.message}", err=True)
         sys.exit(1)
-    findings = lint.lint_paths(roots, vocabulary)
+    findings = lint.lint_paths(roots, vocabulary, checks)
     output = lint.format_findings(findings, style)
     if output:
         click.echo(output)
@@ -243,6 +288,39 @@ def lint_command(paths: tuple[Path, ...], style: str) -> None:
     if style == "text":
         click.echo(f"{errors} errors, {warnings} warnings", err=True)
     sys.exit(1 if errors else 0)
+
+
+@main.command(name="related")
+@click.argument("postmortem_id")
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--all", "everything", is_flag=True, help="Include later postmortems too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the API.")
+def related_command(postmortem_id: str, limit: int, everything: bool, as_json: bool) -> None:
+    """Postmortems related to one, with the reason for each."""
+    library = _open()
+    try:
+        library.semantic.sync(progress=_bar("Embedding passages"))
+        items = related.related(
+            library.engine, library.semantic, postmortem_id, limit=limit, past_only=not everything
+        )
+    finally:
+        library.close()
+    if items is None:
+        raise click.ClickException(f"no postmortem with id '{postmortem_id}'")
+    if as_json:
+        click.echo(json.dumps({"id": postmortem_id, "items": items}, indent=2))
+        return
+    if not items:
+        click.echo("No related postmortems.")
+    for item in items:
+        click.echo(click.style(f"{item['date']}  {item['title']}", bold=True))
+        click.echo(f"    {item['id']}  score {item['score']}")
+        for reason in item["reasons"]:
+            if reason["kind"] == "similar_passage":
+                click.echo(f"    similar {reason['value'] or 'passage'}: {reason['passage']}")
+            else:
+                click.echo(f"    shared {reason['kind'].replace('_', ' ')}: {reason['value']}")
+        click.echo()
 
 
 @main.command()

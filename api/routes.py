@@ -6,14 +6,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from indexer import catalog, githistory, gitsync, store
+from indexer import catalog, githistory, gitsync, related, store
 from indexer.core import Library
 from indexer.scheduler import CoalescingRunner
 from indexer.search import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_LENGTH, Filters
@@ -49,6 +49,7 @@ FollowerDep = Annotated[CoalescingRunner | None, Depends(get_follower)]
 Values = Annotated[list[str], Query(max_length=20)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Mode = Literal["hybrid", "fulltext", "semantic"]
 
 
 class SearchHit(BaseModel):
@@ -60,6 +61,7 @@ class SearchHit(BaseModel):
     error_classes: list[str]
     score: float
     snippet: str
+    section: str | None
 
 
 class SearchResponse(BaseModel):
@@ -70,6 +72,7 @@ class SearchResponse(BaseModel):
     offset: int
     results: list[SearchHit]
     facets: dict[str, dict[str, int]]
+    mode: Mode
 
 
 def _check_window(since: date | None, until: date | None) -> None:
@@ -96,8 +99,9 @@ def search(
     year: Values = [],  # noqa: B006
     since: date | None = None,
     until: date | None = None,
+    mode: Annotated[Mode, Query(description="hybrid (default), fulltext or semantic")] = "hybrid",
 ) -> Response:
-    """Full-text search with filters and facet counts."""
+    """Search with filters and facet counts: full-text, semantic, or both fused."""
     _check_window(since, until)
     filters = Filters(
         service=service,
@@ -111,7 +115,9 @@ def search(
         since=since,
         until=until,
     )
-    results = library.index.search(q, filters, limit=limit, offset=offset, groups=groups)
+    results = library.searcher.search(
+        q, filters, mode=mode, limit=limit, offset=offset, groups=groups
+    )
     body = asdict(results)
     body.update(limit=limit, offset=offset)
     # The hot path: skip re-validating our own dataclasses (the schema still documents it).
@@ -165,6 +171,48 @@ def get_postmortem(
     return record
 
 
+@router.get("/api/postmortems/{postmortem_id}/related", tags=["postmortems"])
+def related_postmortems(
+    postmortem_id: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+    scope: Annotated[
+        Literal["past", "all"], Query(description="past: only earlier postmortems")
+    ] = "past",
+) -> dict[str, Any]:
+    """The most related postmortems, each with the reasons (shared terms, similar passage)."""
+    items = related.related(
+        library.engine,
+        library.semantic,
+        postmortem_id,
+        limit=limit,
+        groups=groups,
+        past_only=scope == "past",
+    )
+    if items is None:
+        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+    return {"id": postmortem_id, "semantic": library.semantic.ready, "items": items}
+
+
+@router.get("/api/duplicates", tags=["postmortems"])
+def duplicate_postmortems(
+    library: LibraryDep,
+    groups: GroupsDep,
+    threshold: Annotated[float, Query(ge=0.5, le=1.0)] = related.DUPLICATE_THRESHOLD,
+    since: date | None = None,
+) -> dict[str, Any]:
+    """Pairs of postmortems that say nearly the same thing: candidates for duplicate_of."""
+    if not library.semantic.ready:
+        raise HTTPException(
+            503, "duplicate detection needs semantic search, which is not ready yet"
+        )
+    items = related.duplicates(
+        library.engine, library.semantic, threshold=threshold, groups=groups, since=since
+    )
+    return {"threshold": threshold, "items": items}
+
+
 @router.get("/api/problems", tags=["library"])
 def problems(db: SessionDep) -> dict[str, Any]:
     """Files the last indexing run could not read, with the reason."""
@@ -181,7 +229,12 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", tags=["operations"])
 def readyz(library: LibraryDep, follower: FollowerDep) -> JSONResponse:
     """Ready to serve: the database answers and the full-text index is open."""
-    checks: dict[str, Any] = {"fulltext": True, "semantic": False}
+    semantic = library.semantic.status()
+    checks: dict[str, Any] = {
+        "fulltext": True,
+        "semantic": library.semantic.ready,
+        "semantic_status": semantic,
+    }
     try:
         store.ping(library.engine)
         checks["database"] = True

@@ -17,21 +17,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.corpus import write_library  # noqa: E402
-from benchmarks.relevance import load_queries, score  # noqa: E402
-from indexer.config import Settings  # noqa: E402
-from indexer.core import Library  # noqa: E402
+from benchmarks.corpus import write_library
+from benchmarks.relevance import load_queries, score
+from indexer.config import Settings
+from indexer.core import Library
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MODES = ("fulltext", "semantic", "hybrid")
 KINDS = ("overall", "keyword", "paraphrase", "question")
 
 
-def evaluate(library: Library, queries: list[dict[str, object]]) -> dict[str, dict[str, dict[str, float]]]:
+def evaluate(
+    library: Library, queries: list[dict[str, object]]
+) -> dict[str, dict[str, dict[str, float]]]:
     table = {}
     for mode in MODES:
         runs = {
-            str(q["qid"]): [h.id for h in library.searcher.search(str(q["query"]), mode=mode).results]
+            str(q["qid"]): [
+                h.id for h in library.searcher.search(str(q["query"]), mode=mode).results
+            ]
             for q in queries
         }
         table[mode] = score(runs, queries)  # type: ignore[arg-type]
@@ -59,14 +63,17 @@ def main() -> None:
         folder = Path(tmp) / "library"
         write_library(args.corpus, folder)
         overrides = {"embedding_model": args.model} if args.model else {}
-        settings = Settings(library=folder, data_dir=Path(tmp) / "data",
-                            search_fusion=args.fusion, **overrides)
+        settings = Settings(
+            library=folder, data_dir=Path(tmp) / "data", search_fusion=args.fusion, **overrides
+        )
         library = Library.open(settings)
         library.refresh()
         started = time.perf_counter()
         embedded = library.semantic.sync()
-        print(f"embedded {embedded} passages in {time.perf_counter() - started:.1f}s "
-              f"({library.semantic.status()})")
+        print(
+            f"embedded {embedded} passages in {time.perf_counter() - started:.1f}s "
+            f"({library.semantic.status()})"
+        )
         print_table(evaluate(library, load_queries(args.queries)))
         library.close()
 

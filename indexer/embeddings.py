@@ -79,7 +79,10 @@ class SentenceTransformerEmbedder:
         except Exception as error:  # any loader failure means the model is unusable
             raise EmbeddingError(f"cannot load embedding model from {path}: {error}") from None
         self.name = name
-        self.dimension = int(self._model.get_sentence_embedding_dimension() or 0)
+        # Renamed in sentence-transformers 6; older releases only have the long name.
+        dimension = getattr(self._model, "get_embedding_dimension", None)
+        dimension = dimension or self._model.get_sentence_embedding_dimension
+        self.dimension = int(dimension() or 0)
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> Vectors:

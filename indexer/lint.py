@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,7 +85,11 @@ def lint_library(postmortems: list[Postmortem]) -> list[Finding]:
     return findings
 
 
-def lint_paths(paths: Iterable[Path], taxonomy: Taxonomy) -> list[Finding]:
+def lint_paths(
+    paths: Iterable[Path],
+    taxonomy: Taxonomy,
+    library_checks: Sequence[Callable[[list[Postmortem]], list[Finding]]] = (),
+) -> list[Finding]:
     """Lint files and folders; the result is sorted by file and line."""
     findings: list[Finding] = []
     postmortems: list[Postmortem] = []
@@ -99,6 +103,8 @@ def lint_paths(paths: Iterable[Path], taxonomy: Taxonomy) -> list[Finding]:
     for postmortem in postmortems:
         findings.extend(lint_postmortem(postmortem, taxonomy))
     findings.extend(lint_library(postmortems))
+    for check in library_checks:
+        findings.extend(check(postmortems))
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.level, f.message))
 
 

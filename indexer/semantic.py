@@ -63,9 +63,10 @@ class SemanticIndex:
             return self.embedder is not None
         try:
             self.embedder = embeddings.load(str(self.model_spec))
-        except EmbeddingError as error:
-            self.state, self.error = "error", str(error)
-            log.error("semantic search is off: %s", error)
+        except Exception as error:  # a broken model must never take full-text down with it
+            message = str(error) if isinstance(error, EmbeddingError) else repr(error)
+            self.state, self.error = "error", message
+            log.error("semantic search is off: %s", message)
             return False
         return True
 

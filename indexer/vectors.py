@@ -10,6 +10,7 @@ methods when a library outgrows exact search.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -72,9 +73,13 @@ class ExactVectorIndex:
         segment = self._segment(n)
         return self.ordinals[segment], self.matrix[segment]
 
-    def document_vectors(self) -> Vectors:
-        """One unit vector per postmortem (the mean of its passages), in `self.ids` order."""
+    @cached_property
+    def _documents(self) -> Vectors:
         if not self.ids:
             return np.zeros((0, self.matrix.shape[1] if self.matrix.ndim == 2 else 0), np.float32)
         sums = np.add.reduceat(self.matrix, self.starts, axis=0)
         return normalise(sums.astype(np.float32))
+
+    def document_vectors(self) -> Vectors:
+        """One unit vector per postmortem (the mean of its passages), in `self.ids` order."""
+        return self._documents

@@ -6,7 +6,7 @@ import tantivy
 
 # Bump when fields, tokenizers or what is written into them change: an index
 # with another version is deleted and rebuilt from the library.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 4  # queries changed, documents did not
 ANALYZER = "pml_en"
 
 # Multi-valued keyword fields: filters and facet counts.

@@ -1,0 +1,54 @@
+"""The packaged all-MiniLM-L6-v2 model, end to end on the sample library (slow: ~30 s)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from indexer.config import Settings
+from indexer.embeddings import DEFAULT_MODEL, EmbeddingError, model_path
+from tests.conftest import SAMPLE_LIBRARY
+from tests.test_sample_library import POOL_EXHAUSTION
+
+try:
+    model_path(DEFAULT_MODEL)
+    HAVE_MODEL = True
+except EmbeddingError:
+    HAVE_MODEL = False
+
+pytestmark = pytest.mark.skipif(not HAVE_MODEL, reason=f"{DEFAULT_MODEL} is not installed")
+
+
+def test_serves_fulltext_at_once_then_understands_paraphrases(tmp_path: Path) -> None:
+    settings = Settings(
+        library=SAMPLE_LIBRARY, data_dir=tmp_path / "data", embedding_model=DEFAULT_MODEL
+    )
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready" and ready["fulltext"] is True
+        assert ready["semantic"] is False  # the model is still loading
+        early = client.get("/api/search", params={"q": "connection pool exhaustion"}).json()
+        assert early["mode"] == "fulltext" and early["total"] > 0
+
+        deadline = time.monotonic() + 180
+        while not client.get("/readyz").json()["semantic"]:
+            assert time.monotonic() < deadline, client.get("/readyz").json()
+            time.sleep(0.5)
+
+        query = "the database ran out of connections under load"
+        semantic = client.get("/api/search", params={"q": query, "mode": "semantic"}).json()
+        top = {hit["id"] for hit in semantic["results"][:5]}
+        assert len(top & POOL_EXHAUSTION) >= 2, semantic["results"][:5]
+        hybrid = client.get("/api/search", params={"q": query}).json()
+        assert hybrid["mode"] == "hybrid"
+        assert len({hit["id"] for hit in hybrid["results"][:4]} & POOL_EXHAUSTION) >= 2
+
+        hikari = "2026-03-09-checkout-hikari-pool-saturation"
+        related = client.get(f"/api/postmortems/{hikari}/related").json()["items"]
+        assert {item["id"] for item in related[:3]} & POOL_EXHAUSTION
+        assert any(r["kind"] == "similar_passage" for r in related[0]["reasons"])
+        assert client.get("/api/duplicates").json()["items"] == []  # no duplicates shipped

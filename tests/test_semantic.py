@@ -1,0 +1,234 @@
+"""Semantic and hybrid search, related postmortems and duplicates (deterministic embedder)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cli import main
+from indexer import chunks
+from indexer.config import Settings
+from indexer.embeddings import HashingEmbedder
+from indexer.hybrid import fuse
+from indexer.postmortem import parse
+from indexer.vectors import Match
+from tests.conftest import postmortem_text, write
+
+LONG = " ".join(f"word{n}" for n in range(400))
+
+
+def test_passages_carry_title_and_heading_and_respect_the_size_limits() -> None:
+    body = (
+        "## Summary\nShort.\n\n## Impact\n"
+        + "Checkout failed for many shoppers. " * 10
+        + "\n\n## Timeline\n"
+        + LONG
+        + "\n"
+    )
+    passages = chunks.chunk(parse(postmortem_text(body=body), "x.md"))
+    assert passages[0].text.startswith("Orders API returned errors. Summary. Short. Checkout")
+    assert all(len(p.text.split()) <= chunks.MAX_WORDS + 12 for p in passages)
+    timeline = [p for p in passages if p.heading == "Timeline"]
+    assert len(timeline) == 3  # 400 words in windows of 160 overlapping by 30
+    assert [p.ordinal for p in passages] == list(range(len(passages)))
+
+
+def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
+    embedder = HashingEmbedder(64)
+    first, second = embedder.embed(["database connections ran out", "database connections ran out"])
+    assert (first == second).all()
+    assert abs(float(first @ first) - 1.0) < 1e-5
+
+
+def test_rrf_rewards_agreement_between_rankers() -> None:
+    lexical = [("a", 9.0), ("b", 5.0), ("c", 1.0)]
+    semantic = [Match("c", 0.9, 0), Match("b", 0.8, 0), Match("d", 0.7, 0)]
+    fused = [identifier for identifier, _ in fuse(lexical, semantic)]
+    assert set(fused[:2]) == {"b", "c"}  # both rankers found them
+    assert fused[2:] == ["a", "d"]
+
+
+def _library(folder: Path) -> None:
+    write(
+        folder,
+        "2025/pool.md",
+        postmortem_text(
+            id="pool",
+            title="Orders API timeouts",
+            date="2025-02-11",
+            services=["orders"],
+            error_classes=["connection-pool-exhaustion"],
+            summary="PgBouncer had no free server connections so clients queued and timed out.",
+        ),
+    )
+    write(
+        folder,
+        "2025/pool-again.md",
+        postmortem_text(
+            id="pool-again",
+            title="Catalog replicas refused sessions",
+            date="2025-07-22",
+            services=["catalog"],
+            error_classes=["connection-pool-exhaustion"],
+            summary="The replicas hit max_connections; new sessions were refused under load.",
+        ),
+    )
+    write(
+        folder,
+        "2025/cert.md",
+        postmortem_text(
+            id="cert",
+            title="Login failures",
+            date="2025-06-01",
+            services=["identity"],
+            error_classes=["certificate-expiry"],
+            summary="The certificate on the identity provider expired overnight.",
+        ),
+    )
+    write(
+        folder,
+        "2026/secret.md",
+        postmortem_text(
+            id="secret",
+            title="Leaked key",
+            date="2026-01-05",
+            visibility="restricted",
+            audience=["security"],
+            services=["orders"],
+            error_classes=["connection-pool-exhaustion"],
+            summary="Server connections were exhausted by an attacker replaying sessions.",
+        ),
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    _library(settings.library)
+    with TestClient(create_app(settings)) as test_client:
+        test_client.app.state  # noqa: B018 (lifespan has run)
+        library = test_client.app.router.lifespan_context  # noqa: F841
+        yield test_client
+
+
+def _wait_semantic(client: TestClient) -> None:
+    import time
+
+    deadline = time.monotonic() + 20
+    while not client.get("/readyz").json()["semantic"]:
+        assert time.monotonic() < deadline, client.get("/readyz").json()
+        time.sleep(0.05)
+
+
+def test_semantic_and_hybrid_modes_over_http(client: TestClient) -> None:
+    _wait_semantic(client)
+    semantic = client.get(
+        "/api/search", params={"q": "clients queued and timed out", "mode": "semantic"}
+    ).json()
+    assert semantic["mode"] == "semantic"
+    assert semantic["results"][0]["id"] == "pool"
+    assert semantic["results"][0]["section"] == "Summary"
+    hybrid = client.get("/api/search", params={"q": "server connections"}).json()
+    assert hybrid["mode"] == "hybrid"
+    assert {hit["id"] for hit in hybrid["results"][:2]} <= {"pool", "pool-again"}
+    assert "secret" not in str(hybrid) and "secret" not in str(semantic)
+
+
+def test_filters_apply_in_every_mode(client: TestClient) -> None:
+    _wait_semantic(client)
+    for mode in ("hybrid", "fulltext", "semantic"):
+        body = client.get(
+            "/api/search",
+            params={"q": "connections refused under load", "mode": mode, "service": "catalog"},
+        ).json()
+        assert [hit["id"] for hit in body["results"]] == ["pool-again"], mode
+        assert set(body["facets"]["service"]) == {"catalog"}, mode
+
+
+def test_taxonomy_alias_expands_the_query(client: TestClient) -> None:
+    body = client.get(
+        "/api/search", params={"q": "too many connections", "mode": "fulltext"}
+    ).json()
+    assert {hit["id"] for hit in body["results"][:2]} == {"pool", "pool-again"}
+
+
+def test_related_gives_reasons_and_respects_time_and_visibility(client: TestClient) -> None:
+    _wait_semantic(client)
+    body = client.get("/api/postmortems/pool-again/related").json()
+    assert body["items"][0]["id"] == "pool"
+    assert all(item["date"] <= "2025-07-22" for item in body["items"])  # past only
+    reasons = body["items"][0]["reasons"]
+    assert {"kind": "error_class", "value": "connection-pool-exhaustion"} in reasons
+    assert any(r["kind"] == "similar_passage" and r["passage"] for r in reasons)
+    everything = client.get("/api/postmortems/pool/related", params={"scope": "all"}).json()
+    assert "pool-again" in [item["id"] for item in everything["items"]]
+    assert "secret" not in str(everything)
+    assert client.get("/api/postmortems/secret/related").status_code == 404
+
+
+def test_duplicates_are_flagged(settings: Settings) -> None:
+    _library(settings.library)
+    text = (settings.library / "2025/pool.md").read_text()
+    write(
+        settings.library,
+        "2025/pool-copy.md",
+        text.replace("id: pool\n", "id: pool-copy\n").replace("2025-02-11", "2025-02-12"),
+    )
+    with TestClient(create_app(settings)) as client:
+        _wait_semantic(client)
+        pairs = client.get("/api/duplicates").json()["items"]
+    assert [(p["postmortem"]["id"], p["possible_duplicate_of"]["id"]) for p in pairs] == [
+        ("pool-copy", "pool")
+    ]
+    result = CliRunner().invoke(main, ["lint", "--duplicates", str(settings.library)])
+    assert "possible duplicate of pool" in result.stdout
+    assert "pool-copy.md" in result.stdout
+
+
+@pytest.mark.parametrize(("model", "state"), [("none", "disabled"), ("/no/such/model", "error")])
+def test_fulltext_keeps_working_without_a_model(settings: Settings, model: str, state: str) -> None:
+    _library(settings.library)
+    settings.embedding_model = model
+    with TestClient(create_app(settings)) as client:
+        client.app.state  # noqa: B018
+        ready = client.get("/readyz")
+        for _ in range(100):
+            if ready.json()["semantic_status"]["state"] == state:
+                break
+            ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["semantic"] is False
+        assert ready.json()["semantic_status"]["state"] == state
+        hybrid = client.get("/api/search", params={"q": "certificate"}).json()
+        assert hybrid["mode"] == "fulltext" and hybrid["results"][0]["id"] == "cert"
+        semantic = client.get("/api/search", params={"q": "certificate", "mode": "semantic"})
+        assert semantic.status_code == 503
+        assert "semantic search" in semantic.json()["detail"]
+    if state == "error":
+        assert "neither a folder nor an installed package" in str(ready.json())
+
+
+def test_vectors_are_cached_by_content(settings: Settings, open_library: Any) -> None:
+    _library(settings.library)
+    library = open_library(settings)
+    library.refresh()
+    first = library.semantic.sync()
+    assert first > 0
+    write(
+        settings.library,
+        "2025/cert.md",
+        postmortem_text(
+            id="cert", title="Login failures", date="2025-06-01", summary="Renewed too late."
+        ),
+    )
+    library.refresh()  # the model is loaded, so the refresh embeds what changed
+    reopened = open_library(settings)
+    reopened.refresh()
+    assert reopened.semantic.sync() == 0  # everything came from the cache
+    assert reopened.semantic.ready
+    assert reopened.semantic.vectors is not None and len(reopened.semantic.vectors) == 4
