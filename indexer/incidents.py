@@ -78,6 +78,8 @@ class IncidentRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_incident_source"),
         Index("ix_incident_day_service", "started_day", "service", "started_quarter"),
+        Index("ix_incident_source_id", "source_id"),
+        Index("ix_incident_postmortem_ref", "postmortem_ref"),
         Index(
             "ix_incident_budget", "started_month", "service", "started_day", "error_budget_minutes"
         ),
@@ -264,8 +266,8 @@ def upsert(engine: Engine, incidents: list[Incident], report: ImportReport) -> N
             report.updated += known
             report.added += len(chunk) - known
             db.execute(statement, chunk)
+            _relink_ids(db, _ids(db, chunk))
         db.commit()
-    relink(engine)
 
 
 def _existing(db: Session, rows: list[dict[str, Any]]) -> int:
@@ -279,15 +281,40 @@ def _existing(db: Session, rows: list[dict[str, Any]]) -> int:
     return int(db.execute(query).scalar_one())
 
 
+def _ids(db: Session, rows: list[dict[str, Any]]) -> list[int]:
+    query = select(col(IncidentRow.id)).where(
+        col(IncidentRow.source) == rows[0]["source"],
+        col(IncidentRow.source_id).in_([row["source_id"] for row in rows]),
+    )
+    return list(db.execute(query).scalars())
+
+
 def relink(engine: Engine) -> None:
-    """Recompute each incident's postmortem and error classes from the current library."""
+    """Recompute postmortems and error classes after the library changed.
+
+    Only incidents that are or could be joined to a postmortem can change:
+    the rest keep their own class or "unclassified". With 100,000 incidents
+    and a few hundred postmortems this is a few hundred rows, not all of them.
+    """
+    joinable = (
+        col(IncidentRow.postmortem_ref).is_not(None)
+        | col(IncidentRow.postmortem_id).is_not(None)
+        | col(IncidentRow.source_id).in_(select(col(ExternalRef.ref)))
+    )
     with store.session(engine) as db:
-        db.execute(update(IncidentRow).values(postmortem_id=_postmortem_for()))
-        db.execute(delete(IncidentClass))
-        db.execute(insert(IncidentClass).from_select(*_own_classes()))
-        db.execute(insert(IncidentClass).from_select(*_postmortem_classes()))
-        db.execute(insert(IncidentClass).from_select(*_unclassified()))
+        ids = list(db.execute(select(col(IncidentRow.id)).where(joinable)).scalars())
+        for start in range(0, len(ids), _CHUNK):
+            _relink_ids(db, ids[start : start + _CHUNK])
         db.commit()
+
+
+def _relink_ids(db: Session, ids: list[int]) -> None:
+    """Recompute the postmortem and the error-class rows of these incidents."""
+    chosen = col(IncidentRow.id).in_(ids)
+    db.execute(update(IncidentRow).where(chosen).values(postmortem_id=_postmortem_for()))
+    db.execute(delete(IncidentClass).where(col(IncidentClass.incident_id).in_(ids)))
+    for target, query in (_own_classes(), _postmortem_classes(), _unclassified()):
+        db.execute(insert(IncidentClass).from_select(target, query.where(chosen)))
 
 
 def _postmortem_for() -> Any:

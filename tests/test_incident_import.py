@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from sqlmodel import col, func, select
 
 from api.app import create_app
 from api.cli import main
-from indexer import incidents, store
+from indexer import importers, incidents, store
 from indexer.config import Settings
 from indexer.core import Library
 from indexer.store import ExternalRef
@@ -220,3 +221,47 @@ def test_sample_history_loads_once_and_joins_every_postmortem(sample_settings: S
         assert again == total
     finally:
         library.close()
+
+
+def test_library_changes_relink_incidents(settings: Settings, open_library: Any) -> None:
+    library = open_library(settings)
+    csv = (
+        "source_id,title,service,severity,started_at,detected_at,acknowledged_at,mitigated_at,"
+        "resolved_at,error_class,error_budget_minutes,postmortem\n"
+        "PD9,Pool,orders,SEV2,2025-03-14T10:00:00Z,,,,,,,\n"
+        "PD10,Own class,orders,SEV3,2025-03-14T11:00:00Z,,,,,dns-failure,,\n"
+    )
+    importers.import_bytes(library.engine, "csv", csv.encode())
+
+    def classes() -> dict[str, list[str]]:
+        with store.session(library.engine) as db:
+            rows = db.exec(
+                select(incidents.IncidentRow.source_id, incidents.IncidentClass.error_class).join(
+                    incidents.IncidentClass,
+                    col(incidents.IncidentClass.incident_id) == col(incidents.IncidentRow.id),
+                )
+            )
+            result: dict[str, list[str]] = {}
+            for source_id, error_class in rows:
+                result.setdefault(source_id, []).append(error_class)
+            return {key: sorted(value) for key, value in result.items()}
+
+    assert classes() == {"PD9": ["unclassified"], "PD10": ["dns-failure"]}
+    page = write(
+        settings.library,
+        "2025/pool.md",
+        postmortem_text(
+            id="pool",
+            error_classes=["connection-pool-exhaustion", "retry-storm"],
+            external_refs={"pagerduty": ["PD9", "PD10"]},
+        ),
+    )
+    library.refresh()
+    # PD10 keeps its own class; PD9 takes the postmortem's.
+    assert classes() == {
+        "PD9": ["connection-pool-exhaustion", "retry-storm"],
+        "PD10": ["dns-failure"],
+    }
+    page.unlink()
+    library.refresh()
+    assert classes() == {"PD9": ["unclassified"], "PD10": ["dns-failure"]}
