@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -86,10 +86,9 @@ class NearMissIn(BaseModel):
 @router.post("/api/near-misses", tags=["near-misses"], status_code=201)
 def add_near_miss(entry: NearMissIn, db: SessionDep) -> dict[str, Any]:
     """Log a near-miss; the answer says how often this one has been seen."""
-    # A near-miss logged late in the evening west of UTC is still "today" for its author.
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     try:
-        recorded = nearmiss.record(db, nearmiss.NearMiss(**entry.model_dump()), today=tomorrow)
+        entry_in = nearmiss.NearMiss(**entry.model_dump())
+        recorded = nearmiss.record(db, entry_in, today=nearmiss.latest_day())
     except nearmiss.NearMissError as error:
         raise HTTPException(422, str(error)) from None
     db.commit()
@@ -103,12 +102,4 @@ def list_near_misses(
     days: Annotated[int | None, Query(ge=1, le=3660)] = None,
 ) -> dict[str, Any]:
     """Near-misses grouped by repeat, "postmortem recommended" from the third on."""
-    until = as_of or datetime.now(UTC).date()
-    since = until - timedelta(days=days - 1) if days else None
-    found = nearmiss.groups(db, until, since)
-    return {
-        "as_of": until.isoformat(),
-        "since": since.isoformat() if since else None,
-        "groups": found,
-        "recommended": sum(1 for group in found if group["postmortem_recommended"]),
-    }
+    return nearmiss.log(db, as_of or datetime.now(UTC).date(), days)

@@ -153,3 +153,24 @@ def _group(
         "postmortem_recommended": count >= RECOMMEND_AT,
         "entries": [_entry(row) for row in rows],
     }
+
+
+def log(db: Session, as_of: dt.date, days: int | None = None) -> dict[str, Any]:
+    """The near-miss log as of a day: groups (within the last `days` when given), recommended."""
+    since = as_of - dt.timedelta(days=days - 1) if days else None
+    found = groups(db, as_of, since)
+    return {
+        "as_of": as_of.isoformat(),
+        "since": since.isoformat() if since else None,
+        "groups": found,
+        "recommended": sum(1 for group in found if group["postmortem_recommended"]),
+    }
+
+
+def latest_day(now: dt.datetime | None = None) -> dt.date:
+    """The latest date a person may log: tomorrow in UTC.
+
+    A near-miss logged late in the evening west of UTC is still "today" for
+    its author, and east of UTC "today" can be tomorrow's UTC date.
+    """
+    return (now or dt.datetime.now(dt.UTC)).date() + dt.timedelta(days=1)

@@ -69,6 +69,21 @@ def incidents_between(
     return [_incident(row, classes.get(row.id or 0, []), shown) for row in rows]
 
 
+def linked_incidents(db: Session, postmortem_id: str) -> list[dict[str, Any]]:
+    """Incidents joined to one postmortem, oldest first (the caller checked its visibility)."""
+    rows = db.exec(
+        select(IncidentRow)
+        .where(col(IncidentRow.postmortem_id) == postmortem_id)
+        .order_by(col(IncidentRow.started_at), col(IncidentRow.id))
+        .limit(MAX_ITEMS)
+    ).all()
+    classes: dict[int, list[str]] = {}
+    ids = [row.id for row in rows]
+    for link in db.exec(select(IncidentClass).where(col(IncidentClass.incident_id).in_(ids))):
+        classes.setdefault(link.incident_id, []).append(link.error_class)
+    return [_incident(row, classes.get(row.id or 0, []), {postmortem_id}) for row in rows]
+
+
 def suspected_duplicates(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Incidents of one service and error class that started within an hour of each other."""
     groups: list[list[dict[str, Any]]] = []

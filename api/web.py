@@ -1,0 +1,161 @@
+"""What the HTML pages share: templates, static files, security headers, HTML error pages.
+
+The pages are server-rendered Jinja2 (autoescaped) with a little JavaScript
+from our own /static path; a strict Content-Security-Policy on every HTML
+response means no inline script or handler can run, even if a template
+slipped. Third-party code (htmx, Chart.js) is installed by `npm ci` into
+frontend/node_modules and served from /static/vendor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from indexer import pack
+
+FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+VENDOR = {
+    "htmx": FRONTEND / "node_modules" / "htmx.org" / "dist",
+    "chart.js": FRONTEND / "node_modules" / "chart.js" / "dist",
+}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Swagger UI and ReDoc load their own assets; they keep FastAPI's defaults.
+NO_CSP = ("/docs", "/redoc")
+JSON_PATHS = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+def install(app: FastAPI) -> None:
+    """Mount the static files (ours and the vendored libraries) and the security headers."""
+    for name, folder in VENDOR.items():
+        app.mount(
+            f"/static/vendor/{name}",
+            StaticFiles(directory=folder, check_dir=False),
+            name=f"vendor-{name}",
+        )
+    app.mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static")
+    app.add_middleware(SecurityHeaders)
+
+
+class SecurityHeaders:
+    """Adds nosniff and a referrer policy everywhere, and the CSP to HTML responses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += SECURITY_HEADERS
+                content_type = dict(headers).get(b"content-type", b"")
+                has_csp = any(name == b"content-security-policy" for name, _ in headers)
+                html = content_type.startswith(b"text/html")
+                if html and not has_csp and not path.startswith(NO_CSP):
+                    headers.append((b"content-security-policy", CSP.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The page templates, autoescaped, with the filters the pages use."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(FRONTEND / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        duration=duration, moment=moment, percent=percent, reason=pack.describe_reason
+    )
+    return Jinja2Templates(env=environment)
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """A page (or, for htmx, a fragment) rendered with `context`."""
+    response = templates().TemplateResponse(request, name, context, status_code=status_code)
+    # The same URL answers a full page or an htmx fragment: caches must tell them apart.
+    response.headers["vary"] = "HX-Request, HX-Target"
+    return response
+
+
+def fragment_for(request: Request, target: str) -> bool:
+    """Whether htmx asked for just the element `target` (a history restore wants the page)."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-target") == target
+        and headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def wants_html(request: Request) -> bool:
+    """Errors on pages are pages; errors on the API (or asked for as JSON) are JSON."""
+    if request.url.path.startswith(JSON_PATHS):
+        return False
+    accept = request.headers.get("accept", "")
+    return "application/json" not in accept or "text/html" in accept
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    titles = {404: "Not found", 409: "Cannot be shown", 422: "Bad request", 500: "Server error"}
+    title = titles.get(status_code, "Bad request" if status_code < 500 else "Unavailable")
+    context = {"title": title, "status": status_code, "message": message}
+    response = render(request, "error.html", context, status_code=status_code)
+    # A 500 is answered outside the middleware stack, so the page carries its own CSP.
+    response.headers["content-security-policy"] = CSP
+    return response
+
+
+def duration(seconds: float | None) -> str:
+    """3 min, 1 h 33 min, 2 d 4 h; an empty value is a dash."""
+    if seconds is None:
+        return "—"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def moment(value: str | None) -> str:
+    """An ISO timestamp as `2025-02-11 18:02 UTC`."""
+    if not value:
+        return "—"
+    stamp = datetime.fromisoformat(value)
+    return stamp.strftime("%Y-%m-%d %H:%M ") + (stamp.tzname() or "")
+
+
+def percent(change: float | None) -> str:
+    return "" if change is None else f"{change:+.0%}"

@@ -1,0 +1,111 @@
+"""The presenter pack: one postmortem plus its related past incidents, for a guild talk.
+
+A presenter wants the story and its precedents on one page: the postmortem
+itself, then each related earlier postmortem with why it is related, its
+root cause (the "Root cause" or "Contributing factors" section) and its fixes
+(the action items and their status). The same pack exports as one Markdown
+file. Visibility is the reader's, as everywhere: `catalog` and `related`
+decide it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from indexer import catalog, markdown, related, store
+from indexer.semantic import SemanticIndex
+
+RELATED = 5
+ROOT_CAUSE_HEADINGS = ("root cause", "root causes", "contributing factors")
+
+
+def root_cause(body: str) -> str:
+    """The text of the body's root-cause section, or '' when it has none."""
+    for section in markdown.sections(body):
+        if section.heading.lower() in ROOT_CAUSE_HEADINGS:
+            return section.text.strip()
+    return ""
+
+
+def build(
+    engine: Engine,
+    semantic: SemanticIndex,
+    postmortem_id: str,
+    *,
+    groups: frozenset[str] = frozenset(),
+    today: dt.date | None = None,
+) -> dict[str, Any] | None:
+    """The pack for one postmortem, or None when it does not exist or is not visible."""
+    with store.session(engine) as db:
+        record = catalog.get_postmortem(db, postmortem_id, groups=groups, today=today)
+        if record is None:
+            return None
+        found = related.related(engine, semantic, postmortem_id, limit=RELATED, groups=groups)
+        precedents = []
+        for item in found or []:
+            other = catalog.get_postmortem(db, item["id"], groups=groups, today=today)
+            if other is not None:
+                precedents.append(_precedent(item, other))
+    return {"postmortem": record, "related": precedents}
+
+
+def _precedent(item: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **item,
+        "severity": other["severity"],
+        "summary": other["impact"]["summary"],
+        "root_cause": root_cause(other["body_markdown"]),
+        "fixes": other["action_items"],
+    }
+
+
+def to_markdown(pack: dict[str, Any]) -> str:
+    """The whole pack as one Markdown document."""
+    record = pack["postmortem"]
+    lines = [f"# {record['title']}", "", *_facts(record), "", record["body_markdown"].strip(), ""]
+    lines += ["", "# Related past incidents", ""]
+    if not pack["related"]:
+        lines.append("No related earlier postmortems were found.")
+    for item in pack["related"]:
+        lines += _precedent_markdown(item)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _facts(record: dict[str, Any]) -> list[str]:
+    facts = [
+        ("Date", record["date"]),
+        ("Severity", record["severity"]),
+        ("Services", ", ".join(record["services"])),
+        ("Error classes", ", ".join(record["error_classes"])),
+        ("Impact", record["impact"]["summary"]),
+    ]
+    return [f"- **{name}:** {value}" for name, value in facts if value]
+
+
+def _precedent_markdown(item: dict[str, Any]) -> list[str]:
+    why = "; ".join(describe_reason(reason) for reason in item["reasons"])
+    lines = [f"## {item['title']}", "", f"*{item['date']}, {item['severity'] or 'SEV?'}*", ""]
+    lines += [f"**Why it is related.** {why or 'similar text'}", ""]
+    if item["summary"]:
+        lines += [f"**Impact.** {item['summary']}", ""]
+    lines += ["**Root cause.**", "", item["root_cause"] or "(not written down)", ""]
+    lines.append("**Fixes.**")
+    lines.append("")
+    lines += [f"- {fix['title']} ({fix['status']})" for fix in item["fixes"]] or ["- none listed"]
+    lines.append("")
+    return lines
+
+
+def describe_reason(reason: dict[str, Any]) -> str:
+    """One reason of `related.related` in words: "same error class: x"."""
+    kind, value = reason["kind"], reason.get("value", "")
+    if kind == "error_class":
+        return f"same error class: {value}"
+    if kind == "service":
+        return f"same service: {value}"
+    if kind == "linked":
+        return "listed under related"
+    return f"similar passage in “{value}”" if value else "similar passage"

@@ -1,0 +1,89 @@
+"""Trend reports as tables: the numbers behind every chart, for HTML tables and CSV downloads.
+
+The trends page draws each chart from its table, and the CSV download is the
+same table, so a chart, its table and its CSV can never disagree. Durations
+are shown in minutes (the reports carry seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+Cell = str | int | float | None
+
+
+@dataclass
+class Table:
+    """A titled grid: one header row, then rows of plain values (None is an empty cell)."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows(["" if cell is None else cell for cell in row] for row in self.rows)
+        return out.getvalue()
+
+
+def minutes(seconds: float | None) -> float | None:
+    """Seconds as minutes with one decimal, None stays None."""
+    return None if seconds is None else round(seconds / 60, 1)
+
+
+def failure_modes(report: dict[str, Any]) -> Table:
+    title = f"Top failure modes, {report['since']} to {report['until']}"
+    columns = ["error class", "incidents", "previous window", "change"]
+    rows: list[list[Cell]] = [
+        [i["error_class"], i["incidents"], i["previous"], i["change"]] for i in report["items"]
+    ]
+    return Table("failure-modes", title, columns, rows)
+
+
+def services(report: dict[str, Any]) -> Table:
+    title = f"Incidents by service, {report['since']} to {report['until']}"
+    rows: list[list[Cell]] = [[i["service"], i["incidents"]] for i in report["items"]]
+    return Table("services", title, ["service", "incidents"], rows)
+
+
+def duration(report: dict[str, Any]) -> Table:
+    """A duration trend (MTTR, MTTA or MTTD) per period, in minutes."""
+    metric = report["metric"]
+    columns = [
+        report["period"],
+        "incidents",
+        "measured",
+        "median (min)",
+        "p90 (min)",
+        "mean (min)",
+    ]
+    rows: list[list[Cell]] = [
+        [
+            point["period"],
+            point["incidents"],
+            point["measured"],
+            minutes(point[f"{metric}_seconds_median"]),
+            minutes(point[f"{metric}_seconds_p90"]),
+            minutes(point[f"{metric}_seconds_mean"]),
+        ]
+        for point in report["series"]
+    ]
+    return Table(metric, f"{metric.upper()} per {report['period']}", columns, rows)
+
+
+def error_budget(report: dict[str, Any]) -> Table:
+    """Error-budget minutes per service: the total, then one column per period."""
+    columns = ["service", "total (min)", *report["periods"]]
+    rows: list[list[Cell]] = [
+        [item["service"], round(item["minutes"], 1)]
+        + [round(point["minutes"], 1) for point in item["series"]]
+        for item in report["items"]
+    ]
+    title = f"Error budget consumed per {report['period']}"
+    return Table("error-budget", title, columns, rows)
