@@ -1,0 +1,63 @@
+"""A real `pml serve` on a free loopback port, for browser tests, screenshots and timings.
+
+The server runs in a subprocess on the sample library with the small hash
+embedder, so it starts in seconds and needs no model download.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serve(data_dir: Path, library: Path = ROOT / "postmortems") -> Iterator[str]:
+    """Start the server, wait until semantic search is ready, yield its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PML_LIBRARY": str(library),
+        "PML_DATA_DIR": str(data_dir),
+        "PML_EMBEDDING_MODEL": "hash",
+        "PML_LOG_LEVEL": "warning",
+    }
+    env.pop("PML_DATABASE_URL", None)
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"pml serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).json().get("semantic"):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"pml serve at {base} was not ready within {timeout} s")
