@@ -26,14 +26,17 @@ from indexer.store import ActionItemRow, PostmortemRow
 OPEN = ("open", "in_progress")
 DUPLICATE_MINUTES = 60
 MAX_ITEMS = 500
+RESTRICTED_TITLE = "(restricted incident)"
 
 
 def _incident(row: IncidentRow, classes: list[str], shown: set[str]) -> dict[str, Any]:
     started, resolved = store.as_utc(row.started_at), store.as_utc(row.resolved_at)
+    # An incident of a postmortem the reader may not see often bears its title: hide it.
+    hidden = row.postmortem_id is not None and row.postmortem_id not in shown
     return {
         "source": row.source,
         "source_id": row.source_id,
-        "title": row.title,
+        "title": RESTRICTED_TITLE if hidden else row.title,
         "service": row.service,
         "severity": row.severity,
         "started_at": started.isoformat() if started else None,
