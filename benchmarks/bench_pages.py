@@ -20,10 +20,10 @@ from pathlib import Path
 os.environ.setdefault("PML_EMBEDDING_MODEL", "hash")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from api.app import create_app  # noqa: E402
-from indexer.config import Settings  # noqa: E402
+from api.app import create_app
+from indexer.config import Settings
 
 LIBRARY = Path(__file__).resolve().parent.parent / "postmortems"
 EXAMPLE = "2025-02-11-orders-pgbouncer-pool-exhaustion"
