@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         version=__version__,
         description="Search and browse the postmortem library.",
         lifespan=lifespan,
+        dependencies=[Depends(routes.guard_writes)],
     )
     app.include_router(routes.router)
     app.include_router(metrics_routes.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 import click
 
 from indexer import (
+    auth,
     authoring,
     catalog,
     digest,
@@ -23,6 +25,7 @@ from indexer import (
     gitsync,
     importers,
     lint,
+    migrate,
     related,
     store,
     taxonomy,
@@ -30,6 +33,7 @@ from indexer import (
 from indexer.config import Settings
 from indexer.core import Library
 from indexer.hybrid import SemanticUnavailable
+from indexer.postmortem import Finding, Postmortem
 from indexer.search import MAX_LIMIT, Filters, SearchQueryError
 
 _TAG = re.compile(r"</?b>")
@@ -267,7 +271,7 @@ def _unescape(text: str) -> str:
 def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
     """Check postmortems; exits 1 when there are errors."""
     roots = list(paths) or [_settings().library]
-    checks = []
+    checks: list[Callable[[list[Postmortem]], list[Finding]]] = []
     if duplicates:
         try:
             embedder = embeddings.load(_settings().embedding_model)
@@ -279,7 +283,13 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
     except taxonomy.TaxonomyError as error:
         click.echo(f"{error.path}:{error.line}: error: {error.message}", err=True)
         sys.exit(1)
+    if _settings().auth == "off":
+        checks.append(lint.hidden_while_auth_off)
     findings = lint.lint_paths(roots, vocabulary, checks)
+    # A deployment note rather than a fault of the file: stderr, not counted, exit code unchanged.
+    for note in (f for f in findings if f.code == lint.RESTRICTED_HIDDEN):
+        click.echo(str(note), err=True)
+    findings = [f for f in findings if f.code != lint.RESTRICTED_HIDDEN]
     output = lint.format_findings(findings, style)
     if output:
         click.echo(output)
@@ -367,6 +377,9 @@ def import_incidents(file: Path, source: str) -> None:
     """Upsert the incidents in FILE; rows that cannot be read are listed and exit 1."""
     library = Library.open(_settings())
     try:
+        auth.record(
+            library.engine, getpass.getuser(), "write", f"pml import incidents {file}", "cli"
+        )
         report = importers.import_bytes(library.engine, source, file.read_bytes())
     except importers.ImportFormatError as error:
         raise click.ClickException(f"{file}: {error}") from None
@@ -396,6 +409,83 @@ def digest_command(week: str | None, as_html: bool, base_url: str) -> None:
     finally:
         library.close()
     click.echo(result.html if as_html else result.markdown)
+
+
+@main.command(name="migrate")
+def migrate_command() -> None:
+    """Bring the database schema to the newest revision (start-up does this too)."""
+    engine = store.plain_engine(_settings().resolved_database_url)
+    try:
+        before = migrate.current(engine)
+        migrate.upgrade(engine)
+        click.echo(f"database at revision {migrate.current(engine)} (was {before or 'empty'})")
+    finally:
+        engine.dispose()
+
+
+@main.group(name="token")
+def token_group() -> None:
+    """API tokens for scripts and imports (PML_AUTH=token or proxy)."""
+
+
+@token_group.command(name="create")
+@click.argument("name")
+@click.option("--group", "groups", multiple=True, help="A group the token belongs to (repeat).")
+def token_create(name: str, groups: tuple[str, ...]) -> None:
+    """Create a token; its secret is printed once and only its hash is kept."""
+    library = Library.open(_settings())
+    try:
+        row, secret = auth.create_token(library.engine, name, list(groups))
+    except auth.AuthError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        library.close()
+    click.echo(secret)
+    click.echo(f"token {row.id} '{row.name}' groups: {', '.join(row.groups) or '-'}", err=True)
+    click.echo("Store the secret now: it cannot be shown again.", err=True)
+
+
+@token_group.command(name="revoke")
+@click.argument("name_or_id")
+def token_revoke(name_or_id: str) -> None:
+    """Revoke a token by name or id; requests with it get 401 from now on."""
+    library = Library.open(_settings())
+    try:
+        row = auth.revoke_token(library.engine, name_or_id)
+    except auth.AuthError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        library.close()
+    click.echo(f"revoked token {row.id} '{row.name}'")
+
+
+@token_group.command(name="list")
+def token_list() -> None:
+    """Every token: id, name, groups, created, revoked."""
+    library = Library.open(_settings())
+    try:
+        rows = auth.list_tokens(library.engine)
+    finally:
+        library.close()
+    for row in rows:
+        revoked = row.revoked_at.isoformat() if row.revoked_at else "active"
+        groups = ",".join(row.groups) or "-"
+        click.echo(f"{row.id}\t{row.name}\t{groups}\t{row.created_at.isoformat()}\t{revoked}")
+
+
+@main.command(name="audit")
+@click.option("--since", type=click.DateTime(), default=None, help="Only entries from then on.")
+@click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
+def audit_command(since: Any, limit: int) -> None:
+    """The audit log: writes and reads of restricted postmortems (when, who, from, what)."""
+    library = Library.open(_settings())
+    try:
+        rows = auth.entries(library.engine, since, limit)
+    finally:
+        library.close()
+    for row in rows:
+        at = row.at.isoformat() if row.at else ""
+        click.echo(f"{at}\t{row.actor}\t{row.address or '-'}\t{row.action}\t{row.target}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from indexer import catalog, githistory, gitsync, related, store
+from indexer import auth, catalog, githistory, gitsync, related, store
 from indexer.core import Library
 from indexer.scheduler import CoalescingRunner
 from indexer.search import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_LENGTH, Filters
@@ -31,9 +32,62 @@ def get_session(library: Annotated[Library, Depends(get_library)]) -> Iterator[S
         yield db
 
 
-def get_groups() -> frozenset[str]:
-    """The reader's groups; access control (a later feature) fills this in."""
-    return frozenset()
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pml"'}
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _target(request: Request) -> str:
+    query = request.url.query
+    return f"{request.method} {request.url.path}" + (f"?{query}" if query else "")
+
+
+@contextmanager
+def _auth_errors() -> Iterator[None]:
+    """AuthError -> 401 with a challenge, Forbidden -> 403."""
+    try:
+        yield
+    except auth.AuthError as error:
+        raise HTTPException(401, str(error), headers=CHALLENGE) from None
+    except auth.Forbidden as error:
+        raise HTTPException(403, str(error)) from None
+
+
+def get_identity(
+    request: Request, library: Annotated[Library, Depends(get_library)]
+) -> auth.Identity | None:
+    """Who is asking (PML_AUTH): a trusted proxy's user, a token's name, or nobody."""
+    with _auth_errors():
+        return auth.resolve(library.settings, library.engine, request.headers, _peer(request))
+
+
+IdentityDep = Annotated[auth.Identity | None, Depends(get_identity)]
+
+
+def get_groups(
+    request: Request, library: Annotated[Library, Depends(get_library)], identity: IdentityDep
+) -> frozenset[str]:
+    """The reader's groups: the one place every surface's visibility comes from."""
+    auth.audit_read(library.engine, identity, _target(request), _peer(request))
+    return identity.groups if identity else frozenset()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OWN_SECRETS = "/api/webhooks/"  # push webhooks are signed with PML_WEBHOOK_SECRET instead
+
+
+def guard_writes(
+    request: Request, library: Annotated[Library, Depends(get_library)], identity: IdentityDep
+) -> None:
+    """App-wide: every write, on any router (API or UI forms), needs a writer."""
+    if request.method in SAFE_METHODS or request.url.path.startswith(OWN_SECRETS):
+        return
+    with _auth_errors():
+        auth.check_writer(library.settings, identity)
+    actor = identity.name if identity else "anonymous"
+    auth.record(library.engine, actor, "write", _target(request), _peer(request))
 
 
 def get_follower(request: Request) -> CoalescingRunner | None:
@@ -211,6 +265,20 @@ def duplicate_postmortems(
         library.engine, library.semantic, threshold=threshold, groups=groups, since=since
     )
     return {"threshold": threshold, "items": items}
+
+
+@router.get("/api/audit", tags=["operations"])
+def audit_log(
+    library: LibraryDep,
+    identity: IdentityDep,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Writes and reads of restricted postmortems, oldest first; PML_ADMIN_GROUP only."""
+    with _auth_errors():
+        auth.check_admin(library.settings, identity)
+    rows = auth.entries(library.engine, since, limit)
+    return {"items": [row.model_dump(mode="json", exclude={"id"}) for row in rows]}
 
 
 @router.get("/api/problems", tags=["library"])

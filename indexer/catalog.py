@@ -162,14 +162,23 @@ def get_postmortem(
             },
             "mitigation_maturity": row.mitigation_maturity,
             "external_refs": refs,
-            "related": _ordered(row, "related", links.get("related", [])),
-            "duplicate_of": row.duplicate_of,
+            "related": _visible_ids(db, _ordered(row, "related", links.get("related", [])), groups),
+            "duplicate_of": next(iter(_visible_ids(db, [row.duplicate_of or ""], groups)), None),
             "action_items": [action_item(item, today) for item in items],
             "body_markdown": row.body,
             "body_html": markdown.render_html(row.body),
         }
     )
     return record
+
+
+def _visible_ids(db: Session, ids: list[str], groups: frozenset[str]) -> list[str]:
+    """The ids the reader may see, in order: a link must not reveal a restricted id."""
+    if not any(ids):
+        return []
+    statement = select(PostmortemRow.id).where(col(PostmortemRow.id).in_(ids))
+    shown = set(db.exec(statement.where(visible(groups))))
+    return [identifier for identifier in ids if identifier in shown]
 
 
 def action_item(item: ActionItemRow, today: date) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,19 @@ class Settings(BaseSettings):
     )
     webhook_secret: SecretStr | None = Field(
         default=None, description="Comma-separated webhook secrets; unset: webhooks off."
+    )
+
+    auth: Literal["off", "proxy", "token"] = Field(
+        default="off", description="Access control: off, proxy (trusted SSO headers) or token."
+    )
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy addresses/CIDRs whose headers count."
+    )
+    admin_group: str | None = Field(
+        default=None, description="Group that may read the audit log over HTTP."
+    )
+    write_group: str | None = Field(
+        default=None, description="Group that may write (imports, near-misses); unset: anyone."
     )
 
     @property

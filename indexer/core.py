@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 
 from indexer import incidents, ingest, library, store, taxonomy
 
-# Imported for their tables: make_engine creates every registered table.
-from indexer import alerts, nearmiss  # noqa: F401  # isort: skip
+# Imported for their tables (the migrations' env.py imports this module to see them all).
+from indexer import alerts, auth, nearmiss  # noqa: F401  # isort: skip
 from indexer.config import Settings
 from indexer.hybrid import Searcher
 from indexer.search import SearchIndex

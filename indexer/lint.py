@@ -25,6 +25,7 @@ SECTIONS = (
     ("Action items",),
 )
 PLACEHOLDER = "TODO"
+RESTRICTED_HIDDEN = "restricted-hidden"
 
 
 def lint_postmortem(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
@@ -83,6 +84,22 @@ def lint_library(postmortems: list[Postmortem]) -> list[Finding]:
                 )
             )
     return findings
+
+
+def hidden_while_auth_off(postmortems: list[Postmortem]) -> list[Finding]:
+    """A library check for `pml lint` while PML_AUTH=off: restricted ones are served to nobody."""
+    return [
+        _finding(
+            postmortem,
+            "visibility",
+            "warning",
+            RESTRICTED_HIDDEN,
+            "restricted postmortems are hidden from everyone while PML_AUTH=off "
+            "(set PML_AUTH=proxy or token to show it to its audience)",
+        )
+        for postmortem in postmortems
+        if postmortem.visibility == "restricted"
+    ]
 
 
 def lint_paths(

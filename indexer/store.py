@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import JSON, DateTime, LargeBinary
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
-from indexer import chunks
+from indexer import chunks, migrate
 from indexer.postmortem import TIMESTAMP_FIELDS, Finding, Postmortem
 
 _CHUNK = 500
@@ -172,14 +172,19 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An engine for `url` whose schema is at the newest migration."""
+    engine = plain_engine(url)
+    migrate.upgrade(engine)  # a fresh, an older or a create_all-made database: all end at head
+    return engine
+
+
+def plain_engine(url: str) -> Engine:
+    """An engine for `url`, schema untouched; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
-    return engine
+        return engine
+    return create_engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
