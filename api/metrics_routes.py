@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from api.routes import GroupsDep, LibraryDep, SessionDep
@@ -24,6 +24,17 @@ Days = Annotated[int, Query(ge=1, le=3660, description="Window length in days, e
 PeriodQuery = Annotated[Literal["week", "month", "quarter"], Query()]
 Periods = Annotated[int, Query(ge=1, le=120, description="How many periods, ending with as_of's.")]
 Name = Annotated[str | None, Query(max_length=128)]
+
+
+def get_trend_cache(request: Request) -> metrics.TrendCache:
+    """The app's cache of settled periods (created on first use; see metrics.TrendCache)."""
+    cache: metrics.TrendCache | None = getattr(request.app.state, "trend_cache", None)
+    if cache is None:
+        cache = request.app.state.trend_cache = metrics.TrendCache()
+    return cache
+
+
+CacheDep = Annotated[metrics.TrendCache, Depends(get_trend_cache)]
 
 
 def _today(as_of: date | None) -> date:
@@ -53,6 +64,7 @@ def services(db: SessionDep, as_of: AsOf = None, days: Days = 90) -> dict[str, A
 
 def _duration(
     db: Any,
+    cache: metrics.TrendCache,
     metric: metrics.Metric,
     as_of: date | None,
     period: str,
@@ -75,6 +87,7 @@ def _duration(
 @router.get("/api/trends/mttr", tags=["trends"])
 def mttr(
     db: SessionDep,
+    cache: CacheDep,
     as_of: AsOf = None,
     period: PeriodQuery = "month",
     periods: Periods = 12,
@@ -82,12 +95,13 @@ def mttr(
     error_class: Name = None,
 ) -> dict[str, Any]:
     """Time to resolve (started -> resolved): median, mean, p90 per period, and the trend."""
-    return _duration(db, "mttr", as_of, period, periods, service, error_class)
+    return _duration(db, cache, "mttr", as_of, period, periods, service, error_class)
 
 
 @router.get("/api/trends/mtta", tags=["trends"])
 def mtta(
     db: SessionDep,
+    cache: CacheDep,
     as_of: AsOf = None,
     period: PeriodQuery = "month",
     periods: Periods = 12,
@@ -95,12 +109,13 @@ def mtta(
     error_class: Name = None,
 ) -> dict[str, Any]:
     """Time to acknowledge (detected -> acknowledged), the same way as MTTR."""
-    return _duration(db, "mtta", as_of, period, periods, service, error_class)
+    return _duration(db, cache, "mtta", as_of, period, periods, service, error_class)
 
 
 @router.get("/api/trends/mttd", tags=["trends"])
 def mttd(
     db: SessionDep,
+    cache: CacheDep,
     as_of: AsOf = None,
     period: PeriodQuery = "month",
     periods: Periods = 12,
@@ -108,7 +123,7 @@ def mttd(
     error_class: Name = None,
 ) -> dict[str, Any]:
     """Time to detect (started -> detected), the same way as MTTR."""
-    return _duration(db, "mttd", as_of, period, periods, service, error_class)
+    return _duration(db, cache, "mttd", as_of, period, periods, service, error_class)
 
 
 @router.get("/api/trends/error-budget", tags=["trends"])
@@ -148,9 +163,9 @@ def weekly_review(db: SessionDep, groups: GroupsDep, as_of: AsOf = None) -> dict
 
 
 @router.get("/api/review/monthly", tags=["reviews"])
-def monthly_review(db: SessionDep, as_of: AsOf = None) -> dict[str, Any]:
+def monthly_review(db: SessionDep, cache: CacheDep, as_of: AsOf = None) -> dict[str, Any]:
     """The monthly trend review: failure modes, services, MTTR/MTTA/MTTD, error budget."""
-    return reviews.monthly(db, _today(as_of))
+    return reviews.monthly(db, _today(as_of), cache)
 
 
 @router.get("/api/review/quarterly", tags=["reviews"])

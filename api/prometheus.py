@@ -24,15 +24,16 @@ from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFam
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from indexer import metrics, store
+from indexer import incidents, metrics, store
 from indexer.core import Library
 
 
 class IncidentCollector(Collector):
     """Reads the incident totals at each scrape."""
 
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, cache: dict[str, Any]) -> None:
         self.library = library
+        self.cache = cache  # {"version", "rows"}: totals change only when incidents do
 
     def collect(self) -> Iterator[Metric]:
         labels = ["service", "error_class"]
@@ -46,7 +47,10 @@ class IncidentCollector(Collector):
             "pml_error_budget_consumed_seconds", "Error budget consumed.", labels=labels
         )
         with store.session(self.library.engine) as db:
-            rows = metrics.totals(db)
+            version = incidents.version(db)
+            if self.cache.get("version") != version:
+                self.cache.update(version=version, rows=metrics.totals(db))
+        rows = self.cache["rows"]
         for row in rows:
             values = [row["service"], row["error_class"]]
             count.add_metric(values, row["incidents"])
@@ -62,6 +66,7 @@ class IncidentCollector(Collector):
 def install(app: FastAPI) -> None:
     """Count and time every request, and serve `/metrics`."""
     registry = CollectorRegistry()
+    totals: dict[str, Any] = {}
     requests = Counter(
         "pml_http_requests",
         "HTTP requests answered.",
@@ -91,9 +96,6 @@ def install(app: FastAPI) -> None:
     def prometheus_metrics(request: Request) -> Response:
         """Prometheus exposition: incident figures and request metrics."""
         scrape = CollectorRegistry()
-        scrape.register(IncidentCollector(request.state.library))
+        scrape.register(IncidentCollector(request.state.library, totals))
         body = generate_latest(scrape) + generate_latest(registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-__all__: list[Any] = ["install"]

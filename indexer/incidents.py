@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import itertools
 import logging
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ log = logging.getLogger("pml.incidents")
 UNCLASSIFIED = "unclassified"
 UNKNOWN_SERVICE = "unknown"
 HISTORY_FILE = "incidents.csv"
+VERSION_KEY = "incidents_version"  # changes whenever incident figures may have changed
 _CHUNK = 500
 STAMPS = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
 
@@ -267,6 +269,7 @@ def upsert(engine: Engine, incidents: list[Incident], report: ImportReport) -> N
             report.added += len(chunk) - known
             db.execute(statement, chunk)
             _relink_ids(db, _ids(db, chunk))
+        store.set_meta(db, VERSION_KEY, uuid.uuid4().hex)
         db.commit()
 
 
@@ -279,6 +282,11 @@ def _existing(db: Session, rows: list[dict[str, Any]]) -> int:
         .where(col(IncidentRow.source_id).in_([row["source_id"] for row in rows]))
     )
     return int(db.execute(query).scalar_one())
+
+
+def version(db: Session) -> str:
+    """An opaque token that changes whenever incidents or their links change (for caches)."""
+    return store.get_meta(db, VERSION_KEY) or ""
 
 
 def _ids(db: Session, rows: list[dict[str, Any]]) -> list[int]:
@@ -305,6 +313,7 @@ def relink(engine: Engine) -> None:
         ids = list(db.execute(select(col(IncidentRow.id)).where(joinable)).scalars())
         for start in range(0, len(ids), _CHUNK):
             _relink_ids(db, ids[start : start + _CHUNK])
+        store.set_meta(db, VERSION_KEY, uuid.uuid4().hex)
         db.commit()
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, select
 from sqlmodel import Session, col
 
-from indexer import periods
+from indexer import incidents, periods, store
 from indexer.incidents import DURATIONS, IncidentClass, IncidentRow
 from indexer.periods import Period
 
@@ -43,9 +44,10 @@ class Scope:
         model: Any = IncidentClass if self.error_class else IncidentRow
         return model.__table__
 
-    def conditions(self, as_of: dt.date) -> list[Any]:
+    def conditions(self, as_of: dt.date | None) -> list[Any]:
+        """Started by `as_of` (None: no limit), in the service and class asked for."""
         columns = self.table.c
-        result = [columns.started_day <= as_of]
+        result = [] if as_of is None else [columns.started_day <= as_of]
         if self.service:
             result.append(columns.service == self.service)
         if self.error_class:
@@ -98,33 +100,49 @@ def _bounds(as_of: dt.date, period: Period, count: int) -> tuple[list[str], dt.d
 
 
 def _stats(
-    db: Session, metric: Metric, as_of: dt.date, period: Period, labels: list[str], scope: Scope
-) -> dict[str, dict[str, float]]:
+    db: Session,
+    metric: Metric,
+    as_of: dt.date | None,
+    period: Period,
+    labels: list[str],
+    scope: Scope,
+) -> dict[str, dict[str, Any]]:
     """period -> incidents, and count, mean, median and p90 of the durations ended by `as_of`.
 
-    Counts and the mean are one GROUP BY. The median (mean of the two middle
-    values) and p90 (nearest rank, ceil(0.9 n)) are read with ORDER BY
-    duration LIMIT .. OFFSET .. inside each period: with the covering
-    indexes of `indexer.incidents` that walks an index instead of sorting,
-    from the top for the p90 so the walk stays short.
+    `as_of=None` takes everything stored (what TrendCache keeps). Counts and
+    the mean are one GROUP BY. The median (mean of the two middle values)
+    and p90 (nearest rank, ceil(0.9 n)) are read with ORDER BY duration
+    LIMIT .. OFFSET .. inside each period: with the covering indexes of
+    `indexer.incidents` that walks an index instead of sorting, from the
+    top for the p90 so the walk stays short.
     """
     duration_name, end_name = DURATIONS[metric]
     columns = scope.table.c
-    duration, label = columns[duration_name], columns[f"started_{period}"]
-    ended = and_(duration.is_not(None), columns[end_name] <= periods.end_of_day(as_of))
+    duration, label, end = columns[duration_name], columns[f"started_{period}"], columns[end_name]
+    ended = duration.is_not(None)
+    if as_of is not None:
+        ended = and_(ended, end <= periods.end_of_day(as_of))
     measured = case((ended, duration))
+    last_end = func.max(case((ended, end)))
     totals = (
-        select(label, func.count(), func.count(measured), func.avg(measured))
+        select(label, func.count(), func.count(measured), func.avg(measured), last_end)
         .where(label.in_(labels), *scope.conditions(as_of))
         .group_by(label)
     )
-    result: dict[str, dict[str, float]] = {}
-    for name, incidents, n, mean in db.execute(totals):
-        result[name] = {"incidents": float(incidents), "n": float(n)}
+    result: dict[str, dict[str, Any]] = {}
+    for name, started, n, mean, latest in db.execute(totals):
+        result[name] = {"incidents": started, "n": n, "last_end": _aware(latest)}
         if n:
             middle, p90 = _ranked(db, duration, label, name, [*scope.conditions(as_of), ended], n)
             result[name].update({"mean": float(mean), "median": middle, "p90": p90})
     return result
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """MAX() of a timestamp comes back as text on SQLite."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return store.as_utc(value)
 
 
 def _ranked(
@@ -139,6 +157,69 @@ def _ranked(
     return sum(middle) / len(middle), float(p90)
 
 
+class TrendCache:
+    """Statistics of whole periods over everything stored, for one data version.
+
+    A period is *settled* as of a date when it ended by then and every
+    duration in it ended by then too; its figures as of that date are then
+    exactly its figures over everything stored, so they are computed once
+    per data version and reused for any later `as_of`. Only the periods
+    around `as_of` are computed per request.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._version: str | None = None
+        self._entries: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def whole(
+        self, db: Session, metric: Metric, period: Period, labels: list[str], scope: Scope
+    ) -> dict[str, dict[str, Any]]:
+        """label -> full-history statistics (labels without incidents map to {})."""
+        current = incidents.version(db)
+        key = (metric, period, scope.service, scope.error_class)
+        with self._lock:
+            if current != self._version or len(self._entries) > self._size:
+                self._entries, self._version = {}, current
+            known = self._entries.setdefault(key, {})
+            missing = [label for label in labels if label not in known]
+        if missing:
+            found = _stats(db, metric, None, period, missing, scope)
+            with self._lock:
+                known.update({label: found.get(label, {}) for label in missing})
+        return {label: known[label] for label in labels}
+
+
+def _settled(stats: dict[str, Any], last_day: dt.date, as_of: dt.date) -> bool:
+    last_end = stats.get("last_end")
+    return last_day <= as_of and (last_end is None or last_end <= periods.end_of_day(as_of))
+
+
+def _period_stats(
+    db: Session,
+    metric: Metric,
+    as_of: dt.date,
+    period: Period,
+    starts: list[tuple[str, dt.date]],
+    scope: Scope,
+    cache: TrendCache | None,
+) -> dict[str, dict[str, Any]]:
+    labels = [label for label, _ in starts]
+    if cache is None:
+        return _stats(db, metric, as_of, period, labels, scope)
+    whole = cache.whole(db, metric, period, labels, scope)
+    live = [
+        label
+        for label, first in starts
+        if not _settled(whole[label], periods.last_day(first, period), as_of)
+    ]
+    result = {label: whole[label] for label in labels if label not in live}
+    if live:
+        result.update(_stats(db, metric, as_of, period, live, scope))
+    return result
+
+
 def duration_trend(
     db: Session,
     metric: Metric,
@@ -147,12 +228,13 @@ def duration_trend(
     period: Period = "month",
     count: int = 12,
     scope: Scope | None = None,
+    cache: TrendCache | None = None,
 ) -> dict[str, Any]:
     """Per-period median, mean and p90 of a duration, and whether it is getting better."""
     scope = scope or Scope()
-    span = max(count, 2 * TREND_PERIODS)
-    labels, _ = _bounds(as_of, period, span)
-    stats = _stats(db, metric, as_of, period, labels, scope)
+    starts = periods.last_periods(as_of, period, max(count, 2 * TREND_PERIODS))
+    stats = _period_stats(db, metric, as_of, period, starts, scope, cache)
+    labels = [label for label, _ in starts]
     series = [_point(metric, label, stats.get(label)) for label in labels]
     trend, change = _trend([stats.get(label, {}).get("median") for label in labels])
     return {
@@ -165,7 +247,7 @@ def duration_trend(
     }
 
 
-def _point(metric: str, label: str, stats: dict[str, float] | None) -> Any:
+def _point(metric: str, label: str, stats: dict[str, Any] | None) -> Any:
     stats = stats or {}
     return {
         "period": label,

@@ -84,6 +84,16 @@ def step_back(start: dt.date, period: Period) -> dt.date:
     return dt.date(year, (month - 1) % 12 + 1, 1)
 
 
+def last_day(start: dt.date, period: Period) -> dt.date:
+    """The last day of the period that starts on `start`."""
+    if period == "week":
+        return start + dt.timedelta(days=6)
+    if period == "month":
+        next_month = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return next_month - dt.timedelta(days=1)
+    return next_quarter(start) - dt.timedelta(days=1)
+
+
 def last_periods(as_of: dt.date, period: Period, count: int) -> list[tuple[str, dt.date]]:
     """(label, first day) of `count` periods, oldest first, the last one holding `as_of`."""
     if period not in PERIODS:

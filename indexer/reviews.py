@@ -163,14 +163,14 @@ def weekly(db: Session, as_of: dt.date, groups: frozenset[str]) -> dict[str, Any
     }
 
 
-def monthly(db: Session, as_of: dt.date) -> dict[str, Any]:
+def monthly(db: Session, as_of: dt.date, cache: metrics.TrendCache | None = None) -> dict[str, Any]:
     return {
         "as_of": as_of.isoformat(),
         "failure_modes": metrics.failure_modes(db, as_of, 30),
         "services": metrics.services(db, as_of, 30),
-        "mttr": metrics.duration_trend(db, "mttr", as_of),
-        "mtta": metrics.duration_trend(db, "mtta", as_of),
-        "mttd": metrics.duration_trend(db, "mttd", as_of),
+        "mttr": metrics.duration_trend(db, "mttr", as_of, cache=cache),
+        "mtta": metrics.duration_trend(db, "mtta", as_of, cache=cache),
+        "mttd": metrics.duration_trend(db, "mttd", as_of, cache=cache),
         "error_budget": metrics.error_budget(db, as_of),
     }
 

@@ -280,3 +280,16 @@ def test_prometheus_exposition(client: TestClient) -> None:
         in text
     )
     assert "pml_http_request_duration_seconds_bucket" in text
+
+
+def test_settled_periods_follow_new_imports(client: TestClient) -> None:
+    before = get(client, "/api/trends/mttr", as_of="2025-03-31", periods=3)["series"][0]
+    assert (before["incidents"], before["mttr_seconds_median"]) == (2, 5400.0)
+    labels = 'error_class="unclassified",service="orders"'
+    assert f"pml_incidents_total{{{labels}}} 2.0" in client.get("/metrics").text
+    late = f"{HEADER}\nJ,Late import,orders,SEV4,2025-01-05T10:00:00Z,,,,2025-01-05T10:10:00Z,,,\n"
+    client.post("/api/incidents/import", params={"source": "csv"}, content=late.encode())
+    after = get(client, "/api/trends/mttr", as_of="2025-03-31", periods=3)["series"][0]
+    # January now holds 600, 3600 and 7200 seconds.
+    assert (after["incidents"], after["mttr_seconds_median"]) == (3, 3600.0)
+    assert f"pml_incidents_total{{{labels}}} 3.0" in client.get("/metrics").text
