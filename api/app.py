@@ -8,10 +8,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import incident_routes, metrics_routes, prometheus, routes, webhooks
+from api import (
+    incident_routes,
+    metrics_routes,
+    pages,
+    prometheus,
+    report_pages,
+    routes,
+    web,
+    webhooks,
+)
 from indexer import __version__, gitsync, incidents
 from indexer.config import Settings
 from indexer.core import Library
@@ -58,6 +67,9 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(incident_routes.router)
     prometheus.install(app)
     app.include_router(webhooks.router)
+    app.include_router(pages.router)
+    app.include_router(report_pages.router)
+    web.install(app)
     _install_error_handlers(app)
     return app
 
@@ -70,9 +82,11 @@ def _describe(error: dict[str, object]) -> str:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
         errors = [dict(e) for e in error.errors()]
         message = "; ".join(_describe(e) for e in errors)
+        if web.wants_html(request):
+            return web.error_page(request, 422, message)
         detail = [
             {
                 "loc": list(e.get("loc", ())),
@@ -92,7 +106,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(error)}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if web.wants_html(request):
+            return web.error_page(request, error.status_code, str(error.detail))
         return JSONResponse(
             {"detail": error.detail},
             status_code=error.status_code,
@@ -100,8 +116,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def unexpected(request: Request, error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if web.wants_html(request):
+            return web.error_page(
+                request, 500, "Something went wrong; the server log has the details."
+            )
         return JSONResponse(
             {"detail": "internal error; the server log has the details"}, status_code=500
         )

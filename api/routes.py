@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from indexer import auth, catalog, githistory, gitsync, related, store
+from indexer import auth, catalog, githistory, gitsync, pack, related, reviews, store
 from indexer.core import Library
 from indexer.scheduler import CoalescingRunner
 from indexer.search import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_LENGTH, Filters
@@ -222,7 +222,24 @@ def get_postmortem(
     if record is None:
         raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
     record["history"] = githistory.describe(db, record["path"], library.settings.git_web_url)
+    record["incidents"] = reviews.linked_incidents(db, postmortem_id)
     return record
+
+
+@router.get("/api/postmortems/{postmortem_id}/pack", tags=["postmortems"], response_model=None)
+def presenter_pack(
+    postmortem_id: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    format: Literal["json", "markdown"] = "json",
+) -> dict[str, Any] | Response:
+    """For a guild talk: the postmortem plus related past incidents, root causes and fixes."""
+    found = pack.build(library.engine, library.semantic, postmortem_id, groups=groups)
+    if found is None:
+        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+    if format == "markdown":
+        return Response(pack.to_markdown(found), media_type="text/markdown; charset=utf-8")
+    return found
 
 
 @router.get("/api/postmortems/{postmortem_id}/related", tags=["postmortems"])
