@@ -135,7 +135,11 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
-            print(f"{args.requests} sequential requests per endpoint, {args.count:,} incidents")
+            load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+            print(
+                f"{args.requests} sequential requests per endpoint, {args.count:,} incidents; "
+                f"{os.cpu_count()} CPUs, load average {load} (other work skews the tail)"
+            )
             with httpx.Client(base_url=base, timeout=30) as client:
                 for path, params in ENDPOINTS.items():
                     measure(client, path, path, params, args.requests)
