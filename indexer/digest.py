@@ -159,7 +159,7 @@ def _summary(db: Session, row: PostmortemRow, clean: Anonymiser, base_url: str) 
         "summary": clean(_section(row.body, "summary")),
         "root_cause": clean(_section(row.body, "root cause", "contributing factors")),
         "what_changed": [clean(title) for title in done],
-        "link": f"{base_url.rstrip('/')}/api/postmortems/{row.id}",
+        "link": f"{base_url.rstrip('/')}/postmortems/{row.id}",  # the page, for people
     }
 
 
