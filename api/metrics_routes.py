@@ -19,7 +19,12 @@ from indexer import digest, investments, metrics, periods, reviews, targets
 
 router = APIRouter()
 
-AsOf = Annotated[date | None, Query(description="Compute as of this day (default: today, UTC).")]
+# Bounded so that windows and period boundaries stay inside the calendar (year 1 .. 9999).
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+AsOf = Annotated[
+    date | None,
+    Query(ge=EARLIEST, le=LATEST, description="Compute as of this day (default: today, UTC)."),
+]
 Days = Annotated[int, Query(ge=1, le=3660, description="Window length in days, ending on as_of.")]
 PeriodQuery = Annotated[Literal["week", "month", "quarter"], Query()]
 Periods = Annotated[int, Query(ge=1, le=120, description="How many periods, ending with as_of's.")]
@@ -67,7 +72,7 @@ def _duration(
     cache: metrics.TrendCache,
     metric: metrics.Metric,
     as_of: date | None,
-    period: str,
+    period: periods.Period,
     count: int,
     service: str | None,
     error_class: str | None,
@@ -75,12 +80,7 @@ def _duration(
     scope = metrics.Scope(service=service, error_class=error_class)
     with _bad_request():
         return metrics.duration_trend(
-            db,
-            metric,
-            _today(as_of),
-            period=period,
-            count=count,
-            scope=scope,  # type: ignore[arg-type]
+            db, metric, _today(as_of), period=period, count=count, scope=scope, cache=cache
         )
 
 
