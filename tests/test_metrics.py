@@ -13,6 +13,7 @@ The history (UTC unless noted):
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from indexer import metrics, targets
+from indexer import metrics, store, targets
 from indexer.config import Settings
 from tests.conftest import postmortem_text, write
 
@@ -293,3 +294,21 @@ def test_settled_periods_follow_new_imports(client: TestClient) -> None:
     # January now holds 600, 3600 and 7200 seconds.
     assert (after["incidents"], after["mttr_seconds_median"]) == (3, 3600.0)
     assert f"pml_incidents_total{{{labels}}} 3.0" in client.get("/metrics").text
+
+
+def test_cached_answers_equal_fresh_ones(
+    client: TestClient, settings: Settings, open_library: Any
+) -> None:
+    library = open_library(settings)
+    for as_of in ("2025-01-31", "2025-02-15", "2025-03-31", "2025-04-01", "2025-03-31"):
+        day = dt.date.fromisoformat(as_of)
+        for metric in ("mttr", "mttd"):
+            for error_class in (None, "certificate-expiry"):
+                params = {"as_of": as_of, "periods": 4}
+                if error_class:
+                    params["error_class"] = error_class
+                cached = get(client, f"/api/trends/{metric}", **params)
+                scope = metrics.Scope(error_class=error_class)
+                with store.session(library.engine) as db:
+                    fresh = metrics.duration_trend(db, metric, day, count=4, scope=scope)
+                assert cached == fresh, (as_of, metric, error_class)
