@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from indexer import markdown
 from indexer.postmortem import Postmortem
 
 MIN_WORDS = 40
@@ -44,7 +43,7 @@ def _sections(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
     """(heading, words) per section, with short sections merged into the next."""
     lead = " ".join(p for p in (postmortem.impact_summary, postmortem.trigger) if p)
     parts = [("Summary", lead.split())] if lead else []
-    parts += [(s.heading or "Summary", s.text.split()) for s in markdown.sections(postmortem.body)]
+    parts += [(s.heading or "Summary", s.text.split()) for s in postmortem.sections]
     merged: list[tuple[str, list[str]]] = []
     carry: tuple[str, list[str]] | None = None
     for heading, words in parts:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from indexer import library, markdown
+from indexer import library
 from indexer.postmortem import KNOWN_FIELDS, TIMESTAMP_FIELDS, Finding, Postmortem
 from indexer.taxonomy import Taxonomy, suggest
 
@@ -251,7 +251,7 @@ def _sections(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     if postmortem.status != "published":
         return []
     findings = []
-    parts = markdown.sections(postmortem.body)
+    parts = postmortem.sections
     headings = {section.heading.lower() for section in parts}
     for names in SECTIONS:
         if not any(name.lower() in headings for name in names):

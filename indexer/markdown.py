@@ -83,10 +83,10 @@ def sections(body: str) -> list[Section]:
     return result
 
 
-def plain_text(body: str) -> str:
-    """The body as plain text, headings included, for the full-text index."""
+def plain_text(body: str | list[Section]) -> str:
+    """The body (or its parsed sections) as plain text, headings included."""
     parts = []
-    for section in sections(body):
+    for section in sections(body) if isinstance(body, str) else body:
         if section.heading:
             parts.append(section.heading)
         if section.text:

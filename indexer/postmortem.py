@@ -12,10 +12,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from indexer import frontmatter
+from indexer import frontmatter, markdown
 
 Level = Literal["error", "warning"]
 
@@ -114,6 +115,11 @@ class Postmortem:
     front_matter: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+
+    @cached_property
+    def sections(self) -> list[markdown.Section]:
+        """The body's `##` sections, parsed once however many consumers ask."""
+        return markdown.sections(self.body)
 
     def line_of(self, key: str) -> int:
         while key:

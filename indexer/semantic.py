@@ -20,14 +20,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from indexer import embeddings, store
-from indexer.embeddings import Embedder, EmbeddingError
+from indexer.embeddings import Embedder, EmbeddingError, Vectors
 from indexer.store import ChunkRow, EmbeddingRow
 from indexer.vectors import ExactVectorIndex, Match
 
 log = logging.getLogger("pml.semantic")
 
 BATCH = 64
+QUERY_CACHE = 512
 Progress = Callable[[int, int], None]
+Vector = Vectors  # one row
 
 _PENDING = text(
     "SELECT c.content_hash, MIN(c.text) FROM chunk c WHERE NOT EXISTS ("
@@ -52,6 +54,7 @@ class SemanticIndex:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._queries: dict[tuple[str, str], Vector] = {}
 
     @property
     def ready(self) -> bool:
@@ -138,7 +141,18 @@ class SemanticIndex:
         vectors, embedder = self.vectors, self.embedder
         if vectors is None or embedder is None or not query.strip():
             return []
-        return vectors.search(embedder.embed([query])[0], k)
+        return vectors.search(self._query_vector(embedder, query.strip()), k)
+
+    def _query_vector(self, embedder: Embedder, query: str) -> Vector:
+        """Query embeddings are cached: pagination, facet clicks and mode switches repeat them."""
+        key = (embedder.name, query)
+        vector = self._queries.get(key)
+        if vector is None:
+            vector = embedder.embed([query])[0]
+            if len(self._queries) >= QUERY_CACHE:
+                self._queries.pop(next(iter(self._queries)))
+            self._queries[key] = vector
+        return vector
 
     def passages(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], ChunkRow]:
         """The stored passages for (postmortem id, ordinal) pairs."""

@@ -101,7 +101,7 @@ def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
     values: dict[str, Any] = {
         "id": postmortem.id,
         "title": postmortem.title,
-        "body": "\n".join([postmortem.title, *lead, markdown.plain_text(postmortem.body)]),
+        "body": "\n".join([postmortem.title, *lead, markdown.plain_text(postmortem.sections)]),
         "vocab": " ".join(vocab),
         "service": postmortem.services,
         "error_class": postmortem.error_classes,
