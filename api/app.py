@@ -21,7 +21,7 @@ from api import (
     web,
     webhooks,
 )
-from indexer import __version__, gitsync, incidents
+from indexer import __version__, gitsync, incidents, replicas
 from indexer.config import Settings
 from indexer.core import Library
 from indexer.hybrid import SemanticUnavailable
@@ -47,9 +47,13 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
             incidents.load_history(library.engine, settings.library)
         # Full-text answers now; semantic search joins when the model has loaded.
         library.semantic.start()
+        # Other replicas (or `pml index`) may write the shared database: follow them.
+        replica = replicas.Follower(library, settings.replica_poll)
+        replica.start()
         try:
             yield {"library": library, "sync": follower}
         finally:
+            replica.stop()
             if follower is not None:
                 follower.stop()
             library.semantic.stop()

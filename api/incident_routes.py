@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
+from api.metrics_routes import AsOf
 from api.routes import LibraryDep, SessionDep
 from indexer import alerts, importers, nearmiss
 
@@ -33,7 +34,25 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/api/incidents/import", tags=["incidents"])
+class Rejected(BaseModel):
+    """A refused request: `detail` (a sentence, or FastAPI's list for malformed input) says why."""
+
+    detail: str | list[dict[str, Any]]
+    message: str | None = None
+
+
+# These routes also answer 422 with a sentence (a well-formed but unusable payload), so the
+# schema documents both forms instead of FastAPI's list-only default.
+REJECTED: dict[int | str, dict[str, Any]] = {422: {"model": Rejected}}
+IMPORT_REJECTED: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "Every record was rejected (the import report), or malformed input.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post("/api/incidents/import", tags=["incidents"], responses=IMPORT_REJECTED)
 async def import_incidents(
     request: Request,
     library: LibraryDep,
@@ -56,7 +75,7 @@ async def import_incidents(
     return JSONResponse(body, status_code=422 if nothing else 200)
 
 
-@router.post("/api/alerts/alertmanager", tags=["incidents"])
+@router.post("/api/alerts/alertmanager", tags=["incidents"], responses=REJECTED)
 async def alertmanager(request: Request, library: LibraryDep) -> dict[str, Any]:
     """Alertmanager webhook (version 4). Repeats answer 200; only unusable payloads get 4xx."""
     data = await _read_body(request, MAX_ALERT_BYTES)
@@ -83,7 +102,7 @@ class NearMissIn(BaseModel):
     corrective_action: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/api/near-misses", tags=["near-misses"], status_code=201)
+@router.post("/api/near-misses", tags=["near-misses"], status_code=201, responses=REJECTED)
 def add_near_miss(entry: NearMissIn, db: SessionDep) -> dict[str, Any]:
     """Log a near-miss; the answer says how often this one has been seen."""
     try:
@@ -98,7 +117,7 @@ def add_near_miss(entry: NearMissIn, db: SessionDep) -> dict[str, Any]:
 @router.get("/api/near-misses", tags=["near-misses"])
 def list_near_misses(
     db: SessionDep,
-    as_of: date | None = None,
+    as_of: AsOf = None,
     days: Annotated[int | None, Query(ge=1, le=3660)] = None,
 ) -> dict[str, Any]:
     """Near-misses grouped by repeat, "postmortem recommended" from the third on."""

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         default=None, description="Group that may write (imports, near-misses); unset: anyone."
     )
 
+    replica_poll: float = Field(
+        default=5,
+        ge=0,
+        description="Seconds between checks for postmortems other replicas "
+        "indexed into the shared database; 0: never.",
+    )
+
     @property
     def webhook_secrets(self) -> list[str]:
         """Every accepted secret: several, so one can be rotated without downtime."""

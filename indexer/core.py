@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from indexer import incidents, ingest, library, store, taxonomy
+from indexer import incidents, ingest, library, replicas, store, taxonomy
 
 # Imported for their tables (the migrations' env.py imports this module to see them all).
 from indexer import alerts, auth, nearmiss  # noqa: F401  # isort: skip
@@ -50,6 +50,11 @@ class Library:
         return Searcher(self.index, self.semantic, self.taxonomy, self.settings.search_fusion)
 
     @property
+    def lock(self) -> threading.Lock:
+        """Held while the search index is written (indexing, or a replica catching up)."""
+        return self._lock
+
+    @property
     def root(self) -> Path:
         return self.settings.library
 
@@ -81,9 +86,12 @@ class Library:
             with store.session(self.engine) as db:
                 # Vocabulary words are part of every index document.
                 force = force or store.get_meta(db, "taxonomy_hash") != digest
+            in_step = replicas.in_step(self)  # before this run bumps the generation
             report = ingest.index_files(
                 files, self.engine, self.index, self.taxonomy, force=force, progress=progress
             )
+            if in_step or report.rebuilt:
+                replicas.mark_in_step(self)  # else the replica follower catches up
             with store.session(self.engine) as db:
                 store.set_meta(db, "taxonomy_hash", digest)
                 db.commit()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from indexer import library, store
+from indexer import library, replicas, store
 from indexer.postmortem import Finding, MalformedPostmortem, Postmortem, content_hash, parse
 from indexer.search import SearchIndex
 from indexer.taxonomy import Taxonomy
@@ -105,6 +105,8 @@ def index_files(
         store.write_postmortems(db, plan.write)
         store.replace_problems(db, plan.problems)
         store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
+        if plan.write or plan.delete_ids:
+            replicas.bump(db)  # same transaction: other replicas see rows and generation together
         db.commit()
     return Report(
         added=plan.added,
