@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from api import web
 from api.incident_routes import NearMissIn
-from api.metrics_routes import AsOf, Days, PeriodQuery, Periods
+from api.metrics_routes import AsOf, CacheDep, Days, PeriodQuery, Periods
 from api.routes import GroupsDep, LibraryDep, SessionDep
 from indexer import digest, metrics, nearmiss, periods, reviews, tables, targets
 
@@ -44,13 +44,15 @@ TABLES: dict[str, Callable[[dict[str, Any]], tables.Table]] = {
 
 
 def _trend_reports(
-    db: Any, as_of: Any, days: int, period: Any, count: int
+    db: Any, cache: Any, as_of: Any, days: int, period: Any, count: int
 ) -> dict[str, Callable[[], dict[str, Any]]]:
     """The trends page's reports by name, each computed only when asked for."""
     return {
         "failure-modes": lambda: metrics.failure_modes(db, as_of, days),
         "services": lambda: metrics.services(db, as_of, days),
-        "mttr": lambda: metrics.duration_trend(db, "mttr", as_of, period=period, count=count),
+        "mttr": lambda: metrics.duration_trend(
+            db, "mttr", as_of, period=period, count=count, cache=cache
+        ),
         "error-budget": lambda: metrics.error_budget(db, as_of, period=period, count=count),
     }
 
@@ -59,6 +61,7 @@ def _trend_reports(
 def trends_page(
     request: Request,
     db: SessionDep,
+    cache: CacheDep,
     as_of: AsOf = None,
     days: Days = 90,
     period: PeriodQuery = "month",
@@ -67,7 +70,8 @@ def trends_page(
     """Failure modes, services, MTTR with its verdict, error budget; tables and CSV."""
     today = _today(as_of)
     reports = {
-        name: make() for name, make in _trend_reports(db, today, days, period, periods).items()
+        name: make()
+        for name, make in _trend_reports(db, cache, today, days, period, periods).items()
     }
     found = {name: TABLES[name](report) for name, report in reports.items()}
     params: dict[str, Any] = {"days": days, "period": period, "periods": periods}
@@ -83,13 +87,14 @@ def trends_page(
 def trend_csv(
     name: str,
     db: SessionDep,
+    cache: CacheDep,
     as_of: AsOf = None,
     days: Days = 90,
     period: PeriodQuery = "month",
     periods: Periods = 12,
 ) -> Response:
     """One table of the trends page as CSV."""
-    make = _trend_reports(db, _today(as_of), days, period, periods).get(name)
+    make = _trend_reports(db, cache, _today(as_of), days, period, periods).get(name)
     if make is None:
         raise HTTPException(404, f"no trend table '{name}'; use one of {', '.join(TABLES)}")
     return PlainTextResponse(
@@ -106,6 +111,7 @@ def review_page(
     library: LibraryDep,
     db: SessionDep,
     groups: GroupsDep,
+    cache: CacheDep,
     as_of: AsOf = None,
 ) -> HTMLResponse:
     """What each review meeting walks through, from the review endpoints' functions."""
@@ -114,7 +120,7 @@ def review_page(
     if cadence == "weekly":
         context["review"] = reviews.weekly(db, today, groups)
     elif cadence == "monthly":
-        review = reviews.monthly(db, today)
+        review = reviews.monthly(db, today, cache)
         context["review"] = review
         context["tables"] = _monthly_tables(review)
     else:
