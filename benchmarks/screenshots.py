@@ -35,6 +35,10 @@ PAGES = {
     "digest": "/digest?week=2026-W43",
 }
 LAPTOP = {"width": 1366, "height": 860}
+DRAWN = (
+    "typeof Chart === 'undefined' || "
+    "[...document.querySelectorAll('canvas[data-chart]')].every(c => Chart.getChart(c))"
+)
 PHONE = {"width": 390, "height": 844}
 
 
@@ -42,16 +46,19 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data, serve(Path(data)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        laptop = browser.new_page(viewport=LAPTOP)
+        # Reduced motion: charts draw without animation, so no frame is caught half-drawn.
+        laptop = browser.new_page(viewport=LAPTOP, reduced_motion="reduce")
         for name, path in PAGES.items():
             laptop.goto(base + path, wait_until="networkidle")
-            laptop.wait_for_timeout(400)  # chart animations
+            laptop.wait_for_function(DRAWN)
             laptop.screenshot(path=OUT / f"{name}.png", full_page=True)
             print(OUT / f"{name}.png")
-        phone = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True)
+        phone = browser.new_page(
+            viewport=PHONE, device_scale_factor=2, is_mobile=True, reduced_motion="reduce"
+        )
         phone.goto(base + PAGES["search"], wait_until="networkidle")
         phone.screenshot(path=OUT / "search-phone.png")
-        dark = browser.new_page(viewport=LAPTOP, color_scheme="dark")
+        dark = browser.new_page(viewport=LAPTOP, color_scheme="dark", reduced_motion="reduce")
         dark.goto(base + PAGES["search"], wait_until="networkidle")
         dark.screenshot(path=OUT / "search-dark.png")
         print(OUT / "search-phone.png", OUT / "search-dark.png")
