@@ -4,8 +4,9 @@ error budget per period, and the totals `/metrics` exports. docs/metrics.md has 
 Every function takes `as_of` and looks only at incidents that started on or
 before it, so a figure asked for "as of" a past date comes out the same
 tomorrow (unless incidents from before that date are imported later). Counts
-and sums are SQL GROUP BYs; medians and p90s are picked by window functions
-in the database, so no report pulls every incident into Python.
+and sums are SQL GROUP BYs; medians and p90s are read by ORDER BY .. OFFSET
+walks over covering indexes, so no report pulls every incident into Python
+or sorts a whole window. `TrendCache` keeps the figures of settled periods.
 """
 
 from __future__ import annotations
