@@ -129,6 +129,7 @@ def mttd(
 @router.get("/api/trends/error-budget", tags=["trends"])
 def error_budget(
     db: SessionDep,
+    cache: CacheDep,
     as_of: AsOf = None,
     period: PeriodQuery = "month",
     periods: Periods = 12,
@@ -137,7 +138,7 @@ def error_budget(
     """Error-budget minutes consumed per service and period."""
     with _bad_request():
         return metrics.error_budget(
-            db, _today(as_of), period=period, count=periods, service=service
+            db, _today(as_of), period=period, count=periods, service=service, cache=cache
         )
 
 

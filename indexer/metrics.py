@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -175,18 +176,21 @@ class TrendCache:
         self._lock = threading.Lock()
 
     def whole(
-        self, db: Session, metric: Metric, period: Period, labels: list[str], scope: Scope
-    ) -> dict[str, dict[str, Any]]:
-        """label -> full-history statistics (labels without incidents map to {})."""
+        self,
+        db: Session,
+        key: tuple[Any, ...],
+        labels: list[str],
+        compute: Callable[[list[str]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """label -> `compute`d figures over everything stored ({} where it found nothing)."""
         current = incidents.version(db)
-        key = (metric, period, scope.service, scope.error_class)
         with self._lock:
             if current != self._version or len(self._entries) > self._size:
                 self._entries, self._version = {}, current
             known = self._entries.setdefault(key, {})
             missing = [label for label in labels if label not in known]
         if missing:
-            found = _stats(db, metric, None, period, missing, scope)
+            found = compute(missing)
             with self._lock:
                 known.update({label: found.get(label, {}) for label in missing})
         return {label: known[label] for label in labels}
@@ -209,7 +213,10 @@ def _period_stats(
     labels = [label for label, _ in starts]
     if cache is None:
         return _stats(db, metric, as_of, period, labels, scope)
-    whole = cache.whole(db, metric, period, labels, scope)
+    key = ("duration", metric, period, scope.service, scope.error_class)
+    whole = cache.whole(
+        db, key, labels, lambda missing: _stats(db, metric, None, period, missing, scope)
+    )
     live = [
         label
         for label, first in starts
@@ -282,23 +289,49 @@ def error_budget(
     period: Period = "month",
     count: int = 12,
     service: str | None = None,
+    cache: TrendCache | None = None,
 ) -> dict[str, Any]:
     """Error-budget minutes consumed per service and period (incidents that carry a figure)."""
-    labels, _ = _bounds(as_of, period, count)
+    starts = periods.last_periods(as_of, period, count)
+    labels = [label for label, _ in starts]
+    live = labels
+    cells: dict[str, Any] = {}
+    if cache is not None:  # a period over by as_of holds the same sums for any later as_of
+        whole = cache.whole(
+            db,
+            ("budget", period, service),
+            labels,
+            lambda missing: _budget_cells(db, None, period, missing, service),
+        )
+        live = [name for name, first in starts if periods.last_day(first, period) > as_of]
+        cells = {label: whole[label] for label in labels if label not in live}
+    if live:
+        cells.update(_budget_cells(db, as_of, period, live, service))
+    table: dict[str, dict[str, tuple[float, int]]] = {}
+    for label, by_service in cells.items():
+        for name, value in by_service.items():
+            table.setdefault(name, {})[label] = value
+    items = [_budget_item(name, labels, row) for name, row in table.items()]
+    items.sort(key=lambda i: (-i["minutes"], i["service"]))
+    return {"period": period, "as_of": as_of.isoformat(), "periods": labels, "items": items}
+
+
+def _budget_cells(
+    db: Session, as_of: dt.date | None, period: Period, labels: list[str], service: str | None
+) -> dict[str, dict[str, tuple[float, int]]]:
+    """label -> service -> (minutes, incidents with a figure), started by `as_of`."""
     scope = Scope(service=service)
     columns = scope.table.c
     label, minutes = columns[f"started_{period}"], columns.error_budget_minutes
     statement = (
-        select(columns.service, label, func.sum(minutes), func.count(minutes))
+        select(label, columns.service, func.sum(minutes), func.count(minutes))
         .where(label.in_(labels), *scope.conditions(as_of))
-        .group_by(columns.service, label)
+        .group_by(label, columns.service)
     )
-    table: dict[str, dict[str, tuple[float, int]]] = {}
-    for name, label, total, n in db.execute(statement):
-        table.setdefault(name, {})[label] = (float(total or 0), int(n))
-    items = [_budget_item(name, labels, cells) for name, cells in table.items()]
-    items.sort(key=lambda i: (-i["minutes"], i["service"]))
-    return {"period": period, "as_of": as_of.isoformat(), "periods": labels, "items": items}
+    result: dict[str, dict[str, tuple[float, int]]] = {}
+    for name, owner, total, n in db.execute(statement):
+        result.setdefault(name, {})[owner] = (float(total or 0), int(n))
+    return result
 
 
 def _budget_item(name: str, labels: list[str], cells: dict[str, tuple[float, int]]) -> Any:

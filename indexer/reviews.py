@@ -171,7 +171,7 @@ def monthly(db: Session, as_of: dt.date, cache: metrics.TrendCache | None = None
         "mttr": metrics.duration_trend(db, "mttr", as_of, cache=cache),
         "mtta": metrics.duration_trend(db, "mtta", as_of, cache=cache),
         "mttd": metrics.duration_trend(db, "mttd", as_of, cache=cache),
-        "error_budget": metrics.error_budget(db, as_of),
+        "error_budget": metrics.error_budget(db, as_of, cache=cache),
     }
 
 

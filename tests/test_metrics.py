@@ -312,3 +312,19 @@ def test_cached_answers_equal_fresh_ones(
                 with store.session(library.engine) as db:
                     fresh = metrics.duration_trend(db, metric, day, count=4, scope=scope)
                 assert cached == fresh, (as_of, metric, error_class)
+
+
+def test_cached_error_budget_equals_fresh(
+    client: TestClient, settings: Settings, open_library: Any
+) -> None:
+    library = open_library(settings)
+    for as_of in ("2025-01-31", "2025-02-15", "2025-03-31", "2025-02-15"):
+        cached = get(client, "/api/trends/error-budget", as_of=as_of, periods=3)
+        with store.session(library.engine) as db:
+            fresh = metrics.error_budget(db, dt.date.fromisoformat(as_of), count=3)
+        assert cached == fresh, as_of
+    late = f"{HEADER}\nK,Late,orders,SEV3,2025-01-05T10:00:00Z,,,,,,5,\n"
+    client.post("/api/incidents/import", params={"source": "csv"}, content=late.encode())
+    body = get(client, "/api/trends/error-budget", as_of="2025-03-31", periods=3)
+    orders = next(item for item in body["items"] if item["service"] == "orders")
+    assert orders["series"][0]["minutes"] == 35.0  # 30 + the late 5
