@@ -40,6 +40,8 @@ def load_json(data: bytes) -> Any:
         raise ImportFormatError(
             f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:  # the json module recurses once per nesting level
+        raise ImportFormatError("JSON is nested too deeply to be an incident export") from None
 
 
 def records(document: Any, keys: tuple[str, ...], what: str) -> list[Any]:

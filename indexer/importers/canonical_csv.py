@@ -28,7 +28,10 @@ def parse(data: bytes) -> Parsed:
     except UnicodeDecodeError:
         raise ImportFormatError("file is not UTF-8 text") from None
     reader = csv.reader(io.StringIO(content, newline=""))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:  # e.g. a first "line" longer than the csv module's field limit
+        raise ImportFormatError(f"line 1: {error}") from None
     if header is None or [h.strip() for h in header] != HEADER:
         raise ImportFormatError(f"line 1: the header must be exactly: {','.join(HEADER)}")
     parsed = Parsed()
