@@ -33,7 +33,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_core import free_port, percentile, queries, wait_ready
-from benchmarks.synthetic import generate
+from benchmarks.synthetic import WORDS, generate
 from indexer import chunks, embeddings, store
 from indexer.config import Settings
 from indexer.core import Library
@@ -78,6 +78,19 @@ def fill_random(library: Library, model: str) -> int:
             )
             db.commit()
     return len(pending)
+
+
+def unique_queries(count: int, rng: random.Random) -> list[dict[str, str]]:
+    """Queries that never repeat, so the server's query-embedding cache never answers."""
+    seen: set[str] = set()
+    result = []
+    while len(result) < count:
+        params = queries(1, rng)[0]
+        params["q"] = f"{params['q']} {rng.choice(WORDS)} {rng.choice(WORDS)}"
+        if params["q"] not in seen:
+            seen.add(params["q"])
+            result.append(params)
+    return result
 
 
 def memory(pid: int) -> str:
@@ -139,10 +152,10 @@ def serve(settings: Settings, count: int) -> None:
         rng = random.Random(5)
         with httpx.Client(base_url=base, timeout=30) as client:
             for mode in ("hybrid", "semantic", "fulltext"):
-                for params in queries(100, rng):
+                for params in unique_queries(100, rng):
                     client.get("/api/search", params={**params, "mode": mode})
                 timings = []
-                for params in queries(count, rng):
+                for params in unique_queries(count, rng):
                     started = time.perf_counter()
                     response = client.get("/api/search", params={**params, "mode": mode})
                     timings.append((time.perf_counter() - started) * 1000)
