@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import (
     incident_routes,
+    limits,
     metrics_routes,
     pages,
     prometheus,
@@ -66,6 +67,10 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         lifespan=lifespan,
         dependencies=[Depends(routes.guard_writes)],
     )
+    # Imports are files of many megabytes; every other body is small. Added first, so it is
+    # the innermost middleware: its 413 still gets the security headers and request metrics.
+    imports = {"/api/incidents/import": settings.import_max_bytes}
+    app.add_middleware(limits.BodyLimit, limit=settings.max_body_bytes, per_path=imports)
     app.include_router(routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(incident_routes.router)

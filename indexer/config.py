@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=50 * 1024 * 1024, gt=0, description="Largest incident file an import accepts."
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body any route accepts (imports have their own limit).",
+    )
     git_url: str | None = Field(
         default=None, description="Repository to follow: https, ssh, git URL or a local path."
     )
