@@ -13,7 +13,6 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
-from markdown_it.token import Token
 
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 _CONTROL = re.compile(r"[\x00-\x20\x7f]+")
@@ -48,36 +47,68 @@ class Section:
     line: int
 
 
-def _inline_text(token: Token) -> str:
-    parts: list[str] = []
-    for child in token.children or []:
-        if child.type in ("text", "code_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-    return "".join(parts)
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_HEADING = re.compile(r" {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_RULE = re.compile(r" {0,3}([-*_])[ \t]*(?:\1[ \t]*){2,}$")
+_TABLE_RULE = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)+\|?[ \t]*$")
+_LINKS = (
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images: their alt text
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links: their text
+    (re.compile(r"\[([^\]]*)\]\[[^\]]*\]"), r"\1"),  # reference links
+)
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]*)>")
+_EMPHASIS = re.compile(r"\*\*|\*|`+")  # not _: max_connections is a word
+_BLOCK = re.compile(r" {0,3}(?:[-*+][ \t]+|\d+[.)][ \t]+|>[ \t]?)")  # list items, quotes
+_CELL = re.compile(r"[ \t]*\|[ \t]*")
+
+
+def _text(line: str) -> str:
+    """A line without its Markdown marks; cheap checks first, most lines have none."""
+    block = _BLOCK.match(line)
+    if block:
+        line = line[block.end() :]
+    if "[" in line:
+        for pattern, replacement in _LINKS:
+            line = pattern.sub(replacement, line)
+    if "<" in line:
+        line = _AUTOLINK.sub(r"\1", line)
+    if "*" in line or "`" in line:
+        line = _EMPHASIS.sub("", line)
+    if "|" in line:
+        line = _CELL.sub(" ", line)
+    return line.strip()
 
 
 def sections(body: str) -> list[Section]:
-    """Split a body at its `##` headings. Text before the first heading has heading ''."""
-    tokens = _parser().parse(body)
+    """Split a body at its `#`/`##` headings; text before the first has heading ''.
+
+    This is a line scanner, not a Markdown parser: indexing calls it for
+    every file, and a full parse costs more than everything else in indexing
+    together. It knows fences (so `## ` inside code is text), ATX headings,
+    rules, lists, quotes, tables, links and emphasis: enough to extract text.
+    """
     result = [Section("", "", 1)]
-    in_heading = False
-    for position, token in enumerate(tokens):
-        if token.type == "heading_open" and token.tag in ("h1", "h2"):
-            line = (token.map[0] + 1) if token.map else result[-1].line
-            heading = _inline_text(tokens[position + 1]) if position + 1 < len(tokens) else ""
-            result.append(Section(heading.strip(), "", line))
-            in_heading = True
-        elif token.type == "heading_close":
-            in_heading = False
-        elif token.type == "inline" and not in_heading:
-            text = _inline_text(token)
-            current = result[-1]
-            current.text = f"{current.text}\n{text}" if current.text else text
-        elif token.type in ("fence", "code_block"):
-            current = result[-1]
-            current.text = f"{current.text}\n{token.content}" if current.text else token.content
+    lines: list[str] = []
+    fence: str | None = None
+    for number, raw in enumerate(body.split("\n"), start=1):
+        opening = _FENCE.match(raw)
+        if fence is not None:
+            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
+                fence = None
+            else:
+                lines.append(raw.strip())
+            continue
+        if opening:
+            fence = opening.group(1)
+            continue
+        heading = _HEADING.match(raw)
+        if heading and len(heading.group(1)) <= 2:
+            result[-1].text = "\n".join(line for line in lines if line)
+            result.append(Section(_text(heading.group(2)), "", number))
+            lines = []
+        elif not (_RULE.match(raw) or _TABLE_RULE.match(raw)):
+            lines.append(_text(heading.group(2)) if heading else _text(raw))
+    result[-1].text = "\n".join(line for line in lines if line)
     if not result[0].text:
         result.pop(0)
     return result
