@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,18 @@ class Taxonomy:
     error_classes: dict[str, Term] = field(default_factory=dict)
     contributing_factors: dict[str, Term] = field(default_factory=dict)
     path: Path | None = None
+
+    @cached_property
+    def error_class_names(self) -> dict[str, list[str]]:
+        """Each error class's names (id, title, aliases), normalised for phrase matching."""
+        return {
+            term.id: [
+                normal
+                for name in (term.id.replace("-", " "), term.title, *term.aliases)
+                if len(normal := _normal(name)) > 2
+            ]
+            for term in self.error_classes.values()
+        }
 
     @property
     def empty(self) -> bool:
@@ -122,9 +135,8 @@ def _normal(text: str) -> str:
 def expand(vocabulary: Taxonomy, query: str) -> list[str]:
     """Error classes the query names by id, title or alias ("too many connections")."""
     wanted = _normal(query)
-    found = []
-    for term in vocabulary.error_classes.values():
-        names = [term.id.replace("-", " "), term.title, *term.aliases]
-        if any(len(_normal(name)) > 2 and _normal(name) in wanted for name in names):
-            found.append(term.id)
-    return found
+    return [
+        identifier
+        for identifier, names in vocabulary.error_class_names.items()
+        if any(name in wanted for name in names)
+    ]

@@ -276,7 +276,7 @@ class SearchIndex:
         if ids:
             clauses.append((tantivy.Occur.Should, self._ids_query(ids)))
         if not clauses:
-            return 0, {name: {} for name in _schema.FACETS}
+            return 0, {name: {} for name in _schema.COUNTED_FACETS}
         query = self._combine(tantivy.Query.boolean_query(clauses), filters, groups)
         searcher = self._index.searcher()
         total = int(getattr(searcher.search(query, 1, count=True), "count", 0) or 0)
@@ -422,10 +422,12 @@ class SearchIndex:
     def _facets(
         self, searcher: tantivy.Searcher, query: tantivy.Query
     ) -> dict[str, dict[str, int]]:
-        spec = {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in _schema.FACETS}
+        spec = {
+            name: {"terms": {"field": name, "size": FACET_SIZE}} for name in _schema.COUNTED_FACETS
+        }
         answer = searcher.aggregate(query, spec)
         facets: dict[str, dict[str, int]] = {}
-        for name in _schema.FACETS:
+        for name in _schema.COUNTED_FACETS:
             buckets = answer.get(name, {}).get("buckets", [])
             facets[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
         return facets

@@ -40,7 +40,7 @@ class ParsedQuery:
         # Adjacent words that also appear near each other score higher ("split brain"
         # beats a text that says "split" and, elsewhere, "brain").
         parts += [
-            f'"{first} {second}"~{PROXIMITY_SLOP}'
+            f'body:"{first} {second}"~{PROXIMITY_SLOP}'
             for first, second in itertools.pairwise(self.words)
         ]
         parts += [f'"{phrase}"' for phrase in self.phrases]

@@ -21,6 +21,9 @@ FACETS = (
     "tag",
     "year",
 )
+# Facets counted on every search (each costs an aggregation over all matches);
+# the others filter but are not counted.
+COUNTED_FACETS = ("service", "error_class", "contributing_factor", "severity", "type", "year")
 # Raw keyword fields that only filter.
 KEYWORDS = ("visibility", "audience")
 TEXT_FIELDS = ("title", "body", "vocab")
