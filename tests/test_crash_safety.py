@@ -4,8 +4,9 @@ After each kill the command is run again to completion; then the database
 and the search index must agree with the library (every file's id and
 content hash, each once) and every incident of the file must be stored
 exactly once. Between runs the library changes (edits, additions,
-deletions) and every other index run is `--force`, so the kills land in
-parsing, in the index commit and in the database writes.
+deletions) and most index runs are `--force`; each kill comes at a random
+fraction of a measured full run, so it lands in start-up, parsing, the index
+commit or the database writes.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _pml(settings: Settings, *args: str, capture: bool = False) -> subprocess.Po
 
 def _kill_at_random(process: subprocess.Popen[bytes], rng: random.Random, within: float) -> bool:
     """SIGKILL after a random delay; False if the command had already finished."""
-    deadline = time.monotonic() + rng.uniform(0.3, within)
+    deadline = time.monotonic() + rng.uniform(0.1, 0.95) * within
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
@@ -75,10 +76,13 @@ def _kill_at_random(process: subprocess.Popen[bytes], rng: random.Random, within
     return True
 
 
-def _finish(settings: Settings, *args: str) -> None:
+def _finish(settings: Settings, *args: str) -> float:
+    """Run to completion; returns the seconds it took (kills are timed against it)."""
+    started = time.monotonic()
     process = _pml(settings, *args, capture=True)
     _, errors = process.communicate(timeout=600)
     assert process.returncode in (0, 1), errors.decode()  # 1: rows rejected, none here
+    return time.monotonic() - started
 
 
 def _change_library(folder: Path, rng: random.Random, run: int) -> None:
@@ -114,12 +118,13 @@ def _assert_index_matches_library(settings: Settings) -> None:
 def test_kill_9_while_indexing(settings: Settings) -> None:
     rng = random.Random(42)
     generate(settings.library, POSTMORTEMS)
-    _finish(settings, "index")
+    full = _finish(settings, "index")
     killed, runs = 0, _runs(settings)
     for run in range(runs):
         _change_library(settings.library, rng, run)
-        args = ("index", "--force") if run % 2 else ("index",)
-        killed += _kill_at_random(_pml(settings, *args), rng, within=6.0)
+        # Mostly full rebuilds, which run long enough to be killed anywhere in them.
+        args = ("index",) if run % 4 == 3 else ("index", "--force")
+        killed += _kill_at_random(_pml(settings, *args), rng, within=full)
         _finish(settings, "index")
         _assert_index_matches_library(settings)
     assert killed >= runs // 2, f"only {killed} of {runs} runs were killed mid-way"
@@ -144,10 +149,11 @@ def test_kill_9_while_importing_incidents(settings: Settings, tmp_path: Path) ->
     rng = random.Random(7)
     export = tmp_path / "incidents.csv"
     _incident_csv(export)
+    command = ("import", "incidents", str(export), "--source", "csv")
+    full = _finish(settings, *command)
     killed, runs = 0, _runs(settings)
     for _ in range(runs):
-        command = ("import", "incidents", str(export), "--source", "csv")
-        killed += _kill_at_random(_pml(settings, *command), rng, within=4.0)
+        killed += _kill_at_random(_pml(settings, *command), rng, within=full)
         _finish(settings, *command)
         engine = store.make_engine(settings.resolved_database_url)
         with store.session(engine) as db:
