@@ -13,6 +13,7 @@ threshold was chosen by measuring the similarity of known-distinct pairs
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -31,6 +32,7 @@ ERROR_CLASS_BONUS = 0.15
 SERVICE_BONUS = 0.05
 LINK_BONUS = 0.10
 CANDIDATES = 50
+SHARED_CLASS_CANDIDATES = 300
 # Without a shared error class or a link, a postmortem must be at least this
 # similar to be called related (distinct sample pairs: median 0.39, p99 0.76).
 SIMILARITY_FLOOR = 0.5
@@ -55,20 +57,24 @@ class Summary:
     related: list[str] = field(default_factory=list)
 
 
-def _summaries(engine: Engine, groups: frozenset[str]) -> dict[str, Summary]:
-    """Every postmortem the reader may see, with its vocabulary."""
+def _summaries(
+    engine: Engine, groups: frozenset[str], ids: Collection[str] | None = None
+) -> dict[str, Summary]:
+    """The postmortems the reader may see (all, or those of `ids`), with their vocabulary."""
+    rows_query = select(PostmortemRow).where(catalog.visible(groups))
+    links_query = select(PostmortemLink).where(
+        col(PostmortemLink.kind).in_(["service", "error_class", "related"])
+    )
+    if ids is not None:
+        wanted = sorted(ids)
+        rows_query = rows_query.where(col(PostmortemRow.id).in_(wanted))
+        links_query = links_query.where(col(PostmortemLink.postmortem_id).in_(wanted))
     with store.session(engine) as db:
-        rows = db.exec(select(PostmortemRow).where(catalog.visible(groups)))
         result = {
             row.id: Summary(row.id, row.title, row.date.isoformat(), duplicate_of=row.duplicate_of)
-            for row in rows
+            for row in db.exec(rows_query)
         }
-        links = db.exec(
-            select(PostmortemLink).where(
-                col(PostmortemLink.kind).in_(["service", "error_class", "related"])
-            )
-        )
-        for link in links:
+        for link in db.exec(links_query):
             summary = result.get(link.postmortem_id)
             if summary is not None:
                 target = {"service": summary.services, "error_class": summary.error_classes}
@@ -86,13 +92,14 @@ def related(
     past_only: bool = True,
 ) -> list[dict[str, Any]] | None:
     """The postmortems most related to one, best first; None if it is not visible."""
-    people = _summaries(engine, groups)
-    target = people.get(postmortem_id)
+    target = _summaries(engine, groups, [postmortem_id]).get(postmortem_id)
     if target is None:
         return None
     similarity = _similarities(semantic, postmortem_id)
+    nearest = sorted(similarity, key=lambda i: -similarity[i])[: CANDIDATES + 1]
+    candidates = set(nearest) | _vocabulary_candidates(engine, target, past_only)
     scored = []
-    for other in people.values():
+    for other in _summaries(engine, groups, candidates).values():
         if other.id == postmortem_id or (past_only and other.date > target.date):
             continue
         shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
@@ -109,15 +116,33 @@ def related(
     return [_describe(semantic, postmortem_id, *item) for item in scored[:limit]]
 
 
+def _vocabulary_candidates(engine: Engine, target: Summary, past_only: bool) -> set[str]:
+    """Postmortems linked to the target, or sharing an error class (the most recent ones)."""
+    shared = (
+        select(PostmortemLink.postmortem_id)
+        .join(PostmortemRow, col(PostmortemRow.id) == col(PostmortemLink.postmortem_id))
+        .where(col(PostmortemLink.kind) == "error_class")
+        .where(col(PostmortemLink.value).in_(target.error_classes or [""]))
+        .order_by(col(PostmortemRow.date).desc())
+        .limit(SHARED_CLASS_CANDIDATES)
+    )
+    if past_only:
+        shared = shared.where(col(PostmortemRow.date) <= date.fromisoformat(target.date))
+    linking = select(PostmortemLink.postmortem_id).where(
+        col(PostmortemLink.kind) == "related", col(PostmortemLink.value) == target.id
+    )
+    with store.session(engine) as db:
+        return set(target.related) | set(db.exec(shared)) | set(db.exec(linking))
+
+
 def _similarities(semantic: SemanticIndex, postmortem_id: str) -> dict[str, float]:
-    """Cosine of document vectors to the nearest candidates (empty if not embedded)."""
+    """Cosine of document vectors to every other postmortem (empty if not embedded)."""
     vectors = semantic.vectors
     if vectors is None or postmortem_id not in vectors.position:
         return {}
     documents = vectors.document_vectors()
     scores = documents @ documents[vectors.position[postmortem_id]]
-    top = np.argsort(-scores)[: CANDIDATES + 1]
-    return {vectors.ids[int(n)]: float(scores[n]) for n in top}
+    return dict(zip(vectors.ids, scores.tolist(), strict=True))
 
 
 def _describe(
