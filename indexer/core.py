@@ -41,7 +41,7 @@ class Library:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = store.make_engine(settings.resolved_database_url)
         index = SearchIndex(settings.index_dir)
-        semantic = SemanticIndex(engine, settings.embedding_model)
+        semantic = SemanticIndex(engine, settings.embedding_model, settings.embedding_threads)
         return cls(settings, engine, index, taxonomy.load(settings.library), semantic)
 
     @property

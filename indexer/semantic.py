@@ -44,9 +44,10 @@ _VECTORS = text(
 
 
 class SemanticIndex:
-    def __init__(self, engine: Engine, model: str | None) -> None:
+    def __init__(self, engine: Engine, model: str | None, threads: int = 1) -> None:
         self.engine = engine
         self.model_spec = model
+        self.threads = threads
         self.embedder: Embedder | None = None
         self.vectors: ExactVectorIndex | None = None
         self.state = "disabled" if not model or model == "none" else "loading"
@@ -65,7 +66,7 @@ class SemanticIndex:
         if self.embedder is not None or self.state in ("disabled", "error"):
             return self.embedder is not None
         try:
-            self.embedder = embeddings.load(str(self.model_spec))
+            self.embedder = embeddings.load(str(self.model_spec), self.threads)
         except Exception as error:  # a broken model must never take full-text down with it
             message = str(error) if isinstance(error, EmbeddingError) else repr(error)
             self.state, self.error = "error", message
