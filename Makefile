@@ -28,7 +28,7 @@ install: $(STAMP) $(NODE_STAMP)
 
 # The browser tests use Debian's chromium; without it (and without root) they skip.
 browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
 		|| echo "chromium could not be installed: the browser tests will skip"
 
 run: install

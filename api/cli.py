@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import html
 import json
 import re
 import sys
@@ -245,13 +246,7 @@ def search(
         click.echo(click.style(f"{hit.date}  {hit.severity or '-':4}  {hit.title}", bold=True))
         click.echo(f"    {hit.id}  [{labels}]")
         snippet = _TAG.sub("", hit.snippet)
-        click.echo(f"    {_unescape(snippet)}\n")
-
-
-def _unescape(text: str) -> str:
-    import html
-
-    return html.unescape(text)
+        click.echo(f"    {html.unescape(snippet)}\n")
 
 
 @main.command(name="lint")

@@ -70,3 +70,10 @@ def chunk(postmortem: Postmortem) -> list[Chunk]:
             prefix = f"{postmortem.title}. {heading}." if heading else f"{postmortem.title}."
             result.append(Chunk(len(result), heading, f"{prefix} {' '.join(window)}"))
     return result or [Chunk(0, "", postmortem.title)]
+
+
+def passage_text(passage: str, heading: str) -> str:
+    """A stored passage without the "Title. Heading." prefix `chunk` gave it for the model."""
+    marker = f"{heading}. " if heading else ". "
+    position = passage.find(marker)
+    return passage[position + len(marker) :] if position >= 0 else passage

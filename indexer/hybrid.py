@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from indexer import taxonomy
+from indexer import chunks, taxonomy
 from indexer.search import Filters, Results, SearchIndex, SearchQueryError
 from indexer.search._backend import _page
 from indexer.semantic import SemanticIndex
@@ -96,7 +96,7 @@ class Searcher:
         best = {m.postmortem_id: m.ordinal for m in matches}
         keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
         passages = {
-            key[0]: (row.heading, _strip_prefix(row.text, row.heading))
+            key[0]: (row.heading, chunks.passage_text(row.text, row.heading))
             for key, row in self.semantic.passages(keys).items()
         }
         hits = self.index.hits(page, text, passages, expand)
@@ -136,13 +136,6 @@ def fuse(
             )
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return [(identifier, round(score, 6)) for identifier, score in ordered]
-
-
-def _strip_prefix(passage: str, heading: str) -> str:
-    """Passages start with "Title. Heading." for the model; snippets show the text."""
-    marker = f"{heading}. " if heading else ". "
-    position = passage.find(marker)
-    return passage[position + len(marker) :] if position >= 0 else passage
 
 
 def _unavailable(semantic: SemanticIndex) -> str:

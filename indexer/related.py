@@ -188,7 +188,7 @@ def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[st
     row = semantic.passages([(other, ordinal)]).get((other, ordinal))
     if row is None:
         return None
-    text = row.text.split(f"{row.heading}. ", 1)[-1] if row.heading else row.text
+    text = chunks.passage_text(row.text, row.heading)
     if len(text) > PASSAGE_CHARS:
         text = text[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
     return {
