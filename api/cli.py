@@ -269,7 +269,13 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
     checks: list[Callable[[list[Postmortem]], list[Finding]]] = []
     if duplicates:
         try:
-            embedder = embeddings.load(_settings().embedding_model)
+            settings = _settings()
+            embedder = embeddings.load(
+                settings.embedding_model,
+                settings.embedding_threads,
+                settings.embedding_bulk_threads,
+                settings.embedding_precision,
+            )
         except embeddings.EmbeddingError as error:
             raise click.ClickException(str(error)) from None
         checks.append(partial(related.duplicate_findings, embedder=embedder))

@@ -4,7 +4,8 @@
 
 1. Embedding throughput at ingest: passages cut and embedded with the real
    model (PML_EMBEDDING_MODEL, default the packaged all-MiniLM-L6-v2) for the
-   sample library and for `--embed` synthetic postmortems.
+   sample library, for `--embed` synthetic postmortems and, where
+   ../shared is present, for the 230 public postmortems.
 2. Hybrid search latency at `--count` postmortems over HTTP with the model
    loaded. Embedding 10,000 postmortems takes tens of minutes on 2 cores, so
    passages beyond the `--embed` sample get random unit vectors written to
@@ -33,6 +34,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_core import free_port, percentile, queries, wait_ready
+from benchmarks.corpus import write_library
 from benchmarks.synthetic import WORDS, generate
 from indexer import chunks, embeddings, store
 from indexer.config import Settings
@@ -40,6 +42,7 @@ from indexer.core import Library
 from indexer.library import scan
 
 ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "public-postmortems.jsonl"
 
 
 def throughput(embedder: embeddings.Embedder, folder: Path, limit: int | None = None) -> str:
@@ -105,6 +108,7 @@ def main() -> None:
     parser.add_argument("--embed", type=int, default=200)
     parser.add_argument("--embed-all", action="store_true")
     parser.add_argument("--queries", type=int, default=1_000)
+    parser.add_argument("--throughput-only", action="store_true")
     args = parser.parse_args()
     model = os.environ.get("PML_EMBEDDING_MODEL", embeddings.DEFAULT_MODEL)
     embedder = embeddings.load(model)
@@ -112,6 +116,11 @@ def main() -> None:
         library_dir = generate(Path(tmp) / "library", args.count)
         print("sample library:", throughput(embedder, ROOT / "postmortems"))
         print("synthetic:     ", throughput(embedder, library_dir, args.embed))
+        if CORPUS.is_file():
+            write_library(CORPUS, Path(tmp) / "corpus")
+            print("public corpus: ", throughput(embedder, Path(tmp) / "corpus"))
+        if args.throughput_only:
+            return
         settings = Settings(library=library_dir, data_dir=Path(tmp) / "data", embedding_model=model)
         library = Library.open(settings)
         library.refresh()

@@ -5,6 +5,11 @@ its own ("Orders API timeouts. Contributing factors. PgBouncer's pool...").
 Short sections are merged into the next one and long ones are cut into
 overlapping windows, because the embedding model reads at most 256 word
 pieces and a passage that is mostly padding or truncated embeds poorly.
+
+The timeline and the action items are not embedded: they are lists of
+timestamps and tasks whose meaning the other sections state in prose, and
+they were a third of a sample postmortem's word pieces (embedding time grows
+with them). Full-text search still reads every word of them.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from dataclasses import dataclass
 
 from indexer.postmortem import Postmortem
 
+# Bump when what `chunk` returns changes: every postmortem is then cut again.
+VERSION = 2
 MIN_WORDS = 40
 MAX_WORDS = 160
 OVERLAP_WORDS = 30
+NOT_EMBEDDED = frozenset({"timeline", "action items"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,11 @@ def _sections(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
     """(heading, words) per section, with short sections merged into the next."""
     lead = " ".join(p for p in (postmortem.impact_summary, postmortem.trigger) if p)
     parts = [("Summary", lead.split())] if lead else []
-    parts += [(s.heading or "Summary", s.text.split()) for s in postmortem.sections]
+    parts += [
+        (s.heading or "Summary", s.text.split())
+        for s in postmortem.sections
+        if s.heading.strip().lower() not in NOT_EMBEDDED
+    ]
     merged: list[tuple[str, list[str]]] = []
     carry: tuple[str, list[str]] | None = None
     for heading, words in parts:

@@ -26,7 +26,14 @@ class Settings(BaseSettings):
         description="Model folder or installed model package; 'none' turns semantic search off.",
     )
     embedding_threads: int = Field(
-        default=1, ge=0, description="Threads torch may use to embed (0: all cores)."
+        default=1, ge=0, description="Threads torch may use to embed a query (0: all cores)."
+    )
+    embedding_bulk_threads: int = Field(
+        default=0, ge=0, description="Threads torch may use to embed while indexing (0: all cores)."
+    )
+    embedding_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="Model precision; auto: bfloat16 where the CPU has bfloat16 instructions.",
     )
     search_fusion: str = Field(default="rrf", description="Hybrid fusion: rrf or weighted.")
     host: str = "127.0.0.1"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from indexer import incidents, ingest, library, replicas, store, taxonomy
+from indexer import chunks, incidents, ingest, library, replicas, store, taxonomy
 
 # Imported for their tables (the migrations' env.py imports this module to see them all).
 from indexer import alerts, auth, nearmiss  # noqa: F401  # isort: skip
@@ -41,7 +41,13 @@ class Library:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = store.make_engine(settings.resolved_database_url)
         index = SearchIndex(settings.index_dir)
-        semantic = SemanticIndex(engine, settings.embedding_model, settings.embedding_threads)
+        semantic = SemanticIndex(
+            engine,
+            settings.embedding_model,
+            settings.embedding_threads,
+            settings.embedding_bulk_threads,
+            settings.embedding_precision,
+        )
         return cls(settings, engine, index, taxonomy.load(settings.library), semantic)
 
     @property
@@ -84,8 +90,10 @@ class Library:
             self.taxonomy = taxonomy.parse(taxonomy_text, self.root / taxonomy.FILE_NAME)
             digest = hashlib.sha256(taxonomy_text.encode("utf-8")).hexdigest()
             with store.session(self.engine) as db:
-                # Vocabulary words are part of every index document.
+                # Vocabulary words are part of every index document, and passages
+                # are cut anew when the way of cutting them changes.
                 force = force or store.get_meta(db, "taxonomy_hash") != digest
+                force = force or store.get_meta(db, "chunks_version") != str(chunks.VERSION)
             in_step = replicas.in_step(self)  # before this run bumps the generation
             report = ingest.index_files(
                 files, self.engine, self.index, self.taxonomy, force=force, progress=progress
@@ -94,6 +102,7 @@ class Library:
                 replicas.mark_in_step(self)  # else the replica follower catches up
             with store.session(self.engine) as db:
                 store.set_meta(db, "taxonomy_hash", digest)
+                store.set_meta(db, "chunks_version", str(chunks.VERSION))
                 db.commit()
             self.index.rebuilt = False
             self.last_report = report

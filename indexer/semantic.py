@@ -44,10 +44,19 @@ _VECTORS = text(
 
 
 class SemanticIndex:
-    def __init__(self, engine: Engine, model: str | None, threads: int = 1) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        model: str | None,
+        threads: int = 1,
+        bulk_threads: int = 0,
+        precision: str = "auto",
+    ) -> None:
         self.engine = engine
         self.model_spec = model
         self.threads = threads
+        self.bulk_threads = bulk_threads
+        self.precision = precision
         self.embedder: Embedder | None = None
         self.vectors: ExactVectorIndex | None = None
         self.state = "disabled" if not model or model == "none" else "loading"
@@ -66,7 +75,9 @@ class SemanticIndex:
         if self.embedder is not None or self.state in ("disabled", "error"):
             return self.embedder is not None
         try:
-            self.embedder = embeddings.load(str(self.model_spec), self.threads)
+            self.embedder = embeddings.load(
+                str(self.model_spec), self.threads, self.bulk_threads, self.precision
+            )
         except Exception as error:  # a broken model must never take full-text down with it
             message = str(error) if isinstance(error, EmbeddingError) else repr(error)
             self.state, self.error = "error", message

@@ -10,7 +10,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
-from indexer.embeddings import DEFAULT_MODEL, EmbeddingError, model_path
+from indexer.embeddings import (
+    DEFAULT_MODEL,
+    EmbeddingError,
+    SentenceTransformerEmbedder,
+    model_path,
+)
 from tests.conftest import SAMPLE_LIBRARY
 from tests.test_sample_library import POOL_EXHAUSTION
 
@@ -52,3 +57,20 @@ def test_serves_fulltext_at_once_then_understands_paraphrases(tmp_path: Path) ->
         assert {item["id"] for item in related[:3]} & POOL_EXHAUSTION
         assert any(r["kind"] == "similar_passage" for r in related[0]["reasons"])
         assert client.get("/api/duplicates").json()["items"] == []  # no duplicates shipped
+
+
+def test_bfloat16_embeds_what_float32_does() -> None:
+    """bfloat16 is only worth its speed if the vectors (and so the rankings) stay put."""
+    path = model_path(DEFAULT_MODEL)
+    exact = SentenceTransformerEmbedder(path, DEFAULT_MODEL, precision="float32")
+    fast = SentenceTransformerEmbedder(path, DEFAULT_MODEL, precision="bfloat16")
+    texts = [
+        "PgBouncer's pool was saturated, so checkout requests queued for connections.",
+        "The TLS certificate of the payment gateway expired at midnight.",
+        "A retry storm from the mobile clients overloaded the identity service.",
+    ]
+    pairs = exact.embed(texts) @ fast.embed(texts).T
+    assert pairs.diagonal().min() > 0.99  # each text embeds as itself
+    assert (pairs.argmax(axis=1) == range(len(texts))).all()
+    query = fast.embed(["the database ran out of connections"])[0]
+    assert int((fast.embed(texts) @ query).argmax()) == 0

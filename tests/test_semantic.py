@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.app import create_app
 from api.cli import main
 from indexer import chunks
 from indexer.config import Settings
-from indexer.embeddings import HashingEmbedder
+from indexer.embeddings import EmbeddingError, HashingEmbedder, resolve_precision
 from indexer.hybrid import fuse
 from indexer.postmortem import parse
 from indexer.vectors import Match
@@ -27,16 +28,18 @@ def test_passages_carry_title_and_heading_and_respect_the_size_limits() -> None:
     body = (
         "## Summary\nShort.\n\n## Impact\n"
         + "Checkout failed for many shoppers. " * 10
-        + "\n\n## Timeline\n"
+        + "\n\n## Contributing factors\n"
         + LONG
-        + "\n"
+        + "\n\n## Timeline\n- 14:02 pages fire\n\n## Action items\n- [ ] Alert on pool use\n"
     )
     passages = chunks.chunk(parse(postmortem_text(body=body), "x.md"))
     assert passages[0].text.startswith("Orders API returned errors. Summary. Short. Checkout")
     assert all(len(p.text.split()) <= chunks.MAX_WORDS + 12 for p in passages)
-    timeline = [p for p in passages if p.heading == "Timeline"]
-    assert len(timeline) == 3  # 400 words in windows of 160 overlapping by 30
+    factors = [p for p in passages if p.heading == "Contributing factors"]
+    assert len(factors) == 3  # 400 words in windows of 160 overlapping by 30
     assert [p.ordinal for p in passages] == list(range(len(passages)))
+    # Timestamps and task lists are left to full-text search.
+    assert not [p for p in passages if "14:02" in p.text or "Alert on pool use" in p.text]
 
 
 def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
@@ -232,3 +235,29 @@ def test_vectors_are_cached_by_content(settings: Settings, open_library: Any) ->
     assert reopened.semantic.sync() == 0  # everything came from the cache
     assert reopened.semantic.ready
     assert reopened.semantic.vectors is not None and len(reopened.semantic.vectors) == 4
+
+
+def test_passages_are_cut_anew_when_the_cutting_changes(
+    settings: Settings, open_library: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _library(settings.library)
+    library = open_library(settings)
+    library.refresh()
+    with library.engine.connect() as connection:
+        before = {row[0] for row in connection.execute(text("SELECT heading FROM chunk"))}
+    assert "Summary" in before
+    # A release that embeds no "Summary" sections: files that did not change are cut again.
+    monkeypatch.setattr(chunks, "VERSION", chunks.VERSION + 1)
+    monkeypatch.setattr(chunks, "NOT_EMBEDDED", chunks.NOT_EMBEDDED | {"summary"})
+    report = open_library(settings).refresh()
+    assert report.indexed == 4
+    with library.engine.connect() as connection:
+        after = {row[0] for row in connection.execute(text("SELECT heading FROM chunk"))}
+    assert after == {"Impact"}
+    assert open_library(settings).refresh().indexed == 0  # and only once
+
+
+def test_an_unknown_precision_is_a_clear_error() -> None:
+    with pytest.raises(EmbeddingError, match="precision must be one of auto, float32, bfloat16"):
+        resolve_precision("int4")
+    assert resolve_precision("float32") == "float32"
