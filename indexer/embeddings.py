@@ -112,14 +112,23 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self._torch.set_num_threads(self.threads if len(texts) == 1 else self.bulk_threads)
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        if len(texts) == 1:
+            # A query: straight through the modules. `encode`'s batching and sorting
+            # cost ~3 ms here, a third of the whole embedding.
+            with self._torch.inference_mode():
+                # `preprocess` in sentence-transformers 6, `tokenize` before.
+                preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
+                features = preprocess(texts)
+                vector = self._model(features)["sentence_embedding"].float().numpy()
+        else:
+            vector = self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        # Normalised here, in float32: a bfloat16 model's own normalising is off by ~0.5%.
+        return normalise(np.asarray(vector, dtype=np.float32))
 
 
 def resolve_precision(precision: str) -> str:

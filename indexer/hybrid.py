@@ -80,18 +80,18 @@ class Searcher:
     ) -> Results:
         started = time.perf_counter()
         limit, offset = _page(limit, offset)
-        matches = self._semantic_matches(text, filters, groups, max(CANDIDATES, offset + limit))
+        k = max(CANDIDATES, offset + limit)
+        matches = self._semantic_matches(text, filters, groups, k)
         if mode == "semantic":
             ranked = [(m.postmortem_id, round(m.score, 4)) for m in matches]
-            total, facets = self.index.summarize("", [i for i, _ in ranked], filters, groups)
+            summary = self.index.summarize(text, filters, groups, ids=list(dict(ranked)))
         else:
-            lexical = self.index.rank(
-                text, filters, groups, max(CANDIDATES, offset + limit), expand
-            )
+            # Without proximity scoring: on ../shared/eval it moved hybrid nDCG@10 by
+            # 0.002 and cost 3 ms a query; the semantic ranking already rewards meaning.
+            lexical = self.index.rank(text, filters, groups, k, expand, proximity=False)
             ranked = fuse(lexical, matches, self.fusion)
-            total, facets = self.index.summarize(
-                text, [m.postmortem_id for m in matches], filters, groups, expand
-            )
+            semantic = [m.postmortem_id for m in matches]
+            summary = self.index.summarize(text, filters, groups, expand, ids=semantic)
         page = ranked[offset : offset + limit]
         best = {m.postmortem_id: m.ordinal for m in matches}
         keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
@@ -101,7 +101,8 @@ class Searcher:
         }
         hits = self.index.hits(page, text, passages, expand)
         took = round((time.perf_counter() - started) * 1000, 2)
-        return Results(text, max(total, len(ranked)), took, hits, facets, mode=mode)
+        total = max(summary.total, len(ranked))
+        return Results(text, total, took, hits, summary.facets, mode=mode)
 
     def _semantic_matches(
         self, text: str, filters: Filters, groups: frozenset[str], k: int

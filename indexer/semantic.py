@@ -148,21 +148,31 @@ class SemanticIndex:
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
         return ExactVectorIndex(ids, ordinals, matrix)
 
-    def search(self, query: str, k: int) -> list[Match]:
-        """Top `k` postmortems by their best passage; empty until ready."""
-        vectors, embedder = self.vectors, self.embedder
-        if vectors is None or embedder is None or not query.strip():
-            return []
-        return vectors.search(self._query_vector(embedder, query.strip()), k)
+    def search(self, query: str, k: int, vector: Vector | None = None) -> list[Match]:
+        """Top `k` postmortems by their best passage; empty until ready.
 
-    def _query_vector(self, embedder: Embedder, query: str) -> Vector:
-        """Query embeddings are cached: pagination, facet clicks and mode switches repeat them."""
-        key = (embedder.name, query)
+        `vector` is the query's embedding when the caller already has it.
+        """
+        vectors = self.vectors
+        if vectors is None or not query.strip():
+            return []
+        vector = vector if vector is not None else self.query_vector(query)
+        return [] if vector is None else vectors.search(vector, k)
+
+    def query_vector(self, query: str) -> Vector | None:
+        """The query's embedding (None until the model is loaded).
+
+        Cached: pagination, facet clicks and mode switches repeat queries.
+        """
+        embedder = self.embedder
+        if embedder is None or not query.strip():
+            return None
+        key = (embedder.name, query.strip())
         vector = self._queries.get(key)
         if vector is None:
-            vector = embedder.embed([query])[0]
+            vector = embedder.embed([key[1]])[0]
             if len(self._queries) >= QUERY_CACHE:
-                self._queries.pop(next(iter(self._queries)))
+                self._queries.pop(next(iter(self._queries)), None)
             self._queries[key] = vector
         return vector
 

@@ -58,12 +58,16 @@ class ExactVectorIndex:
         k = min(k, len(best))
         top = np.argpartition(-best, k - 1)[:k]
         top = top[np.argsort(-best[top], kind="stable")]
-        matches = []
-        for n in top:
-            segment = self._segment(int(n))
-            ordinal = int(self.ordinals[segment][int(np.argmax(scores[segment]))])
-            matches.append(Match(self.ids[int(n)], float(best[n]), ordinal))
-        return matches
+        # Each top postmortem's best passage: the first of its rows that scores its best.
+        rows = np.flatnonzero(scores == np.repeat(best, np.diff(self.starts, append=self.passages)))
+        owners = np.searchsorted(self.starts, rows, side="right") - 1
+        owner_list, first = np.unique(owners, return_index=True)
+        best_row = np.empty(len(best), dtype=np.int64)
+        best_row[owner_list] = rows[first]
+        found = zip(
+            top.tolist(), best[top].tolist(), self.ordinals[best_row[top]].tolist(), strict=True
+        )
+        return [Match(self.ids[n], score, ordinal) for n, score, ordinal in found]
 
     def vectors_of(self, postmortem_id: str) -> tuple[npt.NDArray[np.int32], Vectors]:
         """(ordinals, vectors) of one postmortem's passages; empty if unknown."""

@@ -34,15 +34,16 @@ class ParsedQuery:
     def empty(self) -> bool:
         return not (self.words or self.phrases)
 
-    def tantivy_syntax(self) -> str:
+    def tantivy_syntax(self, proximity: bool = True) -> str:
         """The query in tantivy syntax with every term quoted (so nothing is an operator)."""
         parts = [f'"{word}"' for word in self.words]
         # Adjacent words that also appear near each other score higher ("split brain"
         # beats a text that says "split" and, elsewhere, "brain").
-        parts += [
-            f'body:"{first} {second}"~{PROXIMITY_SLOP}'
-            for first, second in itertools.pairwise(self.words)
-        ]
+        if proximity:
+            parts += [
+                f'body:"{first} {second}"~{PROXIMITY_SLOP}'
+                for first, second in itertools.pairwise(self.words)
+            ]
         parts += [f'"{phrase}"' for phrase in self.phrases]
         parts += [f'-"{word}"' for word in self.excluded]
         return " ".join(parts)
