@@ -14,7 +14,7 @@ import pytest
 from indexer import store
 from indexer.config import Settings
 from indexer.core import Library
-from indexer.search import _schema
+from indexer.search import Filters, _schema
 from tests.conftest import ROOT, postmortem_text, write
 
 
@@ -170,3 +170,28 @@ def test_killed_indexing_leaves_old_index_and_next_run_repairs(
     with store.session(library.engine) as db:
         assert store.count_postmortems(db) == 300
     assert library.index.count() == 300
+
+
+def test_a_reopened_index_names_its_hits_and_sees_other_writers(
+    settings: Settings, open_library: Any
+) -> None:
+    """Ranking reads ids from a fast field; a new process must still name every hit."""
+    for n, title in enumerate(["Queue backlog", "Queue consumers stalled", "Disk full"]):
+        write(settings.library, f"{n}.md", postmortem_text(id=f"pm-{n}", title=title))
+    open_library(settings).refresh()
+    server = open_library(settings)  # a restarted server: its index has learned no ids yet
+    ranked = server.index.rank("queue", Filters(), frozenset(), 10)
+    assert sorted(identifier for identifier, _ in ranked) == ["pm-0", "pm-1"]
+    assert server.index.ids() == {"pm-0", "pm-1", "pm-2"}
+
+    write(settings.library, "3.md", postmortem_text(id="pm-3", title="Queue replay"))
+    open_library(settings).refresh()  # `pml index` beside `pml serve`
+    deadline = time.monotonic() + 10
+    while len(server.index.rank("queue", Filters(), frozenset(), 10)) < 3:
+        assert time.monotonic() < deadline, "the other writer's commit never showed"
+        time.sleep(0.1)
+    assert {i for i, _ in server.index.rank("queue", Filters(), frozenset(), 10)} == {
+        "pm-0",
+        "pm-1",
+        "pm-3",
+    }
