@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +32,6 @@ class Taxonomy:
     error_classes: dict[str, Term] = field(default_factory=dict)
     contributing_factors: dict[str, Term] = field(default_factory=dict)
     path: Path | None = None
-
-    @cached_property
-    def error_class_names(self) -> dict[str, list[str]]:
-        """Each error class's names (id, title, aliases), normalised for phrase matching."""
-        return {
-            term.id: [
-                normal
-                for name in (term.id.replace("-", " "), term.title, *term.aliases)
-                if len(normal := _normal(name)) > 2
-            ]
-            for term in self.error_classes.values()
-        }
 
     @property
     def empty(self) -> bool:
@@ -126,17 +112,3 @@ def find_root(path: Path) -> Path:
         if (folder / FILE_NAME).is_file():
             return folder
     return start
-
-
-def _normal(text: str) -> str:
-    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
-
-
-def expand(vocabulary: Taxonomy, query: str) -> list[str]:
-    """Error classes the query names by id, title or alias ("too many connections")."""
-    wanted = _normal(query)
-    return [
-        identifier
-        for identifier, names in vocabulary.error_class_names.items()
-        if any(name in wanted for name in names)
-    ]

@@ -1,12 +1,13 @@
 """Full-text search over the library (tantivy).
 
 Public surface: `SearchIndex` (open, write in batches, search), `Filters`,
-`Results`/`Hit`, and `SearchQueryError` for input that cannot be searched.
+`Results`/`Hit`, `Expansion` (see indexer/synonyms.py), `analyze` (the index's
+words for a text), and `SearchQueryError` for input that cannot be searched.
 """
 
 from indexer.search._backend import MAX_LIMIT, MAX_OFFSET, Filters, Hit, Results, SearchIndex
-from indexer.search._query import MAX_QUERY_LENGTH, SearchQueryError
-from indexer.search._schema import FACETS, SCHEMA_VERSION
+from indexer.search._query import MAX_QUERY_LENGTH, Expansion, SearchQueryError
+from indexer.search._schema import FACETS, SCHEMA_VERSION, analyze
 
 __all__ = [
     "FACETS",
@@ -14,9 +15,11 @@ __all__ = [
     "MAX_OFFSET",
     "MAX_QUERY_LENGTH",
     "SCHEMA_VERSION",
+    "Expansion",
     "Filters",
     "Hit",
     "Results",
     "SearchIndex",
     "SearchQueryError",
+    "analyze",
 ]

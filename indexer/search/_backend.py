@@ -18,6 +18,7 @@ import tantivy
 from indexer import markdown
 from indexer.postmortem import Postmortem
 from indexer.search import _query, _schema
+from indexer.search._query import Expansion
 from indexer.taxonomy import Taxonomy
 
 MAX_LIMIT = 100
@@ -27,6 +28,10 @@ SNIPPET_CHARS = 240
 WRITER_HEAP = 64 * 1024 * 1024
 VERSION_FILE = "SCHEMA_VERSION"
 EXPANSION_BOOST = 2.0
+# Another name for what the query describes counts at this share of a query word
+# (measured on ../shared/eval: flat between 0.7 and 1.0, see indexer/synonyms.py).
+PHRASE_BOOST = 0.7
+NO_EXPANSION = Expansion()
 SEARCHER_SECONDS = 1.0
 PARSED_QUERIES = 256
 
@@ -260,12 +265,13 @@ class SearchIndex:
         limit: int = 10,
         offset: int = 0,
         groups: frozenset[str] = frozenset(),
-        expand: Sequence[str] = (),
+        expand: Expansion = NO_EXPANSION,
     ) -> Results:
         """Full-text ranking for `text`; an empty text lists everything, newest first.
 
-        `expand` names error classes whose postmortems also match (query
-        expansion from the taxonomy: "pool exhaustion" -> connection-pool-exhaustion).
+        `expand` is what the query also means (indexer/synonyms.py): error
+        classes whose postmortems match too ("pool exhaustion" ->
+        connection-pool-exhaustion) and other names for what it describes.
         """
         started = time.perf_counter()
         limit, offset = _page(limit, offset)
@@ -296,7 +302,7 @@ class SearchIndex:
         filters: Filters,
         groups: frozenset[str],
         k: int,
-        expand: Sequence[str] = (),
+        expand: Expansion = NO_EXPANSION,
         *,
         proximity: bool = True,
     ) -> list[tuple[str, float]]:
@@ -331,7 +337,7 @@ class SearchIndex:
         text: str,
         filters: Filters,
         groups: frozenset[str],
-        expand: Sequence[str] = (),
+        expand: Expansion = NO_EXPANSION,
         *,
         ids: Sequence[str] = (),
     ) -> Summary:
@@ -354,7 +360,7 @@ class SearchIndex:
         ranked: Sequence[tuple[str, float]],
         text: str,
         passages: dict[str, tuple[str, str]],
-        expand: Sequence[str] = (),
+        expand: Expansion = NO_EXPANSION,
     ) -> list[Hit]:
         """Display hits for ranked ids; a given passage (heading, text) becomes the snippet."""
         if not ranked:
@@ -382,39 +388,50 @@ class SearchIndex:
         return tantivy.Query.term_set_query(self.schema, "id", list(ids))
 
     def _snippets(
-        self, searcher: tantivy.Searcher, parsed: _query.ParsedQuery, expand: Sequence[str]
+        self, searcher: tantivy.Searcher, parsed: _query.ParsedQuery, expand: Expansion
     ) -> tantivy.SnippetGenerator | None:
+        """Highlights the query's words and the other names it was expanded with."""
         if parsed.empty:
             return None
+        words = Expansion(phrases=expand.phrases)
         generator = tantivy.SnippetGenerator.create(
-            searcher, self._text_query(parsed, ()), self.schema, "body"
+            searcher, self._text_query(parsed, words, proximity=False), self.schema, "body"
         )
         generator.set_max_num_chars(SNIPPET_CHARS)
         return generator
 
     def _text_query(
-        self, parsed: _query.ParsedQuery, expand: Sequence[str], proximity: bool = True
+        self, parsed: _query.ParsedQuery, expand: Expansion, proximity: bool = True
     ) -> tantivy.Query:
         if parsed.empty:
             base = tantivy.Query.all_query()
             if not parsed.excluded:
                 return base
-            excluded, _errors = self._index.parse_query_lenient(
-                " ".join(f'"{word}"' for word in parsed.excluded), list(_schema.TEXT_FIELDS)
-            )
             return tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, excluded)]
+                [(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, self._excluded(parsed))]
             )
         base = self._parsed(parsed.tantivy_syntax(proximity))
-        if not expand:
+        clauses = [(tantivy.Occur.Should, base)]
+        if expand.error_classes:
+            tagged = tantivy.Query.term_set_query(
+                self.schema, "error_class", list(expand.error_classes)
+            )
+            clauses.append(
+                (tantivy.Occur.Should, tantivy.Query.boost_query(tagged, EXPANSION_BOOST))
+            )
+        if phrases := [f'"{cleaned}"' for p in expand.phrases if (cleaned := _query.clean(p))]:
+            other_names = self._parsed(" ".join(phrases))
+            clauses.append(
+                (tantivy.Occur.Should, tantivy.Query.boost_query(other_names, PHRASE_BOOST))
+            )
+        if len(clauses) == 1:
             return base
-        expansion = tantivy.Query.boost_query(
-            tantivy.Query.term_set_query(self.schema, "error_class", list(expand)),
-            EXPANSION_BOOST,
-        )
-        return tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, base), (tantivy.Occur.Should, expansion)]
-        )
+        if parsed.excluded:  # an excluded word excludes whatever clause matched
+            clauses.append((tantivy.Occur.MustNot, self._excluded(parsed)))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _excluded(self, parsed: _query.ParsedQuery) -> tantivy.Query:
+        return self._parsed(" ".join(f'"{word}"' for word in parsed.excluded))
 
     def _parsed(self, syntax: str) -> tantivy.Query:
         """Parse (about 1 ms for a long query); one search parses the same text several times."""

@@ -24,6 +24,15 @@ class SearchQueryError(ValueError):
     """A query that cannot be searched; the message is safe to show to the user."""
 
 
+@dataclass(frozen=True)
+class Expansion:
+    """What a query also means (indexer/synonyms.py): error classes it names, whose
+    tagged postmortems match too, and other names of what it describes."""
+
+    error_classes: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+
+
 @dataclass
 class ParsedQuery:
     words: list[str] = field(default_factory=list)
@@ -53,7 +62,8 @@ class ParsedQuery:
         return [*self.words, *self.phrases]
 
 
-def _clean(text: str) -> str:
+def clean(text: str) -> str:
+    """The searchable words of `text`, with anything that could be syntax dropped."""
     return " ".join(_WORD.findall(text.replace("\\", " ")))
 
 
@@ -67,13 +77,13 @@ def parse(text: str) -> ParsedQuery:
     for match in _PIECE.finditer(text):
         negated_phrase, phrase, negated_word, word = match.groups()
         if phrase is not None:
-            cleaned = _clean(phrase)
+            cleaned = clean(phrase)
             if cleaned:
                 (query.excluded if negated_phrase else query.phrases).append(cleaned)
             continue
         if word in _OPERATORS:
             continue
-        cleaned = _clean(word)
+        cleaned = clean(word)
         if not cleaned:
             continue
         target = query.excluded if negated_word else query.words

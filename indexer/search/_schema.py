@@ -46,6 +46,14 @@ def analyzer() -> tantivy.TextAnalyzer:
     )
 
 
+_ANALYZER = analyzer()
+
+
+def analyze(text: str) -> list[str]:
+    """The words the index stores for `text` (lowercased, folded, stemmed, no stop words)."""
+    return list(_ANALYZER.analyze(text))
+
+
 def build() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
