@@ -10,14 +10,16 @@ ranker matched.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from indexer import chunks, synonyms, taxonomy
 from indexer.search import Expansion, Filters, Results, SearchIndex, SearchQueryError
 from indexer.search._backend import _page
-from indexer.semantic import SemanticIndex
+from indexer.semantic import SemanticIndex, Vector
 from indexer.vectors import Match
 
 MODES = ("hybrid", "fulltext", "semantic")
@@ -34,6 +36,10 @@ CANDIDATES = 100
 # more than the register of incident writing.
 SEMANTIC_FLOOR = 0.30
 SEMANTIC_WEIGHT = 0.6
+# Helper threads for the steps of a search that can run beside each other.
+_HELPERS = ThreadPoolExecutor(
+    max_workers=2 * (os.cpu_count() or 1), thread_name_prefix="pml-search"
+)
 
 
 class SemanticUnavailable(RuntimeError):
@@ -84,15 +90,22 @@ class Searcher:
         started = time.perf_counter()
         limit, offset = _page(limit, offset)
         k = max(CANDIDATES, offset + limit)
-        matches = self._semantic_matches(text, filters, groups, k)
+        # Independent steps run side by side on the helper threads: the query's
+        # embedding (traced torch) beside full-text ranking, the count and facets
+        # beside the page's passages and hits. All of them release the interpreter
+        # lock (numpy's BLAS is single-threaded for this: see indexer/vectors.py).
         if mode == "semantic":
+            matches = self._semantic_matches(text, filters, groups, k)
             ranked = [(m.postmortem_id, round(m.score, 4)) for m in matches]
-            summary = self.index.summarize(text, filters, groups, ids=list(dict(ranked)))
+            ids = list(dict(ranked))
+            summary = _HELPERS.submit(self.index.summarize, "", filters, groups, ids=ids)
         else:
+            vector = _HELPERS.submit(self.semantic.query_vector, text)
             lexical = self.index.rank(text, filters, groups, k, expand)
+            matches = self._semantic_matches(text, filters, groups, k, vector.result())
             ranked = fuse(lexical, matches, self.fusion)
-            semantic = [m.postmortem_id for m in matches]
-            summary = self.index.summarize(text, filters, groups, expand, ids=semantic)
+            ids = [m.postmortem_id for m in matches]
+            summary = _HELPERS.submit(self.index.summarize, text, filters, groups, expand, ids=ids)
         page = ranked[offset : offset + limit]
         best = {m.postmortem_id: m.ordinal for m in matches}
         keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
@@ -101,16 +114,23 @@ class Searcher:
             for key, row in self.semantic.passages(keys).items()
         }
         hits = self.index.hits(page, text, passages, expand)
+        counted = summary.result()
         took = round((time.perf_counter() - started) * 1000, 2)
-        total = max(summary.total, len(ranked))
-        return Results(text, total, took, hits, summary.facets, mode=mode)
+        total = max(counted.total, len(ranked))
+        return Results(text, total, took, hits, counted.facets, mode=mode)
 
     def _semantic_matches(
-        self, text: str, filters: Filters, groups: frozenset[str], k: int
+        self,
+        text: str,
+        filters: Filters,
+        groups: frozenset[str],
+        k: int,
+        vector: Vector | None = None,
     ) -> list[Match]:
         # Filters are applied after the vector search, so ask for more when they are on.
         wide = k * 5 if filters.active() or filters.since or filters.until else k * 2
-        matches = [m for m in self.semantic.search(text, wide) if m.score >= SEMANTIC_FLOOR]
+        found = self.semantic.search(text, wide, vector)
+        matches = [m for m in found if m.score >= SEMANTIC_FLOOR]
         allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
         return [m for m in matches if m.postmortem_id in allowed][:k]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import text
@@ -22,7 +23,7 @@ from sqlmodel import col, select
 from indexer import embeddings, store
 from indexer.embeddings import Embedder, EmbeddingError, Vectors
 from indexer.store import ChunkRow, EmbeddingRow
-from indexer.vectors import ExactVectorIndex, Match
+from indexer.vectors import ExactVectorIndex, Match, single_threaded_blas
 
 log = logging.getLogger("pml.semantic")
 
@@ -41,6 +42,11 @@ _VECTORS = text(
     " ON e.model = :model AND e.content_hash = c.content_hash"
     " ORDER BY c.postmortem_id, c.ordinal"
 )
+
+
+class Passage(NamedTuple):
+    heading: str
+    text: str
 
 
 class SemanticIndex:
@@ -74,6 +80,7 @@ class SemanticIndex:
         """Load the model once; False (with `error` set) if it cannot be used."""
         if self.embedder is not None or self.state in ("disabled", "error"):
             return self.embedder is not None
+        single_threaded_blas()
         try:
             self.embedder = embeddings.load(
                 str(self.model_spec), self.threads, self.bulk_threads, self.precision
@@ -176,18 +183,19 @@ class SemanticIndex:
             self._queries[key] = vector
         return vector
 
-    def passages(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], ChunkRow]:
+    def passages(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Passage]:
         """The stored passages for (postmortem id, ordinal) pairs."""
         if not keys:
             return {}
-        ids = sorted({identifier for identifier, _ in keys})
-        with store.session(self.engine) as db:
-            rows = db.exec(select(ChunkRow).where(col(ChunkRow.postmortem_id).in_(ids)))
-            wanted = set(keys)
+        wanted = set(keys)
+        # By postmortem (the key's first column; SQLite scans for a row-value IN).
+        query = select(ChunkRow.postmortem_id, ChunkRow.ordinal, ChunkRow.heading, ChunkRow.text)
+        query = query.where(col(ChunkRow.postmortem_id).in_(sorted({i for i, _ in keys})))
+        with self.engine.connect() as connection:
             return {
-                (row.postmortem_id, row.ordinal): row
-                for row in rows
-                if (row.postmortem_id, row.ordinal) in wanted
+                (identifier, ordinal): Passage(heading, text)
+                for identifier, ordinal, heading, text in connection.execute(query)
+                if (identifier, ordinal) in wanted
             }
 
     def status(self) -> dict[str, object]:

@@ -440,8 +440,15 @@ def _words(text: str) -> Words:
 
 
 @lru_cache(maxsize=1)
-def _builtin() -> tuple[tuple[tuple[str, Words], ...], ...]:
-    return tuple(tuple((name, _words(name)) for name in group) for group in GROUPS)
+def _builtin() -> tuple[tuple[tuple[tuple[str, Words], ...], ...], dict[str, set[int]]]:
+    """The groups as analysed words, and which groups a word can start a name of."""
+    groups = tuple(tuple((name, _words(name)) for name in group) for group in GROUPS)
+    starts: dict[str, set[int]] = {}
+    for n, group in enumerate(groups):
+        for _, words in group:
+            if words:
+                starts.setdefault(words[0], set()).add(n)
+    return groups, starts
 
 
 def _contains(words: Words, part: Words) -> bool:
@@ -470,8 +477,10 @@ def expand(vocabulary: Taxonomy, query: str) -> Expansion:
         if others is not None:
             classes.append(term.id)
             phrases.update(dict.fromkeys(others))
-    for group in _builtin():
-        others = _others(words, group)
+    groups, starts = _builtin()
+    candidates = sorted(set().union(*(starts.get(word, set()) for word in words)))
+    for n in candidates:  # only groups with a name starting with one of the query's words
+        others = _others(words, groups[n])
         if others is not None:
             phrases.update(dict.fromkeys(others))
     return Expansion(tuple(classes), tuple(list(phrases)[:MAX_PHRASES]))

@@ -9,13 +9,47 @@ methods when a library outgrows exact search.
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from indexer.embeddings import Vectors, normalise
+
+# numpy's BLAS runs on one thread (see `single_threaded_blas`): its own helper
+# threads spin after every product and took a core from the request's other
+# work (full-text ranking and the query embedding slowed down twofold). Large
+# products are cut into row blocks here instead.
+_CORES = os.cpu_count() or 1
+_BLOCKS = ThreadPoolExecutor(max_workers=_CORES, thread_name_prefix="pml-vectors")
+BLOCK_ROWS = 8192
+
+
+def single_threaded_blas() -> None:
+    """Limit numpy's BLAS to one thread for this process (see `_BLOCKS`)."""
+    threadpool_limits(1, user_api="blas")
+
+
+def _scores(matrix: Vectors, query: Vectors) -> Vectors:
+    """matrix @ query, in row blocks on every core when the matrix is large."""
+    parts = min(_CORES, len(matrix) // BLOCK_ROWS)
+    if parts <= 1:
+        scores: Vectors = matrix @ query
+        return scores
+    out = np.empty(len(matrix), dtype=np.float32)
+    bounds = np.linspace(0, len(matrix), parts + 1).astype(int).tolist()
+    blocks = list(itertools.pairwise(bounds))
+    pending = [_BLOCKS.submit(np.dot, matrix[a:b], query, out[a:b]) for a, b in blocks[1:]]
+    start, end = blocks[0]
+    np.dot(matrix[start:end], query, out[start:end])
+    for future in pending:
+        future.result()
+    return out
 
 
 @dataclass(frozen=True)
@@ -53,7 +87,7 @@ class ExactVectorIndex:
         """The `k` postmortems whose best passage is closest to `query` (a unit vector)."""
         if not self.ids or k <= 0:
             return []
-        scores = self.matrix @ query
+        scores = _scores(self.matrix, query)
         best = np.maximum.reduceat(scores, self.starts)
         k = min(k, len(best))
         top = np.argpartition(-best, k - 1)[:k]

@@ -34,6 +34,7 @@ PHRASE_BOOST = 0.7
 NO_EXPANSION = Expansion()
 SEARCHER_SECONDS = 1.0
 PARSED_QUERIES = 256
+MAX_LIMITED = 10_000  # restricted postmortems held in memory for visibility checks
 
 
 @dataclass
@@ -175,6 +176,8 @@ class SearchIndex:
         self._names: dict[int, str] = {}
         self._current: tuple[tantivy.Searcher, float] | None = None
         self._queries: dict[str, tantivy.Query] = {}
+        self._limited_cache: tuple[tantivy.Searcher, dict[str, frozenset[str]] | None] | None = None
+        self._internal = tantivy.Query.term_query(self.schema, "visibility", "internal")
         self._index = self._open()
         self._index.register_tokenizer(_schema.ANALYZER, _schema.analyzer())
 
@@ -328,9 +331,54 @@ class SearchIndex:
         if not ids:
             return set()
         searcher = self._searcher()
+        if not (filters.active() or filters.since or filters.until):
+            limited = self._limited(searcher)
+            if limited is not None:  # the common case, without a query per id
+                return {
+                    identifier
+                    for identifier in ids
+                    if identifier not in limited or limited[identifier] & groups
+                }
         query = self._combine(self._ids_query(ids), filters, groups)
         found = searcher.search(query, len(ids), count=False)
         return set(self._identify(searcher, [address for _, address in found.hits]))
+
+    def _limited(self, searcher: tantivy.Searcher) -> dict[str, frozenset[str]] | None:
+        """Postmortems not visible to everyone, with their audiences, as of `searcher`.
+
+        The same rule as `_combine` (internal, or an audience group in common),
+        read with one aggregation per searcher; None when there are too many
+        to hold, and callers then ask the index per id.
+        """
+        cached = self._limited_cache
+        if cached is not None and cached[0] is searcher:
+            return cached[1]
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.all_query()),
+                (tantivy.Occur.MustNot, self._internal),
+            ]
+        )
+        count = int(getattr(searcher.search(query, 1, count=True), "count", 0) or 0)
+        limited: dict[str, frozenset[str]] | None = None
+        if count <= MAX_LIMITED:
+            spec = {
+                "ids": {
+                    "terms": {"field": "id", "size": max(count, 1)},
+                    "aggs": {"audience": {"terms": {"field": "audience", "size": 1000}}},
+                }
+            }
+            buckets = searcher.aggregate(query, spec).get("ids", {}).get("buckets", [])
+            limited = {
+                str(bucket["key"]): frozenset(
+                    str(group["key"]) for group in bucket.get("audience", {}).get("buckets", [])
+                )
+                for bucket in buckets
+            }
+            if len(limited) != count:  # never guess about visibility
+                limited = None
+        self._limited_cache = (searcher, limited)
+        return limited
 
     def summarize(
         self,
