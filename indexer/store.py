@@ -178,13 +178,29 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# The server runs up to 40 requests at once (anyio's worker threads), and one
+# request can hold two connections: its session and a read inside it (related
+# postmortems, passages). SQLAlchemy's default of 15 let 32 load-test clients
+# end up all holding one and waiting 30 s for a second (benchmarks/bench_load.py).
+POOL_SIZE = 10
+SQLITE_OVERFLOW = 90  # SQLite connections are a file handle: cheap
+POSTGRES_OVERFLOW = 40  # two replicas stay under PostgreSQL's default 100
+
+
 def plain_engine(url: str) -> Engine:
     """An engine for `url`, schema untouched; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=SQLITE_OVERFLOW,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POSTGRES_OVERFLOW
+    )
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
