@@ -183,8 +183,7 @@ def make_engine(url: str) -> Engine:
 # postmortems, passages). SQLAlchemy's default of 15 let 32 load-test clients
 # end up all holding one and waiting 30 s for a second (benchmarks/bench_load.py).
 POOL_SIZE = 10
-SQLITE_OVERFLOW = 90  # SQLite connections are a file handle: cheap
-POSTGRES_OVERFLOW = 40  # two replicas stay under PostgreSQL's default 100
+OVERFLOW = 70  # opened as needed, closed when returned beyond POOL_SIZE
 
 
 def plain_engine(url: str) -> Engine:
@@ -194,13 +193,11 @@ def plain_engine(url: str) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=POOL_SIZE,
-            max_overflow=SQLITE_OVERFLOW,
+            max_overflow=OVERFLOW,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POSTGRES_OVERFLOW
-    )
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=OVERFLOW)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

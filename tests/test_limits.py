@@ -73,3 +73,18 @@ def test_a_failing_database_gives_a_500_without_a_stack_trace(
         assert reply.status_code == 500, path
         assert reply.json() == {"detail": "internal error; the server log has the details"}
         assert "Traceback" not in reply.text and "psycopg" not in reply.text
+
+
+def test_the_database_pool_serves_every_request_thread_twice(settings: Settings) -> None:
+    """40 concurrent requests, each with a session and a read inside it, never wait."""
+    from contextlib import ExitStack
+
+    from indexer import store
+
+    engine = store.plain_engine(settings.resolved_database_url)
+    try:
+        with ExitStack() as held:
+            connections = [held.enter_context(engine.connect()) for _ in range(80)]
+            assert all(c.execute(text("SELECT 1")).scalar_one() == 1 for c in connections)
+    finally:
+        engine.dispose()
