@@ -104,6 +104,8 @@ class SentenceTransformerEmbedder:
         except Exception as error:  # any loader failure means the model is unusable
             raise EmbeddingError(f"cannot load embedding model from {path}: {error}") from None
         self.name = name
+        # `preprocess` in sentence-transformers 6, `tokenize` before.
+        self._preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
         self._query_model = self._traced()
         # Renamed in sentence-transformers 6; older releases only have the long name.
         dimension = getattr(self._model, "get_embedding_dimension", None)
@@ -116,7 +118,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self._torch.set_num_threads(self.threads if len(texts) == 1 else self.bulk_threads)
         if len(texts) == 1:
-            vector = self._embed_query(texts[0])
+            vector = self._embed_query(texts[0], self._query_model)
         else:
             vector = self._model.encode(
                 texts,
@@ -127,18 +129,16 @@ class SentenceTransformerEmbedder:
         # Normalised here, in float32: a bfloat16 model's own normalising is off by ~0.5%.
         return normalise(np.asarray(vector, dtype=np.float32))
 
-    def _embed_query(self, text: str) -> Vectors:
+    def _embed_query(self, text: str, traced: Any) -> Vectors:
         """One text, straight through the modules (`encode`'s batching costs ~3 ms here),
         with the transformer traced where that worked (another ~4 ms: less Python per op)."""
         torch = self._torch
-        # `preprocess` in sentence-transformers 6, `tokenize` before.
-        preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
         with torch.inference_mode():
-            features = preprocess([text])
-            if self._query_model is None:
+            features = self._preprocess([text])
+            if traced is None:
                 output = self._model(features)
             else:
-                hidden = self._query_model(**_model_inputs(features))
+                hidden = traced(**_model_inputs(features))
                 features["token_embeddings"] = (
                     hidden["last_hidden_state"] if isinstance(hidden, dict) else hidden[0]
                 )
@@ -159,7 +159,6 @@ class SentenceTransformerEmbedder:
         transformer = getattr(self._model[0], "model", None) or getattr(
             self._model[0], "auto_model", None
         )
-        preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
         if transformer is None:
             return None
         quiet = logging.getLogger("transformers")
@@ -168,14 +167,12 @@ class SentenceTransformerEmbedder:
             quiet.setLevel(logging.ERROR)  # tracing reads config fields BERT does not use
             with warnings.catch_warnings(), torch.inference_mode():
                 warnings.simplefilter("ignore")  # tracer notes on Python control flow
-                example = _model_inputs(preprocess(["a database ran out of connections"]))
+                example = _model_inputs(self._preprocess(["a database ran out of connections"]))
                 traced = torch.jit.trace(transformer, example_kwarg_inputs=example, strict=False)
                 traced = torch.jit.freeze(traced.eval())
-            self._query_model = traced
             probes = ["oom", "the replica we promoted had not received the latest writes"]
-            fast = np.vstack([self._embed_query(probe) for probe in probes])
-            self._query_model = None
-            exact = np.vstack([self._embed_query(probe) for probe in probes])
+            fast = np.vstack([self._embed_query(probe, traced) for probe in probes])
+            exact = np.vstack([self._embed_query(probe, None) for probe in probes])
         except Exception as error:  # tracing is an optimisation: never fatal
             log.info("query embeddings run untraced: %s", error)
             return None
