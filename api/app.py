@@ -12,21 +12,22 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import (
-    incident_routes,
+    deps,
+    incidents,
     limits,
-    metrics_routes,
-    pages,
+    operations,
+    postmortems,
     prometheus,
-    report_pages,
-    routes,
+    reports,
     web,
     webhooks,
 )
-from indexer import __version__, gitsync, incidents, replicas
+from indexer import __version__
 from indexer.config import Settings
-from indexer.core import Library
-from indexer.hybrid import SemanticUnavailable
-from indexer.search import SearchQueryError
+from indexer.incidents import importers
+from indexer.indexing import gitsync, replicas
+from indexer.library import Library
+from indexer.search import SearchQueryError, SemanticUnavailable
 
 log = logging.getLogger("pml.api")
 
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         elif index_on_start:
             library.refresh()
             # The shipped incident history, so no dashboard is empty on a first start.
-            incidents.load_history(library.engine, settings.library)
+            importers.load_history(library.engine, settings.library)
         # Full-text answers now; semantic search joins when the model has loaded.
         library.semantic.start()
         # Other replicas (or `pml index`) may write the shared database: follow them.
@@ -57,7 +58,6 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
             replica.stop()
             if follower is not None:
                 follower.stop()
-            library.semantic.stop()
             library.close()
 
     app = FastAPI(
@@ -65,19 +65,20 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         version=__version__,
         description="Search and browse the postmortem library.",
         lifespan=lifespan,
-        dependencies=[Depends(routes.guard_writes)],
+        dependencies=[Depends(deps.guard_writes)],
     )
     # Imports are files of many megabytes; every other body is small. Added first, so it is
     # the innermost middleware: its 413 still gets the security headers and request metrics.
     imports = {"/api/incidents/import": settings.import_max_bytes}
     app.add_middleware(limits.BodyLimit, limit=settings.max_body_bytes, per_path=imports)
-    app.include_router(routes.router)
-    app.include_router(metrics_routes.router)
-    app.include_router(incident_routes.router)
+    app.include_router(postmortems.router)
+    app.include_router(operations.router)
+    app.include_router(reports.router)
+    app.include_router(incidents.router)
     prometheus.install(app)
     app.include_router(webhooks.router)
-    app.include_router(pages.router)
-    app.include_router(report_pages.router)
+    app.include_router(reports.page_router)
+    app.include_router(incidents.page_router)
     web.install(app)
     _install_error_handlers(app)
     return app

@@ -16,26 +16,25 @@ from typing import Any
 
 import click
 
-from indexer import (
-    auth,
-    authoring,
-    catalog,
-    digest,
-    embeddings,
-    githistory,
-    gitsync,
-    importers,
-    lint,
-    migrate,
-    related,
-    store,
-    taxonomy,
-)
+from indexer import auth
 from indexer.config import Settings
-from indexer.core import Library
-from indexer.hybrid import SemanticUnavailable
-from indexer.postmortem import Finding, Postmortem
-from indexer.search import MAX_LIMIT, Filters, SearchQueryError
+from indexer.db import catalog, migrate, store
+from indexer.filters import FIELDS, FilterError, Filters
+from indexer.format import authoring, lint, taxonomy
+from indexer.format.postmortem import Finding, Postmortem
+from indexer.incidents import importers
+from indexer.indexing import githistory, gitsync
+from indexer.library import Library
+from indexer.reports import digest
+from indexer.search import (
+    MAX_LIMIT,
+    EmbeddingError,
+    SearchQueryError,
+    SemanticUnavailable,
+    duplicate_findings,
+    load_embedder,
+    related,
+)
 
 _TAG = re.compile(r"</?b>")
 
@@ -70,6 +69,25 @@ def _open(library: Path | None = None, *, refresh: bool = True) -> Library:
     if refresh and not lib.settings.git_url:
         lib.refresh()
     return lib
+
+
+def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One repeatable option per filter field (indexer.filters.FIELDS), plus --since/--until."""
+    for field in reversed(FIELDS):
+        flag = "--" + field.name.replace("_", "-")
+        command = click.option(flag, field.name, multiple=True, help=field.help)(command)
+    for name in ("until", "since"):
+        command = click.option(f"--{name}", type=click.DateTime(["%Y-%m-%d"]))(command)
+    return command
+
+
+def _filters(chosen: dict[str, Any]) -> Filters:
+    since, until = chosen.pop("since"), chosen.pop("until")
+    values = {name: list(given) for name, given in chosen.items() if given}
+    try:
+        return Filters(values, since.date() if since else None, until.date() if until else None)
+    except FilterError as error:
+        raise click.UsageError(str(error)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,12 +126,9 @@ def index(path: Path | None, force: bool) -> None:
         raise click.UsageError(
             "PML_GIT_URL is set, so the library follows that repository: run `pml sync`"
         )
-    library = Library.open(_settings(path))
-    try:
+    with Library.open(_settings(path)) as library:
         report = library.refresh(force=force, progress=_bar("Reading postmortems"))
         embedded = library.semantic.sync(progress=_bar("Embedding passages"))
-    finally:
-        library.close()
     for problem in report.problems:
         click.echo(
             f"{library.root / problem.path}:{problem.line}: skipped: {problem.message}", err=True
@@ -129,13 +144,11 @@ def index(path: Path | None, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Compare every file, not just what changed.")
 def sync(force: bool) -> None:
     """Fetch PML_GIT_BRANCH of PML_GIT_URL and index what changed since the last sync."""
-    library = Library.open(_settings())
-    try:
-        report = gitsync.sync(library, force=force)
-    except gitsync.SyncError as error:
-        raise click.ClickException(f"sync failed: {error}") from None
-    finally:
-        library.close()
+    with Library.open(_settings()) as library:
+        try:
+            report = gitsync.sync(library, force=force)
+        except gitsync.SyncError as error:
+            raise click.ClickException(f"sync failed: {error}") from None
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for problem in report.index.problems:
@@ -187,47 +200,28 @@ def new(
     default="hybrid",
     show_default=True,
 )
-@click.option("--service", multiple=True)
-@click.option("--error-class", multiple=True)
-@click.option("--contributing-factor", multiple=True)
-@click.option("--severity", multiple=True)
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]))
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]))
+@_filter_options
 def search(
     query: tuple[str, ...],
     limit: int,
     offset: int,
     as_json: bool,
     mode: str,
-    service: tuple[str, ...],
-    error_class: tuple[str, ...],
-    contributing_factor: tuple[str, ...],
-    severity: tuple[str, ...],
-    since: Any,
-    until: Any,
+    **chosen: Any,
 ) -> None:
-    """Search the library: `pml search connection pool exhaustion`."""
-    filters = Filters(
-        service=list(service),
-        error_class=list(error_class),
-        contributing_factor=list(contributing_factor),
-        severity=list(severity),
-        since=since.date() if since else None,
-        until=until.date() if until else None,
-    )
-    library = _open()
-    try:
-        if mode != "fulltext":
-            library.semantic.sync(progress=_bar("Embedding passages"))
-        results = library.searcher.search(
-            " ".join(query), filters, mode=mode, limit=limit, offset=offset
-        )
-    except SearchQueryError as error:
-        raise click.UsageError(str(error)) from None
-    except SemanticUnavailable as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        library.close()
+    """Search the library: `pml search connection pool exhaustion --severity SEV1`."""
+    filters = _filters(chosen)
+    with _open() as library:
+        try:
+            if mode != "fulltext":
+                library.semantic.sync(progress=_bar("Embedding passages"))
+            results = library.searcher.search(
+                " ".join(query), filters, mode=mode, limit=limit, offset=offset
+            )
+        except SearchQueryError as error:
+            raise click.UsageError(str(error)) from None
+        except SemanticUnavailable as error:
+            raise click.ClickException(str(error)) from None
     if mode != results.mode:
         click.echo(
             f"({mode} search unavailable: {library.semantic.error}; showing full-text)", err=True
@@ -270,15 +264,15 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
     if duplicates:
         try:
             settings = _settings()
-            embedder = embeddings.load(
+            embedder = load_embedder(
                 settings.embedding_model,
                 settings.embedding_threads,
                 settings.embedding_bulk_threads,
                 settings.embedding_precision,
             )
-        except embeddings.EmbeddingError as error:
+        except EmbeddingError as error:
             raise click.ClickException(str(error)) from None
-        checks.append(partial(related.duplicate_findings, embedder=embedder))
+        checks.append(partial(duplicate_findings, embedder=embedder))
     try:
         vocabulary = taxonomy.load(taxonomy.find_root(roots[0]))
     except taxonomy.TaxonomyError as error:
@@ -308,14 +302,11 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the API.")
 def related_command(postmortem_id: str, limit: int, everything: bool, as_json: bool) -> None:
     """Postmortems related to one, with the reason for each."""
-    library = _open()
-    try:
+    with _open() as library:
         library.semantic.sync(progress=_bar("Embedding passages"))
-        items = related.related(
+        items = related(
             library.engine, library.semantic, postmortem_id, limit=limit, past_only=not everything
         )
-    finally:
-        library.close()
     if items is None:
         raise click.ClickException(f"no postmortem with id '{postmortem_id}'")
     if as_json:
@@ -339,15 +330,11 @@ def related_command(postmortem_id: str, limit: int, everything: bool, as_json: b
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the API.")
 def show(postmortem_id: str, as_json: bool) -> None:
     """Show one postmortem."""
-    library = _open()
-    try:
-        with store.session(library.engine) as db:
-            record = catalog.get_postmortem(db, postmortem_id, today=date.today())
-            if record is not None:
-                web_url = library.settings.git_web_url
-                record["history"] = githistory.describe(db, record["path"], web_url)
-    finally:
-        library.close()
+    with _open() as library, store.session(library.engine) as db:
+        record = catalog.get_postmortem(db, postmortem_id, today=date.today())
+        if record is not None:
+            web_url = library.settings.git_web_url
+            record["history"] = githistory.describe(db, record["path"], web_url)
     if record is None:
         raise click.ClickException(f"no postmortem with id '{postmortem_id}'")
     if as_json:
@@ -376,16 +363,14 @@ def import_group() -> None:
 @click.option("--source", required=True, type=click.Choice(sorted(importers.SOURCES)))
 def import_incidents(file: Path, source: str) -> None:
     """Upsert the incidents in FILE; rows that cannot be read are listed and exit 1."""
-    library = Library.open(_settings())
-    try:
-        auth.record(
-            library.engine, getpass.getuser(), "write", f"pml import incidents {file}", "cli"
-        )
-        report = importers.import_bytes(library.engine, source, file.read_bytes())
-    except importers.ImportFormatError as error:
-        raise click.ClickException(f"{file}: {error}") from None
-    finally:
-        library.close()
+    with Library.open(_settings()) as library:
+        try:
+            auth.record(
+                library.engine, getpass.getuser(), "write", f"pml import incidents {file}", "cli"
+            )
+            report = importers.import_bytes(library.engine, source, file.read_bytes())
+        except importers.ImportFormatError as error:
+            raise click.ClickException(f"{file}: {error}") from None
     for row, message in report.errors:
         where = "line" if source == "csv" else "record"
         click.echo(f"{file}: {where} {row}: {message}", err=True)
@@ -401,14 +386,12 @@ def digest_command(week: str | None, as_html: bool, base_url: str) -> None:
     """The weekly digest: three anonymised postmortem summaries, never restricted ones."""
     from indexer.periods import PeriodError, label
 
-    library = _open()
-    try:
-        with store.session(library.engine) as db:
-            result = digest.build(db, week or label(date.today(), "week"), base_url=base_url)
-    except PeriodError as error:
-        raise click.BadParameter(str(error), param_hint="--week") from None
-    finally:
-        library.close()
+    with _open() as library:
+        try:
+            with store.session(library.engine) as db:
+                result = digest.build(db, week or label(date.today(), "week"), base_url=base_url)
+        except PeriodError as error:
+            raise click.BadParameter(str(error), param_hint="--week") from None
     click.echo(result.html if as_html else result.markdown)
 
 
@@ -434,13 +417,11 @@ def token_group() -> None:
 @click.option("--group", "groups", multiple=True, help="A group the token belongs to (repeat).")
 def token_create(name: str, groups: tuple[str, ...]) -> None:
     """Create a token; its secret is printed once and only its hash is kept."""
-    library = Library.open(_settings())
-    try:
-        row, secret = auth.create_token(library.engine, name, list(groups))
-    except auth.AuthError as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        library.close()
+    with Library.open(_settings()) as library:
+        try:
+            row, secret = auth.create_token(library.engine, name, list(groups))
+        except auth.AuthError as error:
+            raise click.ClickException(str(error)) from None
     click.echo(secret)
     click.echo(f"token {row.id} '{row.name}' groups: {', '.join(row.groups) or '-'}", err=True)
     click.echo("Store the secret now: it cannot be shown again.", err=True)
@@ -450,24 +431,19 @@ def token_create(name: str, groups: tuple[str, ...]) -> None:
 @click.argument("name_or_id")
 def token_revoke(name_or_id: str) -> None:
     """Revoke a token by name or id; requests with it get 401 from now on."""
-    library = Library.open(_settings())
-    try:
-        row = auth.revoke_token(library.engine, name_or_id)
-    except auth.AuthError as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        library.close()
+    with Library.open(_settings()) as library:
+        try:
+            row = auth.revoke_token(library.engine, name_or_id)
+        except auth.AuthError as error:
+            raise click.ClickException(str(error)) from None
     click.echo(f"revoked token {row.id} '{row.name}'")
 
 
 @token_group.command(name="list")
 def token_list() -> None:
     """Every token: id, name, groups, created, revoked."""
-    library = Library.open(_settings())
-    try:
+    with Library.open(_settings()) as library:
         rows = auth.list_tokens(library.engine)
-    finally:
-        library.close()
     for row in rows:
         revoked = row.revoked_at.isoformat() if row.revoked_at else "active"
         groups = ",".join(row.groups) or "-"
@@ -479,11 +455,8 @@ def token_list() -> None:
 @click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
 def audit_command(since: Any, limit: int) -> None:
     """The audit log: writes and reads of restricted postmortems (when, who, from, what)."""
-    library = Library.open(_settings())
-    try:
+    with Library.open(_settings()) as library:
         rows = auth.entries(library.engine, since, limit)
-    finally:
-        library.close()
     for row in rows:
         at = row.at.isoformat() if row.at else ""
         click.echo(f"{at}\t{row.actor}\t{row.address or '-'}\t{row.action}\t{row.target}")

@@ -25,8 +25,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexer import incidents, metrics, store
-from indexer.core import Library
+from indexer import incidents
+from indexer.db import store
+from indexer.library import Library
+from indexer.reports import metrics
 
 
 class IncidentCollector(Collector):

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexer import pack
+from indexer.reports import pack
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 VENDOR = {

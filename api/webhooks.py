@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from api.routes import FollowerDep, LibraryDep
-from indexer import webhooks
-from indexer.scheduler import CoalescingRunner
+from api.deps import FollowerDep, LibraryDep
+from indexer.indexing import webhooks
+from indexer.indexing.scheduler import CoalescingRunner
 
 router = APIRouter(tags=["webhooks"])
 UNAUTHORIZED = "invalid or missing signature"

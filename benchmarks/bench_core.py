@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.synthetic import ERROR_CLASSES, SERVICES, WORDS, generate
 from indexer.config import Settings
-from indexer.core import Library
+from indexer.library import Library
 
 
 def free_port() -> int:

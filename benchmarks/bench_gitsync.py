@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_core import free_port, wait_ready
 from benchmarks.synthetic import generate
-from indexer import gitsync
 from indexer.config import Settings
-from indexer.core import Library
+from indexer.indexing import gitsync
+from indexer.library import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"

@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_core import free_port, percentile, wait_ready
 from benchmarks.incident_history import SERVICE_CLASSES, generate, write
-from indexer import importers, library
 from indexer.config import Settings
-from indexer.core import Library
+from indexer.format import files as library
+from indexer.incidents import importers
+from indexer.library import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = sorted({c for classes in SERVICE_CLASSES.values() for c in classes})

@@ -36,10 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_core import free_port, percentile, queries, wait_ready
 from benchmarks.corpus import write_library
 from benchmarks.synthetic import WORDS, generate
-from indexer import chunks, embeddings, store
 from indexer.config import Settings
-from indexer.core import Library
-from indexer.library import scan
+from indexer.db import models, store
+from indexer.format.files import scan
+from indexer.library import Library
+from indexer.search import _embeddings as embeddings
+from indexer.search import _passages as chunks
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "public-postmortems.jsonl"
@@ -76,7 +78,7 @@ def fill_random(library: Library, model: str) -> int:
         vectors = embeddings.normalise(rng.standard_normal((len(batch), 384)).astype(np.float32))
         with store.session(library.engine) as db:
             db.add_all(
-                store.EmbeddingRow(model=model, content_hash=h, vector=v.tobytes())
+                models.EmbeddingRow(model=model, content_hash=h, vector=v.tobytes())
                 for h, v in zip(batch, vectors, strict=True)
             )
             db.commit()

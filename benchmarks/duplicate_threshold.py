@@ -6,7 +6,7 @@ Negatives: every pair of distinct postmortems in the sample library and in
 the public corpus (../shared). Positives: each sample postmortem against a
 copy rewritten the way a second author would file the same incident (new
 title, another section order, a section dropped, a sentence added). The
-duplicate threshold in indexer/related.py sits between the two.
+duplicate threshold in indexer/search/_related.py sits between the two.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import write_library
 from indexer.config import Settings
-from indexer.core import Library
+from indexer.library import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.92, 0.94, 0.95, 0.96)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.corpus import write_library
 from benchmarks.relevance import load_queries, score
 from indexer.config import Settings
-from indexer.core import Library
+from indexer.library import Library
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MODES = ("fulltext", "semantic", "hybrid")

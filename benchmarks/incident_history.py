@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer import library as folder
-from indexer.importers.canonical_csv import HEADER
-from indexer.postmortem import Postmortem
+from indexer.format import files as folder
+from indexer.format.postmortem import Postmortem
+from indexer.incidents.importers.canonical_csv import HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.datetime(2024, 12, 1, tzinfo=dt.UTC)

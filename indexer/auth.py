@@ -25,12 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Engine
-from sqlalchemy.types import JSON, DateTime
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import Engine
+from sqlmodel import col, select
 
-from indexer import store
 from indexer.config import Settings
+from indexer.db import models, store
+from indexer.db.models import ApiToken, AuditEntry
 
 MODES = ("off", "proxy", "token")
 TOKEN_PREFIX = "pml_"
@@ -45,28 +45,6 @@ class AuthError(Exception):
 
 class Forbidden(Exception):
     """The identity is known but not allowed to do this; the message is safe to show."""
-
-
-class ApiToken(SQLModel, table=True):
-    __tablename__ = "api_token"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=128, unique=True)
-    token_hash: str = Field(max_length=64, unique=True)
-    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON))
-    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-
-
-class AuditEntry(SQLModel, table=True):
-    __tablename__ = "audit_log"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
-    actor: str = Field(max_length=256)
-    action: str = Field(max_length=64)
-    target: str = Field(max_length=2048)
-    address: str | None = Field(default=None, max_length=64)
 
 
 @dataclass(frozen=True)
@@ -241,12 +219,13 @@ def entries(
 def restricted_audiences(engine: Engine) -> frozenset[str]:
     """Every group that some restricted postmortem is shown to."""
     statement = (
-        select(store.PostmortemLink.value)
+        select(models.PostmortemLink.value)
         .join(
-            store.PostmortemRow, col(store.PostmortemRow.id) == store.PostmortemLink.postmortem_id
+            models.PostmortemRow,
+            col(models.PostmortemRow.id) == models.PostmortemLink.postmortem_id,
         )
-        .where(store.PostmortemLink.kind == "audience")
-        .where(store.PostmortemRow.visibility == "restricted")
+        .where(models.PostmortemLink.kind == "audience")
+        .where(models.PostmortemRow.visibility == "restricted")
         .distinct()
     )
     with store.session(engine) as db:

@@ -1,98 +1,121 @@
-"""Finding and reading the postmortem files of a library folder."""
+"""`Library`: the database, the search indexes and the taxonomy of one configured library.
+
+    with Library.open(settings) as library:
+        library.refresh()
+        results = library.searcher.search("connection pool exhaustion")
+
+The CLI and the web app (in its lifespan state) each open one; it holds no
+request state, only the shared resources: the engine, both indexes, the
+vocabulary, and the worker threads a search uses. `close()` (or leaving the
+`with` block) releases all of them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path, PurePath
+from pathlib import Path
+from types import TracebackType
 
-from indexer.postmortem import Finding, MalformedPostmortem, Postmortem, parse
+from sqlalchemy.engine import Engine
 
-MAX_FILE_BYTES = 1024 * 1024
-IGNORED_NAMES = {"README.md", "CHANGELOG.md", "CONTRIBUTING.md"}
+from indexer.config import Settings
+from indexer.db import store
+from indexer.format import files, taxonomy
+from indexer.indexing import ingest
+from indexer.search import Searcher, SearchIndex, SemanticIndex
 
-
-def is_postmortem_path(relative: PurePath) -> bool:
-    """Whether a path inside the library names a postmortem (not a template or a README)."""
-    if relative.suffix != ".md" or relative.name in IGNORED_NAMES:
-        return False
-    return not any(part.startswith((".", "_")) for part in relative.parts)
-
-
-def discover(root: Path) -> list[Path]:
-    """Every postmortem file under `root`, sorted; templates and hidden files are skipped."""
-    if root.is_file():
-        return [root]
-    found = []
-    for path in root.rglob("*.md"):
-        if is_postmortem_path(path.relative_to(root)) and path.is_file():
-            found.append(path)
-    return sorted(found)
-
-
-def read_text(path: Path, display: str) -> str:
-    """A file's text, or `MalformedPostmortem` if it is too large or not UTF-8."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise MalformedPostmortem(
-            display, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}"
-        )
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise MalformedPostmortem(display, 1, f"file is not UTF-8 text ({error.reason})") from None
-
-
-def load_file(path: Path, display: str) -> Postmortem:
-    return parse(read_text(path, display), display)
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One postmortem file wherever it lives: `path` is relative to the library root.
-
-    `read()` returns the text or raises `MalformedPostmortem` (too large, not
-    UTF-8) or `OSError`. A folder and a git tree both produce these.
-    `digest`, when the source already knows the content hash of the text (a
-    git blob that did not change since the last run), lets indexing skip
-    reading a file whose stored hash matches.
-    """
-
-    path: str
-    read: Callable[[], str]
-    digest: str | None = None
-
-
-def folder_files(root: Path) -> list[SourceFile]:
-    """The postmortem files of a folder, keyed by their path inside it."""
-    return [
-        SourceFile(display, partial(read_text, path, display))
-        for path, display in iter_files(root, Path("."))
-    ]
+log = logging.getLogger("pml")
 
 
 @dataclass
-class Scan:
-    """The readable postmortems of a library and the files that could not be read."""
+class Library:
+    settings: Settings
+    engine: Engine
+    index: SearchIndex
+    taxonomy: taxonomy.Taxonomy
+    semantic: SemanticIndex
+    # Threads for the steps of a hybrid search that run side by side, and for
+    # large vector products cut into row blocks (numpy's BLAS stays single-threaded).
+    helpers: ThreadPoolExecutor
+    blocks: ThreadPoolExecutor
+    last_report: ingest.Report | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    postmortems: list[Postmortem] = field(default_factory=list)
-    malformed: list[Finding] = field(default_factory=list)
+    @classmethod
+    def open(cls, settings: Settings) -> Library:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        cores = os.cpu_count() or 1
+        helpers = ThreadPoolExecutor(max_workers=2 * cores, thread_name_prefix="pml-search")
+        blocks = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="pml-vectors")
+        engine = store.make_engine(settings.resolved_database_url)
+        index = SearchIndex(settings.index_dir)
+        semantic = SemanticIndex(
+            engine,
+            settings.embedding_model,
+            settings.embedding_threads,
+            settings.embedding_bulk_threads,
+            settings.embedding_precision,
+            blocks,
+        )
+        vocabulary = taxonomy.load(settings.library)
+        return cls(settings, engine, index, vocabulary, semantic, helpers, blocks)
 
+    def __enter__(self) -> Library:
+        return self
 
-def iter_files(root: Path, display_root: Path | None = None) -> Iterator[tuple[Path, str]]:
-    """(path, display path) pairs; the display path is what messages show."""
-    shown = display_root if display_root is not None else root
-    for path in discover(root):
-        display = str(shown / path.relative_to(root)) if root.is_dir() else str(shown)
-        yield path, display
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
+    @property
+    def searcher(self) -> Searcher:
+        """Search in any mode over the current index, vectors and vocabulary."""
+        return Searcher(
+            self.index, self.semantic, self.taxonomy, self.helpers, self.settings.search_fusion
+        )
 
-def scan(root: Path, display_root: Path | None = None) -> Scan:
-    result = Scan()
-    for path, display in iter_files(root, display_root):
-        try:
-            result.postmortems.append(load_file(path, display))
-        except MalformedPostmortem as error:
-            result.malformed.append(error.finding)
-    return result
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the search index is written (indexing, or a replica catching up)."""
+        return self._lock
+
+    @property
+    def root(self) -> Path:
+        return self.settings.library
+
+    def refresh(
+        self, *, force: bool = False, progress: ingest.Progress | None = None
+    ) -> ingest.Report:
+        """Index what changed in the library folder."""
+        path = self.root / taxonomy.FILE_NAME
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        return self.refresh_from(
+            files.folder_files(self.root), text, force=force, progress=progress
+        )
+
+    def refresh_from(
+        self,
+        sources: list[files.SourceFile],
+        taxonomy_text: str,
+        *,
+        force: bool = False,
+        progress: ingest.Progress | None = None,
+    ) -> ingest.Report:
+        """Make the library hold exactly `sources` (see `indexer.indexing.ingest.run`)."""
+        report = ingest.run(self, sources, taxonomy_text, force=force, progress=progress)
+        self.last_report = report
+        return report
+
+    def close(self) -> None:
+        self.semantic.stop()
+        self.helpers.shutdown(wait=False, cancel_futures=True)
+        self.blocks.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()

@@ -46,11 +46,6 @@ def previous(current: Window) -> Window:
     return Window(current.since - length, current.since - dt.timedelta(days=1))
 
 
-def day_of(moment: dt.datetime) -> dt.date:
-    """The UTC calendar day of an aware timestamp."""
-    return moment.astimezone(dt.UTC).date()
-
-
 def end_of_day(day: dt.date) -> dt.datetime:
     """The last instant of a UTC day, for "resolved by as_of" comparisons."""
     return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)

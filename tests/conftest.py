@@ -148,7 +148,7 @@ def sample_settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def open_library() -> Iterator[Any]:
     """Open a `Library`; every one opened is closed when the test ends, pass or fail."""
-    from indexer.core import Library
+    from indexer.library import Library
 
     opened: list[Library] = []
 

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.cli import main
 from indexer import auth
 from indexer.config import Settings
-from indexer.store import make_engine
+from indexer.db.store import make_engine
 from tests.conftest import BODY, postmortem_text, write
 
 SECRET_ID = "2025-03-13-quokka-vault-keys"

@@ -24,11 +24,11 @@ from sqlmodel import func, select
 
 from benchmarks import synthetic
 from benchmarks.synthetic import generate
-from indexer import store
 from indexer.config import Settings
-from indexer.incidents import IncidentRow
-from indexer.library import folder_files
-from indexer.postmortem import MalformedPostmortem, parse
+from indexer.db import store
+from indexer.db.models import IncidentRow
+from indexer.format.files import folder_files
+from indexer.format.postmortem import MalformedPostmortem, parse
 from indexer.search import SearchIndex
 from tests.conftest import ROOT
 

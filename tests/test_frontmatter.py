@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer import frontmatter
+from indexer.format import frontmatter
 
 
 def test_reads_fields_and_remembers_their_lines() -> None:

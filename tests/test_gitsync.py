@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from indexer import git, githistory, gitsync, library, store
 from indexer.config import Settings
-from indexer.core import Library
+from indexer.db import models, store
+from indexer.format import files as library
+from indexer.indexing import git, githistory, gitsync
+from indexer.library import Library
 from tests.conftest import postmortem_text
 from tests.gitrepo import Repo
 
@@ -310,7 +312,7 @@ def test_history_follows_renames_and_continues_incrementally(
     assert report.incremental and report.history_updated == 1
     with store.session(target.engine) as db:
         history = githistory.describe(db, "2025/pool-final.md", None)
-        assert db.get(store.HistoryRow, "2025/orders-pool.md") is None
+        assert db.get(models.HistoryRow, "2025/orders-pool.md") is None
     assert history is not None
     assert (history["created_at"], history["updated_at"]) == (when(1), when(5))
     assert history["authors"] == ["Ann Author", "Bob Builder", "Cara Clerk", "Dan Dev"]

@@ -13,10 +13,11 @@ from sqlmodel import col, func, select
 
 from api.app import create_app
 from api.cli import main
-from indexer import importers, incidents, store
 from indexer.config import Settings
-from indexer.core import Library
-from indexer.store import ExternalRef
+from indexer.db import models, store
+from indexer.db.models import ExternalRef
+from indexer.incidents import importers
+from indexer.library import Library
 from tests.conftest import postmortem_text, write
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -207,17 +208,17 @@ def test_sample_history_loads_once_and_joins_every_postmortem(sample_settings: S
             linked = {
                 row.source_id: row.postmortem_id
                 for row in db.exec(
-                    select(incidents.IncidentRow).where(
-                        col(incidents.IncidentRow.postmortem_id).is_not(None)
+                    select(models.IncidentRow).where(
+                        col(models.IncidentRow.postmortem_id).is_not(None)
                     )
                 )
             }
             assert refs and all(linked.get(ref.ref) == ref.postmortem_id for ref in refs)
-            total = db.exec(select(func.count()).select_from(incidents.IncidentRow)).one()
+            total = db.exec(select(func.count()).select_from(models.IncidentRow)).one()
         # Unchanged file: a second start imports nothing.
-        assert incidents.load_history(library.engine, sample_settings.library) is None
+        assert importers.load_history(library.engine, sample_settings.library) is None
         with store.session(library.engine) as db:
-            again = db.exec(select(func.count()).select_from(incidents.IncidentRow)).one()
+            again = db.exec(select(func.count()).select_from(models.IncidentRow)).one()
         assert again == total
     finally:
         library.close()
@@ -236,9 +237,9 @@ def test_library_changes_relink_incidents(settings: Settings, open_library: Any)
     def classes() -> dict[str, list[str]]:
         with store.session(library.engine) as db:
             rows = db.exec(
-                select(incidents.IncidentRow.source_id, incidents.IncidentClass.error_class).join(
-                    incidents.IncidentClass,
-                    col(incidents.IncidentClass.incident_id) == col(incidents.IncidentRow.id),
+                select(models.IncidentRow.source_id, models.IncidentClass.error_class).join(
+                    models.IncidentClass,
+                    col(models.IncidentClass.incident_id) == col(models.IncidentRow.id),
                 )
             )
             result: dict[str, list[str]] = {}

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from indexer import store
 from indexer.config import Settings
-from indexer.core import Library
-from indexer.search import Filters, _schema
+from indexer.db import store
+from indexer.filters import Filters
+from indexer.library import Library
+from indexer.search import _schema
 from tests.conftest import ROOT, postmortem_text, write
 
 

@@ -79,7 +79,7 @@ def test_the_database_pool_serves_every_request_thread_twice(settings: Settings)
     """40 concurrent requests, each with a session and a read inside it, never wait."""
     from contextlib import ExitStack
 
-    from indexer import store
+    from indexer.db import store
 
     engine = store.plain_engine(settings.resolved_database_url)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from indexer.markdown import plain_text, render_html, sections
+from indexer.format.markdown import plain_text, render_html, sections
 
 
 def test_raw_html_is_shown_as_text() -> None:

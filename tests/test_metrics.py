@@ -21,8 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from indexer import metrics, store, targets
 from indexer.config import Settings
+from indexer.db import store
+from indexer.reports import metrics, targets
 from tests.conftest import postmortem_text, write
 
 HEADER = (

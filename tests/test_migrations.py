@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
-import indexer.core  # noqa: F401  (registers every table)
+import indexer.db.models  # noqa: F401  (registers every table)
 from api.cli import main
-from indexer import migrate, store
+from indexer.db import migrate, store
 
 
 def _differences(url: str) -> list[object]:

@@ -10,8 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from api.cli import main
-from indexer import authoring
-from indexer.postmortem import parse
+from indexer.format import authoring
+from indexer.format.postmortem import parse
 from tests.conftest import ROOT, postmortem_text, write
 
 TODAY = date.today()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexer.pack import root_cause
+from indexer.reports.pack import root_cause
 
 BODY = """## Summary
 Orders failed.

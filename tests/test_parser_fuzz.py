@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
-from indexer import frontmatter, importers, markdown
 from indexer.config import Settings
-from indexer.postmortem import MalformedPostmortem, parse
+from indexer.format import frontmatter, markdown
+from indexer.format.postmortem import MalformedPostmortem, parse
+from indexer.incidents import importers
 from tests.conftest import postmortem_text
 
 pytestmark = pytest.mark.reliability

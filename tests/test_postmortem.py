@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from indexer.postmortem import MalformedPostmortem, parse
+from indexer.format.postmortem import MalformedPostmortem, parse
 from tests.conftest import postmortem_text
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
-from indexer.embeddings import (
+from indexer.search._embeddings import (
     DEFAULT_MODEL,
     EmbeddingError,
     SentenceTransformerEmbedder,

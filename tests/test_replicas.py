@@ -18,12 +18,13 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from indexer import replicas
 from indexer.config import Settings
-from indexer.core import Library
-from indexer.library import folder_files
-from indexer.postmortem import MalformedPostmortem, parse
-from indexer.store import PostmortemRow, session
+from indexer.db.models import PostmortemRow
+from indexer.db.store import session
+from indexer.format.files import folder_files
+from indexer.format.postmortem import MalformedPostmortem, parse
+from indexer.indexing import replicas
+from indexer.library import Library
 from tests.conftest import postmortem_text, write
 from tests.live_server import free_port
 

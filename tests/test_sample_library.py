@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
-from indexer.core import Library
+from indexer.library import Library
 from tests.conftest import SAMPLE_LIBRARY
 
 POOL_EXHAUSTION = {

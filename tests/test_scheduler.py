@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from indexer.scheduler import CoalescingRunner
+from indexer.indexing.scheduler import CoalescingRunner
 
 
 def test_requests_during_a_run_coalesce_into_one_more_run() -> None:

@@ -13,12 +13,13 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.cli import main
-from indexer import chunks
 from indexer.config import Settings
-from indexer.embeddings import EmbeddingError, HashingEmbedder, resolve_precision
-from indexer.hybrid import fuse
-from indexer.postmortem import parse
-from indexer.vectors import Match
+from indexer.format.postmortem import parse
+from indexer.indexing import ingest
+from indexer.search import _passages
+from indexer.search._embeddings import EmbeddingError, HashingEmbedder, resolve_precision
+from indexer.search._hybrid import fuse
+from indexer.search._vectors import Match
 from tests.conftest import postmortem_text, write
 
 LONG = " ".join(f"word{n}" for n in range(400))
@@ -32,9 +33,9 @@ def test_passages_carry_title_and_heading_and_respect_the_size_limits() -> None:
         + LONG
         + "\n\n## Timeline\n- 14:02 pages fire\n\n## Action items\n- [ ] Alert on pool use\n"
     )
-    passages = chunks.chunk(parse(postmortem_text(body=body), "x.md"))
+    passages = _passages.chunk(parse(postmortem_text(body=body), "x.md"))
     assert passages[0].text.startswith("Orders API returned errors. Summary. Short. Checkout")
-    assert all(len(p.text.split()) <= chunks.MAX_WORDS + 12 for p in passages)
+    assert all(len(p.text.split()) <= _passages.MAX_WORDS + 12 for p in passages)
     factors = [p for p in passages if p.heading == "Contributing factors"]
     assert len(factors) == 3  # 400 words in windows of 160 overlapping by 30
     assert [p.ordinal for p in passages] == list(range(len(passages)))
@@ -247,8 +248,8 @@ def test_passages_are_cut_anew_when_the_cutting_changes(
         before = {row[0] for row in connection.execute(text("SELECT heading FROM chunk"))}
     assert "Summary" in before
     # A release that embeds no "Summary" sections: files that did not change are cut again.
-    monkeypatch.setattr(chunks, "VERSION", chunks.VERSION + 1)
-    monkeypatch.setattr(chunks, "NOT_EMBEDDED", chunks.NOT_EMBEDDED | {"summary"})
+    monkeypatch.setattr(ingest, "PASSAGES_VERSION", _passages.VERSION + 1)
+    monkeypatch.setattr(_passages, "NOT_EMBEDDED", _passages.NOT_EMBEDDED | {"summary"})
     report = open_library(settings).refresh()
     assert report.indexed == 4
     with library.engine.connect() as connection:

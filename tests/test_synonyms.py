@@ -9,9 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from indexer import synonyms, taxonomy
 from indexer.config import Settings
+from indexer.format import taxonomy
 from indexer.search import Expansion
+from indexer.search import _expansion as synonyms
 from tests.conftest import postmortem_text, write
 
 TAXONOMY = """\

@@ -1,25 +1,62 @@
-"""Full-text search over the library (tantivy).
+"""Search over the library: full-text (tantivy), semantic (sentence-transformers) and both fused.
 
-Public surface: `SearchIndex` (open, write in batches, search), `Filters`,
-`Results`/`Hit`, `Expansion` (see indexer/synonyms.py), `analyze` (the index's
-words for a text), and `SearchQueryError` for input that cannot be searched.
+    searcher = Searcher(index, semantic, taxonomy, helpers)
+    results = searcher.search("connection pool exhaustion", Filters(), mode="hybrid")
+
+The public face is this module; everything in the `_private` modules is
+reached through it:
+
+- `SearchIndex`: the tantivy index (`_fulltext`, `_schema`, `_query`); written
+  in batches by indexing, ranked and counted by searches.
+- `SemanticIndex`: passage vectors and the embedding model (`_semantic`,
+  `_vectors`, `_embeddings`); `cut_passages` (`_passages`) is how a
+  postmortem is cut into the passages that get embedded.
+- `Searcher`: one entry point for every mode (`_hybrid`), with query
+  expansion by other names (`_expansion`).
+- `related`, `duplicates`, `duplicate_findings` (`_related`): postmortems
+  like a given one.
+- `SearchQueryError` (a query that cannot be run; the message is safe to
+  show) and `SemanticUnavailable` (the model is not usable yet).
 """
 
-from indexer.search._backend import MAX_LIMIT, MAX_OFFSET, Filters, Hit, Results, SearchIndex
+from indexer.search._embeddings import EmbeddingError
+from indexer.search._embeddings import load as load_embedder
+from indexer.search._fulltext import MAX_LIMIT, MAX_OFFSET, Hit, Results, SearchIndex
+from indexer.search._hybrid import Searcher, SemanticUnavailable
+from indexer.search._passages import VERSION as PASSAGES_VERSION
+from indexer.search._passages import Chunk as Passage
+from indexer.search._passages import chunk as cut_passages
 from indexer.search._query import MAX_QUERY_LENGTH, Expansion, SearchQueryError
-from indexer.search._schema import FACETS, SCHEMA_VERSION, analyze
+from indexer.search._related import (
+    DUPLICATE_THRESHOLD,
+    duplicate_findings,
+    duplicates,
+    related,
+)
+from indexer.search._schema import SCHEMA_VERSION, analyze
+from indexer.search._semantic import SemanticIndex
 
 __all__ = [
-    "FACETS",
+    "DUPLICATE_THRESHOLD",
     "MAX_LIMIT",
     "MAX_OFFSET",
     "MAX_QUERY_LENGTH",
+    "PASSAGES_VERSION",
     "SCHEMA_VERSION",
+    "EmbeddingError",
     "Expansion",
-    "Filters",
     "Hit",
+    "Passage",
     "Results",
     "SearchIndex",
     "SearchQueryError",
+    "Searcher",
+    "SemanticIndex",
+    "SemanticUnavailable",
     "analyze",
+    "cut_passages",
+    "duplicate_findings",
+    "duplicates",
+    "load_embedder",
+    "related",
 ]

@@ -26,7 +26,7 @@ class SearchQueryError(ValueError):
 
 @dataclass(frozen=True)
 class Expansion:
-    """What a query also means (indexer/synonyms.py): error classes it names, whose
+    """What a query also means (_expansion.py): error classes it names, whose
     tagged postmortems match too, and other names of what it describes."""
 
     error_classes: tuple[str, ...] = ()
@@ -57,10 +57,6 @@ class ParsedQuery:
         parts += [f'-"{word}"' for word in self.excluded]
         return " ".join(parts)
 
-    @property
-    def terms(self) -> list[str]:
-        return [*self.words, *self.phrases]
-
 
 def clean(text: str) -> str:
     """The searchable words of `text`, with anything that could be syntax dropped."""
@@ -90,3 +86,8 @@ def parse(text: str) -> ParsedQuery:
         target.extend(cleaned.split())
     query.words = query.words[:MAX_TERMS]
     return query
+
+
+def parsed(query: str | ParsedQuery) -> ParsedQuery:
+    """`query` parsed, unless it already is: a hybrid search parses its text once."""
+    return query if isinstance(query, ParsedQuery) else parse(query)

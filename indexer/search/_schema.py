@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import tantivy
 
+from indexer import filters
+
 # Bump when fields, tokenizers or what is written into them change: an index
 # with another version is deleted and rebuilt from the library.
 SCHEMA_VERSION = 5  # a numeric `key` per document, read without loading the document
 ANALYZER = "pml_en"
 
-# Multi-valued keyword fields: filters and facet counts.
-FACETS = (
-    "service",
-    "error_class",
-    "contributing_factor",
-    "severity",
-    "type",
-    "status",
-    "team",
-    "tag",
-    "year",
-)
-# Facets counted on every search (each costs an aggregation over all matches);
-# the others filter but are not counted.
-COUNTED_FACETS = ("service", "error_class", "contributing_factor", "severity", "type", "year")
+# Multi-valued keyword fields: one per filter (indexer/filters.py); the counted ones
+# are aggregated on every search, the others only filter.
+FACETS = filters.NAMES
+COUNTED_FACETS = filters.COUNTED
 # Raw keyword fields that only filter.
 KEYWORDS = ("visibility", "audience")
 TEXT_FIELDS = ("title", "body", "vocab")

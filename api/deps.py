@@ -1,0 +1,149 @@
+"""Request dependencies: the library, a database session, who is asking, and the filters.
+
+Route signatures read like a spec with these aliases (`db: SessionDep`,
+`groups: GroupsDep`, `chosen: FiltersDep`). `get_groups` is the one place
+every surface's visibility comes from; `guard_writes` runs app-wide.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, HTTPException, Query, Request
+from sqlmodel import Session
+
+from indexer import auth, filters
+from indexer.db import store
+from indexer.filters import FilterError, Filters
+from indexer.indexing.scheduler import CoalescingRunner
+from indexer.library import Library
+from indexer.search import MAX_LIMIT, MAX_OFFSET
+
+
+def get_library(request: Request) -> Library:
+    library: Library = request.state.library
+    return library
+
+
+def get_session(library: Annotated[Library, Depends(get_library)]) -> Iterator[Session]:
+    with store.session(library.engine) as db:
+        yield db
+
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pml"'}
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _target(request: Request) -> str:
+    query = request.url.query
+    return f"{request.method} {request.url.path}" + (f"?{query}" if query else "")
+
+
+@contextmanager
+def auth_errors() -> Iterator[None]:
+    """AuthError -> 401 with a challenge, Forbidden -> 403."""
+    try:
+        yield
+    except auth.AuthError as error:
+        raise HTTPException(401, str(error), headers=CHALLENGE) from None
+    except auth.Forbidden as error:
+        raise HTTPException(403, str(error)) from None
+
+
+def get_identity(
+    request: Request, library: Annotated[Library, Depends(get_library)]
+) -> auth.Identity | None:
+    """Who is asking (PML_AUTH): a trusted proxy's user, a token's name, or nobody."""
+    with auth_errors():
+        return auth.resolve(library.settings, library.engine, request.headers, _peer(request))
+
+
+IdentityDep = Annotated[auth.Identity | None, Depends(get_identity)]
+
+
+def get_groups(
+    request: Request, library: Annotated[Library, Depends(get_library)], identity: IdentityDep
+) -> frozenset[str]:
+    """The reader's groups: the one place every surface's visibility comes from."""
+    auth.audit_read(library.engine, identity, _target(request), _peer(request))
+    return identity.groups if identity else frozenset()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OWN_SECRETS = "/api/webhooks/"  # push webhooks are signed with PML_WEBHOOK_SECRET instead
+
+
+def guard_writes(
+    request: Request, library: Annotated[Library, Depends(get_library)], identity: IdentityDep
+) -> None:
+    """App-wide: every write, on any router (API or UI forms), needs a writer."""
+    if request.method in SAFE_METHODS or request.url.path.startswith(OWN_SECRETS):
+        return
+    with auth_errors():
+        auth.check_writer(library.settings, identity)
+    actor = identity.name if identity else "anonymous"
+    auth.record(library.engine, actor, "write", _target(request), _peer(request))
+
+
+def get_follower(request: Request) -> CoalescingRunner | None:
+    """The git follower of `pml serve`, or None when no repository is followed."""
+    follower: CoalescingRunner | None = getattr(request.state, "sync", None)
+    return follower
+
+
+LibraryDep = Annotated[Library, Depends(get_library)]
+SessionDep = Annotated[Session, Depends(get_session)]
+GroupsDep = Annotated[frozenset[str], Depends(get_groups)]
+FollowerDep = Annotated[CoalescingRunner | None, Depends(get_follower)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Mode = Literal["hybrid", "fulltext", "semantic"]
+
+
+def _filter_values(**chosen: Any) -> Filters:
+    """The filters of a request: one query parameter per field of `indexer.filters.FIELDS`."""
+    since, until = chosen.pop("since"), chosen.pop("until")
+    try:
+        return Filters({name: values for name, values in chosen.items() if values}, since, until)
+    except FilterError as error:
+        raise HTTPException(400, str(error)) from None
+
+
+def _filter_parameters() -> list[inspect.Parameter]:
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    fields = [
+        inspect.Parameter(
+            field.name,
+            keyword,
+            default=[],
+            annotation=Annotated[
+                list[str], Query(max_length=filters.MAX_VALUES, description=field.help)
+            ],
+        )
+        for field in filters.FIELDS
+    ]
+    window = [
+        inspect.Parameter(
+            name,
+            keyword,
+            default=None,
+            annotation=Annotated[date | None, Query(description=f"incident date {word}")],
+        )
+        for name, word in (("since", "on or after"), ("until", "on or before"))
+    ]
+    return fields + window
+
+
+# FastAPI reads a dependency's parameters from its signature: this one has one
+# query parameter per filter field, so the OpenAPI schema lists them all.
+_filter_values.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    _filter_parameters(), return_annotation=Filters
+)
+FiltersDep = Annotated[Filters, Depends(_filter_values)]

@@ -1,0 +1,226 @@
+"""Incident data coming in: imports, Alertmanager webhooks, and the near-miss log.
+
+Two routers: `router` holds the JSON API, `page_router` the near-miss page
+and its form (left out of the OpenAPI schema). The form and
+`POST /api/near-misses` validate with the same model (`NearMissIn`) and
+record through the same function (`record_near_miss`); the page and
+`GET /api/near-misses` read the same log (`near_miss_log`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from api import web
+from api.deps import LibraryDep, SessionDep
+from api.reports import AsOf, today
+from indexer.incidents import alerts, importers, nearmiss
+
+router = APIRouter()
+page_router = APIRouter(include_in_schema=False)
+MAX_ALERT_BYTES = 1024 * 1024  # Alertmanager payloads are small; bigger ones are not ours
+MAX_FORM_BYTES = 16 * 1024
+FORM_FIELDS = ("date", "service", "what_failed", "caught_by", "corrective_action")
+LogDays = Annotated[int | None, Query(ge=1, le=3660)]
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body is larger than the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Rejected(BaseModel):
+    """A refused request: `detail` (a sentence, or FastAPI's list for malformed input) says why."""
+
+    detail: str | list[dict[str, Any]]
+    message: str | None = None
+
+
+# These routes also answer 422 with a sentence (a well-formed but unusable payload), so the
+# schema documents both forms instead of FastAPI's list-only default.
+REJECTED: dict[int | str, dict[str, Any]] = {422: {"model": Rejected}}
+IMPORT_REJECTED: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "Every record was rejected (the import report), or malformed input.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post("/api/incidents/import", tags=["incidents"], responses=IMPORT_REJECTED)
+async def import_incidents(
+    request: Request,
+    library: LibraryDep,
+    source: Annotated[str, Query(description="pagerduty, opsgenie, firehydrant or csv")],
+) -> JSONResponse:
+    """Upsert the incidents in the request body (the exported file, as is)."""
+    if source not in importers.SOURCES:
+        raise HTTPException(
+            400, f"unknown source '{source}'; use one of {', '.join(importers.SOURCES)}"
+        )
+    data = await _read_body(request, library.settings.import_max_bytes)
+    if not data.strip():
+        raise HTTPException(400, "the body is empty: send the exported file as the request body")
+    try:
+        report = await run_in_threadpool(importers.import_bytes, library.engine, source, data)
+    except importers.ImportFormatError as error:
+        raise HTTPException(400, str(error)) from None
+    body = report.as_dict()
+    nothing = report.errors and not (report.added or report.updated)
+    return JSONResponse(body, status_code=422 if nothing else 200)
+
+
+@router.post("/api/alerts/alertmanager", tags=["incidents"], responses=REJECTED)
+async def alertmanager(request: Request, library: LibraryDep) -> dict[str, Any]:
+    """Alertmanager webhook (version 4). Repeats answer 200; only unusable payloads get 4xx."""
+    data = await _read_body(request, MAX_ALERT_BYTES)
+    try:
+        payload = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise HTTPException(400, "body is not JSON") from None
+    window = library.settings.near_miss_window_minutes
+    try:
+        report = await run_in_threadpool(alerts.receive, library.engine, payload, window)
+    except alerts.AlertPayloadError as error:
+        raise HTTPException(422, str(error)) from None
+    except OperationalError:
+        # Busy or unreachable database: Alertmanager retries on 5xx, so nothing is lost.
+        raise HTTPException(503, "database unavailable; retry", {"Retry-After": "30"}) from None
+    return report.as_dict()
+
+
+class NearMissIn(BaseModel):
+    date: date
+    service: str = Field(min_length=1, max_length=128)
+    what_failed: str = Field(min_length=1, max_length=500)
+    caught_by: str = Field(min_length=1, max_length=500)
+    corrective_action: str | None = Field(default=None, max_length=2000)
+
+
+def record_near_miss(db: Session, entry: NearMissIn) -> dict[str, Any]:
+    """Log and commit a near-miss; raises nearmiss.NearMissError for an unusable entry."""
+    recorded = nearmiss.record(
+        db, nearmiss.NearMiss(**entry.model_dump()), today=nearmiss.latest_day()
+    )
+    db.commit()
+    return recorded
+
+
+def near_miss_log(db: Session, as_of: date | None, days: int | None) -> dict[str, Any]:
+    """Near-misses grouped by repeat (the page and `GET /api/near-misses`)."""
+    return nearmiss.log(db, today(as_of), days)
+
+
+@router.post("/api/near-misses", tags=["near-misses"], status_code=201, responses=REJECTED)
+def add_near_miss(entry: NearMissIn, db: SessionDep) -> dict[str, Any]:
+    """Log a near-miss; the answer says how often this one has been seen."""
+    try:
+        return record_near_miss(db, entry)
+    except nearmiss.NearMissError as error:
+        raise HTTPException(422, str(error)) from None
+
+
+@router.get("/api/near-misses", tags=["near-misses"])
+def list_near_misses(db: SessionDep, as_of: AsOf = None, days: LogDays = None) -> dict[str, Any]:
+    """Near-misses grouped by repeat, "postmortem recommended" from the third on."""
+    return near_miss_log(db, as_of, days)
+
+
+@page_router.get("/near-misses", response_class=HTMLResponse)
+def near_misses_page(
+    request: Request,
+    db: SessionDep,
+    as_of: AsOf = None,
+    days: LogDays = None,
+    logged: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """The near-miss log, repeats grouped, and the form to add one."""
+    return _near_miss_form(request, db, as_of, days, logged=logged)
+
+
+def _near_miss_form(
+    request: Request,
+    db: Session,
+    as_of: date | None,
+    days: int | None,
+    *,
+    logged: int | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    context = {
+        "nav": "near-misses",
+        "title": "Near-misses",
+        "log": near_miss_log(db, as_of, days),
+        "days": days,
+        "logged": logged,
+        "recommend_at": nearmiss.RECOMMEND_AT,
+        "values": values or {"date": datetime.now(UTC).date().isoformat()},
+        "errors": errors or {},
+    }
+    return web.render(request, "near_misses.html", context, 422 if errors else 200)
+
+
+@page_router.post("/near-misses", response_class=HTMLResponse, response_model=None)
+async def add_near_miss_page(request: Request, db: SessionDep) -> Response:
+    """Log a near-miss from the form; errors show next to their fields, success redirects."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    values = {name: form.get(name, "").strip() for name in FORM_FIELDS}
+    try:
+        recorded = record_near_miss(db, NearMissIn.model_validate(_optional(values)))
+    except ValidationError as error:
+        errors = _field_errors(error, values)
+    except nearmiss.NearMissError as error:
+        errors = {_field_of(str(error)): str(error)}
+    else:
+        return RedirectResponse(f"/near-misses?logged={recorded['group_count']}", 303)
+    return _near_miss_form(request, db, None, None, values=values, errors=errors)
+
+
+def _optional(values: dict[str, str]) -> dict[str, str | None]:
+    return {**values, "corrective_action": values["corrective_action"] or None}
+
+
+def _field_errors(error: ValidationError, values: dict[str, str]) -> dict[str, str]:
+    """Field -> message, from the same model the JSON endpoint validates with."""
+    found: dict[str, str] = {}
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "form"
+        found.setdefault(name, _message(name, values.get(name, ""), problem["msg"]))
+    return found
+
+
+def _message(name: str, value: str, pydantic_message: str) -> str:
+    label = name.replace("_", " ")
+    if not value:
+        return f"{label.capitalize()} is required."
+    if name == "date":
+        return "Date must be a day like 2026-11-26."
+    return f"{label.capitalize()}: {pydantic_message}."
+
+
+def _field_of(message: str) -> str:
+    word = message.split(" ", 1)[0]
+    return word if word in FORM_FIELDS else "form"

@@ -1,0 +1,73 @@
+"""Operations: health and readiness, files that could not be indexed, the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import col, select
+
+from api.deps import FollowerDep, IdentityDep, LibraryDep, SessionDep, auth_errors
+from indexer import auth
+from indexer.db import models, store
+from indexer.indexing import gitsync
+
+router = APIRouter()
+
+
+@router.get("/api/audit", tags=["operations"])
+def audit_log(
+    library: LibraryDep,
+    identity: IdentityDep,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Writes and reads of restricted postmortems, oldest first; PML_ADMIN_GROUP only."""
+    with auth_errors():
+        auth.check_admin(library.settings, identity)
+    rows = auth.entries(library.engine, since, limit)
+    return {"items": [row.model_dump(mode="json", exclude={"id"}) for row in rows]}
+
+
+@router.get("/api/problems", tags=["library"])
+def problems(db: SessionDep) -> dict[str, Any]:
+    """Files the last indexing run could not read, with the reason."""
+    rows = db.exec(select(models.IngestProblem).order_by(col(models.IngestProblem.path)))
+    return {"items": [{"path": r.path, "line": r.line, "message": r.message} for r in rows]}
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+def readyz(library: LibraryDep, follower: FollowerDep) -> JSONResponse:
+    """Ready to serve: the database answers and the full-text index is open."""
+    semantic = library.semantic.status()
+    checks: dict[str, Any] = {
+        "fulltext": True,
+        "semantic": library.semantic.ready,
+        "semantic_status": semantic,
+    }
+    try:
+        store.ping(library.engine)
+        checks["database"] = True
+    except Exception as error:  # any driver error means not ready
+        checks["database"] = False
+        checks["database_error"] = type(error).__name__
+    with store.session(library.engine) as db:
+        if checks["database"]:
+            checks["postmortems"] = store.count_postmortems(db)
+            checks["indexed_at"] = store.get_meta(db, "indexed_at")
+    if library.settings.git_url and checks["database"]:
+        # A failing sync does not make us unready: the previous index keeps serving.
+        checks["sync"] = gitsync.status(library)
+        if follower is not None:
+            checks["sync"].update(running=follower.busy, syncs_since_start=follower.runs)
+    ready = checks["database"] and checks["fulltext"]
+    checks["status"] = "ready" if ready else "not ready"
+    return JSONResponse(checks, status_code=200 if ready else 503)

@@ -1,0 +1,307 @@
+"""Reading the library: search, the postmortem list, one postmortem, its pack and relatives.
+
+Every page has a JSON twin under /api built from the same function
+(`run_search`, `postmortem_record`, `build_pack`); the page only renders
+a template around it. htmx asks the search page for the results fragment
+only (see `web.fragment_for`), and the answer tells it which URL to show.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from api import web
+from api.deps import FiltersDep, GroupsDep, LibraryDep, Limit, Mode, Offset, SessionDep
+from indexer import filters
+from indexer.db import catalog
+from indexer.filters import Filters
+from indexer.indexing import githistory
+from indexer.library import Library
+from indexer.reports import pack, reviews
+from indexer.search import (
+    DUPLICATE_THRESHOLD,
+    MAX_QUERY_LENGTH,
+    Results,
+    SearchQueryError,
+    SemanticUnavailable,
+    duplicates,
+    related,
+)
+
+router = APIRouter()
+PAGE_SIZE = 10
+RELATED = 5
+FACET_LABELS = {f.name: f.label for f in filters.FIELDS}
+Text = Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description='Words, "phrases", -excluded')]
+SearchMode = Annotated[Mode, Query(description="hybrid (default), fulltext or semantic")]
+Page = Annotated[int, Query(ge=1, le=1000)]
+
+
+class SearchHit(BaseModel):
+    id: str
+    title: str
+    date: str
+    severity: str | None
+    services: list[str]
+    error_classes: list[str]
+    score: float
+    snippet: str
+    section: str | None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    total: int
+    took_ms: float
+    limit: int
+    offset: int
+    results: list[SearchHit]
+    facets: dict[str, dict[str, int]]
+    mode: Mode
+
+
+def run_search(
+    library: Library,
+    groups: frozenset[str],
+    text: str,
+    chosen: Filters,
+    mode: str,
+    limit: int,
+    offset: int,
+) -> Results:
+    """One search, for the JSON route and the page alike."""
+    return library.searcher.search(
+        text, chosen, mode=mode, limit=limit, offset=offset, groups=groups
+    )
+
+
+@router.get("/api/search", response_model=SearchResponse, tags=["search"])
+def search(
+    library: LibraryDep,
+    groups: GroupsDep,
+    chosen: FiltersDep,
+    q: Text = "",
+    limit: Limit = 10,
+    offset: Offset = 0,
+    mode: SearchMode = "hybrid",
+) -> Response:
+    """Search with filters and facet counts: full-text, semantic, or both fused."""
+    results = run_search(library, groups, q, chosen, mode, limit, offset)
+    body = asdict(results)
+    body.update(limit=limit, offset=offset)
+    # The hot path: skip re-validating our own dataclasses (the schema still documents it).
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+
+@dataclass
+class SearchState:
+    """What the search page shows, and the URLs that change one thing about it."""
+
+    q: str = ""
+    mode: str = "hybrid"
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    page: int = 1
+    since: date | None = None
+    until: date | None = None
+
+    def window(self) -> list[tuple[str, str]]:
+        """The date bounds as query parameters (kept by every link and the form)."""
+        bounds = (("since", self.since), ("until", self.until))
+        return [(name, value.isoformat()) for name, value in bounds if value]
+
+    def url(self, filters: dict[str, list[str]] | None = None, page: int = 1) -> str:
+        params: list[tuple[str, str]] = [("q", self.q)] if self.q else []
+        if self.mode != "hybrid":
+            params.append(("mode", self.mode))
+        for name, values in (self.filters if filters is None else filters).items():
+            params += [(name, value) for value in values]
+        params += self.window()
+        if page > 1:
+            params.append(("page", str(page)))
+        return "/?" + urlencode(params) if params else "/"
+
+    def active(self, name: str, value: str) -> bool:
+        return value in self.filters.get(name, [])
+
+    def toggle(self, name: str, value: str) -> str:
+        """The URL with `value` of facet `name` switched on or off (back to page 1)."""
+        values = self.filters.get(name, [])
+        changed = [v for v in values if v != value] if value in values else [*values, value]
+        return self.url({**self.filters, name: changed})
+
+    def without(self, name: str) -> str:
+        return self.url({k: v for k, v in self.filters.items() if k != name})
+
+    def at_page(self, page: int) -> str:
+        return self.url(page=page)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def search_page(
+    request: Request,
+    library: LibraryDep,
+    groups: GroupsDep,
+    chosen: FiltersDep,
+    q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH)] = "",
+    mode: Mode = "hybrid",
+    page: Page = 1,
+) -> HTMLResponse:
+    """Search with facets; htmx swaps in only the results while the reader types."""
+    state = SearchState(q.strip(), mode, chosen.active(), page, chosen.since, chosen.until)
+    results, error, status = None, None, 200
+    try:
+        offset = (page - 1) * PAGE_SIZE
+        results = run_search(library, groups, state.q, chosen, mode, PAGE_SIZE, offset)
+    except SearchQueryError as problem:  # explained on the page
+        error, status = str(problem), 400
+    except SemanticUnavailable as problem:
+        error, status = f"{problem}. Switch to full-text to search now.", 503
+    context = {"nav": "search", "state": state, "results": results, "error": error}
+    context.update(facet_names=FACET_LABELS, page_size=PAGE_SIZE, title="Search")
+    fragment = web.fragment_for(request, "results")
+    response = web.render(request, "_results.html" if fragment else "search.html", context, status)
+    if fragment:
+        response.headers["hx-push-url"] = state.url(page=page)
+    return response
+
+
+@router.get("/api/postmortems", tags=["postmortems"])
+def list_postmortems(
+    db: SessionDep,
+    groups: GroupsDep,
+    chosen: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=catalog.MAX_PAGE)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Postmortems, newest first, filtered by vocabulary and date."""
+    total, items = catalog.list_postmortems(db, chosen, limit=limit, offset=offset, groups=groups)
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def postmortem_record(
+    db: Session, library: Library, postmortem_id: str, groups: frozenset[str]
+) -> dict[str, Any]:
+    """One postmortem as the reader may see it, with its git history and incidents; else 404."""
+    record = catalog.get_postmortem(db, postmortem_id, groups=groups)
+    if record is None:
+        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+    record["history"] = githistory.describe(db, record["path"], library.settings.git_web_url)
+    record["incidents"] = reviews.linked_incidents(db, postmortem_id)
+    return record
+
+
+@router.get("/api/postmortems/{postmortem_id}", tags=["postmortems"])
+def get_postmortem(
+    postmortem_id: str, db: SessionDep, groups: GroupsDep, library: LibraryDep
+) -> dict[str, Any]:
+    """One postmortem: metadata, rendered HTML and action items."""
+    return postmortem_record(db, library, postmortem_id, groups)
+
+
+@router.get("/postmortems/{postmortem_id}", response_class=HTMLResponse, include_in_schema=False)
+def postmortem_page(
+    request: Request, postmortem_id: str, library: LibraryDep, db: SessionDep, groups: GroupsDep
+) -> HTMLResponse:
+    """One postmortem: body, metadata, timeline, action items, incidents, related ones."""
+    record = postmortem_record(db, library, postmortem_id, groups)
+    found = related(library.engine, library.semantic, postmortem_id, limit=RELATED, groups=groups)
+    context = {"record": record, "related": found or [], "title": record["title"]}
+    context.update(semantic=library.semantic.ready, today=date.today().isoformat())
+    return web.render(request, "postmortem.html", context)
+
+
+def build_pack(library: Library, postmortem_id: str, groups: frozenset[str]) -> dict[str, Any]:
+    """The presenter pack of one postmortem; 404 when the reader may not see it."""
+    found = pack.build(library.engine, library.semantic, postmortem_id, groups=groups)
+    if found is None:
+        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+    return found
+
+
+@router.get("/api/postmortems/{postmortem_id}/pack", tags=["postmortems"], response_model=None)
+def presenter_pack(
+    postmortem_id: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    format: Literal["json", "markdown"] = "json",
+) -> dict[str, Any] | Response:
+    """For a guild talk: the postmortem plus related past incidents, root causes and fixes."""
+    found = build_pack(library, postmortem_id, groups)
+    if format == "markdown":
+        return Response(pack.to_markdown(found), media_type="text/markdown; charset=utf-8")
+    return found
+
+
+@router.get(
+    "/postmortems/{postmortem_id}/pack", response_class=HTMLResponse, include_in_schema=False
+)
+def pack_page(
+    request: Request, postmortem_id: str, library: LibraryDep, groups: GroupsDep
+) -> HTMLResponse:
+    """The presenter pack, laid out for the screen and for print."""
+    found = build_pack(library, postmortem_id, groups)
+    context = {"pack": found, "title": f"Presenter pack: {found['postmortem']['title']}"}
+    return web.render(request, "pack.html", context)
+
+
+@router.get("/postmortems/{postmortem_id}/pack.md", include_in_schema=False)
+def pack_download(postmortem_id: str, library: LibraryDep, groups: GroupsDep) -> Response:
+    """The presenter pack as one Markdown file."""
+    found = build_pack(library, postmortem_id, groups)
+    name = quote(f"{postmortem_id}-pack.md")
+    return Response(
+        pack.to_markdown(found),
+        media_type="text/markdown; charset=utf-8",
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"},
+    )
+
+
+@router.get("/api/postmortems/{postmortem_id}/related", tags=["postmortems"])
+def related_postmortems(
+    postmortem_id: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+    scope: Annotated[
+        Literal["past", "all"], Query(description="past: only earlier postmortems")
+    ] = "past",
+) -> dict[str, Any]:
+    """The most related postmortems, each with the reasons (shared terms, similar passage)."""
+    items = related(
+        library.engine,
+        library.semantic,
+        postmortem_id,
+        limit=limit,
+        groups=groups,
+        past_only=scope == "past",
+    )
+    if items is None:
+        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+    return {"id": postmortem_id, "semantic": library.semantic.ready, "items": items}
+
+
+@router.get("/api/duplicates", tags=["postmortems"])
+def duplicate_postmortems(
+    library: LibraryDep,
+    groups: GroupsDep,
+    threshold: Annotated[float, Query(ge=0.5, le=1.0)] = DUPLICATE_THRESHOLD,
+    since: date | None = None,
+) -> dict[str, Any]:
+    """Pairs of postmortems that say nearly the same thing: candidates for duplicate_of."""
+    if not library.semantic.ready:
+        raise HTTPException(
+            503, "duplicate detection needs semantic search, which is not ready yet"
+        )
+    items = duplicates(
+        library.engine, library.semantic, threshold=threshold, groups=groups, since=since
+    )
+    return {"threshold": threshold, "items": items}

@@ -1,0 +1,242 @@
+"""The database: SQLModel tables for postmortems, their vocabulary links and action items.
+
+Everything here is derived from the library and can be rebuilt from it. The
+default is a SQLite file in the data directory (WAL mode, busy timeout);
+`PML_DATABASE_URL` points it at PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func, insert, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, create_engine, delete, select
+
+from indexer.db import migrate
+from indexer.db.models import (
+    ActionItemRow,
+    ChunkRow,
+    ExternalRef,
+    IngestProblem,
+    MetaRow,
+    PostmortemLink,
+    PostmortemRow,
+)
+from indexer.format.postmortem import TIMESTAMP_FIELDS, Finding, Postmortem
+
+_CHUNK = 500
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Timestamps are stored in UTC; SQLite keeps no offset, so a naive value read back is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` whose schema is at the newest migration."""
+    engine = plain_engine(url)
+    migrate.upgrade(engine)  # a fresh, an older or a create_all-made database: all end at head
+    return engine
+
+
+# The server runs up to 40 requests at once (anyio's worker threads), and one
+# request can hold two connections: its session and a read inside it (related
+# postmortems, passages). SQLAlchemy's default of 15 let 32 load-test clients
+# end up all holding one and waiting 30 s for a second (benchmarks/bench_load.py).
+POOL_SIZE = 10
+OVERFLOW = 70  # opened as needed, closed when returned beyond POOL_SIZE
+
+
+def plain_engine(url: str) -> Engine:
+    """An engine for `url`, schema untouched; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=OVERFLOW,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=OVERFLOW)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@contextmanager
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as db:
+        yield db
+
+
+def get_meta(db: Session, key: str) -> str | None:
+    row = db.get(MetaRow, key)
+    return row.value if row else None
+
+
+def set_meta(db: Session, key: str, value: str) -> None:
+    row = db.get(MetaRow, key)
+    if row is None:
+        db.add(MetaRow(key=key, value=value))
+    else:
+        row.value = value
+        db.add(row)
+
+
+def known_hashes(db: Session) -> dict[str, tuple[str, str]]:
+    """path -> (id, content hash) of every stored postmortem."""
+    rows = db.exec(select(PostmortemRow.path, PostmortemRow.id, PostmortemRow.content_hash))
+    return {path: (identifier, digest) for path, identifier, digest in rows}
+
+
+def _links(postmortem: Postmortem) -> Iterable[tuple[str, str]]:
+    fields = (
+        ("service", postmortem.services),
+        ("error_class", postmortem.error_classes),
+        ("contributing_factor", postmortem.contributing_factors),
+        ("team", postmortem.teams),
+        ("tag", postmortem.tags),
+        ("author", postmortem.authors),
+        ("related", postmortem.related),
+        ("audience", postmortem.audience),
+    )
+    for kind, values in fields:
+        yield from ((kind, value) for value in dict.fromkeys(values))
+
+
+def delete_postmortems(db: Session, ids: Iterable[str]) -> None:
+    ids = list(ids)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for table in (PostmortemLink, ExternalRef, ActionItemRow, ChunkRow):
+            db.exec(delete(table).where(col(table.postmortem_id).in_(chunk)))
+        db.exec(delete(PostmortemRow).where(col(PostmortemRow.id).in_(chunk)))
+
+
+def write_postmortems(
+    db: Session, postmortems: list[Postmortem], passages: list[dict[str, Any]]
+) -> None:
+    """Replace everything stored about these postmortems with the parsed files.
+
+    `passages` are their rows of the passage table (cut by indexing for
+    semantic search: `indexer.search.cut_passages`).
+
+    Rows go in as one multi-row insert per table: indexing thousands of files
+    is dominated by per-row ORM overhead otherwise.
+    """
+    delete_postmortems(db, [p.id for p in postmortems])
+    now = dt.datetime.now(dt.UTC)
+    rows: dict[Any, list[dict[str, Any]]] = {
+        PostmortemRow: [],
+        PostmortemLink: [],
+        ExternalRef: [],
+        ActionItemRow: [],
+        ChunkRow: passages,
+    }
+    for postmortem in postmortems:
+        rows[PostmortemRow].append(_row(postmortem, now))
+        rows[PostmortemLink].extend(
+            {"postmortem_id": postmortem.id, "kind": kind, "value": value}
+            for kind, value in _links(postmortem)
+        )
+        rows[ExternalRef].extend(
+            {"postmortem_id": postmortem.id, "source": source, "ref": ref}
+            for source, refs in postmortem.external_refs.items()
+            for ref in dict.fromkeys(refs)
+        )
+        rows[ActionItemRow].extend(_action_items(postmortem))
+    for table, values in rows.items():
+        for start in range(0, len(values), _CHUNK):
+            db.execute(insert(table.__table__), values[start : start + _CHUNK])
+
+
+def _row(postmortem: Postmortem, now: dt.datetime) -> dict[str, Any]:
+    stamps = {name: as_utc(value) for name, value in postmortem.timestamps.items()}
+    return {
+        "id": postmortem.id,
+        "path": postmortem.path,
+        "content_hash": postmortem.content_hash,
+        "title": postmortem.title,
+        "date": postmortem.date,
+        "status": postmortem.status,
+        "visibility": postmortem.visibility,
+        "severity": postmortem.severity,
+        "type": postmortem.type,
+        "owner": postmortem.owner,
+        "trigger": postmortem.trigger,
+        "detection_method": postmortem.detection_method,
+        "detection_alert": postmortem.detection_alert,
+        **{name: stamps.get(name) for name in TIMESTAMP_FIELDS},
+        "customer_facing": postmortem.customer_facing,
+        "impact_summary": postmortem.impact_summary,
+        "slo": postmortem.slo,
+        "error_budget_minutes": postmortem.error_budget_minutes,
+        "mitigation_maturity": postmortem.mitigation_maturity,
+        "duplicate_of": postmortem.duplicate_of,
+        "body": postmortem.body,
+        "front_matter": json.loads(json.dumps(postmortem.front_matter, default=str)),
+        "indexed_at": now,
+    }
+
+
+def _action_items(postmortem: Postmortem) -> list[dict[str, Any]]:
+    items: dict[str, dict[str, Any]] = {}
+    for position, item in enumerate(postmortem.action_items):
+        items.setdefault(
+            item.id,
+            {
+                "postmortem_id": postmortem.id,
+                "item_id": item.id,
+                "position": position,
+                "title": item.title,
+                "type": item.type,
+                "priority": item.priority,
+                "owner": item.owner,
+                "due": item.due,
+                "status": item.status,
+                "ticket": item.ticket,
+            },
+        )
+    return list(items.values())
+
+
+def replace_problems(db: Session, problems: Iterable[Finding]) -> None:
+    db.exec(delete(IngestProblem))
+    for finding in {f.path: f for f in problems}.values():
+        db.add(IngestProblem(path=finding.path, line=finding.line, message=finding.message))
+
+
+def links_for(db: Session, ids: list[str]) -> dict[str, dict[str, list[str]]]:
+    """postmortem id -> kind -> values, for a page of results."""
+    result: dict[str, dict[str, list[str]]] = {i: {} for i in ids}
+    if not ids:
+        return result
+    rows = db.exec(select(PostmortemLink).where(col(PostmortemLink.postmortem_id).in_(ids)))
+    for row in rows:
+        result[row.postmortem_id].setdefault(row.kind, []).append(row.value)
+    return result
+
+
+def count_postmortems(db: Session) -> int:
+    return int(db.exec(select(func.count()).select_from(PostmortemRow)).one())
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -1,0 +1,219 @@
+"""Indexing: `run` makes the database and the search index hold exactly a library's files.
+
+Incremental by content hash: unchanged files are not parsed again, deleted
+files leave both stores. Crash safety comes from the order of the two
+commits: the search index commits first, the database second, and the
+database's hashes are what the next run compares against. A run killed
+between the two leaves the previous index searchable (tantivy commits are
+atomic) and the next run simply redoes the files whose hash the database does
+not yet have. If the index and the database disagree on the number of
+postmortems, or the index layout changed, everything is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from indexer import incidents
+from indexer.db import store
+from indexer.format import taxonomy
+from indexer.format.files import SourceFile
+from indexer.format.postmortem import Finding, MalformedPostmortem, Postmortem, content_hash, parse
+from indexer.indexing import replicas
+from indexer.indexing.target import Target
+from indexer.search import PASSAGES_VERSION, cut_passages
+
+Progress = Callable[[int, int], None]
+log = logging.getLogger("pml")
+
+
+@dataclass
+class Report:
+    """What one indexing run did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    rebuilt: bool = False
+    problems: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def indexed(self) -> int:
+        return self.added + self.updated
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged, {len(self.problems)} skipped"
+            + (" (full rebuild)" if self.rebuilt else "")
+            + f" in {self.seconds:.2f}s"
+        )
+
+
+@dataclass
+class _Plan:
+    write: list[Postmortem] = field(default_factory=list)
+    delete_ids: set[str] = field(default_factory=set)
+    problems: list[Finding] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def run(
+    target: Target,
+    files: list[SourceFile],
+    taxonomy_text: str,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Make the library hold exactly `files` (from a folder, a git tree, ...), one run at a time.
+
+    Every rebuild decision is made here: a forced run, a changed taxonomy
+    (its words are part of every index document), a new way of cutting
+    passages, a new index layout, or an index and a database that disagree
+    on the number of postmortems. Paths are relative to the library root, so
+    moving the folder (or reading the same files out of git) reindexes nothing.
+    """
+    with target.lock:
+        target.taxonomy = taxonomy.parse(taxonomy_text, target.root / taxonomy.FILE_NAME)
+        digest = hashlib.sha256(taxonomy_text.encode("utf-8")).hexdigest()
+        with store.session(target.engine) as db:
+            force = force or store.get_meta(db, "taxonomy_hash") != digest
+            force = force or store.get_meta(db, "chunks_version") != str(PASSAGES_VERSION)
+        in_step = replicas.in_step(target)  # before this run bumps the generation
+        report = _index(files, target, force=force, progress=progress)
+        if in_step or report.rebuilt:
+            replicas.mark_in_step(target)  # else the replica follower catches up
+        with store.session(target.engine) as db:
+            store.set_meta(db, "taxonomy_hash", digest)
+            store.set_meta(db, "chunks_version", str(PASSAGES_VERSION))
+            db.commit()
+        target.index.rebuilt = False
+        incidents.relink(target.engine)  # postmortems changed: incidents may join others
+        if target.semantic.embedder is not None:  # else the background loader catches up
+            target.semantic.sync()
+        log.info("indexed %s: %s", target.root, report.summary())
+        for problem in report.problems:
+            log.warning("%s", problem)
+        return report
+
+
+def _index(
+    files: list[SourceFile],
+    target: Target,
+    *,
+    force: bool,
+    progress: Progress | None,
+) -> Report:
+    """Write what changed: the search index commits first, the database second."""
+    started = time.perf_counter()
+    engine, index = target.engine, target.index
+    with store.session(engine) as db:
+        stored = store.known_hashes(db)
+    rebuild = force or index.rebuilt or index.count() != len(stored)
+    plan = _plan(files, stored, rebuild, progress)
+    with index.batch(target.taxonomy) as batch:
+        if rebuild:
+            batch.clear()
+        for identifier in plan.delete_ids:
+            batch.delete(identifier)
+        for postmortem in plan.write:
+            batch.upsert(postmortem)
+    with store.session(engine) as db:
+        store.delete_postmortems(db, plan.delete_ids)
+        db.flush()
+        store.write_postmortems(db, plan.write, _passages(plan.write))
+        store.replace_problems(db, plan.problems)
+        store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
+        if plan.write or plan.delete_ids:
+            replicas.bump(db)  # same transaction: other replicas see rows and generation together
+        db.commit()
+    return Report(
+        added=plan.added,
+        updated=plan.updated,
+        removed=len(plan.delete_ids),
+        unchanged=plan.unchanged,
+        rebuilt=rebuild,
+        problems=plan.problems,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _passages(postmortems: list[Postmortem]) -> list[dict[str, Any]]:
+    """The passages semantic search embeds, as rows of the passage table."""
+    return [
+        {
+            "postmortem_id": postmortem.id,
+            "ordinal": passage.ordinal,
+            "heading": passage.heading,
+            "text": passage.text,
+            "content_hash": passage.content_hash,
+        }
+        for postmortem in postmortems
+        for passage in cut_passages(postmortem)
+    ]
+
+
+def _plan(
+    files: list[SourceFile],
+    stored: dict[str, tuple[str, str]],
+    rebuild: bool,
+    progress: Progress | None,
+) -> _Plan:
+    plan = _Plan()
+    # id -> path of every postmortem that stays as it is, to catch duplicate ids.
+    owners: dict[str, str] = {}
+    candidates: list[Postmortem] = []
+    for number, source in enumerate(files, start=1):
+        display = source.path
+        if progress:
+            progress(number, len(files))
+        previous = None if rebuild else stored.get(display)
+        if previous and source.digest is not None and previous[1] == source.digest:
+            owners[previous[0]] = display
+            plan.unchanged += 1
+            continue
+        try:
+            text = source.read()
+            if previous and previous[1] == content_hash(text):
+                owners[previous[0]] = display
+                plan.unchanged += 1
+                continue
+            candidates.append(parse(text, display))
+        except MalformedPostmortem as error:
+            plan.problems.append(error.finding)
+        except OSError as error:
+            plan.problems.append(Finding(display, 1, "error", "unreadable", str(error)))
+    for postmortem in candidates:
+        owner = owners.get(postmortem.id)
+        if owner is not None and owner != postmortem.path:
+            plan.problems.append(
+                Finding(
+                    postmortem.path,
+                    postmortem.line_of("id"),
+                    "error",
+                    "duplicate-id",
+                    f"id '{postmortem.id}' is already used by {owner}; this file was skipped",
+                )
+            )
+            continue
+        owners[postmortem.id] = postmortem.path
+        previous = stored.get(postmortem.path)
+        if previous is None:
+            plan.added += 1
+        else:
+            plan.updated += 1
+        plan.write.append(postmortem)
+    # Whatever id no file carries any more leaves both stores (renames keep theirs).
+    plan.delete_ids = {identifier for identifier, _ in stored.values()} - set(owners)
+    return plan

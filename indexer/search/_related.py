@@ -1,0 +1,281 @@
+"""Related past postmortems (for guild presenters) and suspected duplicates (for triage).
+
+Relatedness mixes meaning and vocabulary: the cosine similarity of the two
+postmortems' document vectors (mean of their passage vectors), plus a bonus
+for a shared error class, a smaller one for a shared service, and one for an
+explicit `related:` link. Each result says why: the shared terms, and the
+pair of passages that are closest in meaning. See docs/search.md.
+
+Duplicates are pairs whose document vectors are nearly identical; the
+threshold was chosen by measuring the similarity of known-distinct pairs
+(the sample library and the public corpus) against rewritten copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from indexer.db import catalog, store
+from indexer.db.models import PostmortemLink, PostmortemRow
+from indexer.format.postmortem import Finding, Postmortem
+from indexer.search import _passages
+from indexer.search._embeddings import Embedder, normalise
+from indexer.search._semantic import SemanticIndex
+
+ERROR_CLASS_BONUS = 0.15
+SERVICE_BONUS = 0.05
+LINK_BONUS = 0.10
+CANDIDATES = 50
+SHARED_CLASS_CANDIDATES = 300
+# Without a shared error class or a link, a postmortem must be at least this
+# similar to be called related (distinct sample pairs: median 0.39, p99 0.76).
+SIMILARITY_FLOOR = 0.5
+PASSAGE_CHARS = 320
+# Cosine of document vectors (all-MiniLM-L6-v2) at or above which two postmortems
+# are flagged as possible duplicates. Measured by benchmarks/duplicate_threshold.py
+# (docs/search.md): distinct postmortems reach 0.941 in the sample library (a
+# recurrence of the same failure on the same service) and 0.891 in the public
+# corpus; the same incident filed again by another author (new title, sections
+# reordered or dropped) scores 0.95 or more in 43 of 44 cases.
+DUPLICATE_THRESHOLD = 0.95
+
+
+@dataclass
+class Summary:
+    id: str
+    title: str
+    date: str
+    services: list[str] = field(default_factory=list)
+    error_classes: list[str] = field(default_factory=list)
+    duplicate_of: str | None = None
+    related: list[str] = field(default_factory=list)
+
+
+def _summaries(
+    engine: Engine, groups: frozenset[str], ids: Collection[str] | None = None
+) -> dict[str, Summary]:
+    """The postmortems the reader may see (all, or those of `ids`), with their vocabulary."""
+    rows_query = select(PostmortemRow).where(catalog.visible(groups))
+    links_query = select(PostmortemLink).where(
+        col(PostmortemLink.kind).in_(["service", "error_class", "related"])
+    )
+    if ids is not None:
+        wanted = sorted(ids)
+        rows_query = rows_query.where(col(PostmortemRow.id).in_(wanted))
+        links_query = links_query.where(col(PostmortemLink.postmortem_id).in_(wanted))
+    with store.session(engine) as db:
+        result = {
+            row.id: Summary(row.id, row.title, row.date.isoformat(), duplicate_of=row.duplicate_of)
+            for row in db.exec(rows_query)
+        }
+        for link in db.exec(links_query):
+            summary = result.get(link.postmortem_id)
+            if summary is not None:
+                target = {"service": summary.services, "error_class": summary.error_classes}
+                target.get(link.kind, summary.related).append(link.value)
+    return result
+
+
+def related(
+    engine: Engine,
+    semantic: SemanticIndex,
+    postmortem_id: str,
+    *,
+    limit: int = 5,
+    groups: frozenset[str] = frozenset(),
+    past_only: bool = True,
+) -> list[dict[str, Any]] | None:
+    """The postmortems most related to one, best first; None if it is not visible."""
+    target = _summaries(engine, groups, [postmortem_id]).get(postmortem_id)
+    if target is None:
+        return None
+    similarity = _similarities(semantic, postmortem_id)
+    nearest = sorted(similarity, key=lambda i: -similarity[i])[: CANDIDATES + 1]
+    candidates = set(nearest) | _vocabulary_candidates(engine, target, past_only)
+    scored = []
+    for other in _summaries(engine, groups, candidates).values():
+        if other.id == postmortem_id or (past_only and other.date > target.date):
+            continue
+        shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
+        shared_services = sorted(set(target.services) & set(other.services))
+        linked = other.id in target.related or postmortem_id in other.related
+        score = similarity.get(other.id, 0.0)
+        score += ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
+        score += LINK_BONUS * linked
+        close = similarity.get(other.id, 0.0) >= SIMILARITY_FLOOR
+        if not (shared_classes or linked or close):
+            continue
+        scored.append((score, other, shared_classes, shared_services, linked))
+    scored.sort(key=lambda item: (-item[0], item[1].date))
+    return [_describe(semantic, postmortem_id, *item) for item in scored[:limit]]
+
+
+def _vocabulary_candidates(engine: Engine, target: Summary, past_only: bool) -> set[str]:
+    """Postmortems linked to the target, or sharing an error class (the most recent ones)."""
+    shared = (
+        select(PostmortemLink.postmortem_id)
+        .join(PostmortemRow, col(PostmortemRow.id) == col(PostmortemLink.postmortem_id))
+        .where(col(PostmortemLink.kind) == "error_class")
+        .where(col(PostmortemLink.value).in_(target.error_classes or [""]))
+        .order_by(col(PostmortemRow.date).desc())
+        .limit(SHARED_CLASS_CANDIDATES)
+    )
+    if past_only:
+        shared = shared.where(col(PostmortemRow.date) <= date.fromisoformat(target.date))
+    linking = select(PostmortemLink.postmortem_id).where(
+        col(PostmortemLink.kind) == "related", col(PostmortemLink.value) == target.id
+    )
+    with store.session(engine) as db:
+        return set(target.related) | set(db.exec(shared)) | set(db.exec(linking))
+
+
+def _similarities(semantic: SemanticIndex, postmortem_id: str) -> dict[str, float]:
+    """Cosine of document vectors to every other postmortem (empty if not embedded)."""
+    vectors = semantic.vectors
+    if vectors is None or postmortem_id not in vectors.position:
+        return {}
+    documents = vectors.document_vectors()
+    scores = documents @ documents[vectors.position[postmortem_id]]
+    return dict(zip(vectors.ids, scores.tolist(), strict=True))
+
+
+def _describe(
+    semantic: SemanticIndex,
+    postmortem_id: str,
+    score: float,
+    other: Summary,
+    shared_classes: list[str],
+    shared_services: list[str],
+    linked: bool,
+) -> dict[str, Any]:
+    reasons: list[dict[str, Any]] = []
+    reasons += [{"kind": "error_class", "value": value} for value in shared_classes]
+    reasons += [{"kind": "service", "value": value} for value in shared_services]
+    if linked:
+        reasons.append({"kind": "linked", "value": "listed under related"})
+    passage = closest_passage(semantic, postmortem_id, other.id)
+    if passage is not None:
+        reasons.append(passage)
+    return {
+        "id": other.id,
+        "title": other.title,
+        "date": other.date,
+        "services": other.services,
+        "error_classes": other.error_classes,
+        "score": round(score, 4),
+        "reasons": reasons,
+    }
+
+
+def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[str, Any] | None:
+    """The passage of `other` closest in meaning to any passage of `source`."""
+    vectors = semantic.vectors
+    if vectors is None:
+        return None
+    _, mine = vectors.vectors_of(source)
+    ordinals, theirs = vectors.vectors_of(other)
+    if not len(mine) or not len(theirs):
+        return None
+    grid = mine @ theirs.T
+    best = int(np.argmax(grid.max(axis=0)))
+    ordinal = int(ordinals[best])
+    row = semantic.passages([(other, ordinal)]).get((other, ordinal))
+    if row is None:
+        return None
+    text = _passages.passage_text(row.text, row.heading)
+    if len(text) > PASSAGE_CHARS:
+        text = text[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
+    return {
+        "kind": "similar_passage",
+        "value": row.heading or "",
+        "passage": text,
+        "similarity": round(float(grid.max(axis=0)[best]), 4),
+    }
+
+
+def duplicates(
+    engine: Engine,
+    semantic: SemanticIndex,
+    *,
+    threshold: float = DUPLICATE_THRESHOLD,
+    groups: frozenset[str] = frozenset(),
+    since: date | None = None,
+) -> list[dict[str, Any]]:
+    """Pairs of visible postmortems whose meaning is nearly the same, most similar first.
+
+    With `since`, only pairs where at least one postmortem is that recent
+    (what the weekly triage needs).
+    """
+    vectors = semantic.vectors
+    if vectors is None:
+        return []
+    visible = _summaries(engine, groups)
+    documents = vectors.document_vectors()
+    pairs = []
+    for start in range(0, len(vectors.ids), 1024):  # blocks keep memory flat at 10k+
+        block = documents[start : start + 1024] @ documents.T
+        rows, columns = np.nonzero(block >= threshold)
+        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            first, second = vectors.ids[start + row], vectors.ids[column]
+            if first < second and first in visible and second in visible:
+                pairs.append((float(block[row, column]), visible[first], visible[second]))
+    if since is not None:
+        cutoff = since.isoformat()
+        pairs = [p for p in pairs if max(p[1].date, p[2].date) >= cutoff]
+    pairs.sort(key=lambda pair: -pair[0])
+    return [_pair(*pair) for pair in pairs]
+
+
+def _pair(similarity: float, first: Summary, second: Summary) -> dict[str, Any]:
+    older, newer = sorted((first, second), key=lambda s: (s.date, s.id))
+    known = newer.duplicate_of == older.id or older.duplicate_of == newer.id
+    return {
+        "similarity": round(similarity, 4),
+        "postmortem": {"id": newer.id, "title": newer.title, "date": newer.date},
+        "possible_duplicate_of": {"id": older.id, "title": older.title, "date": older.date},
+        "marked": known,
+    }
+
+
+def duplicate_findings(
+    postmortems: list[Postmortem], embedder: Embedder, threshold: float = DUPLICATE_THRESHOLD
+) -> list[Finding]:
+    """Lint warnings for postmortems that say nearly what another one says.
+
+    The later postmortem of a pair is reported, unless it already declares
+    `duplicate_of` the other.
+    """
+    documents = []
+    for postmortem in postmortems:
+        vectors = embedder.embed([c.text for c in _passages.chunk(postmortem)])
+        documents.append(vectors.sum(axis=0))
+    if len(documents) < 2:
+        return []
+    matrix = normalise(np.asarray(documents, dtype=np.float32))
+    grid = matrix @ matrix.T
+    findings = []
+    for first, second in zip(*np.nonzero(np.triu(grid, 1) >= threshold), strict=True):
+        older, newer = sorted(
+            (postmortems[int(first)], postmortems[int(second)]), key=lambda p: (p.date, p.path)
+        )
+        if newer.duplicate_of == older.id:
+            continue
+        similarity = float(grid[first, second])
+        findings.append(
+            Finding(
+                newer.path,
+                newer.line_of("title"),
+                "warning",
+                "possible-duplicate",
+                f"possible duplicate of {older.id} ({older.path}, similarity {similarity:.2f}); "
+                f"if it is the same incident, set duplicate_of: {older.id}",
+            )
+        )
+    return findings

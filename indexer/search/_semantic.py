@@ -1,0 +1,213 @@
+"""Semantic search state: the model, the vector cache in the database, the vector index.
+
+Loading the model takes seconds, so it happens off the request path: the
+service answers full-text queries at once and `state` says when semantic
+search joins (`loading` -> `embedding` -> `ready`, or `error` with a
+message, or `disabled`). Vectors are cached in the `embedding` table by model
+and passage hash, so a re-index embeds only passages whose text changed, and
+a restart loads vectors instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import NamedTuple
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from indexer.db import store
+from indexer.db.models import ChunkRow, EmbeddingRow
+from indexer.search import _embeddings
+from indexer.search._embeddings import Embedder, EmbeddingError, Vectors
+from indexer.search._vectors import ExactVectorIndex, Match, single_threaded_blas
+
+log = logging.getLogger("pml.semantic")
+
+BATCH = 64
+QUERY_CACHE = 512
+Progress = Callable[[int, int], None]
+Vector = Vectors  # one row
+
+_PENDING = text(
+    "SELECT c.content_hash, MIN(c.text) FROM chunk c WHERE NOT EXISTS ("
+    " SELECT 1 FROM embedding e WHERE e.model = :model AND e.content_hash = c.content_hash)"
+    " GROUP BY c.content_hash"
+)
+_VECTORS = text(
+    "SELECT c.postmortem_id, c.ordinal, e.vector FROM chunk c JOIN embedding e"
+    " ON e.model = :model AND e.content_hash = c.content_hash"
+    " ORDER BY c.postmortem_id, c.ordinal"
+)
+
+
+class Passage(NamedTuple):
+    heading: str
+    text: str
+
+
+class SemanticIndex:
+    def __init__(
+        self,
+        engine: Engine,
+        model: str | None,
+        threads: int = 1,
+        bulk_threads: int = 0,
+        precision: str = "auto",
+        blocks: Executor | None = None,
+    ) -> None:
+        self.engine = engine
+        self.blocks = blocks  # threads for large vector products (see _vectors.py)
+        self.model_spec = model
+        self.threads = threads
+        self.bulk_threads = bulk_threads
+        self.precision = precision
+        self.embedder: Embedder | None = None
+        self.vectors: ExactVectorIndex | None = None
+        self.state = "disabled" if not model or model == "none" else "loading"
+        self.error: str | None = None
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._queries: dict[tuple[str, str], Vector] = {}
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready" and self.vectors is not None
+
+    def load_model(self) -> bool:
+        """Load the model once; False (with `error` set) if it cannot be used."""
+        if self.embedder is not None or self.state in ("disabled", "error"):
+            return self.embedder is not None
+        single_threaded_blas()
+        try:
+            self.embedder = _embeddings.load(
+                str(self.model_spec), self.threads, self.bulk_threads, self.precision
+            )
+        except Exception as error:  # a broken model must never take full-text down with it
+            message = str(error) if isinstance(error, EmbeddingError) else repr(error)
+            self.state, self.error = "error", message
+            log.error("semantic search is off: %s", message)
+            return False
+        return True
+
+    def sync(self, progress: Progress | None = None) -> int:
+        """Embed passages that have no vector yet and reload the index; returns how many."""
+        with self._lock:
+            if not self.load_model():
+                return 0
+            assert self.embedder is not None
+            if not self.ready:
+                self.state = "embedding"
+            try:
+                count = self._embed_pending(self.embedder, progress)
+                self.vectors = self._load_vectors(self.embedder.name)
+            except Exception as error:  # keep serving full-text whatever the model did
+                log.exception("embedding failed")
+                self.state, self.error = "error", f"embedding failed: {error}"
+                return 0
+            self.state = "ready"
+            return count
+
+    def start(self) -> None:
+        """Load the model and catch up in a background thread."""
+        if self.state == "disabled":
+            return
+        self._thread = threading.Thread(target=self.sync, name="pml-embedder", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop embedding after the current batch and wait for the thread."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _embed_pending(self, embedder: Embedder, progress: Progress | None) -> int:
+        with self.engine.connect() as connection:
+            pending = list(connection.execute(_PENDING, {"model": embedder.name}))
+        for start in range(0, len(pending), BATCH):
+            if self._stopping.is_set():
+                break
+            batch = pending[start : start + BATCH]
+            vectors = embedder.embed([passage for _, passage in batch])
+            rows = [
+                EmbeddingRow(model=embedder.name, content_hash=digest, vector=vector.tobytes())
+                for (digest, _), vector in zip(batch, vectors, strict=True)
+            ]
+            with store.session(self.engine) as db:
+                db.add_all(rows)
+                db.commit()  # per batch: a crash keeps what was already embedded
+            if progress:
+                progress(min(start + BATCH, len(pending)), len(pending))
+        return len(pending)
+
+    def _load_vectors(self, model: str) -> ExactVectorIndex:
+        ids: list[str] = []
+        ordinals: list[int] = []
+        blobs: list[bytes] = []
+        with self.engine.connect() as connection:
+            for postmortem_id, ordinal, vector in connection.execute(_VECTORS, {"model": model}):
+                ids.append(postmortem_id)
+                ordinals.append(ordinal)
+                blobs.append(bytes(vector))
+        dimension = self.embedder.dimension if self.embedder else 0
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
+        return ExactVectorIndex(ids, ordinals, matrix, self.blocks)
+
+    def search(self, query: str, k: int, vector: Vector | None = None) -> list[Match]:
+        """Top `k` postmortems by their best passage; empty until ready.
+
+        `vector` is the query's embedding when the caller already has it.
+        """
+        vectors = self.vectors
+        if vectors is None or not query.strip():
+            return []
+        vector = vector if vector is not None else self.query_vector(query)
+        return [] if vector is None else vectors.search(vector, k)
+
+    def query_vector(self, query: str) -> Vector | None:
+        """The query's embedding (None until the model is loaded).
+
+        Cached: pagination, facet clicks and mode switches repeat queries.
+        """
+        embedder = self.embedder
+        if embedder is None or not query.strip():
+            return None
+        key = (embedder.name, query.strip())
+        vector = self._queries.get(key)
+        if vector is None:
+            vector = embedder.embed([key[1]])[0]
+            if len(self._queries) >= QUERY_CACHE:
+                self._queries.pop(next(iter(self._queries)), None)
+            self._queries[key] = vector
+        return vector
+
+    def passages(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Passage]:
+        """The stored passages for (postmortem id, ordinal) pairs."""
+        if not keys:
+            return {}
+        wanted = set(keys)
+        # By postmortem (the key's first column; SQLite scans for a row-value IN).
+        query = select(ChunkRow.postmortem_id, ChunkRow.ordinal, ChunkRow.heading, ChunkRow.text)
+        query = query.where(col(ChunkRow.postmortem_id).in_(sorted({i for i, _ in keys})))
+        with self.engine.connect() as connection:
+            return {
+                (identifier, ordinal): Passage(heading, text)
+                for identifier, ordinal, heading, text in connection.execute(query)
+                if (identifier, ordinal) in wanted
+            }
+
+    def status(self) -> dict[str, object]:
+        vectors = self.vectors
+        return {
+            "state": self.state,
+            "model": self.model_spec,
+            "error": self.error,
+            "postmortems": len(vectors) if vectors else 0,
+            "passages": vectors.passages if vectors else 0,
+        }

@@ -1,0 +1,166 @@
+"""`Searcher` in every mode: an in-memory index, passage vectors in SQLite, the hash embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexer.db import store
+from indexer.filters import Filters
+from indexer.format import taxonomy
+from indexer.format.postmortem import Postmortem, parse
+from indexer.search import Searcher, SearchIndex, SemanticIndex, SemanticUnavailable, cut_passages
+from tests.conftest import SAMPLE_LIBRARY, postmortem_text
+from tests.filter_samples import NAMES, pair, sample
+
+MODES = ("fulltext", "semantic", "hybrid")
+PAIR_TEXT = "The nightly export stalled because the warehouse loader held a table lock."
+
+
+def postmortem(identifier: str, **fields: Any) -> Postmortem:
+    return parse(postmortem_text(id=identifier, **fields), f"{identifier}.md")
+
+
+def corpus() -> list[Postmortem]:
+    a, b = pair()
+    return [
+        postmortem(
+            "pool",
+            title="Orders API timeouts",
+            date="2023-02-11",
+            services=["orders"],
+            error_classes=["connection-pool-exhaustion"],
+            summary="PgBouncer had no free server connections so clients queued and timed out.",
+        ),
+        postmortem(
+            "pool-again",
+            title="Catalog replicas refused sessions",
+            date="2023-07-22",
+            services=["catalog"],
+            error_classes=["connection-pool-exhaustion"],
+            summary="The replicas hit max_connections; new sessions were refused under load.",
+        ),
+        postmortem(
+            "cert",
+            title="Login failures",
+            date="2023-06-01",
+            services=["identity"],
+            error_classes=["certificate-expiry"],
+            summary="The certificate on the identity provider expired overnight.",
+        ),
+        postmortem(
+            "secret",
+            title="Leaked key",
+            date="2023-01-05",
+            visibility="restricted",
+            audience=["sec"],
+            services=["orders"],
+            summary="PgBouncer had no free server connections so clients queued and timed out.",
+        ),
+        # Twins in text that differ in every filter field (tests/filter_samples.py).
+        postmortem("a", title="Warehouse export stalled", summary=PAIR_TEXT, **a),
+        postmortem("b", title="Warehouse export stalled", summary=PAIR_TEXT, **b),
+    ]
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
+    folder: Path = tmp_path_factory.mktemp("hybrid")
+    engine = store.make_engine(f"sqlite:///{folder / 'pml.sqlite3'}")
+    vocabulary = taxonomy.load(SAMPLE_LIBRARY)
+    postmortems = corpus()
+    index = SearchIndex(None)
+    with index.batch(vocabulary) as batch:
+        for one in postmortems:
+            batch.upsert(one)
+    passages = [
+        {
+            "postmortem_id": one.id,
+            "ordinal": passage.ordinal,
+            "heading": passage.heading,
+            "text": passage.text,
+            "content_hash": passage.content_hash,
+        }
+        for one in postmortems
+        for passage in cut_passages(one)
+    ]
+    with store.session(engine) as db:
+        store.write_postmortems(db, postmortems, passages)
+        db.commit()
+    semantic = SemanticIndex(engine, "hash")
+    assert semantic.sync() > 0 and semantic.ready, semantic.status()
+    helpers = ThreadPoolExecutor(2)
+    yield Searcher(index, semantic, vocabulary, helpers=helpers)
+    helpers.shutdown()
+    engine.dispose()
+
+
+def ids(searcher: Searcher, text: str, mode: str, filters: Filters | None = None) -> list[str]:
+    results = searcher.search(text, filters, mode=mode)
+    assert results.mode == mode
+    return [hit.id for hit in results.results]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_finds_the_relevant_postmortem(searcher: Searcher, mode: str) -> None:
+    found = ids(searcher, "clients queued and timed out", mode)
+    assert found[0] == "pool"
+    assert "secret" not in found  # restricted, and the reader has no groups
+    assert ids(searcher, "identity provider certificate expired", mode)[0] == "cert"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_restricted_postmortems_show_to_their_audience_in_every_mode(
+    searcher: Searcher, mode: str
+) -> None:
+    text = "clients queued and timed out"
+    shown = searcher.search(text, mode=mode, groups=frozenset({"sec"}))
+    assert {"pool", "secret"} <= {hit.id for hit in shown.results}
+    hidden = searcher.search(text, mode=mode, groups=frozenset({"other"}))
+    assert "secret" not in {hit.id for hit in hidden.results}
+    assert shown.total == hidden.total + 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_filter_applies_in_every_mode(searcher: Searcher, mode: str) -> None:
+    catalog = searcher.search(
+        "connections refused under load", Filters({"service": ["catalog"]}), mode=mode
+    )
+    assert [hit.id for hit in catalog.results] == ["pool-again"]
+    assert catalog.total == 1
+    assert catalog.facets["service"] == {"catalog": 1}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_filter_field_applies_in_every_mode(searcher: Searcher, name: str, mode: str) -> None:
+    _, _, picks_a, picks_b = sample(name)
+    assert {"a", "b"} <= set(ids(searcher, PAIR_TEXT, mode))
+    assert ids(searcher, PAIR_TEXT, mode, Filters({name: [picks_a]})) == ["a"]
+    assert ids(searcher, PAIR_TEXT, mode, Filters({name: [picks_b]})) == ["b"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dates_bound_every_mode(searcher: Searcher, mode: str) -> None:
+    day = date.fromisoformat(pair()[0]["date"])  # "a"'s; "b" is a year later
+    assert ids(searcher, PAIR_TEXT, mode, Filters(since=day, until=day)) == ["a"]
+    assert ids(searcher, PAIR_TEXT, mode, Filters(since=day.replace(day=day.day + 1))) == ["b"]
+
+
+def test_semantic_mode_says_when_it_is_unavailable(searcher: Searcher) -> None:
+    off = Searcher(
+        searcher.index,
+        SemanticIndex(searcher.semantic.engine, "none"),
+        searcher.vocabulary,
+        searcher.helpers,
+    )
+    with pytest.raises(SemanticUnavailable, match="switched off"):
+        off.search("clients queued", mode="semantic")
+    # Hybrid falls back to full-text rather than failing.
+    fallback = off.search("clients queued", mode="hybrid")
+    assert fallback.mode == "fulltext" and fallback.results[0].id == "pool"
