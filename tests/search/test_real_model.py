@@ -17,7 +17,7 @@ from indexer.search._embeddings import (
     model_path,
 )
 from tests.conftest import SAMPLE_LIBRARY
-from tests.test_sample_library import POOL_EXHAUSTION
+from tests.search.test_sample_library import POOL_EXHAUSTION
 
 try:
     model_path(DEFAULT_MODEL)

@@ -20,7 +20,7 @@ from indexer.incidents import importers
 from indexer.library import Library
 from tests.conftest import postmortem_text, write
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @pytest.fixture
