@@ -27,6 +27,7 @@ from indexer.config import Settings
 from indexer.incidents import importers
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
+from indexer.reports import metrics
 from indexer.search import SearchQueryError, SemanticUnavailable
 
 log = logging.getLogger("pml.api")
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
         try:
-            yield {"library": library, "sync": follower}
+            yield {"library": library, "sync": follower, "trend_cache": metrics.TrendCache()}
         finally:
             replica.stop()
             if follower is not None:

@@ -107,8 +107,12 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Mode = Literal["hybrid", "fulltext", "semantic"]
 
 
-def _filter_values(**chosen: Any) -> Filters:
-    """The filters of a request: one query parameter per field of `indexer.filters.FIELDS`."""
+async def _filter_values(**chosen: Any) -> Filters:
+    """The filters of a request: one query parameter per field of `indexer.filters.FIELDS`.
+
+    `async` although it awaits nothing: FastAPI runs a plain function dependency
+    on a worker thread, and that hop cost every search 1-2 ms at 10,000 postmortems.
+    """
     since, until = chosen.pop("since"), chosen.pop("until")
     try:
         return Filters({name: values for name, values in chosen.items() if values}, since, until)

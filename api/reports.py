@@ -50,10 +50,8 @@ DIGEST_WEEKS = 8
 
 
 def get_trend_cache(request: Request) -> metrics.TrendCache:
-    """The app's cache of settled periods (created on first use; see metrics.TrendCache)."""
-    cache: metrics.TrendCache | None = getattr(request.app.state, "trend_cache", None)
-    if cache is None:
-        cache = request.app.state.trend_cache = metrics.TrendCache()
+    """The app's cache of settled periods (lifespan state; see metrics.TrendCache)."""
+    cache: metrics.TrendCache = request.state.trend_cache
     return cache
 
 
