@@ -180,7 +180,7 @@ def list_postmortems(
     groups: GroupsDep,
     chosen: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=catalog.MAX_PAGE)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=catalog.MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Postmortems, newest first, filtered by vocabulary and date."""
     total, items = catalog.list_postmortems(db, chosen, limit=limit, offset=offset, groups=groups)

@@ -21,6 +21,7 @@ from indexer.format import markdown
 from indexer.format.postmortem import TIMESTAMP_FIELDS
 
 MAX_PAGE = 100
+MAX_OFFSET = 1_000_000  # far beyond any library (git sync stops at 50,000); keeps SQL integers small
 
 
 def visible(groups: frozenset[str]) -> Any:

@@ -151,6 +151,14 @@ def test_bad_input_is_a_4xx_with_a_message(
     assert message in response.json()["message"]
 
 
+def test_a_huge_list_offset_is_a_422_not_a_server_error(client: TestClient) -> None:
+    # Found by the schema fuzzer: an offset past SQLite's 64-bit integers was a 500.
+    response = client.get("/api/postmortems", params={"offset": 10**30})
+    assert response.status_code == 422
+    assert "offset: Input should be less than or equal to 1000000" in response.json()["message"]
+    assert client.get("/api/postmortems", params={"offset": 1_000_000}).json()["items"] == []
+
+
 def test_inverted_window_is_a_400(client: TestClient) -> None:
     response = client.get("/api/search", params={"since": "2026-01-01", "until": "2025-01-01"})
     assert response.status_code == 400
