@@ -21,7 +21,8 @@ from indexer.format import markdown
 from indexer.format.postmortem import TIMESTAMP_FIELDS
 
 MAX_PAGE = 100
-MAX_OFFSET = 1_000_000  # far beyond any library (git sync stops at 50,000); keeps SQL integers small
+# Far beyond any library (git sync stops at 50,000); keeps SQL integers in range.
+MAX_OFFSET = 1_000_000
 
 
 def visible(groups: frozenset[str]) -> Any:
