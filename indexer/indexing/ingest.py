@@ -132,7 +132,7 @@ def _index(
     with store.session(engine) as db:
         store.delete_postmortems(db, plan.delete_ids)
         db.flush()
-        store.write_postmortems(db, plan.write, _passages(plan.write))
+        store.write_postmortems(db, plan.write, passage_rows(plan.write))
         store.replace_problems(db, plan.problems)
         store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
         if plan.write or plan.delete_ids:
@@ -149,7 +149,7 @@ def _index(
     )
 
 
-def _passages(postmortems: list[Postmortem]) -> list[dict[str, Any]]:
+def passage_rows(postmortems: list[Postmortem]) -> list[dict[str, Any]]:
     """The passages semantic search embeds, as rows of the passage table."""
     return [
         {

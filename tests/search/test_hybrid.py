@@ -14,7 +14,8 @@ from indexer.db import store
 from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.format.postmortem import Postmortem, parse
-from indexer.search import Searcher, SearchIndex, SemanticIndex, SemanticUnavailable, cut_passages
+from indexer.indexing import ingest
+from indexer.search import Searcher, SearchIndex, SemanticIndex, SemanticUnavailable
 from tests.conftest import SAMPLE_LIBRARY, postmortem_text
 from tests.filter_samples import NAMES, pair, sample
 
@@ -78,19 +79,8 @@ def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
     with index.batch(vocabulary) as batch:
         for one in postmortems:
             batch.upsert(one)
-    passages = [
-        {
-            "postmortem_id": one.id,
-            "ordinal": passage.ordinal,
-            "heading": passage.heading,
-            "text": passage.text,
-            "content_hash": passage.content_hash,
-        }
-        for one in postmortems
-        for passage in cut_passages(one)
-    ]
     with store.session(engine) as db:
-        store.write_postmortems(db, postmortems, passages)
+        store.write_postmortems(db, postmortems, ingest.passage_rows(postmortems))
         db.commit()
     semantic = SemanticIndex(engine, "hash")
     assert semantic.sync() > 0 and semantic.ready, semantic.status()
