@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from api.deps import FollowerDep, IdentityDep, LibraryDep, SessionDep, auth_errors
 from indexer import auth
-from indexer.db import models, store
+from indexer.db import catalog, models, store
 from indexer.indexing import gitsync
 
 router = APIRouter()
@@ -32,9 +32,17 @@ def audit_log(
 
 
 @router.get("/api/problems", tags=["library"])
-def problems(db: SessionDep) -> dict[str, Any]:
-    """Files the last indexing run could not read, with the reason."""
-    rows = db.exec(select(models.IngestProblem).order_by(col(models.IngestProblem.path)))
+def problems(db: SessionDep, library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
+    """Files the last indexing run could not read, with the reason.
+
+    A file that might be a restricted postmortem (its visibility could not be
+    read as `internal`) is listed for PML_ADMIN_GROUP only: even its path may
+    tell. `pml index` and `pml lint` print every problem.
+    """
+    query = select(models.IngestProblem).order_by(col(models.IngestProblem.path))
+    if not auth.is_admin(library.settings, identity):
+        query = query.where(col(models.IngestProblem.restricted).is_(False))
+    rows = db.exec(query)
     return {"items": [{"path": r.path, "line": r.line, "message": r.message} for r in rows]}
 
 
@@ -45,9 +53,16 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", tags=["operations"])
-def readyz(library: LibraryDep, follower: FollowerDep) -> JSONResponse:
-    """Ready to serve: the database answers and the full-text index is open."""
+def readyz(library: LibraryDep, follower: FollowerDep, identity: IdentityDep) -> JSONResponse:
+    """Ready to serve: the database answers and the full-text index is open.
+
+    `postmortems` counts what the caller may read; the semantic index's own
+    counts (which include restricted postmortems) are for PML_ADMIN_GROUP.
+    """
+    admin = auth.is_admin(library.settings, identity)
     semantic = library.semantic.status()
+    if not admin:
+        semantic = {k: v for k, v in semantic.items() if k not in ("postmortems", "passages")}
     checks: dict[str, Any] = {
         "fulltext": True,
         "semantic": library.semantic.ready,
@@ -61,7 +76,8 @@ def readyz(library: LibraryDep, follower: FollowerDep) -> JSONResponse:
         checks["database_error"] = type(error).__name__
     with store.session(library.engine) as db:
         if checks["database"]:
-            checks["postmortems"] = store.count_postmortems(db)
+            groups = identity.groups if identity else frozenset()
+            checks["postmortems"] = catalog.count_visible(db, None if admin else groups)
             checks["indexed_at"] = store.get_meta(db, "indexed_at")
     if library.settings.git_url and checks["database"]:
         # A failing sync does not make us unready: the previous index keeps serving.

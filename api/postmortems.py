@@ -79,7 +79,7 @@ def run_search(
     offset: int,
 ) -> Results:
     """One search, for the JSON route and the page alike."""
-    return library.searcher.search(
+    return library.searcher_for(groups).search(
         text, chosen, mode=mode, limit=limit, offset=offset, groups=groups
     )
 

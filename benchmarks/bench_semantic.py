@@ -159,7 +159,7 @@ def serve(settings: Settings, count: int) -> None:
                 raise RuntimeError("semantic search never became ready")
             time.sleep(0.5)
         status = httpx.get(f"{base}/readyz").json()["semantic_status"]
-        print(f"server ready: {status['postmortems']} postmortems, {status['passages']} passages")
+        print(f"server ready: semantic index {status['state']}")
         rng = random.Random(5)
         with httpx.Client(base_url=base, timeout=30) as client:
             for mode in ("hybrid", "semantic", "fulltext"):

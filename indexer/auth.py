@@ -171,6 +171,11 @@ def check_writer(settings: Settings, identity: Identity | None) -> None:
         raise Forbidden(f"writing needs membership of '{settings.write_group}'")
 
 
+def is_admin(settings: Settings, identity: Identity | None) -> bool:
+    """Whether the caller is in PML_ADMIN_GROUP (nobody while it is unset)."""
+    return bool(identity and settings.admin_group and settings.admin_group in identity.groups)
+
+
 def check_admin(settings: Settings, identity: Identity | None) -> None:
     """The audit log is for PML_ADMIN_GROUP only (nobody while it is unset)."""
     if identity is None:

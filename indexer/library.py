@@ -77,9 +77,18 @@ class Library:
 
     @property
     def searcher(self) -> Searcher:
-        """Search in any mode over the current index, vectors and vocabulary."""
+        """Search in any mode over the whole index, vectors and vocabulary (the CLI's view)."""
+        return self.searcher_for(None)
+
+    def searcher_for(self, groups: frozenset[str] | None) -> Searcher:
+        """Search as a reader with `groups` sees the library (None: everything, as the CLI).
+
+        Outsiders get the index without restricted postmortems, so nothing in
+        their answers (scores, facets, suggestions) depends on those.
+        """
+        index = self.index if groups is None else self.index.for_groups(groups)
         return Searcher(
-            self.index, self.semantic, self.taxonomy, self.helpers, self.settings.search_fusion
+            index, self.semantic, self.taxonomy, self.helpers, self.settings.search_fusion
         )
 
     @property

@@ -40,6 +40,14 @@ def visible(groups: frozenset[str]) -> Any:
     return or_(internal, allowed)
 
 
+def count_visible(db: Session, groups: frozenset[str] | None) -> int:
+    """How many postmortems `groups` may read (None: all of them, for admins)."""
+    statement = select(func.count()).select_from(PostmortemRow)
+    if groups is not None:
+        statement = statement.where(visible(groups))
+    return int(db.exec(statement).one())
+
+
 def _filtered(statement: Any, chosen: Filters, groups: frozenset[str]) -> Any:
     statement = statement.where(visible(groups))
     for name, values in chosen.active().items():

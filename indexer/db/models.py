@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, true
 from sqlalchemy.types import JSON, DateTime, LargeBinary
 from sqlmodel import Field, SQLModel
 
@@ -122,6 +122,9 @@ class IngestProblem(SQLModel, table=True):
     path: str = Field(primary_key=True)
     line: int = 1
     message: str
+    # The file might be a restricted postmortem (its visibility could not be read
+    # as `internal`): only admins see the problem, since even its path may tell.
+    restricted: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
 
 
 class MetaRow(SQLModel, table=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -216,10 +216,20 @@ def _action_items(postmortem: Postmortem) -> list[dict[str, Any]]:
     return list(items.values())
 
 
-def replace_problems(db: Session, problems: Iterable[Finding]) -> None:
+def replace_problems(
+    db: Session, problems: Iterable[Finding], shared: Collection[str] = ()
+) -> None:
+    """The files the last run could not index; those in `shared` are readable by everyone."""
     db.exec(delete(IngestProblem))
     for finding in {f.path: f for f in problems}.values():
-        db.add(IngestProblem(path=finding.path, line=finding.line, message=finding.message))
+        db.add(
+            IngestProblem(
+                path=finding.path,
+                line=finding.line,
+                message=finding.message,
+                restricted=finding.path not in shared,
+            )
+        )
 
 
 def links_for(db: Session, ids: list[str]) -> dict[str, dict[str, list[str]]]:

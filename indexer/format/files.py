@@ -31,8 +31,17 @@ def discover(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def read_text(path: Path, display: str) -> str:
-    """A file's text, or `MalformedPostmortem` if it is too large or not UTF-8."""
+def read_text(path: Path, display: str, inside: Path | None = None) -> str:
+    """A file's text, or `MalformedPostmortem` if it is too large, not UTF-8, or outside.
+
+    `inside` is the library root: a symbolic link that resolves to a file
+    outside it (`/etc/passwd`, another checkout) is refused, so what the
+    library serves is only ever what the library holds.
+    """
+    if inside is not None and not path.resolve().is_relative_to(inside.resolve()):
+        raise MalformedPostmortem(
+            display, 1, "the file is a symbolic link to a file outside the library; not indexed"
+        )
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise MalformedPostmortem(
@@ -67,7 +76,7 @@ class SourceFile:
 def folder_files(root: Path) -> list[SourceFile]:
     """The postmortem files of a folder, keyed by their path inside it."""
     return [
-        SourceFile(display, partial(read_text, path, display))
+        SourceFile(display, partial(read_text, path, display, root))
         for path, display in iter_files(root, Path("."))
     ]
 

@@ -226,7 +226,14 @@ def parse(text: str, path: str | PurePosixPath) -> Postmortem:
     stem = PurePosixPath(path).stem
     identifier = reader.text("id") or stem
     if not ID_PATTERN.match(identifier):
-        reader.report("id", f"id '{identifier}' may only use letters, digits, '.', '_' and '-'")
+        # An id names URLs, index terms and links: a file without a valid one is not indexed.
+        where = "id" if reader.get("id") is not None else "file name"
+        raise MalformedPostmortem(
+            path,
+            doc.line_of("id", 1),
+            f"id '{identifier[:80]}' (from the {where}) may only use letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit; the file was not indexed",
+        )
     postmortem = Postmortem(
         id=identifier,
         path=path,
@@ -236,7 +243,7 @@ def parse(text: str, path: str | PurePosixPath) -> Postmortem:
         body=doc.body,
         body_line=doc.body_line,
         status=reader.choice("status", STATUSES) or "published",
-        visibility=reader.choice("visibility", VISIBILITIES) or "internal",
+        visibility=_visibility(reader),
         audience=reader.strings("audience"),
         severity=_severity(reader),
         type=reader.choice("type", TYPES),
@@ -263,9 +270,39 @@ def parse(text: str, path: str | PurePosixPath) -> Postmortem:
         front_matter=doc.data,
         lines=doc.lines,
     )
+    if postmortem.visibility == "restricted" and not postmortem.audience:
+        reader.report(
+            "audience" if reader.get("audience") is not None else "visibility",
+            "a restricted postmortem needs an 'audience' (the groups that may read it); "
+            "without one it is shown to nobody",
+            code="no-audience",
+        )
     _check_structure(reader)
     postmortem.findings = reader.findings
     return postmortem
+
+
+def _visibility(reader: _Reader) -> str:
+    """`internal` when absent; anything unreadable fails closed, as `restricted`.
+
+    A mistyped value (`Restricted`, `private`, a list) must never publish a
+    postmortem its author meant to hide, so it is served as restricted to its
+    `audience` (nobody, when it has none) until the file is fixed.
+    """
+    raw = reader.get("visibility")
+    if raw is None:
+        return "internal"
+    if isinstance(raw, str) and raw.strip() in VISIBILITIES:
+        return raw.strip()
+    shown = raw if isinstance(raw, str) else type(raw).__name__
+    reader.report(
+        "visibility",
+        f"'visibility' is '{shown}'; expected one of: {', '.join(VISIBILITIES)}. "
+        "Until it is fixed the postmortem is treated as restricted "
+        "(shown only to its audience, or to nobody without one)",
+        code="invalid-visibility",
+    )
+    return "restricted"
 
 
 def _date(reader: _Reader, timestamps: dict[str, datetime], path: str) -> date:

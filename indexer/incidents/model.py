@@ -279,10 +279,21 @@ def _own_classes() -> tuple[list[str], Any]:
 
 
 def _postmortem_classes() -> tuple[list[str], Any]:
+    """An unclassified incident takes its postmortem's error classes, if everyone may read it.
+
+    Trends, reviews, investments and /metrics are shared views: a class that
+    only a restricted postmortem names would reveal it to people outside its
+    audience, so an incident linked to one stays as its source classified it.
+    """
     query = (
         _facts(col(PostmortemLink.value))
         .join(PostmortemLink, col(PostmortemLink.postmortem_id) == col(IncidentRow.postmortem_id))
-        .where(col(IncidentRow.error_class).is_(None), col(PostmortemLink.kind) == "error_class")
+        .join(PostmortemRow, col(PostmortemRow.id) == col(IncidentRow.postmortem_id))
+        .where(
+            col(IncidentRow.error_class).is_(None),
+            col(PostmortemLink.kind) == "error_class",
+            col(PostmortemRow.visibility) == "internal",
+        )
     )
     return _TARGET, query
 

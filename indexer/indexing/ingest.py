@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class _Plan:
     write: list[Postmortem] = field(default_factory=list)
     delete_ids: set[str] = field(default_factory=set)
     problems: list[Finding] = field(default_factory=list)
+    shared: set[str] = field(default_factory=set)  # problem files everyone may know of
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -133,7 +135,7 @@ def _index(
         store.delete_postmortems(db, plan.delete_ids)
         db.flush()
         store.write_postmortems(db, plan.write, passage_rows(plan.write))
-        store.replace_problems(db, plan.problems)
+        store.replace_problems(db, plan.problems, plan.shared)
         store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
         if plan.write or plan.delete_ids:
             replicas.bump(db)  # same transaction: other replicas see rows and generation together
@@ -183,6 +185,7 @@ def _plan(
             owners[previous[0]] = display
             plan.unchanged += 1
             continue
+        text = None
         try:
             text = source.read()
             if previous and previous[1] == content_hash(text):
@@ -192,6 +195,8 @@ def _plan(
             candidates.append(parse(text, display))
         except MalformedPostmortem as error:
             plan.problems.append(error.finding)
+            if text is not None and _plainly_internal(text):
+                plan.shared.add(display)
         except OSError as error:
             plan.problems.append(Finding(display, 1, "error", "unreadable", str(error)))
     for postmortem in candidates:
@@ -206,6 +211,8 @@ def _plan(
                     f"id '{postmortem.id}' is already used by {owner}; this file was skipped",
                 )
             )
+            if postmortem.visibility == "internal":
+                plan.shared.add(postmortem.path)
             continue
         owners[postmortem.id] = postmortem.path
         previous = stored.get(postmortem.path)
@@ -217,3 +224,19 @@ def _plan(
     # Whatever id no file carries any more leaves both stores (renames keep theirs).
     plan.delete_ids = {identifier for identifier, _ in stored.values()} - set(owners)
     return plan
+
+
+_VISIBILITY_LINE = re.compile(r"^\s*visibility\s*:(.*)$", re.MULTILINE)
+
+
+def _plainly_internal(text: str) -> bool:
+    """Whether a file that could not be parsed still plainly says it is for everyone.
+
+    Its problem (and so its path) is shown to everyone only then: no
+    `visibility:` line at all (the default is internal), or only ones that say
+    `internal`. Anything else may be a restricted postmortem: admins only.
+    """
+    values = [
+        value.split("#")[0].strip().strip("'\"") for value in _VISIBILITY_LINE.findall(text[:65536])
+    ]
+    return all(value == "internal" for value in values)

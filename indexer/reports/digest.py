@@ -83,11 +83,24 @@ def _is_person(value: str | None) -> bool:
 
 
 def people(db: Session) -> set[str]:
-    """Everyone the library names as author or owner, across all postmortems."""
+    """Everyone the shared library names as author or owner.
+
+    Only postmortems everyone may read: the digest goes to everyone, and a
+    name scrubbed because a restricted postmortem mentions it would tell
+    readers that someone by that name wrote or owns one.
+    """
+    shared = select(PostmortemRow.id).where(catalog.visible(frozenset()))
     found = set(
-        db.exec(select(PostmortemLink.value).where(col(PostmortemLink.kind) == "author")).all()
+        db.exec(
+            select(PostmortemLink.value).where(
+                col(PostmortemLink.kind) == "author", col(PostmortemLink.postmortem_id).in_(shared)
+            )
+        ).all()
     )
-    owners = [*db.exec(select(PostmortemRow.owner)), *db.exec(select(ActionItemRow.owner))]
+    owners = [
+        *db.exec(select(PostmortemRow.owner).where(catalog.visible(frozenset()))),
+        *db.exec(select(ActionItemRow.owner).where(col(ActionItemRow.postmortem_id).in_(shared))),
+    ]
     return found | {owner for owner in owners if owner and _is_person(owner)}
 
 

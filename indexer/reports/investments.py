@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from indexer import periods
+from indexer.db import catalog
 from indexer.db.models import IncidentClass, PostmortemLink, PostmortemRow
 
 DETECTION_GAP_MINUTES = 5
@@ -72,12 +73,14 @@ def _detection_gap(db: Session, window: periods.Window, name: str, n: int) -> fl
 
 
 def _maturity(db: Session, as_of: dt.date) -> dict[str, str]:
-    """error class -> mitigation maturity of its most recent postmortem that states one."""
+    """error class -> mitigation maturity of its most recent readable postmortem that states one."""
     rows = db.execute(
         select(col(PostmortemLink.value), col(PostmortemRow.mitigation_maturity))
         .join(PostmortemRow, col(PostmortemRow.id) == col(PostmortemLink.postmortem_id))
         .where(col(PostmortemLink.kind) == "error_class", col(PostmortemRow.date) <= as_of)
         .where(col(PostmortemRow.mitigation_maturity).is_not(None))
+        # A shared report: what restricted postmortems say stays with their audience.
+        .where(catalog.visible(frozenset()))
         .order_by(col(PostmortemRow.date).desc(), col(PostmortemRow.id))
     )
     result: dict[str, str] = {}

@@ -29,13 +29,21 @@ from indexer.reports import investments, metrics, targets
 OPEN = ("open", "in_progress")
 DUPLICATE_MINUTES = 60
 MAX_ITEMS = 500
-RESTRICTED_TITLE = "(restricted incident)"
+RESTRICTED_TITLE = "(title hidden: its postmortem is not readable)"
 
 
 def _incident(row: IncidentRow, classes: list[str], shown: set[str]) -> dict[str, Any]:
+    """One incident; its postmortem, and the title it was filed with, only if the reader may see it.
+
+    An incident filed with a `postmortem` the reader cannot read (restricted,
+    or not in the library at all) hides its title, which often is that
+    postmortem's title; both cases look the same, so a hidden title says
+    nothing about whether a restricted postmortem exists. A restricted
+    postmortem adds nothing else to its incidents for outsiders (no link, no
+    error classes: see `incidents.model._postmortem_classes`).
+    """
     started, resolved = store.as_utc(row.started_at), store.as_utc(row.resolved_at)
-    # An incident of a postmortem the reader may not see often bears its title: hide it.
-    hidden = row.postmortem_id is not None and row.postmortem_id not in shown
+    hidden = row.postmortem_ref is not None and row.postmortem_ref not in shown
     return {
         "source": row.source,
         "source_id": row.source_id,
@@ -71,7 +79,9 @@ def incidents_between(
     ids = [row.id for row in rows]
     for link in db.exec(select(IncidentClass).where(col(IncidentClass.incident_id).in_(ids))):
         classes.setdefault(link.incident_id, []).append(link.error_class)
-    shown = _visible_ids(db, {r.postmortem_id for r in rows if r.postmortem_id}, groups)
+    named = {r.postmortem_id for r in rows if r.postmortem_id}
+    named |= {r.postmortem_ref for r in rows if r.postmortem_ref}
+    shown = _visible_ids(db, named, groups)
     return [_incident(row, classes.get(row.id or 0, []), shown) for row in rows]
 
 

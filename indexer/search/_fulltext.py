@@ -124,34 +124,60 @@ def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
 
 
 class Batch:
-    """Adds and deletes that become visible together when the batch commits."""
+    """Adds and deletes that become visible together when the batch commits.
+
+    Every write goes to both indexes: the whole library, and its shared twin
+    that holds only the postmortems everyone may read.
+    """
 
     def __init__(
-        self, writer: tantivy.IndexWriter, taxonomy: Taxonomy, names: dict[int, str]
+        self,
+        writer: tantivy.IndexWriter,
+        shared: tantivy.IndexWriter,
+        taxonomy: Taxonomy,
+        names: dict[int, str],
     ) -> None:
-        self._writer = writer
+        self._writers = (writer, shared)
+        self._shared = shared
         self._taxonomy = taxonomy
         self.names = names
 
     def delete(self, identifier: str) -> None:
-        self._writer.delete_documents_by_term("id", identifier)
+        for writer in self._writers:
+            writer.delete_documents_by_term("id", identifier)
 
     def upsert(self, postmortem: Postmortem) -> None:
         self.delete(postmortem.id)
-        self._writer.add_document(document(postmortem, self._taxonomy))
+        made = document(postmortem, self._taxonomy)
+        self._writers[0].add_document(made)
+        if postmortem.visibility == "internal":
+            self._shared.add_document(made)
         self.names[key(postmortem.id)] = postmortem.id
 
     def clear(self) -> None:
-        self._writer.delete_all_documents()
+        for writer in self._writers:
+            writer.delete_all_documents()
 
 
 class SearchIndex:
-    """A tantivy index in a folder (or in memory when `path` is None)."""
+    """A tantivy index in a folder (or in memory when `path` is None), with its shared twin.
 
-    def __init__(self, path: Path | None) -> None:
+    Full-text scores (BM25) depend on every document in an index: how rare a
+    word is, how long documents are. Were restricted postmortems only filtered
+    out, their words would still move the scores, facets and suggestions an
+    outsider sees. So the index keeps a twin, `shared` (in `<path>-shared`),
+    holding only the postmortems everyone may read, and `for_groups` hands a
+    reader who may see no restricted postmortem that twin: their answers are
+    exactly those of a library without restricted postmortems. Readers in an
+    audience search the whole index (their scores may reflect other
+    audiences' postmortems; docs/security.md says so).
+    """
+
+    def __init__(self, path: Path | None, *, twin_of: SearchIndex | None = None) -> None:
         self.path = path
         self.schema = _schema.build()
         self.rebuilt = False
+        self.whole = twin_of or self  # the index with every postmortem
         # key -> id. A key is a hash of the id, so an entry never goes stale; keys
         # not seen yet are learned from their stored documents once.
         self._names: dict[int, str] = {}
@@ -161,6 +187,14 @@ class SearchIndex:
         self._internal = tantivy.Query.term_query(self.schema, "visibility", "internal")
         self._index = self._open()
         self._index.register_tokenizer(_schema.ANALYZER, _schema.analyzer())
+        self.shared = self
+        if twin_of is None:
+            twin_path = None if path is None else path.with_name(f"{path.name}-shared")
+            self.shared = SearchIndex(twin_path, twin_of=self)
+            # A twin that was lost, or left behind by a crash between the two
+            # commits, no longer matches: index everything again.
+            if self.shared.rebuilt or self.shared.count() != self._count_internal():
+                self.rebuilt = True
 
     def _open(self) -> tantivy.Index:
         if self.path is None:
@@ -185,18 +219,52 @@ class SearchIndex:
 
     @contextmanager
     def batch(self, taxonomy: Taxonomy) -> Iterator[Batch]:
-        """Write in one transaction: committed on success, rolled back on error."""
+        """Write both indexes, each in one transaction: committed on success, else rolled back.
+
+        The whole index commits first. A crash before the twin commits leaves
+        the two disagreeing, which the next start sees (and rebuilds both).
+        """
+        assert self.whole is self, "write through the whole index, not its twin"
         writer = self._index.writer(WRITER_HEAP, 1)
+        twin = self.shared._index.writer(WRITER_HEAP // 2, 1)
         try:
-            yield Batch(writer, taxonomy, self._names)
+            yield Batch(writer, twin, taxonomy, self._names)
             writer.commit()
+            twin.commit()
             writer.wait_merging_threads()
+            twin.wait_merging_threads()
         except BaseException:
             writer.rollback()
+            twin.rollback()
             raise
         finally:
-            del writer
+            del writer, twin
         self.reload()
+        self.shared.reload()
+
+    def for_groups(self, groups: frozenset[str]) -> SearchIndex:
+        """The index a reader with `groups` searches: the shared twin, unless in an audience.
+
+        With no restricted postmortems at all, the two hold the same documents
+        and the whole index answers.
+        """
+        limited = self._limited(self._searcher())
+        if limited is not None and not limited:
+            return self
+        if limited is not None and not any(audience & groups for audience in limited.values()):
+            return self.shared
+        return self
+
+    def hidden_from(self, groups: frozenset[str]) -> set[str] | None:
+        """Ids of the postmortems `groups` may not read (None: too many to list)."""
+        limited = self.whole._limited(self.whole._searcher())
+        if limited is None:
+            return None
+        return {identifier for identifier, audience in limited.items() if not audience & groups}
+
+    def _count_internal(self) -> int:
+        found = self._searcher().search(self._internal, 1, count=True)
+        return int(getattr(found, "count", 0) or 0)
 
     def reload(self) -> None:
         self._index.reload()

@@ -133,7 +133,12 @@ class Searcher:
     ) -> list[Match]:
         # Filters are applied after the vector search, so ask for more when they are on.
         wide = k * 5 if not filters.empty else k * 2
-        found = self.semantic.search(text, wide, vector)
+        # Postmortems the reader may not see are set aside before the cut, so the
+        # candidates are exactly those of a library without them.
+        hidden = self.index.hidden_from(groups)
+        found = self.semantic.search(text, wide + len(hidden or ()), vector)
+        if hidden:
+            found = [m for m in found if m.postmortem_id not in hidden][:wide]
         matches = [m for m in found if m.score >= SEMANTIC_FLOOR]
         allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
         return [m for m in matches if m.postmortem_id in allowed][:k]

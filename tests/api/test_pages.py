@@ -261,8 +261,10 @@ def test_presenter_pack_page_and_markdown(client: TestClient) -> None:
     assert "**Root cause.**" in text and "**Why it is related.**" in text
 
 
-def test_incidents_of_restricted_postmortems_hide_their_title(client: TestClient) -> None:
+def test_incidents_of_restricted_postmortems_carry_nothing_of_them(client: TestClient) -> None:
+    """No title (often the postmortem's own), no link, no error classes from the postmortem."""
     weekly = client.get("/api/review/weekly", params={"as_of": "2026-10-25"}).json()
-    titles = [incident["title"] for incident in weekly["incidents"]]
-    assert "(restricted incident)" in titles
-    assert not any(title.startswith("Credential stuffing") for title in titles)
+    (stuffing,) = [i for i in weekly["incidents"] if i["source_id"] == "PS5E2WA"]
+    assert stuffing["title"] == "(title hidden: its postmortem is not readable)"
+    assert stuffing["postmortem"] is None
+    assert stuffing["error_classes"] == ["unclassified"]
