@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -119,9 +120,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if web.wants_html(request):
-            return web.error_page(request, error.status_code, str(error.detail))
+            links = error.links if isinstance(error, web.NotFound) else None
+            return web.error_page(request, error.status_code, str(error.detail), links)
+        body: dict[str, Any] = {"detail": error.detail}
+        if isinstance(error, web.NotFound):
+            body["did_you_mean"] = error.did_you_mean
         return JSONResponse(
-            {"detail": error.detail},
+            body,
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
         )

@@ -8,6 +8,7 @@ only (see `web.fragment_for`), and the answer tells it which URL to show.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -22,7 +23,7 @@ from sqlmodel import Session
 from api import web
 from api.deps import FiltersDep, GroupsDep, LibraryDep, Limit, Mode, Offset, SessionDep
 from indexer import filters
-from indexer.db import catalog
+from indexer.db import catalog, store
 from indexer.filters import Filters
 from indexer.indexing import githistory
 from indexer.library import Library
@@ -187,13 +188,21 @@ def list_postmortems(
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
+def not_found(db: Session, postmortem_id: str, groups: frozenset[str]) -> web.NotFound:
+    """The 404 for an id the reader cannot see, with the closest ids they can."""
+    close = catalog.close_ids(db, postmortem_id, groups)
+    return web.NotFound(f"no postmortem with id '{postmortem_id[:200]}'", close)
+
+
 def postmortem_record(
     db: Session, library: Library, postmortem_id: str, groups: frozenset[str]
 ) -> dict[str, Any]:
     """One postmortem as the reader may see it, with its git history and incidents; else 404."""
     record = catalog.get_postmortem(db, postmortem_id, groups=groups)
     if record is None:
-        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+        raise not_found(db, postmortem_id, groups)
+    for item in record["action_items"]:
+        item["ticket_url"] = library.settings.ticket_link(item["ticket"])
     record["history"] = githistory.describe(db, record["path"], library.settings.git_web_url)
     record["incidents"] = reviews.linked_incidents(db, postmortem_id)
     return record
@@ -219,12 +228,36 @@ def postmortem_page(
     return web.render(request, "postmortem.html", context)
 
 
-def build_pack(library: Library, postmortem_id: str, groups: frozenset[str]) -> dict[str, Any]:
+Chosen = Annotated[
+    list[str],
+    Query(max_length=20, description="Postmortem ids the presenter added to (or removed from) "
+          "the pack's precedents"),
+]  # fmt: skip
+
+
+def build_pack(
+    library: Library,
+    postmortem_id: str,
+    groups: frozenset[str],
+    add: list[str] = [],  # noqa: B006 (read only)
+    remove: list[str] = [],  # noqa: B006
+) -> dict[str, Any]:
     """The presenter pack of one postmortem; 404 when the reader may not see it."""
-    found = pack.build(library.engine, library.semantic, postmortem_id, groups=groups)
+    found = pack.build(
+        library.engine, library.semantic, postmortem_id, groups=groups, add=add, remove=remove
+    )
     if found is None:
-        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
+        with store.session(library.engine) as db:
+            raise not_found(db, postmortem_id, groups)
     return found
+
+
+def _markdown_file(text: str, name: str) -> Response:
+    return Response(
+        text,
+        media_type="text/markdown; charset=utf-8",
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
 
 
 @router.get("/api/postmortems/{postmortem_id}/pack", tags=["postmortems"], response_model=None)
@@ -233,9 +266,14 @@ def presenter_pack(
     library: LibraryDep,
     groups: GroupsDep,
     format: Literal["json", "markdown"] = "json",
+    add: Chosen = [],  # noqa: B006
+    remove: Chosen = [],  # noqa: B006
 ) -> dict[str, Any] | Response:
-    """For a guild talk: the postmortem plus related past incidents, root causes and fixes."""
-    found = build_pack(library, postmortem_id, groups)
+    """For a guild talk: the postmortem, its precedents (root causes, fixes) and how they compare.
+
+    `add` and `remove` change the precedents, as the presenter chose them.
+    """
+    found = build_pack(library, postmortem_id, groups, add, remove)
     if format == "markdown":
         return Response(pack.to_markdown(found), media_type="text/markdown; charset=utf-8")
     return found
@@ -245,24 +283,99 @@ def presenter_pack(
     "/postmortems/{postmortem_id}/pack", response_class=HTMLResponse, include_in_schema=False
 )
 def pack_page(
-    request: Request, postmortem_id: str, library: LibraryDep, groups: GroupsDep
+    request: Request,
+    postmortem_id: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    add: Chosen = [],  # noqa: B006
+    remove: Chosen = [],  # noqa: B006
+    view: Literal["page", "slides"] = "page",
 ) -> HTMLResponse:
-    """The presenter pack, laid out for the screen and for print."""
-    found = build_pack(library, postmortem_id, groups)
-    context = {"pack": found, "title": f"Presenter pack: {found['postmortem']['title']}"}
+    """The presenter pack, laid out for the screen, for print, or as slides."""
+    found = build_pack(library, postmortem_id, groups, add, remove)
+    choice = {"add": found["added"], "remove": found["removed"]}
+    context = {
+        "pack": found,
+        "title": f"Presenter pack: {found['postmortem']['title']}",
+        "view": view,
+        "links": _pack_links(postmortem_id, choice),
+    }
     return web.render(request, "pack.html", context)
 
 
+def _pack_links(postmortem_id: str, choice: dict[str, list[str]]) -> dict[str, Any]:
+    """URLs that keep the presenter's choice: with one more added or removed, or as slides."""
+
+    def url(suffix: str = "", **change: list[str]) -> str:
+        params = [(k, v) for k, values in {**choice, **change}.items() for v in values]
+        query = urlencode(params)
+        return f"/postmortems/{quote(postmortem_id)}/pack{suffix}" + (f"?{query}" if query else "")
+
+    return {
+        "url": url,
+        "page": url(),
+        "markdown": url(".md"),
+        "slides": url() + ("&" if choice["add"] or choice["remove"] else "?") + "view=slides",
+    }
+
+
 @router.get("/postmortems/{postmortem_id}/pack.md", include_in_schema=False)
-def pack_download(postmortem_id: str, library: LibraryDep, groups: GroupsDep) -> Response:
+def pack_download(
+    postmortem_id: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    add: Chosen = [],  # noqa: B006
+    remove: Chosen = [],  # noqa: B006
+) -> Response:
     """The presenter pack as one Markdown file."""
-    found = build_pack(library, postmortem_id, groups)
-    name = quote(f"{postmortem_id}-pack.md")
-    return Response(
-        pack.to_markdown(found),
-        media_type="text/markdown; charset=utf-8",
-        headers={"content-disposition": f"attachment; filename*=UTF-8''{name}"},
-    )
+    found = build_pack(library, postmortem_id, groups, add, remove)
+    return _markdown_file(pack.to_markdown(found), f"{postmortem_id}-pack.md")
+
+
+def build_class_pack(library: Library, name: str, groups: frozenset[str]) -> dict[str, Any]:
+    found = pack.build_for_class(library.engine, name, groups=groups)
+    if found is None:
+        close = [c for c in library.taxonomy.error_classes if c != name]
+        raise web.NotFound(
+            f"no postmortem you may read has the error class '{name[:200]}'",
+            difflib.get_close_matches(name, close, 5, 0.6),
+            "/error-classes/{}/pack",
+        )
+    return found
+
+
+@router.get("/api/error-classes/{name}/pack", tags=["postmortems"], response_model=None)
+def error_class_pack(
+    name: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    format: Literal["json", "markdown"] = "json",
+) -> dict[str, Any] | Response:
+    """Everything the library learned about one error class: each postmortem, oldest first,
+    with its root cause and fixes, and how the recurrences compare."""
+    found = build_class_pack(library, name, groups)
+    if format == "markdown":
+        return Response(pack.class_to_markdown(found), media_type="text/markdown; charset=utf-8")
+    return found
+
+
+@router.get("/error-classes/{name}/pack", response_class=HTMLResponse, include_in_schema=False)
+def error_class_pack_page(
+    request: Request,
+    name: str,
+    library: LibraryDep,
+    groups: GroupsDep,
+    view: Literal["page", "slides"] = "page",
+) -> HTMLResponse:
+    found = build_class_pack(library, name, groups)
+    context = {"pack": found, "title": f"Everything we learned about {name}", "view": view}
+    return web.render(request, "class_pack.html", context)
+
+
+@router.get("/error-classes/{name}/pack.md", include_in_schema=False)
+def error_class_pack_download(name: str, library: LibraryDep, groups: GroupsDep) -> Response:
+    found = build_class_pack(library, name, groups)
+    return _markdown_file(pack.class_to_markdown(found), f"{name}-pack.md")
 
 
 @router.get("/api/postmortems/{postmortem_id}/related", tags=["postmortems"])

@@ -13,14 +13,16 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from indexer.format import markdown
 from indexer.reports import pack
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
@@ -92,7 +94,12 @@ def templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     environment.filters.update(
-        duration=duration, moment=moment, percent=percent, reason=pack.describe_reason
+        duration=duration,
+        moment=moment,
+        percent=percent,
+        reason=pack.describe_reason,
+        status=status_label,
+        markdown=markdown.render_html,
     )
     return Jinja2Templates(env=environment)
 
@@ -125,14 +132,33 @@ def wants_html(request: Request) -> bool:
     return "application/json" not in accept or "text/html" in accept
 
 
-def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+class NotFound(HTTPException):
+    """A 404 that says what the caller may have meant: ids in JSON, links on the page."""
+
+    def __init__(self, detail: str, did_you_mean: list[str], link: str = "/postmortems/{}") -> None:
+        super().__init__(404, detail)
+        self.did_you_mean = did_you_mean
+        self.links = [(value, link.format(quote(value))) for value in did_you_mean]
+
+
+def error_page(
+    request: Request,
+    status_code: int,
+    message: str,
+    links: list[tuple[str, str]] | None = None,
+) -> HTMLResponse:
     titles = {404: "Not found", 409: "Cannot be shown", 422: "Bad request", 500: "Server error"}
     title = titles.get(status_code, "Bad request" if status_code < 500 else "Unavailable")
-    context = {"title": title, "status": status_code, "message": message}
+    context = {"title": title, "status": status_code, "message": message, "links": links or []}
     response = render(request, "error.html", context, status_code=status_code)
     # A 500 is answered outside the middleware stack, so the page carries its own CSP.
     response.headers["content-security-policy"] = CSP
     return response
+
+
+def status_label(value: str | None) -> str:
+    """An action item's status in words: `wont_do` is "won't do"."""
+    return pack.STATUS_WORDS.get(value or "", (value or "").replace("_", " "))
 
 
 def duration(seconds: float | None) -> str:

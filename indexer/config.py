@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,15 @@ class Settings(BaseSettings):
     git_web_url: str | None = Field(
         default=None, description="Link to a file at a commit, with {commit} and {path}."
     )
+    ticket_urls: str = Field(
+        default="",
+        description=(
+            "Links for action-item tickets: comma-separated PREFIX=URL pairs, the URL with "
+            "{ticket} (the whole reference) or {number} (what follows the prefix), e.g. "
+            "'FUL-=https://tracker.example.com/browse/{ticket},#=https://github.com/acme/ops/"
+            "issues/{number}'. The longest matching prefix wins; '*' matches any ticket."
+        ),
+    )
     webhook_secret: SecretStr | None = Field(
         default=None, description="Comma-separated webhook secrets; unset: webhooks off."
     )
@@ -96,6 +106,28 @@ class Settings(BaseSettings):
         if self.webhook_secret is None:
             return []
         return [s.strip() for s in self.webhook_secret.get_secret_value().split(",") if s.strip()]
+
+    def ticket_link(self, ticket: str | None) -> str | None:
+        """The tracker URL of an action item's ticket, from `ticket_urls`; None without a rule."""
+        if not ticket:
+            return None
+        rules = []
+        for pair in self.ticket_urls.split(","):
+            prefix, equals, template = pair.partition("=")
+            if equals and template.strip().startswith(("https://", "http://")):
+                rules.append((prefix.strip(), template.strip()))
+        matching = [
+            (prefix, template)
+            for prefix, template in rules
+            if prefix == "*" or ticket.upper().startswith(prefix.upper())
+        ]
+        if not matching:
+            return None
+        prefix, template = max(matching, key=lambda rule: 0 if rule[0] == "*" else len(rule[0]))
+        number = ticket if prefix == "*" else ticket[len(prefix) :]
+        return template.replace("{ticket}", quote(ticket, safe="")).replace(
+            "{number}", quote(number.strip(), safe="")
+        )
 
     @property
     def index_dir(self) -> Path:

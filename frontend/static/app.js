@@ -131,4 +131,47 @@
 
   drawCharts(document);
   document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+
+  // Slide view of a presenter pack: one section a screen, paged with the keyboard.
+  if (document.body.hasAttribute("data-slides")) {
+    document.documentElement.classList.add("slides-on");
+    var slides = Array.prototype.slice.call(document.querySelectorAll(".slide"));
+    slides.forEach(function (slide, n) {
+      slide.setAttribute("tabindex", "-1");
+      slide.setAttribute("aria-label", "Slide " + (n + 1) + " of " + slides.length);
+    });
+    var current = function () {
+      var best = 0;
+      slides.forEach(function (slide, n) {
+        if (slide.getBoundingClientRect().top <= window.innerHeight / 3) { best = n; }
+      });
+      return best;
+    };
+    var show = function (n) {
+      var slide = slides[Math.max(0, Math.min(slides.length - 1, n))];
+      if (slide) {
+        slide.scrollIntoView({ block: "start" });
+        slide.focus({ preventScroll: true });
+        document.body.setAttribute("data-slide", String(slides.indexOf(slide) + 1));
+      }
+    };
+    document.addEventListener("keydown", function (event) {
+      var field = event.target instanceof Element && event.target.closest("input, textarea, select");
+      if (field || event.altKey || event.ctrlKey || event.metaKey) { return; }
+      if (["ArrowRight", "ArrowDown", "PageDown", " "].indexOf(event.key) >= 0) {
+        event.preventDefault();
+        show(current() + 1);
+      } else if (["ArrowLeft", "ArrowUp", "PageUp"].indexOf(event.key) >= 0) {
+        event.preventDefault();
+        show(current() - 1);
+      } else if (event.key === "Home") {
+        event.preventDefault();
+        show(0);
+      } else if (event.key === "End") {
+        event.preventDefault();
+        show(slides.length - 1);
+      }
+    });
+    document.body.setAttribute("data-slide", "1");
+  }
 })();

@@ -8,6 +8,7 @@ served to nobody.
 
 from __future__ import annotations
 
+import difflib
 from datetime import date, datetime
 from typing import Any
 
@@ -126,6 +127,22 @@ def list_postmortems(
     return int(total), [summary(row, links[row.id]) for row in rows]
 
 
+ACTION_HEADINGS = {"action items", "actions", "follow-ups", "follow-up actions", "remediations"}
+
+
+def close_ids(db: Session, identifier: str, groups: frozenset[str], n: int = 5) -> list[str]:
+    """Ids the reader may see that look like `identifier`: for a mistyped link's 404."""
+    wanted = identifier.strip().lower()[:200]
+    if not wanted:
+        return []
+    known = list(db.exec(select(PostmortemRow.id).where(visible(groups))))
+    lowered = {k.lower(): k for k in known}
+    close = [lowered[k] for k in difflib.get_close_matches(wanted, list(lowered), n, 0.6)]
+    # An id is date-slug: the slug typed without its date still finds it.
+    slugs = [k for k in known if k.lower().endswith(wanted) and k not in close]
+    return (close + slugs)[:n]
+
+
 def get_postmortem(
     db: Session, identifier: str, *, groups: frozenset[str] = frozenset(), today: date | None = None
 ) -> dict[str, Any] | None:
@@ -145,6 +162,9 @@ def get_postmortem(
         .order_by(col(ActionItemRow.position))
     )
     today = today or date.today()
+    actions = [action_item(item, today) for item in items]
+    # Shown once: the table of the front matter's items, not the body's list too.
+    shown_body = markdown.drop_sections(row.body, ACTION_HEADINGS) if actions else row.body
     record = summary(row, links)
     record.update(
         {
@@ -167,9 +187,9 @@ def get_postmortem(
             "external_refs": refs,
             "related": _visible_ids(db, _ordered(row, "related", links.get("related", [])), groups),
             "duplicate_of": next(iter(_visible_ids(db, [row.duplicate_of or ""], groups)), None),
-            "action_items": [action_item(item, today) for item in items],
+            "action_items": actions,
             "body_markdown": row.body,
-            "body_html": markdown.render_html(row.body),
+            "body_html": markdown.render_html(shown_body),
         }
     )
     return record

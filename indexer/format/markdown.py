@@ -38,6 +38,32 @@ def render_html(body: str) -> str:
     return str(_parser().render(body))
 
 
+def drop_sections(body: str, headings: set[str]) -> str:
+    """The body without its level-2 sections titled one of `headings` (compared lowercased).
+
+    The postmortem page shows action items as a table from the front matter;
+    a body section listing them again would show them twice.
+    """
+    lines = body.splitlines(keepends=True)
+    kept: list[str] = []
+    dropping, fence = False, None
+    for line in lines:
+        stripped = line.rstrip("\n")
+        opened = _FENCE.match(stripped)
+        if fence is not None:
+            if opened and opened[1][0] == fence[0] and len(opened[1]) >= len(fence):
+                fence = None
+        elif opened:
+            fence = opened[1]
+        else:
+            heading = _HEADING.match(stripped)
+            if heading and len(heading[1]) <= 2:
+                dropping = len(heading[1]) == 2 and heading[2].strip().lower() in headings
+        if not dropping:
+            kept.append(line)
+    return "".join(kept)
+
+
 @dataclass
 class Section:
     """A level-2 section of a body: its heading, plain text and starting line."""

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from indexer.db import catalog, store
-from indexer.db.models import ActionItemRow, PostmortemRow
-from indexer.format import markdown
+from indexer.db.models import ActionItemRow, PostmortemLink, PostmortemRow
 from indexer.search import SemanticIndex, related
 
 RELATED = 5
+CANDIDATES = 8  # more related postmortems offered to add to the pack
+MAX_CLASS_PACK = 100
+STATUS_WORDS = {"wont_do": "won't do", "in_progress": "in progress"}
 ROOT_CAUSE_HEADINGS = ("root cause", "root causes", "contributing factors")
 
 
@@ -30,17 +33,17 @@ _HEADING = re.compile(r"^#{1,2}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
 
 def root_cause(body: str) -> str:
-    """The text of the body's root-cause section, or '' when it has none.
+    """The Markdown of the body's root-cause section (without its heading), or ''.
 
-    Only that section goes through the Markdown parser: parsing whole bodies
-    made up most of the pack's time.
+    Markdown, not plain text: the author's lists and paragraphs survive into
+    the page (rendered) and the Markdown export (as written), where plain text
+    kept hard line breaks and ran bullets together.
     """
     headings = list(_HEADING.finditer(body))
     for position, heading in enumerate(headings):
         if heading[1].strip().lower() in ROOT_CAUSE_HEADINGS:
             end = headings[position + 1].start() if position + 1 < len(headings) else len(body)
-            found = markdown.sections(body[heading.start() : end])
-            return found[0].text.strip() if found else ""
+            return body[heading.end() : end].strip()
     return ""
 
 
@@ -51,16 +54,131 @@ def build(
     *,
     groups: frozenset[str] = frozenset(),
     today: dt.date | None = None,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
 ) -> dict[str, Any] | None:
-    """The pack for one postmortem, or None when it does not exist or is not visible."""
+    """The pack for one postmortem, or None when it does not exist or is not visible.
+
+    The presenter chooses the precedents: the most related ones minus
+    `remove`, plus `add` (any postmortem they may read). `candidates` are the
+    next most related, to add with one click; the choice lives in the URL.
+    """
+    removed, day = set(remove), today or dt.date.today()
     with store.session(engine) as db:
-        record = catalog.get_postmortem(db, postmortem_id, groups=groups, today=today)
+        record = catalog.get_postmortem(db, postmortem_id, groups=groups, today=day)
         if record is None:
             return None
-        found = related(engine, semantic, postmortem_id, limit=RELATED, groups=groups)
-        day = today or dt.date.today()
-        precedents = [_precedent(db, item, day) for item in found or []]
-    return {"postmortem": record, "related": precedents}
+        wanted = RELATED + len(removed) + CANDIDATES
+        found = related(engine, semantic, postmortem_id, limit=wanted, groups=groups) or []
+        suggested = [item for item in found if item["id"] not in removed]
+        chosen = [item for item in suggested if item["id"] not in add][:RELATED]
+        chosen_ids = {item["id"] for item in chosen} | {postmortem_id}
+        added = [_chosen(db, identifier, groups) for identifier in add]
+        chosen += [item for item in added if item is not None]
+        candidates = [item for item in suggested if item["id"] not in chosen_ids | set(add)]
+        precedents = [_precedent(db, item, day) for item in chosen]
+        rows = [record_row(db, record["id"], groups, day)]
+        rows += [record_row(db, item["id"], groups, day) for item in precedents]
+    return {
+        "postmortem": record,
+        "related": precedents,
+        "candidates": [_short(item) for item in candidates[:CANDIDATES]],
+        "added": [item["id"] for item in precedents if item.get("chosen")],
+        "removed": sorted(removed),
+        "comparison": sorted(rows, key=lambda row: row["date"]),
+    }
+
+
+def build_for_class(
+    engine: Engine,
+    error_class: str,
+    *,
+    groups: frozenset[str] = frozenset(),
+    today: dt.date | None = None,
+) -> dict[str, Any] | None:
+    """Everything the library learned about one error class, oldest first; None if nothing.
+
+    "Everything we learned about connection pool exhaustion": each readable
+    postmortem of the class with its root cause and fixes, and the comparison
+    of the recurrences.
+    """
+    day = today or dt.date.today()
+    with store.session(engine) as db:
+        ids = list(
+            db.exec(
+                select(PostmortemRow.id)
+                .join(PostmortemLink, col(PostmortemLink.postmortem_id) == col(PostmortemRow.id))
+                .where(col(PostmortemLink.kind) == "error_class")
+                .where(col(PostmortemLink.value) == error_class)
+                .where(catalog.visible(groups))
+                .order_by(col(PostmortemRow.date), col(PostmortemRow.id))
+                .limit(MAX_CLASS_PACK)
+            )
+        )
+        if not ids:
+            return None
+        items = [_chosen(db, identifier, groups) for identifier in ids]
+        precedents = [_precedent(db, item, day) for item in items if item is not None]
+        rows = [record_row(db, identifier, groups, day) for identifier in ids]
+    return {"error_class": error_class, "postmortems": precedents, "comparison": rows}
+
+
+def record_row(
+    db: Session, postmortem_id: str, groups: frozenset[str], today: dt.date
+) -> dict[str, Any]:
+    """One line of the recurrence comparison: when, how bad, how fast seen, what was fixed,
+    and whether the failure came back (a later readable postmortem of a shared error class).
+    """
+    record = catalog.get_postmortem(db, postmortem_id, groups=groups, today=today)
+    assert record is not None, "callers pass readable ids"
+    fixes = record["action_items"]
+    later = []
+    if record["error_classes"]:
+        later = list(
+            db.exec(
+                select(PostmortemRow.id)
+                .join(PostmortemLink, col(PostmortemLink.postmortem_id) == col(PostmortemRow.id))
+                .where(col(PostmortemLink.kind) == "error_class")
+                .where(col(PostmortemLink.value).in_(record["error_classes"]))
+                .where(col(PostmortemRow.date) > dt.date.fromisoformat(record["date"]))
+                .where(catalog.visible(groups))
+                .order_by(col(PostmortemRow.date))
+                .distinct()
+            )
+        )
+    durations = record["durations"]
+    return {
+        "id": record["id"],
+        "title": record["title"],
+        "date": record["date"],
+        "severity": record["severity"],
+        "impact": record["impact"]["summary"],
+        "error_budget_minutes": record["impact"]["error_budget_minutes"],
+        "detection_gap_seconds": durations["time_to_detect_seconds"],
+        "time_to_resolve_seconds": durations["time_to_resolve_seconds"],
+        "fixes_done": sum(1 for fix in fixes if fix["status"] == "done"),
+        "fixes_total": len(fixes),
+        "fixes": [fix["title"] for fix in fixes if fix["status"] == "done"],
+        "came_back": later[:5],
+    }
+
+
+def _chosen(db: Session, postmortem_id: str, groups: frozenset[str]) -> dict[str, Any] | None:
+    """A postmortem the presenter added, as a related item (None if they may not read it)."""
+    record = catalog.get_postmortem(db, postmortem_id, groups=groups)
+    if record is None:
+        return None
+    return {
+        **_short(record),
+        "services": record["services"],
+        "error_classes": record["error_classes"],
+        "reasons": [{"kind": "chosen"}],
+        "chosen": True,
+    }
+
+
+def _short(item: dict[str, Any]) -> dict[str, Any]:
+    return {"id": item["id"], "title": item["title"], "date": item["date"]}
 
 
 def _precedent(db: Session, item: dict[str, Any], today: dt.date) -> dict[str, Any]:
@@ -93,7 +211,46 @@ def to_markdown(pack: dict[str, Any]) -> str:
         lines.append("No related earlier postmortems were found.")
     for item in pack["related"]:
         lines += _precedent_markdown(item)
+    lines += ["", "# How the recurrences compare", "", *_comparison_markdown(pack["comparison"])]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def class_to_markdown(pack: dict[str, Any]) -> str:
+    """An error class's pack as one Markdown document."""
+    count = len(pack["postmortems"])
+    lines = [f"# Everything we learned about {pack['error_class']}", ""]
+    lines += [f"{count} postmortem{'s' if count != 1 else ''}, oldest first.", ""]
+    lines += ["## How the recurrences compare", "", *_comparison_markdown(pack["comparison"])]
+    for item in pack["postmortems"]:
+        lines += _precedent_markdown(item)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _comparison_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| Date | Postmortem | Severity | Impact | Detection gap | Fixed | Came back |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        cells = [
+            row["date"],
+            row["title"],
+            row["severity"] or "",
+            row["impact"] or "",
+            _minutes(row["detection_gap_seconds"]),
+            f"{row['fixes_done']} of {row['fixes_total']}",
+            ", ".join(row["came_back"]) or "no",
+        ]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return [*lines, ""]
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _minutes(seconds: int | None) -> str:
+    return "" if seconds is None else f"{round(seconds / 60)} min"
 
 
 def _facts(record: dict[str, Any]) -> list[str]:
@@ -116,7 +273,10 @@ def _precedent_markdown(item: dict[str, Any]) -> list[str]:
     lines += ["**Root cause.**", "", item["root_cause"] or "(not written down)", ""]
     lines.append("**Fixes.**")
     lines.append("")
-    lines += [f"- {fix['title']} ({fix['status']})" for fix in item["fixes"]] or ["- none listed"]
+    lines += [
+        f"- {fix['title']} ({STATUS_WORDS.get(fix['status'], fix['status'])})"
+        for fix in item["fixes"]
+    ] or ["- none listed"]
     lines.append("")
     return lines
 
@@ -130,4 +290,6 @@ def describe_reason(reason: dict[str, Any]) -> str:
         return f"same service: {value}"
     if kind == "linked":
         return "listed under related"
+    if kind == "chosen":
+        return "chosen by the presenter"
     return f"similar passage in “{value}”" if value else "similar passage"

@@ -182,7 +182,7 @@ def test_list_and_detail(client: TestClient) -> None:
 def test_unknown_postmortem_is_404_with_message(client: TestClient) -> None:
     response = client.get("/api/postmortems/nope")
     assert response.status_code == 404
-    assert response.json() == {"detail": "no postmortem with id 'nope'"}
+    assert response.json() == {"detail": "no postmortem with id 'nope'", "did_you_mean": []}
 
 
 def test_broken_file_is_listed_as_a_problem(client: TestClient) -> None:
