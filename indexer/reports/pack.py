@@ -107,9 +107,7 @@ def build_for_class(
         ids = list(
             db.exec(
                 select(PostmortemRow.id)
-                .join(PostmortemLink, col(PostmortemLink.postmortem_id) == col(PostmortemRow.id))
-                .where(col(PostmortemLink.kind) == "error_class")
-                .where(col(PostmortemLink.value) == error_class)
+                .where(col(PostmortemRow.id).in_(_of_classes([error_class])))
                 .where(catalog.visible(groups))
                 .order_by(col(PostmortemRow.date), col(PostmortemRow.id))
                 .limit(MAX_CLASS_PACK)
@@ -137,13 +135,10 @@ def record_row(
         later = list(
             db.exec(
                 select(PostmortemRow.id)
-                .join(PostmortemLink, col(PostmortemLink.postmortem_id) == col(PostmortemRow.id))
-                .where(col(PostmortemLink.kind) == "error_class")
-                .where(col(PostmortemLink.value).in_(record["error_classes"]))
+                .where(col(PostmortemRow.id).in_(_of_classes(record["error_classes"])))
                 .where(col(PostmortemRow.date) > dt.date.fromisoformat(record["date"]))
                 .where(catalog.visible(groups))
-                .order_by(col(PostmortemRow.date))
-                .distinct()
+                .order_by(col(PostmortemRow.date), col(PostmortemRow.id))
             )
         )
     durations = record["durations"]
@@ -161,6 +156,13 @@ def record_row(
         "fixes": [fix["title"] for fix in fixes if fix["status"] == "done"],
         "came_back": later[:5],
     }
+
+
+def _of_classes(names: list[str]) -> Any:
+    """SQL: the ids of postmortems with one of these error classes."""
+    return select(PostmortemLink.postmortem_id).where(
+        col(PostmortemLink.kind) == "error_class", col(PostmortemLink.value).in_(names)
+    )
 
 
 def _chosen(db: Session, postmortem_id: str, groups: frozenset[str]) -> dict[str, Any] | None:

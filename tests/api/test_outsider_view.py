@@ -224,6 +224,12 @@ EXTRA_QUERIES = [
     "/digest.md?week=2025-W22",
     "/trends/services.csv?as_of=2026-06-30",
     "/trends/failure-modes.csv?as_of=2026-06-30",
+    "/api/error-classes/connection-pool-exhaustion/pack",
+    "/api/error-classes/rate-limiting/pack",
+    "/error-classes/connection-pool-exhaustion/pack.md",
+    f"/api/postmortems/2026-03-09-checkout-hikari-pool-saturation/pack?add={EXTRA_ID}",
+    "/api/postmortems/2026-03-09-checkout-hikari-pool-saturation/pack?format=markdown",
+    "/api/postmortems/2026-03-20-orders-pool-secret-mergr",
 ]
 
 
