@@ -14,6 +14,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
+from pydantic import BeforeValidator
 from sqlmodel import Session
 
 from indexer import auth, filters
@@ -120,6 +121,11 @@ async def _filter_values(**chosen: Any) -> Filters:
         raise HTTPException(400, str(error)) from None
 
 
+def _blank_is_none(value: Any) -> Any:
+    """An empty date field of the search form (`since=`) means no bound."""
+    return None if value == "" else value
+
+
 def _filter_parameters() -> list[inspect.Parameter]:
     keyword = inspect.Parameter.KEYWORD_ONLY
     fields = [
@@ -138,7 +144,11 @@ def _filter_parameters() -> list[inspect.Parameter]:
             name,
             keyword,
             default=None,
-            annotation=Annotated[date | None, Query(description=f"incident date {word}")],
+            annotation=Annotated[
+                date | None,
+                BeforeValidator(_blank_is_none),
+                Query(description=f"incident date {word}"),
+            ],
         )
         for name, word in (("since", "on or after"), ("until", "on or before"))
     ]

@@ -70,6 +70,13 @@ class SearchResponse(BaseModel):
     mode: Mode
 
 
+SORTED_WINDOW = 100  # sort=date orders this many best matches by date
+Sort = Annotated[
+    Literal["relevance", "date"],
+    Query(description=f"relevance (default), or date: the {SORTED_WINDOW} best, newest first"),
+]
+
+
 def run_search(
     library: Library,
     groups: frozenset[str],
@@ -78,11 +85,33 @@ def run_search(
     mode: str,
     limit: int,
     offset: int,
+    sort: str = "relevance",
 ) -> Results:
     """One search, for the JSON route and the page alike."""
-    return library.searcher_for(groups).search(
-        text, chosen, mode=mode, limit=limit, offset=offset, groups=groups
-    )
+    searcher = library.searcher_for(groups)
+    if sort != "date" or not text.strip():  # without words, results are newest first already
+        return searcher.search(text, chosen, mode=mode, limit=limit, offset=offset, groups=groups)
+    found = searcher.search(text, chosen, mode=mode, limit=SORTED_WINDOW, offset=0, groups=groups)
+    newest = sorted(found.results, key=lambda hit: (hit.date, hit.id), reverse=True)
+    found.results = newest[offset : offset + limit]
+    found.total = min(found.total, SORTED_WINDOW)
+    return found
+
+
+# Facets whose values have an order of their own; the rest are listed by count.
+NATURAL_ORDER = {"severity": lambda value: value, "year": lambda value: -int(value or 0)}
+
+
+def ordered_facets(facets: dict[str, dict[str, int]]) -> dict[str, list[tuple[str, int]]]:
+    """Facet values as the page lists them: severity SEV1 first, years newest first."""
+    ordered = {}
+    for name, counts in facets.items():
+        natural = NATURAL_ORDER.get(name)
+        if natural is None:
+            ordered[name] = list(counts.items())
+        else:
+            ordered[name] = sorted(counts.items(), key=lambda item: natural(item[0]))
+    return ordered
 
 
 @router.get("/api/search", response_model=SearchResponse, tags=["search"])
@@ -94,9 +123,10 @@ def search(
     limit: Limit = 10,
     offset: Offset = 0,
     mode: SearchMode = "hybrid",
+    sort: Sort = "relevance",
 ) -> Response:
     """Search with filters and facet counts: full-text, semantic, or both fused."""
-    results = run_search(library, groups, q, chosen, mode, limit, offset)
+    results = run_search(library, groups, q, chosen, mode, limit, offset, sort)
     body = asdict(results)
     body.update(limit=limit, offset=offset)
     # The hot path: skip re-validating our own dataclasses (the schema still documents it).
@@ -113,19 +143,28 @@ class SearchState:
     page: int = 1
     since: date | None = None
     until: date | None = None
+    sort: str = "relevance"
 
     def window(self) -> list[tuple[str, str]]:
         """The date bounds as query parameters (kept by every link and the form)."""
         bounds = (("since", self.since), ("until", self.until))
         return [(name, value.isoformat()) for name, value in bounds if value]
 
-    def url(self, filters: dict[str, list[str]] | None = None, page: int = 1) -> str:
+    def url(
+        self,
+        filters: dict[str, list[str]] | None = None,
+        page: int = 1,
+        sort: str | None = None,
+        window: bool = True,
+    ) -> str:
         params: list[tuple[str, str]] = [("q", self.q)] if self.q else []
         if self.mode != "hybrid":
             params.append(("mode", self.mode))
         for name, values in (self.filters if filters is None else filters).items():
             params += [(name, value) for value in values]
-        params += self.window()
+        params += self.window() if window else []
+        if (sort or self.sort) != "relevance":
+            params.append(("sort", sort or self.sort))
         if page > 1:
             params.append(("page", str(page)))
         return "/?" + urlencode(params) if params else "/"
@@ -145,6 +184,12 @@ class SearchState:
     def at_page(self, page: int) -> str:
         return self.url(page=page)
 
+    def sorted_by(self, sort: str) -> str:
+        return self.url(sort=sort)
+
+    def without_dates(self) -> str:
+        return self.url(window=False)
+
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def search_page(
@@ -155,19 +200,22 @@ def search_page(
     q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH)] = "",
     mode: Mode = "hybrid",
     page: Page = 1,
+    sort: Sort = "relevance",
 ) -> HTMLResponse:
     """Search with facets; htmx swaps in only the results while the reader types."""
-    state = SearchState(q.strip(), mode, chosen.active(), page, chosen.since, chosen.until)
+    state = SearchState(q.strip(), mode, chosen.active(), page, chosen.since, chosen.until, sort)
     results, error, status = None, None, 200
     try:
         offset = (page - 1) * PAGE_SIZE
-        results = run_search(library, groups, state.q, chosen, mode, PAGE_SIZE, offset)
+        results = run_search(library, groups, state.q, chosen, mode, PAGE_SIZE, offset, sort)
     except SearchQueryError as problem:  # explained on the page
         error, status = str(problem), 400
     except SemanticUnavailable as problem:
         error, status = f"{problem}. Switch to full-text to search now.", 503
     context = {"nav": "search", "state": state, "results": results, "error": error}
     context.update(facet_names=FACET_LABELS, page_size=PAGE_SIZE, title="Search")
+    context.update(facets=ordered_facets(results.facets) if results else {})
+    context.update(semantic_state=library.semantic.state)
     fragment = web.fragment_for(request, "results")
     response = web.render(request, "_results.html" if fragment else "search.html", context, status)
     if fragment:

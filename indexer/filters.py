@@ -38,9 +38,9 @@ FIELDS: tuple[Field, ...] = (
     Field("contributing_factor", "Contributing factor", "link", True, "contributing factors"),
     Field("severity", "Severity", "column", True, ", ".join(SEVERITIES)),
     Field("type", "Type", "column", True, ", ".join(TYPES)),
-    Field("status", "Status", "column", False, ", ".join(STATUSES)),
-    Field("team", "Team", "link", False, "owning teams"),
-    Field("tag", "Tag", "link", False, "free-form tags"),
+    Field("status", "Status", "column", True, ", ".join(STATUSES)),
+    Field("team", "Team", "link", True, "owning teams"),
+    Field("tag", "Tag", "link", True, "free-form tags"),
     Field("year", "Year", "year", True, "the year of the incident date"),
 )
 NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)

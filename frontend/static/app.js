@@ -132,6 +132,43 @@
   drawCharts(document);
   document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
 
+  // Search results by keyboard: ↓ from the box to the first result, ↓ and ↑ between them.
+  function hitLinks() {
+    return Array.prototype.slice.call(document.querySelectorAll(".hit-title a"));
+  }
+  document.addEventListener("keydown", function (event) {
+    if ((event.key !== "ArrowDown" && event.key !== "ArrowUp") || event.altKey || event.ctrlKey || event.metaKey) {
+      return;
+    }
+    var target = event.target instanceof Element ? event.target : null;
+    var links = hitLinks();
+    if (!target || !links.length) { return; }
+    var at = links.indexOf(target);
+    if (target.id === "q" && event.key === "ArrowDown") {
+      event.preventDefault();
+      links[0].focus();
+    } else if (at >= 0) {
+      event.preventDefault();
+      if (event.key === "ArrowDown" && at + 1 < links.length) {
+        links[at + 1].focus();
+      } else if (event.key === "ArrowUp") {
+        (at > 0 ? links[at - 1] : document.getElementById("q")).focus();
+      }
+    }
+  });
+
+  // On a phone the filters come first, folded unless one is on.
+  function foldFilters(root) {
+    if (!window.matchMedia("(max-width: 720px)").matches) { return; }
+    (root.querySelectorAll ? root : document).querySelectorAll("details.facet-group").forEach(function (group) {
+      if (!group.querySelector(".facet-link.is-active") && !group.querySelector("input[type=date][value]:not([value=''])")) {
+        group.removeAttribute("open");
+      }
+    });
+  }
+  foldFilters(document);
+  document.addEventListener("htmx:afterSettle", function (event) { foldFilters(event.target); });
+
   // Slide view of a presenter pack: one section a screen, paged with the keyboard.
   if (document.body.hasAttribute("data-slides")) {
     document.documentElement.classList.add("slides-on");
