@@ -19,6 +19,7 @@ from api import (
     postmortems,
     prometheus,
     reports,
+    security,
     web,
     webhooks,
 )
@@ -54,7 +55,12 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
         try:
-            yield {"library": library, "sync": follower, "trend_cache": metrics.TrendCache()}
+            yield {
+                "library": library,
+                "sync": follower,
+                "trend_cache": metrics.TrendCache(),
+                "form_secret": security.load_secret(library.engine),
+            }
         finally:
             replica.stop()
             if follower is not None:
@@ -66,7 +72,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         version=__version__,
         description="Search and browse the postmortem library.",
         lifespan=lifespan,
-        dependencies=[Depends(deps.guard_writes)],
+        # In this order: a cross-site write is refused before it is audited as a write.
+        dependencies=[Depends(security.check_origin), Depends(deps.guard_writes)],
     )
     # Imports are files of many megabytes; every other body is small. Added first, so it is
     # the innermost middleware: its 413 still gets the security headers and request metrics.
@@ -82,6 +89,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(incidents.page_router)
     web.install(app)
     _install_error_handlers(app)
+    # Outermost, so every layer below sees the forwarded client and the real peer is kept.
+    app.add_middleware(security.ClientAddress, trusted_proxies=settings.trusted_proxies)
     return app
 
 

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import security
 from indexer.reports import pack
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
@@ -100,8 +101,13 @@ def templates() -> Jinja2Templates:
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """A page (or, for htmx, a fragment) rendered with `context`."""
+    """A page (or, for htmx, a fragment) rendered with `context`.
+
+    A form calls `csrf_token()`; the first time, that makes the cookie the token is tied to.
+    """
+    context = {**context, "csrf_token": lambda: security.form_token(request)}
     response = templates().TemplateResponse(request, name, context, status_code=status_code)
+    security.set_form_cookie(request, response)
     # The same URL answers a full page or an htmx fragment: caches must tell them apart.
     response.headers["vary"] = "HX-Request, HX-Target"
     return response
