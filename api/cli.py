@@ -114,6 +114,11 @@ def serve(host: str | None, port: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        # The app reads X-Forwarded-For itself, from PML_TRUSTED_PROXIES only and keeping
+        # the real peer for the trust check (api.security.ClientAddress); uvicorn's own
+        # handling would trust 127.0.0.1 by default and hide that peer.
+        proxy_headers=False,
+        server_header=False,
     )
 
 
