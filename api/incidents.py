@@ -104,6 +104,8 @@ async def alertmanager(request: Request, library: LibraryDep) -> dict[str, Any]:
         payload = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise HTTPException(400, "body is not JSON") from None
+    except RecursionError:  # no alert can be told apart in it, so the whole body is refused
+        raise HTTPException(400, "body is JSON nested too deeply to read") from None
     window = library.settings.near_miss_window_minutes
     try:
         report = await run_in_threadpool(alerts.receive, library.engine, payload, window)

@@ -159,6 +159,12 @@ def digest_for(db: Session, week: str | None, base_url: str) -> digest.Digest:
     """`week`'s digest (default: this week) for /api/digest, /digest and /digest.md."""
     chosen = week or periods.label(datetime.now(UTC).date(), "week")
     with _bad_request():
+        window = periods.parse_week(chosen)
+        if window.since < EARLIEST or window.until > LATEST:
+            # The digest looks 90 days back; near the calendar's ends that is not a date.
+            raise periods.PeriodError(
+                f"week must be between {EARLIEST.year} and {LATEST.year}, got '{chosen}'"
+            )
         return digest.build(db, chosen, base_url=base_url)
 
 
