@@ -28,23 +28,33 @@ FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 VENDOR = {
     "htmx": FRONTEND / "node_modules" / "htmx.org" / "dist",
     "chart.js": FRONTEND / "node_modules" / "chart.js" / "dist",
+    "swagger-ui": FRONTEND / "node_modules" / "swagger-ui-dist",
+    "redoc": FRONTEND / "node_modules" / "redoc" / "bundles",
 }
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-# Swagger UI and ReDoc load their own assets; they keep FastAPI's defaults.
-NO_CSP = ("/docs", "/redoc")
+# Anything that is not a page (JSON, CSV, Markdown, files) runs nothing and is framed nowhere.
+NOT_A_PAGE_CSP = "default-src 'none'; frame-ancestors 'none'"
 JSON_PATHS = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 ]
+# Caches must keep one reader's answer from another: these are what identity comes from.
+IDENTITY_VARY = "Authorization, Cookie, X-Forwarded-User, X-Forwarded-Groups"
+NO_STORE_PATHS = ("/api/audit",)  # the admin's view of who read what
 
 
 def install(app: FastAPI) -> None:
-    """Mount the static files (ours and the vendored libraries) and the security headers."""
+    """Mount the static files: ours and the vendored libraries.
+
+    The security headers are not a middleware added here: `SecurityHeaders`
+    wraps the whole app, outside Starlette's error layer (see `api.app`), so
+    that a 500 carries them too.
+    """
     for name, folder in VENDOR.items():
         app.mount(
             f"/static/vendor/{name}",
@@ -52,11 +62,17 @@ def install(app: FastAPI) -> None:
             name=f"vendor-{name}",
         )
     app.mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static")
-    app.add_middleware(SecurityHeaders)
 
 
 class SecurityHeaders:
-    """Adds nosniff and a referrer policy everywhere, and the CSP to HTML responses."""
+    """Headers every response gets, errors and static files included.
+
+    nosniff and a referrer policy everywhere; the pages' CSP on HTML (a page
+    that set its own keeps it) and a deny-all CSP on everything else; and on
+    every answer that asked who is asking (`deps.get_identity`),
+    `Cache-Control: private` (`no-store` for the audit log) and a `Vary` on
+    the identity headers and cookie.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,21 +81,30 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += SECURITY_HEADERS
-                content_type = dict(headers).get(b"content-type", b"")
-                has_csp = any(name == b"content-security-policy" for name, _ in headers)
-                html = content_type.startswith(b"text/html")
-                if html and not has_csp and not path.startswith(NO_CSP):
-                    headers.append((b"content-security-policy", CSP.encode()))
-                message["headers"] = headers
+                message["headers"] = _harden(scope, list(message.get("headers", [])))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _harden(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    names = {name.lower() for name, _ in headers}
+    headers += [(name, value) for name, value in SECURITY_HEADERS if name not in names]
+    if b"content-security-policy" not in names:
+        html = dict(headers).get(b"content-type", b"").startswith(b"text/html")
+        headers.append((b"content-security-policy", (CSP if html else NOT_A_PAGE_CSP).encode()))
+    if scope.get("state", {}).get("identity_asked"):
+        path: str = scope["path"]
+        cache = "no-store" if path.startswith(NO_STORE_PATHS) else "private"
+        headers = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+        headers.append((b"cache-control", cache.encode()))
+        vary = [v.decode("latin-1") for n, v in headers if n.lower() == b"vary"]
+        headers = [(n, v) for n, v in headers if n.lower() != b"vary"]
+        headers.append((b"vary", ", ".join([*vary, IDENTITY_VARY]).encode("latin-1")))
+    return headers
 
 
 @cache
@@ -135,10 +160,7 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
     titles = {404: "Not found", 409: "Cannot be shown", 422: "Bad request", 500: "Server error"}
     title = titles.get(status_code, "Bad request" if status_code < 500 else "Unavailable")
     context = {"title": title, "status": status_code, "message": message}
-    response = render(request, "error.html", context, status_code=status_code)
-    # A 500 is answered outside the middleware stack, so the page carries its own CSP.
-    response.headers["content-security-policy"] = CSP
-    return response
+    return render(request, "error.html", context, status_code=status_code)
 
 
 def duration(seconds: float | None) -> str:

@@ -205,3 +205,39 @@ def test_a_page_on_another_origin_cannot_post_forms(browser: Any, base: str) -> 
     assert len(done) == 2 and all(outcome in answered for _, outcome in done), done
     logged = httpx.get(f"{base}/api/near-misses").json()["groups"]
     assert not [g for g in logged if g["service"].startswith("xsite")]
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("/docs", '.opblock-summary-path:has-text("/api/search")'),
+        ("/redoc", 'h1:has-text("Postmortem Library")'),
+    ],
+)
+def test_api_docs_work_offline_under_the_csp(
+    browser: Any, base: str, path: str, ready: str
+) -> None:
+    """Swagger UI and ReDoc come from our own server; every other host is unreachable."""
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    reply = page.goto(f"{base}{path}")
+    assert "frame-ancestors 'none'" in reply.headers["content-security-policy"]
+    page.wait_for_selector(ready, timeout=20_000)
+    context.close()
+    # ReDoc always draws a "by Redocly" logo from its CDN; the CSP stops it (the image hides
+    # itself when it cannot load), and that refusal is the one error allowed here.
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg' violates the following Content Security"
+    assert outside == [] and [e for e in errors if logo not in e] == []
