@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -91,6 +92,7 @@ class SecurityHeaders:
 
 
 def _harden(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    headers = [(n, _own_path(scope, v) if n.lower() == b"location" else v) for n, v in headers]
     names = {name.lower() for name, _ in headers}
     headers += [(name, value) for name, value in SECURITY_HEADERS if name not in names]
     if b"content-security-policy" not in names:
@@ -105,6 +107,18 @@ def _harden(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
         headers = [(n, v) for n, v in headers if n.lower() != b"vary"]
         headers.append((b"vary", ", ".join([*vary, IDENTITY_VARY]).encode("latin-1")))
     return headers
+
+
+def _own_path(scope: Scope, location: bytes) -> bytes:
+    """Starlette's redirects (`/trends/` -> `/trends`) name the Host header's host: drop it.
+
+    A relative Location means the same, and no one can point it elsewhere with `Host:`.
+    """
+    parts = urlsplit(location.decode("latin-1"))
+    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+    if not parts.netloc or parts.netloc.lower() != host.lower():
+        return location
+    return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment)).encode("latin-1")
 
 
 @cache

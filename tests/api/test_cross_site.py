@@ -193,6 +193,21 @@ def test_public_url_is_the_origin_writes_must_come_from(settings: Settings) -> N
         assert "samesite=strict" in page.headers["set-cookie"].lower()
 
 
+def test_without_public_url_the_origin_is_the_requests_own(settings: Settings) -> None:
+    """Scheme from X-Forwarded-Proto only when the peer is a trusted proxy."""
+    behind = settings.model_copy(update={"trusted_proxies": PROXY})
+    headers = {
+        "Origin": "https://pml.example.com",
+        "Host": "pml.example.com",
+        "X-Forwarded-Proto": "https",
+        "content-type": "application/json",
+    }
+    for peer, status in ((PROXY, 201), ("10.0.0.99", 403)):
+        with TestClient(create_app(behind), client=(peer, 1)) as client:
+            reply = client.post("/api/near-misses", content=_json(ENTRY), headers=headers)
+            assert reply.status_code == status, (peer, reply.text)
+
+
 def test_every_post_form_in_the_templates_carries_the_token() -> None:
     from api.web import FRONTEND
 

@@ -98,6 +98,10 @@ def test_digest_links_come_from_public_url_never_from_the_host_header(
             for answer in answers:
                 assert "evil.example" not in answer and "testserver" not in answer
                 assert f"{link}{POSTMORTEM}" in answer
+            # Starlette's trailing-slash redirects named the Host header's host.
+            for path in ("/trends/", "/api/postmortems/", "/static"):
+                moved = client.get(path, headers=evil, follow_redirects=False)
+                assert moved.status_code == 307 and moved.headers["location"].startswith("/")
 
 
 def test_answers_that_depend_on_the_reader_are_private(
