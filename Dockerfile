@@ -5,11 +5,15 @@
 # same commands. Editable, as in development: api/web.py finds frontend/ next
 # to the api package, so the sources stay in /app.
 
-# --- frontend: third-party browser code (htmx, Chart.js) from package-lock.json
+# --- frontend: third-party browser code (htmx, Chart.js, Swagger UI, ReDoc) from
+# package-lock.json, pruned to the packages /static/vendor serves (ReDoc's standalone
+# bundle needs none of the libraries npm installs beside it).
 FROM node:22.12-bookworm-slim AS frontend
 WORKDIR /src/frontend
 COPY frontend/package.json frontend/package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --omit=peer --no-audit --no-fund \
+    && find node_modules -mindepth 1 -maxdepth 1 ! -name htmx.org ! -name chart.js \
+       ! -name swagger-ui-dist ! -name redoc -exec rm -rf {} +
 
 # --- build: a virtual environment with the project, CPU torch and the model package
 FROM python:3.11-slim AS build

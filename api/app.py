@@ -11,15 +11,18 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from api import (
     deps,
+    docs,
     incidents,
     limits,
     operations,
     postmortems,
     prometheus,
     reports,
+    security,
     web,
     webhooks,
 )
@@ -32,6 +35,17 @@ from indexer.reports import metrics
 from indexer.search import SearchQueryError, SemanticUnavailable
 
 log = logging.getLogger("pml.api")
+
+
+class _App(FastAPI):
+    """FastAPI with `web.SecurityHeaders` outside everything, Starlette's error layer included.
+
+    Middleware added with `add_middleware` sits inside that layer, so the 500
+    it answers for an unhandled error would go out without the headers.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return web.SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, *, index_on_start: bool = True) -> FastAPI:
@@ -55,19 +69,27 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
         try:
-            yield {"library": library, "sync": follower, "trend_cache": metrics.TrendCache()}
+            yield {
+                "library": library,
+                "sync": follower,
+                "trend_cache": metrics.TrendCache(),
+                "form_secret": security.load_secret(library.engine),
+            }
         finally:
             replica.stop()
             if follower is not None:
                 follower.stop()
             library.close()
 
-    app = FastAPI(
+    app = _App(
         title="Postmortem Library",
         version=__version__,
         description="Search and browse the postmortem library.",
         lifespan=lifespan,
-        dependencies=[Depends(deps.guard_writes)],
+        docs_url=None,  # api.docs serves both from local assets
+        redoc_url=None,
+        # In this order: a cross-site write is refused before it is audited as a write.
+        dependencies=[Depends(security.check_origin), Depends(deps.guard_writes)],
     )
     # Imports are files of many megabytes; every other body is small. Added first, so it is
     # the innermost middleware: its 413 still gets the security headers and request metrics.
@@ -81,8 +103,11 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(webhooks.router)
     app.include_router(reports.page_router)
     app.include_router(incidents.page_router)
+    docs.install(app)
     web.install(app)
     _install_error_handlers(app)
+    # Outermost, so every layer below sees the forwarded client and the real peer is kept.
+    app.add_middleware(security.ClientAddress, trusted_proxies=settings.trusted_proxies)
     return app
 
 

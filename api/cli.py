@@ -114,6 +114,11 @@ def serve(host: str | None, port: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        # The app reads X-Forwarded-For itself, from PML_TRUSTED_PROXIES only and keeping
+        # the real peer for the trust check (api.security.ClientAddress); uvicorn's own
+        # handling would trust 127.0.0.1 by default and hide that peer.
+        proxy_headers=False,
+        server_header=False,
     )
 
 
@@ -381,7 +386,9 @@ def import_incidents(file: Path, source: str) -> None:
 @main.command(name="digest")
 @click.option("--week", default=None, help="ISO week, e.g. 2025-W07 (default: this week).")
 @click.option("--html", "as_html", is_flag=True, help="Print HTML instead of Markdown.")
-@click.option("--base-url", default="", help="Prefix for the postmortem links.")
+@click.option(
+    "--base-url", default="", help="Prefix for the postmortem links (default: PML_PUBLIC_URL)."
+)
 def digest_command(week: str | None, as_html: bool, base_url: str) -> None:
     """The weekly digest: three anonymised postmortem summaries, never restricted ones."""
     from indexer.periods import PeriodError, label
@@ -389,7 +396,8 @@ def digest_command(week: str | None, as_html: bool, base_url: str) -> None:
     with _open() as library:
         try:
             with store.session(library.engine) as db:
-                result = digest.build(db, week or label(date.today(), "week"), base_url=base_url)
+                base = base_url or library.settings.public_url or ""
+                result = digest.build(db, week or label(date.today(), "week"), base_url=base)
         except PeriodError as error:
             raise click.BadParameter(str(error), param_hint="--week") from None
     click.echo(result.html if as_html else result.markdown)

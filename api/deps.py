@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BeforeValidator
 from sqlmodel import Session
 
+from api import security
 from indexer import auth, filters
 from indexer.db import store
 from indexer.filters import FilterError, Filters
@@ -39,6 +40,15 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pml"'}
 
 
 def _peer(request: Request) -> str | None:
+    """The direct peer, never a forwarded address: the trust check is about who connected."""
+    if security.PEER in request.scope:
+        peer: str | None = request.scope[security.PEER]
+        return peer
+    return request.client.host if request.client else None
+
+
+def _client(request: Request) -> str | None:
+    """The client for the audit log: the forwarded address when a trusted proxy gave one."""
     return request.client.host if request.client else None
 
 
@@ -61,9 +71,15 @@ def auth_errors() -> Iterator[None]:
 def get_identity(
     request: Request, library: Annotated[Library, Depends(get_library)]
 ) -> auth.Identity | None:
-    """Who is asking (PML_AUTH): a trusted proxy's user, a token's name, or nobody."""
+    """Who is asking (PML_AUTH): a trusted proxy's user, a token's name, or nobody.
+
+    The answer now depends on who asks: the response is marked private (web.SecurityHeaders).
+    """
+    request.state.identity_asked = True
     with auth_errors():
-        return auth.resolve(library.settings, library.engine, request.headers, _peer(request))
+        identity = auth.resolve(library.settings, library.engine, request.headers, _peer(request))
+    request.state.identity = identity
+    return identity
 
 
 IdentityDep = Annotated[auth.Identity | None, Depends(get_identity)]
@@ -73,11 +89,11 @@ def get_groups(
     request: Request, library: Annotated[Library, Depends(get_library)], identity: IdentityDep
 ) -> frozenset[str]:
     """The reader's groups: the one place every surface's visibility comes from."""
-    auth.audit_read(library.engine, identity, _target(request), _peer(request))
+    auth.audit_read(library.engine, identity, _target(request), _client(request))
     return identity.groups if identity else frozenset()
 
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAFE_METHODS = security.SAFE_METHODS
 OWN_SECRETS = "/api/webhooks/"  # push webhooks are signed with PML_WEBHOOK_SECRET instead
 
 
@@ -90,7 +106,7 @@ def guard_writes(
     with auth_errors():
         auth.check_writer(library.settings, identity)
     actor = identity.name if identity else "anonymous"
-    auth.record(library.engine, actor, "write", _target(request), _peer(request))
+    auth.record(library.engine, actor, "write", _target(request), _client(request))
 
 
 def get_follower(request: Request) -> CoalescingRunner | None:

@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from api import web
+from api import security, web
 from api.deps import LibraryDep, SessionDep
 from api.reports import AsOf, today
 from indexer.incidents import alerts, importers, nearmiss
@@ -66,6 +66,10 @@ IMPORT_REJECTED: dict[int | str, dict[str, Any]] = {
 }
 
 
+JSON_ONLY = [Depends(security.require_json)]
+FILE_TYPES = {"csv": "text/csv"}  # the vendor exports are JSON
+
+
 @router.post("/api/incidents/import", tags=["incidents"], responses=IMPORT_REJECTED)
 async def import_incidents(
     request: Request,
@@ -77,6 +81,7 @@ async def import_incidents(
         raise HTTPException(
             400, f"unknown source '{source}'; use one of {', '.join(importers.SOURCES)}"
         )
+    security.refuse_form_types(request, FILE_TYPES.get(source, "application/json"))
     data = await _read_body(request, library.settings.import_max_bytes)
     if not data.strip():
         raise HTTPException(400, "the body is empty: send the exported file as the request body")
@@ -89,7 +94,9 @@ async def import_incidents(
     return JSONResponse(body, status_code=422 if nothing else 200)
 
 
-@router.post("/api/alerts/alertmanager", tags=["incidents"], responses=REJECTED)
+@router.post(
+    "/api/alerts/alertmanager", tags=["incidents"], responses=REJECTED, dependencies=JSON_ONLY
+)
 async def alertmanager(request: Request, library: LibraryDep) -> dict[str, Any]:
     """Alertmanager webhook (version 4). Repeats answer 200; only unusable payloads get 4xx."""
     data = await _read_body(request, MAX_ALERT_BYTES)
@@ -97,6 +104,8 @@ async def alertmanager(request: Request, library: LibraryDep) -> dict[str, Any]:
         payload = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise HTTPException(400, "body is not JSON") from None
+    except RecursionError:  # no alert can be told apart in it, so the whole body is refused
+        raise HTTPException(400, "body is JSON nested too deeply to read") from None
     window = library.settings.near_miss_window_minutes
     try:
         report = await run_in_threadpool(alerts.receive, library.engine, payload, window)
@@ -130,7 +139,13 @@ def near_miss_log(db: Session, as_of: date | None, days: int | None) -> dict[str
     return nearmiss.log(db, today(as_of), days)
 
 
-@router.post("/api/near-misses", tags=["near-misses"], status_code=201, responses=REJECTED)
+@router.post(
+    "/api/near-misses",
+    tags=["near-misses"],
+    status_code=201,
+    responses=REJECTED,
+    dependencies=JSON_ONLY,
+)
 def add_near_miss(entry: NearMissIn, db: SessionDep) -> dict[str, Any]:
     """Log a near-miss; the answer says how often this one has been seen."""
     try:
@@ -187,6 +202,7 @@ async def add_near_miss_page(request: Request, db: SessionDep) -> Response:
     if len(body) > MAX_FORM_BYTES:
         raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    security.check_form_token(request, form.get(security.CSRF_FIELD))
     values = {name: form.get(name, "").strip() for name in FORM_FIELDS}
     try:
         recorded = record_near_miss(db, NearMissIn.model_validate(_optional(values)))

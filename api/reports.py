@@ -155,11 +155,21 @@ def review_data(
         return reviews.quarterly(db, library.root, as_of)
 
 
-def digest_for(db: Session, week: str | None, base_url: str) -> digest.Digest:
-    """`week`'s digest (default: this week) for /api/digest, /digest and /digest.md."""
+def digest_for(db: Session, week: str | None, public_url: str | None) -> digest.Digest:
+    """`week`'s digest (default: this week) for /api/digest, /digest and /digest.md.
+
+    Links are absolute under PML_PUBLIC_URL, never under the request's Host header (anyone
+    can send any Host); unset, they are relative to this server.
+    """
     chosen = week or periods.label(datetime.now(UTC).date(), "week")
     with _bad_request():
-        return digest.build(db, chosen, base_url=base_url)
+        window = periods.parse_week(chosen)
+        if window.since < EARLIEST or window.until > LATEST:
+            # The digest looks 90 days back; near the calendar's ends that is not a date.
+            raise periods.PeriodError(
+                f"week must be between {EARLIEST.year} and {LATEST.year}, got '{chosen}'"
+            )
+        return digest.build(db, chosen, base_url=public_url or "")
 
 
 # --- JSON API
@@ -284,13 +294,13 @@ def action_items(
 
 @router.get("/api/digest", tags=["reviews"], response_model=None)
 def weekly_digest(
-    request: Request,
+    library: LibraryDep,
     db: SessionDep,
     week: Week = None,
     format: Literal["json", "markdown", "html"] = "json",
 ) -> dict[str, Any] | Response:
     """Three anonymised postmortem summaries for the week; never restricted postmortems."""
-    result = digest_for(db, week, str(request.base_url))
+    result = digest_for(db, week, library.settings.public_url)
     if format == "markdown":
         return PlainTextResponse(result.markdown, media_type="text/markdown")
     if format == "html":
@@ -382,11 +392,12 @@ def _monthly_tables(review: dict[str, Any]) -> dict[str, tables.Table]:
 @page_router.get("/digest", response_class=HTMLResponse)
 def digest_page(
     request: Request,
+    library: LibraryDep,
     db: SessionDep,
     week: Annotated[str | None, Query(max_length=10)] = None,
 ) -> HTMLResponse:
     """This week's digest (or `week`'s), earlier weeks, and the Markdown to copy."""
-    result = digest_for(db, week, str(request.base_url))
+    result = digest_for(db, week, library.settings.public_url)
     last = periods.last_periods(datetime.now(UTC).date(), "week", DIGEST_WEEKS)
     recent = [label for label, _ in last][::-1]
     context = {"nav": "digest", "title": f"Digest {result.week}", "digest": result, "weeks": recent}
@@ -394,9 +405,9 @@ def digest_page(
 
 
 @page_router.get("/digest.md")
-def digest_download(request: Request, db: SessionDep, week: str | None = None) -> Response:
+def digest_download(library: LibraryDep, db: SessionDep, week: str | None = None) -> Response:
     """The digest as a Markdown file."""
-    result = digest_for(db, week, str(request.base_url))
+    result = digest_for(db, week, library.settings.public_url)
     return Response(
         result.markdown,
         media_type="text/markdown; charset=utf-8",

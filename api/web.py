@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import jinja2
 from fastapi import FastAPI, HTTPException, Request
@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import security
 from indexer.format import markdown
 from indexer.reports import pack
 
@@ -29,23 +30,33 @@ FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 VENDOR = {
     "htmx": FRONTEND / "node_modules" / "htmx.org" / "dist",
     "chart.js": FRONTEND / "node_modules" / "chart.js" / "dist",
+    "swagger-ui": FRONTEND / "node_modules" / "swagger-ui-dist",
+    "redoc": FRONTEND / "node_modules" / "redoc" / "bundles",
 }
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-# Swagger UI and ReDoc load their own assets; they keep FastAPI's defaults.
-NO_CSP = ("/docs", "/redoc")
+# Anything that is not a page (JSON, CSV, Markdown, files) runs nothing and is framed nowhere.
+NOT_A_PAGE_CSP = "default-src 'none'; frame-ancestors 'none'"
 JSON_PATHS = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 ]
+# Caches must keep one reader's answer from another: these are what identity comes from.
+IDENTITY_VARY = "Authorization, Cookie, X-Forwarded-User, X-Forwarded-Groups"
+NO_STORE_PATHS = ("/api/audit",)  # the admin's view of who read what
 
 
 def install(app: FastAPI) -> None:
-    """Mount the static files (ours and the vendored libraries) and the security headers."""
+    """Mount the static files: ours and the vendored libraries.
+
+    The security headers are not a middleware added here: `SecurityHeaders`
+    wraps the whole app, outside Starlette's error layer (see `api.app`), so
+    that a 500 carries them too.
+    """
     for name, folder in VENDOR.items():
         app.mount(
             f"/static/vendor/{name}",
@@ -53,11 +64,17 @@ def install(app: FastAPI) -> None:
             name=f"vendor-{name}",
         )
     app.mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static")
-    app.add_middleware(SecurityHeaders)
 
 
 class SecurityHeaders:
-    """Adds nosniff and a referrer policy everywhere, and the CSP to HTML responses."""
+    """Headers every response gets, errors and static files included.
+
+    nosniff and a referrer policy everywhere; the pages' CSP on HTML (a page
+    that set its own keeps it) and a deny-all CSP on everything else; and on
+    every answer that asked who is asking (`deps.get_identity`),
+    `Cache-Control: private` (`no-store` for the audit log) and a `Vary` on
+    the identity headers and cookie.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,21 +83,43 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += SECURITY_HEADERS
-                content_type = dict(headers).get(b"content-type", b"")
-                has_csp = any(name == b"content-security-policy" for name, _ in headers)
-                html = content_type.startswith(b"text/html")
-                if html and not has_csp and not path.startswith(NO_CSP):
-                    headers.append((b"content-security-policy", CSP.encode()))
-                message["headers"] = headers
+                message["headers"] = _harden(scope, list(message.get("headers", [])))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _harden(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    headers = [(n, _own_path(scope, v) if n.lower() == b"location" else v) for n, v in headers]
+    names = {name.lower() for name, _ in headers}
+    headers += [(name, value) for name, value in SECURITY_HEADERS if name not in names]
+    if b"content-security-policy" not in names:
+        html = dict(headers).get(b"content-type", b"").startswith(b"text/html")
+        headers.append((b"content-security-policy", (CSP if html else NOT_A_PAGE_CSP).encode()))
+    if scope.get("state", {}).get("identity_asked"):
+        path: str = scope["path"]
+        cache = "no-store" if path.startswith(NO_STORE_PATHS) else "private"
+        headers = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+        headers.append((b"cache-control", cache.encode()))
+        vary = [v.decode("latin-1") for n, v in headers if n.lower() == b"vary"]
+        headers = [(n, v) for n, v in headers if n.lower() != b"vary"]
+        headers.append((b"vary", ", ".join([*vary, IDENTITY_VARY]).encode("latin-1")))
+    return headers
+
+
+def _own_path(scope: Scope, location: bytes) -> bytes:
+    """Starlette's redirects (`/trends/` -> `/trends`) name the Host header's host: drop it.
+
+    A relative Location means the same, and no one can point it elsewhere with `Host:`.
+    """
+    parts = urlsplit(location.decode("latin-1"))
+    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+    if not parts.netloc or parts.netloc.lower() != host.lower():
+        return location
+    return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment)).encode("latin-1")
 
 
 @cache
@@ -107,8 +146,13 @@ def templates() -> Jinja2Templates:
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """A page (or, for htmx, a fragment) rendered with `context`."""
+    """A page (or, for htmx, a fragment) rendered with `context`.
+
+    A form calls `csrf_token()`; the first time, that makes the cookie the token is tied to.
+    """
+    context = {**context, "csrf_token": lambda: security.form_token(request)}
     response = templates().TemplateResponse(request, name, context, status_code=status_code)
+    security.set_form_cookie(request, response)
     # The same URL answers a full page or an htmx fragment: caches must tell them apart.
     response.headers["vary"] = "HX-Request, HX-Target"
     return response
@@ -150,10 +194,7 @@ def error_page(
     titles = {404: "Not found", 409: "Cannot be shown", 422: "Bad request", 500: "Server error"}
     title = titles.get(status_code, "Bad request" if status_code < 500 else "Unavailable")
     context = {"title": title, "status": status_code, "message": message, "links": links or []}
-    response = render(request, "error.html", context, status_code=status_code)
-    # A 500 is answered outside the middleware stack, so the page carries its own CSP.
-    response.headers["content-security-policy"] = CSP
-    return response
+    return render(request, "error.html", context, status_code=status_code)
 
 
 def status_label(value: str | None) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     write_group: str | None = Field(
         default=None, description="Group that may write (imports, near-misses); unset: anyone."
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The address readers use, e.g. https://pml.example.com: absolute links "
+        "and the origin writes must come from; unset: relative links, and the request's own "
+        "scheme and host as the origin.",
+    )
 
     replica_poll: float = Field(
         default=5,
@@ -99,6 +105,17 @@ class Settings(BaseSettings):
         description="Seconds between checks for postmortems other replicas "
         "indexed into the shared database; 0: never.",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An http(s) address with a host; a path is kept (for a proxy serving under one)."""
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must look like https://pml.example.com, got {value!r}")
+        return value.strip().rstrip("/")
 
     @property
     def webhook_secrets(self) -> list[str]:

@@ -110,9 +110,11 @@ def parse_week(text: str) -> Window:
         raise PeriodError(f"week must look like 2025-W07, got '{text}'")
     try:
         monday = dt.date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        return Window(monday, monday + dt.timedelta(days=6))
     except ValueError:
         raise PeriodError(f"{text} is not a week of {match[1]}") from None
-    return Window(monday, monday + dt.timedelta(days=6))
+    except OverflowError:  # the last week of year 9999 ends after the calendar does
+        raise PeriodError(f"{text} ends after the last day of year 9999") from None
 
 
 def parse_quarter(text: str) -> dt.date:

@@ -27,8 +27,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(data_dir: Path, library: Path = ROOT / "postmortems") -> Iterator[str]:
-    """Start the server, wait until semantic search is ready, yield its base URL."""
+def serve(
+    data_dir: Path, library: Path = ROOT / "postmortems", extra: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start the server, wait until semantic search is ready, yield its base URL.
+
+    `extra` adds or overrides PML_* settings (access control, say).
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -38,6 +43,7 @@ def serve(data_dir: Path, library: Path = ROOT / "postmortems") -> Iterator[str]
         "PML_LOG_LEVEL": "warning",
     }
     env.pop("PML_DATABASE_URL", None)
+    env.update(extra or {})
     command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"

@@ -23,6 +23,12 @@ from indexer.format.postmortem import parse_timestamp
 from indexer.incidents import nearmiss
 
 _ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "not ended"
+# Per-alert limits: an alert past one is reported and left out, the rest of its batch is kept.
+MAX_ENTRIES = 100  # labels, or annotations, of one alert
+MAX_LABEL_CHARS = 1024
+MAX_ANNOTATION_CHARS = 16 * 1024
+MAX_ALERTNAME_CHARS = 200  # it names the near-miss ("what failed", 500 characters at most)
+MAX_WHAT_FAILED_CHARS = 500
 
 
 class AlertPayloadError(ValueError):
@@ -80,12 +86,22 @@ def parse_payload(payload: Any) -> tuple[list[tuple[int, Alert]], list[tuple[int
     return alerts, errors
 
 
-def _strings(value: Any, name: str) -> dict[str, str]:
+def _strings(value: Any, name: str, limit: int) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise AlertPayloadError(f"{name} must be an object")
-    return {str(k): str(v) for k, v in value.items()}
+    if len(value) > MAX_ENTRIES:
+        raise AlertPayloadError(f"{name} has more than {MAX_ENTRIES} entries")
+    found = {}
+    for key, item in value.items():
+        if isinstance(item, (dict, list)):
+            raise AlertPayloadError(f"{name}.{str(key)[:64]} must be a string")
+        text = str(item)
+        if len(key) > MAX_LABEL_CHARS or len(text) > limit:
+            raise AlertPayloadError(f"{name}.{str(key)[:64]} is longer than {limit} characters")
+        found[str(key)] = text
+    return found
 
 
 def _time(value: Any, name: str) -> dt.datetime | None:
@@ -109,13 +125,16 @@ def _alert(item: Any) -> Alert:
     status = item.get("status")
     if status not in ("firing", "resolved"):
         raise AlertPayloadError(f"status must be firing or resolved, got {status!r}")
+    labels = _strings(item.get("labels"), "labels", MAX_LABEL_CHARS)
+    if len(labels.get("alertname", "")) > MAX_ALERTNAME_CHARS:
+        raise AlertPayloadError(f"labels.alertname is longer than {MAX_ALERTNAME_CHARS} characters")
     return Alert(
         fingerprint=fingerprint.strip()[:128],
         status=status,
         starts_at=starts,
         ends_at=_time(item.get("endsAt"), "endsAt") if status == "resolved" else None,
-        labels=_strings(item.get("labels"), "labels"),
-        annotations=_strings(item.get("annotations"), "annotations"),
+        labels=labels,
+        annotations=_strings(item.get("annotations"), "annotations", MAX_ANNOTATION_CHARS),
     )
 
 
@@ -188,7 +207,7 @@ def _log_near_miss(db: Session, row: AlertRow, window_minutes: float) -> None:
     entry = nearmiss.NearMiss(
         date=starts.date(),
         service=row.service,
-        what_failed=row.alertname or summary or row.fingerprint,
+        what_failed=(row.alertname or summary or row.fingerprint)[:MAX_WHAT_FAILED_CHARS],
         caught_by=f"alert {row.alertname or row.fingerprint} fired and resolved itself "
         f"after {minutes:.0f} min (window {window_minutes:g} min), nobody acknowledged it",
         corrective_action=None,

@@ -25,11 +25,31 @@ class Table:
     rows: list[list[Cell]] = field(default_factory=list)
 
     def csv(self) -> str:
+        """The table as CSV, every text cell made safe to open in a spreadsheet."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.columns)
-        writer.writerows(["" if cell is None else cell for cell in row] for row in self.rows)
+        writer.writerow([csv_cell(name) for name in self.columns])
+        writer.writerows([csv_cell(cell) for cell in row] for row in self.rows)
         return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(cell: Cell) -> str | int | float:
+    """A cell a spreadsheet will not run: text starting like a formula gets a leading `'`.
+
+    Numbers are written as numbers, negative ones included (a change of -3 is a
+    figure, and a number cannot carry a formula); only text is escaped, so a
+    service named `-5` or `=cmd|' /C calc'!A0` from an import comes out as
+    `'-5` and `'=cmd|' /C calc'!A0` (OWASP's rule for CSV injection).
+    """
+    if cell is None:
+        return ""
+    if isinstance(cell, (int, float)):
+        return cell
+    text = str(cell)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def minutes(seconds: float | None) -> float | None:

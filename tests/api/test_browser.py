@@ -6,10 +6,14 @@ Skipped where /usr/bin/chromium or the playwright package is missing
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.live_server import serve
@@ -128,3 +132,112 @@ def test_near_miss_form_rejects_bad_input_then_accepts_good_input(page: Any, bas
     page.wait_for_url("**/near-misses?logged=1")
     assert "Near-miss logged" in page.locator(".notice-ok").inner_text()
     assert page.locator("text=Card tokeniser latency above 2 s").count() >= 1
+
+
+ATTACK = """<!doctype html><html><body>
+<iframe name="one"></iframe><iframe name="two"></iframe>
+<form id="normal" target="one" method="post" action="{base}/near-misses">
+<input name="date" value="2025-03-15"><input name="service" value="xsite-form">
+<input name="what_failed" value="forged"><input name="caught_by" value="another site">
+</form>
+<form id="plain" target="two" method="post" enctype="text/plain"
+ action="{base}/api/alerts/alertmanager">
+<input name='{{"version": "4", "alerts": [{{"fingerprint": "xsite", "status": "resolved",
+ "startsAt": "2025-03-15T10:00:00Z", "endsAt": "2025-03-15T10:02:00Z",
+ "labels": {{"alertname": "Forged", "service": "xsite-plain"}}}}], "pad": "' value='"}}'>
+</form>
+<script>
+document.getElementById("normal").submit();
+document.getElementById("plain").submit();
+</script>
+</body></html>"""
+
+
+@contextmanager
+def other_origin(page_html: str) -> Iterator[str]:
+    """A second server on loopback, reached as localhost: another origin and another site."""
+    body = page_html.encode()
+
+    class Attack(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Attack)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/attack"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_page_on_another_origin_cannot_post_forms(browser: Any, base: str) -> None:
+    """A normal and a text/plain form, auto-submitted by another site's page, store nothing."""
+    context = browser.new_context()
+    page = context.new_page()
+    done: list[tuple[str, str]] = []
+
+    def finished(request: Any) -> None:
+        if request.url.startswith(base):
+            response = request.response()
+            done.append((request.url, str(response.status if response else None)))
+
+    context.on("requestfinished", finished)
+    context.on("requestfailed", lambda request: done.append((request.url, request.failure)))
+    with other_origin(ATTACK.format(base=base)) as evil:
+        page.goto(evil)
+        for _ in range(100):
+            if len(done) >= 2:
+                break
+            page.wait_for_timeout(100)
+    context.close()
+    # Both reached the server and were refused there: the JSON 403 loads in its frame, the
+    # HTML 403 page is answered but may not be framed (frame-ancestors 'none').
+    answered = {"403", "net::ERR_BLOCKED_BY_RESPONSE"}
+    assert len(done) == 2 and all(outcome in answered for _, outcome in done), done
+    logged = httpx.get(f"{base}/api/near-misses").json()["groups"]
+    assert not [g for g in logged if g["service"].startswith("xsite")]
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("/docs", '.opblock-summary-path:has-text("/api/search")'),
+        ("/redoc", 'h1:has-text("Postmortem Library")'),
+    ],
+)
+def test_api_docs_work_offline_under_the_csp(
+    browser: Any, base: str, path: str, ready: str
+) -> None:
+    """Swagger UI and ReDoc come from our own server; every other host is unreachable."""
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    reply = page.goto(f"{base}{path}")
+    assert "frame-ancestors 'none'" in reply.headers["content-security-policy"]
+    page.wait_for_selector(ready, timeout=20_000)
+    context.close()
+    # ReDoc always draws a "by Redocly" logo from its CDN; the CSP stops it (the image hides
+    # itself when it cannot load), and that refusal is the one error allowed here.
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg' violates the following Content Security"
+    assert outside == [] and [e for e in errors if logo not in e] == []

@@ -206,17 +206,26 @@ def test_reviews(client: TestClient) -> None:
     assert "Investment ranking" in quarterly and "instrument better" in quarterly
 
 
+def _signed(client: TestClient, fields: str) -> str:
+    """The form's fields plus the token the near-miss page gives this client (and its cookie)."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/near-misses").text)
+    assert token is not None
+    return f"{fields}&csrf_token={token[1]}"
+
+
 def test_near_miss_form_shows_messages_next_to_fields(client: TestClient) -> None:
-    response = client.post("/near-misses", content="date=&service=&what_failed=x", headers=FORM)
+    response = client.post(
+        "/near-misses", content=_signed(client, "date=&service=&what_failed=x"), headers=FORM
+    )
     assert response.status_code == 422
     assert 'id="nm-date-error">Date is required.' in response.text
     assert 'id="nm-service-error">Service is required.' in response.text
     assert 'id="nm-caught_by-error">Caught by is required.' in response.text
     assert ">x</textarea>" in response.text  # what the reader typed is kept
-    future = "date=2999-01-01&service=orders&what_failed=lag&caught_by=alert"
+    future = _signed(client, "date=2999-01-01&service=orders&what_failed=lag&caught_by=alert")
     response = client.post("/near-misses", content=future, headers=FORM)
     assert response.status_code == 422 and "is in the future" in response.text
-    bad_date = "date=yesterday&service=orders&what_failed=lag&caught_by=alert"
+    bad_date = _signed(client, "date=yesterday&service=orders&what_failed=lag&caught_by=alert")
     assert (
         "Date must be a day like"
         in client.post("/near-misses", content=bad_date, headers=FORM).text
@@ -227,7 +236,10 @@ def test_near_miss_form_logs_and_recommends_a_postmortem_at_the_third(client: Te
     entry = "date=2026-11-20&service=catalog&what_failed=Replica+lag+{n}s&caught_by=an+alert"
     for n in (45, 90, 120):
         response = client.post(
-            "/near-misses", content=entry.format(n=n), headers=FORM, follow_redirects=False
+            "/near-misses",
+            content=_signed(client, entry.format(n=n)),
+            headers=FORM,
+            follow_redirects=False,
         )
         assert response.status_code == 303
     assert response.headers["location"] == "/near-misses?logged=3"

@@ -128,7 +128,9 @@ def test_some_bad_alerts_do_not_block_the_good_ones(client: TestClient) -> None:
 def test_permanently_bad_payloads_get_4xx(
     client: TestClient, body: bytes, status: int, message: str
 ) -> None:
-    response = client.post("/api/alerts/alertmanager", content=body)
+    response = client.post(
+        "/api/alerts/alertmanager", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == status
     assert message in response.json()["detail"]
 
