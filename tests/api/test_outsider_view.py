@@ -79,7 +79,7 @@ OUTSIDERS = {
     "nobody": {},
     "proxy user in other groups": {"X-Forwarded-User": "eve", "X-Forwarded-Groups": "payments"},
 }
-# Fields that measure time, not content.
+# Fields that measure time, not content (forms' CSRF tokens are per-request secrets, too).
 TIMING = {"took_ms", "seconds", "uptime_seconds", "generated_at", "indexed_at"}
 
 
@@ -267,6 +267,7 @@ def _normalised(reply: Any, url: str) -> Any:
             for line in body.splitlines()
             if not re.match(r"(process_|python_gc|pml_http_request|\S+_created)", line)
         ]
+    body = re.sub(r'name="csrf_token" value="[0-9a-f]+"', 'name="csrf_token" value="…"', body)
     return re.sub(r"\d+(\.\d+)? ?ms\b", "N ms", body)
 
 
