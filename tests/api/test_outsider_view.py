@@ -106,6 +106,7 @@ def _database_urls(tmp_path: Path, backend: str) -> Iterator[tuple[str, str]]:
         pytest.param(("proxy", "sqlite"), id="proxy-sqlite"),
         pytest.param(("token", "sqlite"), id="token-sqlite"),
         pytest.param(("proxy", "postgres"), id="proxy-postgres", marks=pytest.mark.postgres),
+        pytest.param(("token", "postgres"), id="token-postgres", marks=pytest.mark.postgres),
     ]
 )
 def pair(
