@@ -20,7 +20,7 @@ from indexer import auth
 from indexer.config import Settings
 from indexer.db import catalog, migrate, store
 from indexer.filters import FIELDS, FilterError, Filters
-from indexer.format import authoring, lint, taxonomy
+from indexer.format import authoring, fixer, lint, taxonomy
 from indexer.format.postmortem import Finding, Postmortem
 from indexer.incidents import importers
 from indexer.indexing import githistory, gitsync
@@ -257,7 +257,12 @@ def search(
     is_flag=True,
     help="Also flag postmortems that say nearly what another says (loads the embedding model).",
 )
-def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="First rewrite what can be fixed (dates, missing ids, field order), showing the diff.",
+)
+def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool, fix: bool) -> None:
     """Check postmortems; exits 1 when there are errors."""
     roots = list(paths) or [_settings().library]
     checks: list[Callable[[list[Postmortem]], list[Finding]]] = []
@@ -273,6 +278,7 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
         except EmbeddingError as error:
             raise click.ClickException(str(error)) from None
         checks.append(partial(duplicate_findings, embedder=embedder))
+    library_root = _library_root(roots[0])
     try:
         vocabulary = taxonomy.load(taxonomy.find_root(roots[0]))
     except taxonomy.TaxonomyError as error:
@@ -280,10 +286,13 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
         sys.exit(1)
     if _settings().auth == "off":
         checks.append(lint.hidden_while_auth_off)
-    findings = lint.lint_paths(roots, vocabulary, checks)
-    # A deployment note rather than a fault of the file: stderr, not counted, exit code unchanged.
-    for note in (f for f in findings if f.code == lint.RESTRICTED_HIDDEN):
-        click.echo(str(note), err=True)
+    if fix:
+        _fix(roots, style)
+    findings = lint.lint_paths(roots, vocabulary, checks, library_root=library_root)
+    # A deployment note rather than a fault of the file: stderr, counted apart, exit code unchanged.
+    notes = [f for f in findings if f.code == lint.RESTRICTED_HIDDEN]
+    for note in notes:
+        click.echo(f"{note.path}:{note.line}: note: {note.message}", err=True)
     findings = [f for f in findings if f.code != lint.RESTRICTED_HIDDEN]
     output = lint.format_findings(findings, style)
     if output:
@@ -291,8 +300,31 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
     errors = sum(1 for f in findings if f.level == "error")
     warnings = len(findings) - errors
     if style == "text":
-        click.echo(f"{errors} errors, {warnings} warnings", err=True)
+        summary = f"{errors} errors, {warnings} warnings"
+        click.echo(summary + (f", {len(notes)} notes" if notes else ""), err=True)
     sys.exit(1 if errors else 0)
+
+
+def _library_root(path: Path) -> Path | None:
+    """The library a linted path belongs to: where its taxonomy.yaml is, or PML_LIBRARY."""
+    found = taxonomy.find_root(path)
+    if (found / taxonomy.FILE_NAME).is_file():
+        return found
+    library = _settings().library
+    try:
+        path.resolve().relative_to(library.resolve())
+    except ValueError:
+        return None
+    return library
+
+
+def _fix(roots: list[Path], style: str) -> None:
+    """Rewrite what `pml lint --fix` can, printing each change as a diff."""
+    for path, diff in fixer.fix_paths(roots):
+        if style == "text":
+            click.echo(diff, nl=False, err=True)
+        else:
+            click.echo(f"fixed {path}", err=True)
 
 
 @main.command(name="related")

@@ -57,8 +57,8 @@ def test_once_published_lint_lists_only_the_sections_to_fill(library_dir: Path) 
     path = Path(out)
     path.write_text(path.read_text().replace("status: draft", "status: published"))
     findings = lint_json(path)
-    assert {f["code"] for f in findings} == {"placeholder"}
-    assert len(findings) == 8  # one TODO per conventional section
+    assert {f["code"] for f in findings} == {"placeholder", "no-timestamps"}
+    assert sum(f["code"] == "placeholder" for f in findings) == 8  # one TODO per section
     assert all(f["level"] == "warning" for f in findings)
 
 
@@ -67,7 +67,11 @@ def test_ids_are_unique_in_the_library(library_dir: Path) -> None:
     second = Path(new(library_dir, "Pool exhaustion")[1])
     assert second.stem == f"{first.stem}-2"
     taken = f"{TODAY.isoformat()}-cache-stampede"
-    write(library_dir, "old/elsewhere.md", postmortem_text(id=taken))
+    write(
+        library_dir,
+        "old/elsewhere.md",
+        postmortem_text(id=taken, timestamps={"started_at": "2025-03-14T10:00:00+00:00"}),
+    )
     assert Path(new(library_dir, "Cache stampede!")[1]).stem == f"{taken}-2"
     assert lint_json(library_dir) == []
 
