@@ -20,7 +20,7 @@ from indexer import auth
 from indexer.config import Settings
 from indexer.db import catalog, migrate, store
 from indexer.filters import FIELDS, FilterError, Filters
-from indexer.format import authoring, fixer, lint, taxonomy
+from indexer.format import authoring, convert, fixer, lint, taxonomy
 from indexer.format.postmortem import Finding, Postmortem
 from indexer.incidents import importers
 from indexer.indexing import githistory, gitsync
@@ -387,7 +387,7 @@ def show(postmortem_id: str, as_json: bool) -> None:
 
 @main.group(name="import")
 def import_group() -> None:
-    """Bring outside data into the library's database."""
+    """Bring outside data in: incidents into the database, postmortems into the library."""
 
 
 @import_group.command(name="incidents")
@@ -408,6 +408,32 @@ def import_incidents(file: Path, source: str) -> None:
         click.echo(f"{file}: {where} {row}: {message}", err=True)
     click.echo(f"{report.added} added, {report.updated} updated, {len(report.errors)} rejected")
     sys.exit(1 if report.errors else 0)
+
+
+@import_group.command(name="postmortems")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Library folder to write into (files go to OUT/YYYY/); existing files are never replaced.",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Where SOURCE is published (e.g. https://github.com/org/repo/blob/main/): "
+    "source_url becomes this plus each file's path.",
+)
+def import_postmortems(source: Path, out: Path, base_url: str | None) -> None:
+    """Convert postmortems written elsewhere (Markdown in any template, Confluence HTML,
+    Word .docx, Notion exports) into library files; one report line per file."""
+    report = convert.convert(source, out, base_url=base_url)
+    for line in report.files:
+        click.echo(str(line))
+    click.echo(report.summary(), err=True)
+    if report.files and not report.count("failed"):
+        click.echo(f"Next: `pml lint {out}` lists what to review in each file.", err=True)
+    sys.exit(1 if report.count("failed") else 0)
 
 
 @main.command(name="digest")

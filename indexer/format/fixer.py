@@ -32,6 +32,7 @@ _VALUE = re.compile(
 )
 _ZONE = re.compile(r"[ ]?(?:(Z|UTC|GMT)|([+-]\d{2}):?(\d{2}))$", re.IGNORECASE)
 _DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y/%m/%d", "%B %d %Y")
+_CLOCK = re.compile(r"\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?(?:\s+[A-Z]{2,4})?$", re.I)
 _ITEM = re.compile(r"^(?P<indent>\s*)-(?P<space>\s+)(?P<rest>\S.*)$")
 
 
@@ -40,7 +41,9 @@ def normalise_date(text: str) -> str | None:
     value = text.strip().strip("'\"")
     day = parse_date(value)
     if day is None:
-        day = _named_date(re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", value))
+        # "February 5, 2022 11:40 AM" (Notion), "21st July 2018": the day is what counts.
+        named = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", _CLOCK.sub("", value))
+        day = _named_date(named)
     return day.isoformat() if day else None
 
 

@@ -62,7 +62,8 @@ _SPACE = re.compile(r"\s+")
 _ALIASES: dict[str, tuple[str, ...]] = {}
 for _name, _aliases in SECTIONS.items():
     for _alias in (_name.lower(), *_aliases):
-        _ALIASES[_alias] = (*_ALIASES.get(_alias, ()), _name)
+        if _name not in _ALIASES.get(_alias, ()):
+            _ALIASES[_alias] = (*_ALIASES.get(_alias, ()), _name)
 
 
 def normalise(heading: str) -> str:

@@ -359,10 +359,11 @@ def _placeholders(postmortem: Postmortem, found: list[markdown.Heading]) -> list
     SRE book's "Bug 5554823 TODO"); only a line that starts with it is a gap.
     """
     action_lines: set[int] = set()
-    ends = [heading.line for heading in found[1:]] + [postmortem.body.count("\n") + 2]
-    for heading, end in zip(found, ends, strict=True):
+    total = postmortem.body.count("\n") + 2
+    for position, heading in enumerate(found):
         if "Action items" in headings.canonical(heading.text):
-            action_lines.update(range(heading.line + 1, end))
+            after = (h.line for h in found[position + 1 :] if h.level <= heading.level)
+            action_lines.update(range(heading.line + 1, next(after, total)))
     findings = []
     for number, line in enumerate(postmortem.body.split("\n"), start=1):
         if not _PLACEHOLDER.search(line):
