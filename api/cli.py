@@ -9,19 +9,28 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlmodel import col, select
 
 from indexer import auth
 from indexer.config import Settings
 from indexer.db import catalog, migrate, store
+from indexer.db.models import UNKNOWN_SERVICE, IncidentRow
 from indexer.filters import FIELDS, FilterError, Filters
 from indexer.format import authoring, convert, fixer, lint, taxonomy
-from indexer.format.postmortem import Finding, Postmortem
+from indexer.format.postmortem import (
+    REF_SOURCES,
+    SEVERITIES,
+    TIMESTAMP_FIELDS,
+    Finding,
+    Postmortem,
+    parse_timestamp,
+)
 from indexer.incidents import importers
 from indexer.indexing import githistory, gitsync
 from indexer.library import Library
@@ -157,7 +166,7 @@ def sync(force: bool) -> None:
 
 
 @main.command()
-@click.argument("title")
+@click.argument("title", required=False)
 @click.option("--service", multiple=True, help="A service id from taxonomy.yaml (repeatable).")
 @click.option(
     "--error-class", multiple=True, help="An error class id from taxonomy.yaml (repeatable)."
@@ -168,10 +177,48 @@ def sync(force: bool) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Library folder (default: PML_LIBRARY).",
 )
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Day a past incident started (default today): sets the id, folder and date.",
+)
+@click.option(
+    "--started-at",
+    help="When it started, ISO 8601 with a time zone (2025-03-14T18:02:00+00:00), "
+    "or a time with a zone (18:02Z) together with --date.",
+)
+@click.option(
+    "--from-incident",
+    "incident",
+    metavar="SOURCE:ID",
+    help="Fill date, timestamps, service, severity and external_refs from an imported "
+    "incident (e.g. pagerduty:Q1ORDERS0314); TITLE defaults to its title.",
+)
 def new(
-    title: str, service: tuple[str, ...], error_class: tuple[str, ...], root: Path | None
+    title: str | None,
+    service: tuple[str, ...],
+    error_class: tuple[str, ...],
+    root: Path | None,
+    day: Any,
+    started_at: str | None,
+    incident: str | None,
 ) -> None:
     """Start a postmortem from the template: pml new "Checkout errors after a deploy"."""
+    facts, known_title = _incident_facts(incident) if incident else (authoring.Facts(), None)
+    title = title or known_title
+    if not title:
+        raise click.UsageError("give a TITLE (or --from-incident to take the incident's title)")
+    if day is not None:
+        facts.day = day.date()
+    if started_at is not None:
+        start = _started_at(started_at, facts.day)
+        if facts.day is not None and start.date() != facts.day:
+            raise click.BadParameter(
+                f"{start.isoformat()} is not on {facts.day}", param_hint="--started-at"
+            )
+        facts.day = start.date()
+        facts.timestamps["started_at"] = start
     try:
         path = authoring.new_postmortem(
             root or _settings().library,
@@ -179,6 +226,7 @@ def new(
             services=service,
             error_classes=error_class,
             today=date.today(),
+            facts=facts,
         )
     except authoring.AuthoringError as error:
         raise click.UsageError(str(error)) from None
@@ -187,6 +235,56 @@ def new(
         "Replace every TODO, set status: published once reviewed; `pml lint` lists what is left.",
         err=True,
     )
+
+
+def _started_at(value: str, day: date | None) -> datetime:
+    """`--started-at`: a full timestamp, or a time of `day`; never without a time zone."""
+    text = value.strip()
+    if "T" not in text.upper() and " " not in text and day is not None:
+        text = f"{day.isoformat()}T{text}"
+    normalised = fixer.normalise_timestamp(text)
+    parsed = parse_timestamp(normalised) if normalised else None
+    if parsed is None:
+        raise click.BadParameter(
+            f"'{value}' is not a timestamp with a time zone, like 2025-03-14T18:02:00+00:00 "
+            "(or 18:02Z with --date)",
+            param_hint="--started-at",
+        )
+    return parsed
+
+
+def _incident_facts(reference: str) -> tuple[authoring.Facts, str]:
+    """What an imported incident says, for `pml new --from-incident SOURCE:ID`."""
+    source, _, source_id = reference.partition(":")
+    if not source or not source_id:
+        raise click.BadParameter(
+            "expected SOURCE:ID, e.g. pagerduty:Q1ORDERS0314", param_hint="--from-incident"
+        )
+    with Library.open(_settings()) as library, store.session(library.engine) as db:
+        row = db.exec(
+            select(IncidentRow).where(
+                col(IncidentRow.source) == source, col(IncidentRow.source_id) == source_id
+            )
+        ).first()
+    if row is None:
+        raise click.BadParameter(
+            f"no incident {reference} in the database; import it first with "
+            f"`pml import incidents FILE --source {source}`",
+            param_hint="--from-incident",
+        )
+    stamps = {
+        name: stamp
+        for name in TIMESTAMP_FIELDS
+        if (stamp := store.as_utc(getattr(row, name))) is not None
+    }
+    facts = authoring.Facts(
+        day=stamps["started_at"].date(),
+        timestamps=stamps,
+        severity=row.severity if row.severity in SEVERITIES else None,
+        services=[] if row.service == UNKNOWN_SERVICE else [row.service],
+        external_refs={source: [source_id]} if source in REF_SOURCES else {},
+    )
+    return facts, row.title
 
 
 @main.command()
