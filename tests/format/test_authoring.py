@@ -152,7 +152,8 @@ def test_from_an_imported_incident(library_dir: Path, tmp_path: Path) -> None:
     }
     runner = CliRunner()
     fixture = str(ROOT / "tests" / "fixtures" / "pagerduty_incidents.json")
-    imported = runner.invoke(main, ["import", "incidents", fixture, "--source", "pagerduty"], env=env)
+    command = ["import", "incidents", fixture, "--source", "pagerduty"]
+    imported = runner.invoke(main, command, env=env)
     assert imported.exit_code in (0, 1), imported.output  # rows the fixture rejects are listed
     missing = runner.invoke(main, ["new", "--from-incident", "pagerduty:NOPE"], env=env)
     assert missing.exit_code == 2 and "no incident pagerduty:NOPE in the database" in missing.output
