@@ -35,7 +35,7 @@ def _venv(folder: Path) -> Path:
 def _install(spec: str, folder: Path) -> float:
     pip = _venv(folder) / "pip"
     start = time.monotonic()
-    subprocess.run([str(pip), "install", "--quiet", spec], check=True)
+    subprocess.run([str(pip), "install", "--quiet", "--quiet", spec], check=True)
     return time.monotonic() - start
 
 
@@ -70,7 +70,7 @@ def main() -> None:
             capture_output=True,
             text=True,
         ).stdout.strip()
-        print(f"lint-only venv: `pml lint postmortems` exit {lint.returncode}; torch absent: {absent}")
+        print(f"lint-only venv: `pml lint postmortems` exit {lint.returncode}; no torch: {absent}")
 
 
 if __name__ == "__main__":

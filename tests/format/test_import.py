@@ -12,13 +12,18 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
+from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.cli import main
-from indexer.format import postmortem
+from indexer.format import convert, lint, postmortem
+from indexer.format.taxonomy import Taxonomy
 from tests.conftest import SAMPLE_LIBRARY, write
 from tests.format import foreign
 
@@ -210,3 +215,29 @@ def test_unreadable_files_fail_alone_and_nothing_is_overwritten(
     targets = list(converted(first.stdout).values()) + list(converted(second.stdout).values())
     assert len(targets) == 2 and targets[0] != targets[1]
     assert targets[1].stem == targets[0].stem + "-2"
+
+
+_MARKDOWNISH = st.text(
+    alphabet=st.sampled_from(list("#|-*:[]()`>+ \n\tabcTODOne0123456789/年")), max_size=400
+)
+
+
+@pytest.mark.reliability
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=_MARKDOWNISH, front=st.sampled_from(["", "---\ntitle: x\n---\n", "+++\ndate = 1\n+++\n"])
+)
+def test_any_text_converts_to_a_file_that_lints_or_fails_alone(
+    tmp_path: Path, body: str, front: str
+) -> None:
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    write(work, "in/x.md", front + body)
+    report = convert.convert(work / "in", work / "out", today=date(2025, 1, 1))
+    [line] = report.files
+    assert line.outcome in ("converted", "needs attention"), str(line)
+    assert line.target is not None
+    text = Path(line.target).read_text(encoding="utf-8")
+    parsed = postmortem.parse(text, line.target)
+    assert not [f for f in lint.lint_postmortem(parsed, Taxonomy()) if f.level == "error"]

@@ -90,6 +90,9 @@ def convert(
             report.files.append(FileReport(name, "failed", reasons=[str(error)]))
         except OSError as error:
             report.files.append(FileReport(name, "failed", reasons=[error.strerror or str(error)]))
+        except Exception as error:  # one odd file must not stop a migration of hundreds
+            reason = f"could not be converted ({type(error).__name__}: {error}); please report it"
+            report.files.append(FileReport(name, "failed", reasons=[reason]))
     return report
 
 
