@@ -143,11 +143,11 @@ def test_a_start_without_a_time_zone_or_on_another_day_is_refused(library_dir: P
     assert not list(library_dir.rglob("*.md"))
 
 
-def test_from_an_imported_incident(library_dir: Path, tmp_path: Path) -> None:
+def test_from_an_imported_incident(library_dir: Path, tmp_path: Path, database_url: str) -> None:
     env = {
         "PML_LIBRARY": str(library_dir),
         "PML_DATA_DIR": str(tmp_path / "data"),
-        "PML_DATABASE_URL": "",
+        "PML_DATABASE_URL": database_url,
         "PML_GIT_URL": "",
     }
     runner = CliRunner()

@@ -118,7 +118,7 @@ def _bold_fields(body: str) -> dict[str, str]:
 
 def _title(meta: dict[str, Any], body: str, stem: str, review: list[str]) -> tuple[str, str]:
     """The title and the body without the heading it came from."""
-    found = markdown.headings(body)
+    found = [heading for heading in markdown.headings(body) if heading.text.strip()]
     lines = body.split("\n")
     given = meta.get("title") or meta.get("name")
     if isinstance(given, str) and given.strip():
