@@ -76,11 +76,17 @@ def normalise(heading: str) -> str:
     return _QUALIFIER.sub("", text).strip(" .-")
 
 
-def canonical(heading: str) -> tuple[str, ...]:
-    """Our sections a heading stands for (none, one, or two for 'Root cause and resolution')."""
+def canonical(heading: str, *, exact: bool = False) -> tuple[str, ...]:
+    """Our sections a heading stands for (none, one, or two for 'Root cause and resolution').
+
+    Without `exact`, a heading that starts with a name counts too ("Timeline
+    of the outage"): right for counting sections, too loose for renaming one.
+    """
     key = normalise(heading)
     if key in _ALIASES:
         return _ALIASES[key]
+    if exact:
+        return ()
     for alias, names in _ALIASES.items():
         # "Timeline (all times in PST)", "Impact on customers", "Action items for Q3"
         if key.startswith(alias + " ") and len(alias) > 4:

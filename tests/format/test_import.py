@@ -241,3 +241,16 @@ def test_any_text_converts_to_a_file_that_lints_or_fails_alone(
     text = Path(line.target).read_text(encoding="utf-8")
     parsed = postmortem.parse(text, line.target)
     assert not [f for f in lint.lint_postmortem(parsed, Taxonomy()) if f.level == "error"]
+
+
+def test_only_headings_that_name_a_section_are_renamed(library: Path, tmp_path: Path) -> None:
+    text = (
+        "# Slow checkout\n\n## Summary:\nIt was slow.\n\n## Response time degradation\n"
+        "p99 doubled.\n\n## Timeline: 2024-03-01\n- 10:00 slow\n"
+    )
+    source = write(tmp_path, "in/slow.md", text)
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    body = next(iter(converted(result.stdout).values())).read_text().split("---\n", 2)[2]
+    assert "## Summary\n" in body
+    assert "## Response time degradation\n" in body  # not our "Response and recovery"
+    assert "## Timeline\n\n2024-03-01\n" in body

@@ -279,7 +279,8 @@ def _sections(body: str) -> list[_Section]:
     result = []
     for position, heading in enumerate(found):
         after = (h.line for h in found[position + 1 :] if h.level <= heading.level)
-        result.append(_Section(heading, headings.canonical(heading.text), next(after, total)))
+        names = headings.canonical(heading.text, exact=True)
+        result.append(_Section(heading, names, next(after, total)))
     return result
 
 
@@ -314,7 +315,7 @@ def _after_colon(text: str) -> str:
     if ":" not in text:
         return ""
     rest = text.split(":", 1)[1].strip()
-    return re.sub(r"^\d+\s*", "", rest).strip()
+    return re.sub(r"^\d{1,3}(?=\s|$)", "", rest).strip()  # a footnote mark, not a year
 
 
 def _action_items(body: str) -> list[dict[str, Any]]:
