@@ -41,6 +41,7 @@ _STATUS_WORD = re.compile(r"\b(TODO|DONE|OPEN|CLOSED|IN PROGRESS|WONTFIX)\b\s*$"
 _WIKI_LINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 _LABEL_KEYS = ("service", "system", "component", "affected", "tag", "categor")
 _URL_KEYS = ("source_url", "url", "permalink", "canonical_url", "canonical", "original_url")
+_INCIDENT_DATE_KEYS = ("date", "incident_date", "incident date")
 _DATE_KEYS = ("date", "incident_date", "incident date", "created", "pubdate", "publishdate")
 _STATUSES = {"todo": "open", "open": "open", "done": "done", "closed": "done", "fixed": "done"}
 _STATUSES |= {"in progress": "in_progress", "wontfix": "wont_do", "won't do": "wont_do"}
@@ -151,14 +152,15 @@ def _date(
         value = meta.get(key)
         if isinstance(value, str) and (day := normalise_date(value)):
             chosen = date.fromisoformat(day)
-            _mention_earlier(chosen, body, f"'{key}' in the original front matter", review)
+            trusted = key in _INCIDENT_DATE_KEYS  # `created`, `pubDate`: when it was written
+            _mention_earlier(chosen, body, f"'{key}' in the original", review, given=trusted)
             stamp = normalise_timestamp(value) if "T" in value or ":" in value else None
             return chosen, stamp
     if (day := normalise_date(fields.get("date", "").split(" ")[0])) is not None:
         return date.fromisoformat(day), None
     path_day = _path_date(source, meta)
     if path_day is not None:
-        _mention_earlier(path_day, body, "the file name", review)
+        _mention_earlier(path_day, body, "the file name", review, given=False)
         return path_day, None
     year = _YEAR.search(source.stem)
     mentioned = _dates_in(body)
@@ -184,10 +186,15 @@ def _date(
     return fallback, None
 
 
-def _mention_earlier(chosen: date, body: str, origin: str, review: list[str]) -> None:
-    """A blog post's date is when it was published; the text may name an earlier incident day."""
+def _mention_earlier(
+    chosen: date, body: str, origin: str, review: list[str], *, given: bool
+) -> None:
+    """A blog post's date is when it was published; the text may name an earlier incident day.
+
+    A `date` field (`given`) is trusted unless the text names an earlier day.
+    """
     earlier = [d for d in _dates_in(body) if 0 < (chosen - d).days <= 366]
-    if origin != "'date' in the original front matter" or earlier:
+    if (not given) or earlier:
         first = f" (the text first mentions {earlier[0].isoformat()})" if earlier else ""
         review.append(
             f"date {chosen.isoformat()} is from {origin}{first}: "
