@@ -9,19 +9,28 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlmodel import col, select
 
 from indexer import auth
 from indexer.config import Settings
 from indexer.db import catalog, migrate, store
+from indexer.db.models import UNKNOWN_SERVICE, IncidentRow
 from indexer.filters import FIELDS, FilterError, Filters
-from indexer.format import authoring, lint, taxonomy
-from indexer.format.postmortem import Finding, Postmortem
+from indexer.format import authoring, convert, fixer, lint, taxonomy
+from indexer.format.postmortem import (
+    REF_SOURCES,
+    SEVERITIES,
+    TIMESTAMP_FIELDS,
+    Finding,
+    Postmortem,
+    parse_timestamp,
+)
 from indexer.incidents import importers
 from indexer.indexing import githistory, gitsync
 from indexer.library import Library
@@ -162,7 +171,7 @@ def sync(force: bool) -> None:
 
 
 @main.command()
-@click.argument("title")
+@click.argument("title", required=False)
 @click.option("--service", multiple=True, help="A service id from taxonomy.yaml (repeatable).")
 @click.option(
     "--error-class", multiple=True, help="An error class id from taxonomy.yaml (repeatable)."
@@ -173,10 +182,48 @@ def sync(force: bool) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Library folder (default: PML_LIBRARY).",
 )
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Day a past incident started (default today): sets the id, folder and date.",
+)
+@click.option(
+    "--started-at",
+    help="When it started, ISO 8601 with a time zone (2025-03-14T18:02:00+00:00), "
+    "or a time with a zone (18:02Z) together with --date.",
+)
+@click.option(
+    "--from-incident",
+    "incident",
+    metavar="SOURCE:ID",
+    help="Fill date, timestamps, service, severity and external_refs from an imported "
+    "incident (e.g. pagerduty:Q1ORDERS0314); TITLE defaults to its title.",
+)
 def new(
-    title: str, service: tuple[str, ...], error_class: tuple[str, ...], root: Path | None
+    title: str | None,
+    service: tuple[str, ...],
+    error_class: tuple[str, ...],
+    root: Path | None,
+    day: Any,
+    started_at: str | None,
+    incident: str | None,
 ) -> None:
     """Start a postmortem from the template: pml new "Checkout errors after a deploy"."""
+    facts, known_title = _incident_facts(incident) if incident else (authoring.Facts(), None)
+    title = title or known_title
+    if not title:
+        raise click.UsageError("give a TITLE (or --from-incident to take the incident's title)")
+    if day is not None:
+        facts.day = day.date()
+    if started_at is not None:
+        start = _started_at(started_at, facts.day)
+        if facts.day is not None and start.date() != facts.day:
+            raise click.BadParameter(
+                f"{start.isoformat()} is not on {facts.day}", param_hint="--started-at"
+            )
+        facts.day = start.date()
+        facts.timestamps["started_at"] = start
     try:
         path = authoring.new_postmortem(
             root or _settings().library,
@@ -184,6 +231,7 @@ def new(
             services=service,
             error_classes=error_class,
             today=date.today(),
+            facts=facts,
         )
     except authoring.AuthoringError as error:
         raise click.UsageError(str(error)) from None
@@ -192,6 +240,56 @@ def new(
         "Replace every TODO, set status: published once reviewed; `pml lint` lists what is left.",
         err=True,
     )
+
+
+def _started_at(value: str, day: date | None) -> datetime:
+    """`--started-at`: a full timestamp, or a time of `day`; never without a time zone."""
+    text = value.strip()
+    if "T" not in text.upper() and " " not in text and day is not None:
+        text = f"{day.isoformat()}T{text}"
+    normalised = fixer.normalise_timestamp(text)
+    parsed = parse_timestamp(normalised) if normalised else None
+    if parsed is None:
+        raise click.BadParameter(
+            f"'{value}' is not a timestamp with a time zone, like 2025-03-14T18:02:00+00:00 "
+            "(or 18:02Z with --date)",
+            param_hint="--started-at",
+        )
+    return parsed
+
+
+def _incident_facts(reference: str) -> tuple[authoring.Facts, str]:
+    """What an imported incident says, for `pml new --from-incident SOURCE:ID`."""
+    source, _, source_id = reference.partition(":")
+    if not source or not source_id:
+        raise click.BadParameter(
+            "expected SOURCE:ID, e.g. pagerduty:Q1ORDERS0314", param_hint="--from-incident"
+        )
+    with Library.open(_settings()) as library, store.session(library.engine) as db:
+        row = db.exec(
+            select(IncidentRow).where(
+                col(IncidentRow.source) == source, col(IncidentRow.source_id) == source_id
+            )
+        ).first()
+    if row is None:
+        raise click.BadParameter(
+            f"no incident {reference} in the database; import it first with "
+            f"`pml import incidents FILE --source {source}`",
+            param_hint="--from-incident",
+        )
+    stamps = {
+        name: stamp
+        for name in TIMESTAMP_FIELDS
+        if (stamp := store.as_utc(getattr(row, name))) is not None
+    }
+    facts = authoring.Facts(
+        day=stamps["started_at"].date(),
+        timestamps=stamps,
+        severity=row.severity if row.severity in SEVERITIES else None,
+        services=[] if row.service == UNKNOWN_SERVICE else [row.service],
+        external_refs={source: [source_id]} if source in REF_SOURCES else {},
+    )
+    return facts, row.title
 
 
 @main.command()
@@ -262,7 +360,12 @@ def search(
     is_flag=True,
     help="Also flag postmortems that say nearly what another says (loads the embedding model).",
 )
-def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="First rewrite what can be fixed (dates, missing ids, field order), showing the diff.",
+)
+def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool, fix: bool) -> None:
     """Check postmortems; exits 1 when there are errors."""
     roots = list(paths) or [_settings().library]
     checks: list[Callable[[list[Postmortem]], list[Finding]]] = []
@@ -278,6 +381,7 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
         except EmbeddingError as error:
             raise click.ClickException(str(error)) from None
         checks.append(partial(duplicate_findings, embedder=embedder))
+    library_root = _library_root(roots[0])
     try:
         vocabulary = taxonomy.load(taxonomy.find_root(roots[0]))
     except taxonomy.TaxonomyError as error:
@@ -285,10 +389,13 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
         sys.exit(1)
     if _settings().auth == "off":
         checks.append(lint.hidden_while_auth_off)
-    findings = lint.lint_paths(roots, vocabulary, checks)
-    # A deployment note rather than a fault of the file: stderr, not counted, exit code unchanged.
-    for note in (f for f in findings if f.code == lint.RESTRICTED_HIDDEN):
-        click.echo(str(note), err=True)
+    if fix:
+        _fix(roots, style)
+    findings = lint.lint_paths(roots, vocabulary, checks, library_root=library_root)
+    # A deployment note rather than a fault of the file: stderr, counted apart, exit code unchanged.
+    notes = [f for f in findings if f.code == lint.RESTRICTED_HIDDEN]
+    for note in notes:
+        click.echo(f"{note.path}:{note.line}: note: {note.message}", err=True)
     findings = [f for f in findings if f.code != lint.RESTRICTED_HIDDEN]
     output = lint.format_findings(findings, style)
     if output:
@@ -296,8 +403,31 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool) -> None:
     errors = sum(1 for f in findings if f.level == "error")
     warnings = len(findings) - errors
     if style == "text":
-        click.echo(f"{errors} errors, {warnings} warnings", err=True)
+        summary = f"{errors} errors, {warnings} warnings"
+        click.echo(summary + (f", {len(notes)} notes" if notes else ""), err=True)
     sys.exit(1 if errors else 0)
+
+
+def _library_root(path: Path) -> Path | None:
+    """The library a linted path belongs to: where its taxonomy.yaml is, or PML_LIBRARY."""
+    found = taxonomy.find_root(path)
+    if (found / taxonomy.FILE_NAME).is_file():
+        return found
+    library = _settings().library
+    try:
+        path.resolve().relative_to(library.resolve())
+    except ValueError:
+        return None
+    return library
+
+
+def _fix(roots: list[Path], style: str) -> None:
+    """Rewrite what `pml lint --fix` can, printing each change as a diff."""
+    for path, diff in fixer.fix_paths(roots):
+        if style == "text":
+            click.echo(diff, nl=False, err=True)
+        else:
+            click.echo(f"fixed {path}", err=True)
 
 
 @main.command(name="related")
@@ -360,7 +490,7 @@ def show(postmortem_id: str, as_json: bool) -> None:
 
 @main.group(name="import")
 def import_group() -> None:
-    """Bring outside data into the library's database."""
+    """Bring outside data in: incidents into the database, postmortems into the library."""
 
 
 @import_group.command(name="incidents")
@@ -381,6 +511,32 @@ def import_incidents(file: Path, source: str) -> None:
         click.echo(f"{file}: {where} {row}: {message}", err=True)
     click.echo(f"{report.added} added, {report.updated} updated, {len(report.errors)} rejected")
     sys.exit(1 if report.errors else 0)
+
+
+@import_group.command(name="postmortems")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Library folder to write into (files go to OUT/YYYY/); existing files are never replaced.",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Where SOURCE is published (e.g. https://github.com/org/repo/blob/main/): "
+    "source_url becomes this plus each file's path.",
+)
+def import_postmortems(source: Path, out: Path, base_url: str | None) -> None:
+    """Convert postmortems written elsewhere (Markdown in any template, Confluence HTML,
+    Word .docx, Notion exports) into library files; one report line per file."""
+    report = convert.convert(source, out, base_url=base_url)
+    for line in report.files:
+        click.echo(str(line))
+    click.echo(report.summary(), err=True)
+    if report.files and not report.count("failed"):
+        click.echo(f"Next: `pml lint {out}` lists what to review in each file.", err=True)
+    sys.exit(1 if report.count("failed") else 0)
 
 
 @main.command(name="digest")

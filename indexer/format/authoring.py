@@ -1,9 +1,12 @@
 """Starting a new postmortem: `pml new "Title"` fills the library's template.
 
 The file gets a fresh id (the date and a slug of the title, made unique),
-today's date and `status: draft`, in the library's `YYYY/` folder. Drafts
-skip the section checks, so the new file passes `pml lint`; once it is set
-to `published`, lint lists every `TODO` left, which is what is still to fill.
+the incident's date (today unless told) and `status: draft`, in the
+library's `YYYY/` folder. Drafts skip the section checks, so the new file
+passes `pml lint`; once it is set to `published`, lint lists every `TODO`
+left, which is what is still to fill. `Facts` carries what is already known
+about a past incident (its start, or everything an imported incident says)
+into the front matter.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import json
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 from indexer.format import files as library
@@ -93,6 +97,34 @@ class AuthoringError(ValueError):
     """The new postmortem cannot be written as asked; the message says why."""
 
 
+@dataclass
+class Facts:
+    """What is known about a past incident before its postmortem is written."""
+
+    day: date | None = None
+    timestamps: dict[str, datetime] = field(default_factory=dict)
+    severity: str | None = None
+    services: list[str] = field(default_factory=list)  # unchecked: suggested if unknown
+    external_refs: dict[str, list[str]] = field(default_factory=dict)
+
+    def front_matter(self, vocabulary: taxonomy.Taxonomy) -> tuple[list[str], list[str]]:
+        """(YAML lines to add after `date:`, services the taxonomy knows)."""
+        known = [s for s in self.services if vocabulary.empty or s in vocabulary.services]
+        unknown = [s for s in self.services if s not in known]
+        lines = []
+        if self.severity:
+            lines.append(f"severity: {self.severity}")
+        if self.timestamps:
+            lines.append("timestamps:")
+            lines += [f"  {name}: {value.isoformat()}" for name, value in self.timestamps.items()]
+        if self.external_refs:
+            lines.append("external_refs:")
+            lines += [f"  {k}: {json.dumps(v)}" for k, v in self.external_refs.items()]
+        if unknown:
+            lines += ["suggested:", f"  services: {json.dumps(unknown)}"]
+        return lines, known
+
+
 def slug(title: str) -> str:
     """Lower-case ASCII words of the title joined by dashes, cut at a word boundary."""
     plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
@@ -140,6 +172,16 @@ def check_vocabulary(vocabulary: taxonomy.Taxonomy, kind: str, values: Sequence[
             )
 
 
+def _with_fields(text: str, lines: list[str]) -> str:
+    """Add front-matter lines after the `date:` line (or at the end of the front matter)."""
+    if not lines:
+        return text
+    rows = text.split("\n")
+    end = next((i for i, row in enumerate(rows[1:], 1) if row.strip() == "---"), len(rows))
+    where = next((i + 1 for i, row in enumerate(rows[:end]) if row.startswith("date:")), end)
+    return "\n".join([*rows[:where], *lines, *rows[where:]])
+
+
 def render(template: str, identifier: str, title: str, day: date, **lists: Sequence[str]) -> str:
     """The template with its {{placeholders}} filled; JSON scalars and lists are valid YAML."""
     values = {"id": identifier, "title": json.dumps(title, ensure_ascii=False), "date": str(day)}
@@ -156,8 +198,13 @@ def new_postmortem(
     services: Sequence[str] = (),
     error_classes: Sequence[str] = (),
     today: date,
+    facts: Facts | None = None,
 ) -> Path:
-    """Write a new draft postmortem into `root`/YYYY/ and return its path."""
+    """Write a new draft postmortem into `root`/YYYY/ and return its path.
+
+    The id, folder and `date` come from `facts.day` when given (a past
+    incident), else `today`.
+    """
     title = title.strip()
     if not title or len(title) > MAX_TITLE or any(ord(c) < 32 for c in title):
         raise AuthoringError(f"the title must be one line of 1 to {MAX_TITLE} characters")
@@ -169,13 +216,18 @@ def new_postmortem(
         raise AuthoringError(str(error)) from None
     check_vocabulary(vocabulary, "services", services)
     check_vocabulary(vocabulary, "error_classes", error_classes)
+    facts = facts or Facts()
+    day = facts.day or today
+    extra, known = facts.front_matter(vocabulary)
+    services = [*services, *(s for s in known if s not in services)]
     custom = root / TEMPLATE_NAME
     template = custom.read_text(encoding="utf-8") if custom.is_file() else DEFAULT_TEMPLATE
-    identifier = fresh_id(root, title, today)
-    text = render(
-        template, identifier, title, today, services=services, error_classes=error_classes
+    identifier = fresh_id(root, title, day)
+    text = _with_fields(
+        render(template, identifier, title, day, services=services, error_classes=error_classes),
+        extra,
     )
-    path = root / f"{today.year}" / f"{identifier}.md"
+    path = root / f"{day.year}" / f"{identifier}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as handle:  # never overwrite a file
         handle.write(text)

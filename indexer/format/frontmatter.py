@@ -61,7 +61,11 @@ def split(text: str) -> tuple[str, str, int]:
         text = text[1:]
     lines = text.split("\n")
     if not lines or not _DELIMITER.match(lines[0].rstrip("\r")):
-        raise FrontMatterError("no front matter: the file must start with a '---' line", 1)
+        raise FrontMatterError(
+            "no front matter: the file must start with a '---' line "
+            "(`pml import postmortems` converts a postmortem written elsewhere)",
+            1,
+        )
     for number, line in enumerate(lines[1:], start=1):
         if _END.match(line.rstrip("\r")):
             yaml_text = "\n".join(lines[1:number])

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from indexer.format import files as library
-from indexer.format.postmortem import KNOWN_FIELDS, TIMESTAMP_FIELDS, Finding, Postmortem
+from indexer.format import headings, markdown
+from indexer.format.postmortem import (
+    KNOWN_FIELDS,
+    SUGGESTION_KINDS,
+    TIMESTAMP_FIELDS,
+    Finding,
+    Postmortem,
+)
 from indexer.format.taxonomy import Taxonomy, suggest
 
 DETECTION_GAP = timedelta(minutes=5)
-SECTIONS = (
-    ("Summary",),
-    ("Impact",),
-    ("Timeline",),
-    ("Contributing factors", "Root cause", "Root causes"),
-    ("Detection",),
-    ("Response and recovery", "Response", "Recovery"),
-    ("Lessons learned",),
-    ("Action items",),
-)
 PLACEHOLDER = "TODO"
+_PLACEHOLDER = re.compile(r"\bTODO\b")
+_TABLE_ROW = re.compile(r"\s*\|")
+_LEADING_PLACEHOLDER = re.compile(r"\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)?TODO\b")
 RESTRICTED_HIDDEN = "restricted-hidden"
 
 
@@ -33,6 +34,8 @@ def lint_postmortem(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]
     findings = list(postmortem.findings)
     checks = (
         _unknown_fields,
+        _empty_fields,
+        _imported,
         _vocabulary,
         _timestamp_order,
         _action_items,
@@ -44,14 +47,19 @@ def lint_postmortem(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]
     return findings
 
 
-def lint_library(postmortems: list[Postmortem]) -> list[Finding]:
-    """Checks across files: duplicate ids and links to postmortems that do not exist."""
+def lint_library(postmortems: list[Postmortem], others: Iterable[Postmortem] = ()) -> list[Finding]:
+    """Checks across files: duplicate ids and links to postmortems that do not exist.
+
+    `others` are the rest of the library the linted files belong to: links to
+    them are fine, and an id one of them already uses is a duplicate.
+    """
     findings = []
     by_id: dict[str, list[Postmortem]] = defaultdict(list)
-    for postmortem in postmortems:
+    linted = {postmortem.path for postmortem in postmortems}
+    for postmortem in [*(o for o in others if o.path not in linted), *postmortems]:
         by_id[postmortem.id].append(postmortem)
     for identifier, owners in by_id.items():
-        for duplicate in owners[1:]:
+        for duplicate in (o for o in owners[1:] if o.path in linted):
             findings.append(
                 _finding(
                     duplicate,
@@ -106,8 +114,13 @@ def lint_paths(
     paths: Iterable[Path],
     taxonomy: Taxonomy,
     library_checks: Sequence[Callable[[list[Postmortem]], list[Finding]]] = (),
+    library_root: Path | None = None,
 ) -> list[Finding]:
-    """Lint files and folders; the result is sorted by file and line."""
+    """Lint files and folders; the result is sorted by file and line.
+
+    With `library_root`, a file or sub-folder is checked as part of that
+    library: its `related` links may name any postmortem there.
+    """
     findings: list[Finding] = []
     postmortems: list[Postmortem] = []
     for root in paths:
@@ -119,10 +132,26 @@ def lint_paths(
         postmortems.extend(scan.postmortems)
     for postmortem in postmortems:
         findings.extend(lint_postmortem(postmortem, taxonomy))
-    findings.extend(lint_library(postmortems))
+    linted = {Path(postmortem.path).resolve() for postmortem in postmortems}
+    others = [
+        other
+        for other in _library_around(paths, library_root)
+        if Path(other.path).resolve() not in linted
+    ]
+    findings.extend(lint_library(postmortems, others))
     for check in library_checks:
         findings.extend(check(postmortems))
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.level, f.message))
+
+
+def _library_around(paths: Iterable[Path], root: Path | None) -> list[Postmortem]:
+    """The library's other postmortems, when the paths linted are only part of it."""
+    if root is None or not root.is_dir():
+        return []
+    resolved = root.resolve()
+    if all(path.exists() and path.resolve() == resolved for path in paths):
+        return []  # the whole library is being linted already
+    return library.scan(root, display_root=root).postmortems
 
 
 def format_findings(findings: list[Finding], style: str) -> str:
@@ -160,6 +189,61 @@ def _unknown_fields(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]
             hint = suggest(key, list(KNOWN_FIELDS))
             message = f"unknown field '{key}'" + (f"; did you mean '{hint}'?" if hint else "")
             findings.append(_finding(postmortem, key, "warning", "unknown-field", message))
+    return findings
+
+
+def _empty_fields(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
+    """`owner:` with nothing after it reads as filled in at a glance; it is not."""
+    findings = []
+    for key, value in postmortem.front_matter.items():
+        if key in KNOWN_FIELDS and (
+            value is None or (isinstance(value, str) and not value.strip())
+        ):
+            message = f"'{key}' is empty: fill it in or delete the line"
+            findings.append(_finding(postmortem, key, "warning", "empty-field", message))
+    if postmortem.status == "published" and not postmortem.timestamps:
+        findings.append(
+            _finding(
+                postmortem,
+                "status",
+                "warning",
+                "no-timestamps",
+                "published without timestamps: add timestamps.started_at, detected_at, "
+                "mitigated_at and resolved_at so the incident counts in time-to-detect "
+                "and time-to-resolve",
+            )
+        )
+    return findings
+
+
+def _imported(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
+    """What `pml import postmortems` left for a person to decide, as warnings saying what to do."""
+    findings = []
+    suggested = postmortem.front_matter.get("suggested")
+    if isinstance(suggested, dict):
+        for kind, values in suggested.items():
+            if kind not in SUGGESTION_KINDS:
+                message = f"unknown 'suggested.{kind}'; expected: {', '.join(SUGGESTION_KINDS)}"
+                findings.append(
+                    _finding(postmortem, f"suggested.{kind}", "warning", "unknown-field", message)
+                )
+                continue
+            shown = ", ".join(str(v) for v in values) if isinstance(values, list) else values
+            message = (
+                f"suggested {kind.replace('_', ' ')} from the text: {shown}; move the right ones "
+                f"to '{kind}' and delete 'suggested.{kind}'"
+            )
+            findings.append(
+                _finding(postmortem, f"suggested.{kind}", "warning", "suggestion", message)
+            )
+    elif suggested is not None:
+        message = "'suggested' must map services, error_classes, ... to lists"
+        findings.append(_finding(postmortem, "suggested", "warning", "suggestion", message))
+    review = postmortem.front_matter.get("review")
+    entries = review if isinstance(review, list) else [] if review is None else [review]
+    for position, entry in enumerate(entries):
+        message = f"to review: {entry} (then delete this line from 'review')"
+        findings.append(_finding(postmortem, f"review.{position}", "warning", "review", message))
     return findings
 
 
@@ -251,28 +335,49 @@ def _sections(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     if postmortem.status != "published":
         return []
     findings = []
-    parts = postmortem.sections
-    headings = {section.heading.lower() for section in parts}
-    for names in SECTIONS:
-        if not any(name.lower() in headings for name in names):
+    found = markdown.headings(postmortem.body)
+    covered = {name for heading in found for name in headings.canonical(heading.text)}
+    for name in headings.SECTIONS:
+        if name not in covered:
             findings.append(
                 Finding(
                     postmortem.path,
                     postmortem.body_line,
                     "warning",
                     "section",
-                    f"missing section '## {names[0]}'",
+                    f"missing section '## {name}'",
                 )
             )
-    for number, line in enumerate(postmortem.body.split("\n"), start=postmortem.body_line):
-        if PLACEHOLDER in line:
-            findings.append(
-                Finding(
-                    postmortem.path,
-                    number,
-                    "warning",
-                    "placeholder",
-                    f"'{PLACEHOLDER}' left in a published postmortem",
-                )
+    findings.extend(_placeholders(postmortem, found))
+    return findings
+
+
+def _placeholders(postmortem: Postmortem, found: list[markdown.Heading]) -> list[Finding]:
+    """`TODO` left to fill in, but not a TODO/DONE status marker of an action item.
+
+    In a table row or under an action-items heading, `TODO` is a status (the
+    SRE book's "Bug 5554823 TODO"); only a line that starts with it is a gap.
+    """
+    action_lines: set[int] = set()
+    total = postmortem.body.count("\n") + 2
+    for position, heading in enumerate(found):
+        if "Action items" in headings.canonical(heading.text):
+            after = (h.line for h in found[position + 1 :] if h.level <= heading.level)
+            action_lines.update(range(heading.line + 1, next(after, total)))
+    findings = []
+    for number, line in enumerate(postmortem.body.split("\n"), start=1):
+        if not _PLACEHOLDER.search(line):
+            continue
+        marker = number in action_lines or _TABLE_ROW.match(line)
+        if marker and not _LEADING_PLACEHOLDER.match(line):
+            continue
+        findings.append(
+            Finding(
+                postmortem.path,
+                number + postmortem.body_line - 1,
+                "warning",
+                "placeholder",
+                f"'{PLACEHOLDER}' left in a published postmortem",
             )
+        )
     return findings

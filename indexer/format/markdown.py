@@ -140,6 +140,34 @@ def sections(body: str) -> list[Section]:
     return result
 
 
+@dataclass(frozen=True)
+class Heading:
+    """An ATX heading of a body: `##` is level 2; `line` counts from the body's first line."""
+
+    level: int
+    text: str
+    line: int
+
+
+def headings(body: str) -> list[Heading]:
+    """Every `#` to `######` heading outside code fences, in order."""
+    found = []
+    fence: str | None = None
+    for number, raw in enumerate(body.split("\n"), start=1):
+        opening = _FENCE.match(raw)
+        if fence is not None:
+            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
+                fence = None
+            continue
+        if opening:
+            fence = opening.group(1)
+            continue
+        heading = _HEADING.match(raw)
+        if heading:
+            found.append(Heading(len(heading.group(1)), _text(heading.group(2)), number))
+    return found
+
+
 def plain_text(body: str | list[Section]) -> str:
     """The body (or its parsed sections) as plain text, headings included."""
     parts = []

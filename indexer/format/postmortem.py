@@ -27,7 +27,7 @@ SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 TYPES = ("outage", "degradation", "data", "security", "near_miss")
 DETECTION_METHODS = ("alert", "customer_report", "internal_report", "synthetic", "other")
 MATURITIES = ("automated", "runbook", "manual", "none")
-ACTION_TYPES = ("detect", "mitigate", "prevent", "process")
+ACTION_TYPES = ("detect", "mitigate", "prevent", "process", "other")
 ACTION_STATUSES = ("open", "in_progress", "done", "wont_do")
 PRIORITIES = ("P0", "P1", "P2", "P3", "P4")
 TIMESTAMP_FIELDS = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
@@ -36,9 +36,17 @@ KNOWN_FIELDS = (
     "schema", "id", "title", "date", "status", "visibility", "audience", "severity", "type",
     "services", "teams", "tags", "authors", "owner", "error_classes", "contributing_factors",
     "trigger", "detection", "timestamps", "impact", "mitigation_maturity", "external_refs",
-    "related", "duplicate_of", "action_items",
+    "related", "duplicate_of", "action_items", "source_url", "suggested", "review",
 )  # fmt: skip
+SUGGESTION_KINDS = ("services", "error_classes", "contributing_factors")
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+# A day, optionally with the time and zone that Jekyll (`2015-10-21 14:54:00 +0000`),
+# Hugo (`2015-10-21T14:54:00Z`) and other site generators write in `date`.
+_DATE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?[ ]?(?:Z|UTC|[+-]\d{2}:?\d{2})?)?\Z",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class Postmortem:
     tags: list[str] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
     owner: str | None = None
+    source_url: str | None = None
     error_classes: list[str] = field(default_factory=list)
     contributing_factors: list[str] = field(default_factory=list)
     trigger: str | None = None
@@ -134,13 +143,14 @@ def content_hash(text: str) -> str:
 
 
 def parse_date(value: Any) -> date | None:
-    """A `YYYY-MM-DD` date, or None when the value is not one."""
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    return None
+    """A `YYYY-MM-DD` date (a time and zone after it are allowed), or None."""
+    match = _DATE.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -252,6 +262,7 @@ def parse(text: str, path: str | PurePosixPath) -> Postmortem:
         tags=[tag.lower() for tag in reader.strings("tags")],
         authors=reader.strings("authors"),
         owner=reader.text("owner"),
+        source_url=reader.text("source_url"),
         error_classes=reader.strings("error_classes"),
         contributing_factors=reader.strings("contributing_factors"),
         trigger=reader.text("trigger"),
@@ -315,6 +326,8 @@ def _date(reader: _Reader, timestamps: dict[str, datetime], path: str) -> date:
     if "started_at" in timestamps:
         return timestamps["started_at"].date()
     line = reader.doc.line_of("date", 1)
+    if raw is not None:
+        raise MalformedPostmortem(path, line, f"'date' is '{raw}'; expected a date like 2025-03-14")
     raise MalformedPostmortem(
         path, line, "missing required field 'date' (or timestamps.started_at)"
     )
@@ -416,6 +429,7 @@ def _action_items(reader: _Reader) -> list[ActionItem]:
         reader.report("action_items", "'action_items' must be a list")
         return []
     items = []
+    seen: dict[str, int] = {}
     for position, entry in enumerate(raw):
         key = f"action_items.{position}"
         if not isinstance(entry, dict):
@@ -433,9 +447,19 @@ def _action_items(reader: _Reader) -> list[ActionItem]:
             reader.report(
                 f"{key}.due", f"action item due date '{due_raw}' is not a YYYY-MM-DD date"
             )
+        given = reader.text(f"{key}.id")
+        if given is not None and given in seen:
+            reader.report(
+                f"{key}.id",
+                f"action item id '{given}' is already used on line {seen[given]}; "
+                "give each action item its own id",
+                code="duplicate-action-id",
+            )
+        elif given is not None:
+            seen[given] = reader.doc.line_of(f"{key}.id")
         items.append(
             ActionItem(
-                id=reader.text(f"{key}.id") or f"AI-{position + 1}",
+                id=given or f"AI-{position + 1}",
                 title=title,
                 type=reader.choice(f"{key}.type", ACTION_TYPES),
                 priority=reader.choice(f"{key}.priority", PRIORITIES),

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from api.cli import main
-from indexer.format import authoring
+from indexer.format import authoring, postmortem
 from indexer.format.postmortem import parse
 from tests.conftest import ROOT, postmortem_text, write
 
@@ -57,8 +57,8 @@ def test_once_published_lint_lists_only_the_sections_to_fill(library_dir: Path) 
     path = Path(out)
     path.write_text(path.read_text().replace("status: draft", "status: published"))
     findings = lint_json(path)
-    assert {f["code"] for f in findings} == {"placeholder"}
-    assert len(findings) == 8  # one TODO per conventional section
+    assert {f["code"] for f in findings} == {"placeholder", "no-timestamps"}
+    assert sum(f["code"] == "placeholder" for f in findings) == 8  # one TODO per section
     assert all(f["level"] == "warning" for f in findings)
 
 
@@ -67,7 +67,11 @@ def test_ids_are_unique_in_the_library(library_dir: Path) -> None:
     second = Path(new(library_dir, "Pool exhaustion")[1])
     assert second.stem == f"{first.stem}-2"
     taken = f"{TODAY.isoformat()}-cache-stampede"
-    write(library_dir, "old/elsewhere.md", postmortem_text(id=taken))
+    write(
+        library_dir,
+        "old/elsewhere.md",
+        postmortem_text(id=taken, timestamps={"started_at": "2025-03-14T10:00:00+00:00"}),
+    )
     assert Path(new(library_dir, "Cache stampede!")[1]).stem == f"{taken}-2"
     assert lint_json(library_dir) == []
 
@@ -106,3 +110,61 @@ def test_the_pre_commit_hook_runs_the_linter_over_the_library() -> None:
     assert (hook["id"], hook["entry"], hook["pass_filenames"]) == ("pml-lint", "pml lint", False)
     result = CliRunner().invoke(main, ["lint", *(str(ROOT / a) for a in hook["args"])])
     assert result.exit_code == 0
+
+
+def test_a_past_incident_takes_its_date_and_start(library_dir: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["new", "Orders API timeouts", "--library", str(library_dir),
+         "--date", "2024-11-02", "--started-at", "18:02+01:00"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    path = Path(result.stdout.strip())
+    assert path == library_dir / "2024" / "2024-11-02-orders-api-timeouts.md"
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert (parsed.id, parsed.date.isoformat()) == ("2024-11-02-orders-api-timeouts", "2024-11-02")
+    assert parsed.timestamps["started_at"].isoformat() == "2024-11-02T18:02:00+01:00"
+    assert lint_json(path) == []
+    only_start = CliRunner().invoke(
+        main, ["new", "Cache stampede", "--library", str(library_dir),
+               "--started-at", "2023-06-30T23:30:00Z"],
+    )  # fmt: skip
+    assert Path(only_start.stdout.strip()).name == "2023-06-30-cache-stampede.md"
+
+
+def test_a_start_without_a_time_zone_or_on_another_day_is_refused(library_dir: Path) -> None:
+    base = ["new", "X", "--library", str(library_dir)]
+    naive = CliRunner().invoke(main, [*base, "--started-at", "2024-11-02T18:02:00"])
+    assert naive.exit_code == 2 and "not a timestamp with a time zone" in naive.output
+    other = CliRunner().invoke(
+        main, [*base, "--date", "2024-11-03", "--started-at", "2024-11-02T18:02:00Z"]
+    )
+    assert other.exit_code == 2 and "is not on 2024-11-03" in other.output
+    assert not list(library_dir.rglob("*.md"))
+
+
+def test_from_an_imported_incident(library_dir: Path, tmp_path: Path, database_url: str) -> None:
+    env = {
+        "PML_LIBRARY": str(library_dir),
+        "PML_DATA_DIR": str(tmp_path / "data"),
+        "PML_DATABASE_URL": database_url,
+        "PML_GIT_URL": "",
+    }
+    runner = CliRunner()
+    fixture = str(ROOT / "tests" / "fixtures" / "pagerduty_incidents.json")
+    command = ["import", "incidents", fixture, "--source", "pagerduty"]
+    imported = runner.invoke(main, command, env=env)
+    assert imported.exit_code in (0, 1), imported.output  # rows the fixture rejects are listed
+    missing = runner.invoke(main, ["new", "--from-incident", "pagerduty:NOPE"], env=env)
+    assert missing.exit_code == 2 and "no incident pagerduty:NOPE in the database" in missing.output
+    result = runner.invoke(main, ["new", "--from-incident", "pagerduty:Q1ORDERS0314"], env=env)
+    assert result.exit_code == 0, result.output
+    path = Path(result.stdout.strip())
+    assert path == library_dir / "2025" / "2025-03-14-orders-api-latency-high.md"
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert parsed.title == "Orders API latency high"
+    assert parsed.services == ["orders"]
+    assert parsed.external_refs == {"pagerduty": ["Q1ORDERS0314"]}
+    assert parsed.timestamps["resolved_at"].isoformat() == "2025-03-14T19:30:00+00:00"
+    assert parsed.timestamps["started_at"] <= parsed.timestamps["resolved_at"]
+    assert not [f for f in lint_json(path) if f["level"] == "error"]

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from api.cli import main
 from tests.conftest import SAMPLE_LIBRARY, postmortem_text, write
 
+STAMPS = {"started_at": "2025-03-14T10:00:00+00:00", "resolved_at": "2025-03-14T11:00:00+00:00"}
+
 
 def lint(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["lint", *args])
@@ -24,7 +26,7 @@ def test_sample_library_is_clean() -> None:
 
 
 def test_clean_file_passes(library_dir: Path) -> None:
-    write(library_dir, "ok.md", postmortem_text())
+    write(library_dir, "ok.md", postmortem_text(timestamps=STAMPS))
     assert lint(str(library_dir)) == (0, "")
 
 
@@ -117,7 +119,7 @@ def test_missing_sections_and_todos_in_published(library_dir: Path) -> None:
 
 
 def test_github_and_json_formats(library_dir: Path) -> None:
-    write(library_dir, "x.md", postmortem_text(severity="bad"))
+    write(library_dir, "x.md", postmortem_text(severity="bad", timestamps=STAMPS))
     code, out = lint("--format", "github", str(library_dir))
     assert code == 1
     assert out.startswith(f"::error file={library_dir}/x.md,line=6,title=invalid-value::")

@@ -1,0 +1,256 @@
+"""`pml import postmortems`: a mixed folder of real foreign postmortems becomes a library.
+
+The folder holds the real postmortems of tests/fixtures/foreign (Markdown
+without front matter, Jekyll, Hugo and Zola TOML, MkDocs) plus a Word file,
+a Confluence export page and a Notion export built from real postmortems'
+text (tests/format/foreign.py). The converted library must lint with no
+errors, and each converted file must be found by a phrase from its own body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.cli import main
+from indexer.format import convert, lint, postmortem
+from indexer.format.taxonomy import Taxonomy
+from tests.conftest import SAMPLE_LIBRARY, write
+from tests.format import foreign
+
+_WORDS = re.compile(r"[A-Za-z0-9]+")
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """A folder like a team's export: real files in their folders, plus Word, Confluence, Notion."""
+    source = tmp_path / "old-postmortems"
+    for path in foreign.real_postmortems():
+        target = source / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    (source / "word").mkdir()
+    foreign.build_word(source / "word" / "ALB 502 errors.docx")
+    (source / "confluence" / "attachments").mkdir(parents=True)
+    foreign.build_confluence(source / "confluence" / "Log4Shell-investigations_98765.html")
+    (source / "notion").mkdir()
+    foreign.build_notion(source / "notion")
+    return source
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    folder = tmp_path / "library"
+    folder.mkdir()
+    shutil.copy(SAMPLE_LIBRARY / "taxonomy.yaml", folder / "taxonomy.yaml")
+    return folder
+
+
+def converted(out: str) -> dict[str, Path]:
+    """Source name -> converted file, from the report lines."""
+    pairs = re.findall(r"^(?:converted|needs attention): (.+?) -> (\S+\.md)", out, re.M)
+    return {source: Path(target) for source, target in pairs}
+
+
+def phrase(path: Path) -> str:
+    """Five words from the middle of the converted file's body: what a reader might remember."""
+    body = postmortem.parse(path.read_text(encoding="utf-8"), str(path)).body
+    lines = [line for line in body.split("\n") if len(_WORDS.findall(line)) >= 10]
+    words = _WORDS.findall(lines[len(lines) // 2])
+    return " ".join(words[2:7])
+
+
+def test_a_mixed_folder_converts_lints_clean_and_is_searchable(
+    mixed: Path, library: Path, tmp_path: Path
+) -> None:
+    result = cli("import", "postmortems", str(mixed), "--out", str(library))
+    assert result.exit_code == 0, result.output
+    files = converted(result.stdout)
+    assert len(result.stdout.strip().split("\n")) == len(files) == 18  # one line per file
+    kinds = {Path(name).suffix for name in files} | {Path(name).parts[0] for name in files}
+    assert {".md", ".docx", ".html", "plain", "jekyll", "hugo", "zola", "mkdocs"} <= kinds
+    assert "18 converted, 0 failed" not in result.stderr  # some need a person's review
+    assert re.search(r"(\d+) converted, (\d+) need attention, 0 failed", result.stderr)
+
+    lint = cli("lint", str(library))
+    assert lint.exit_code == 0
+    assert re.search(r"^0 errors, \d+ warnings", lint.stderr, re.M)
+
+    env = {
+        "PML_LIBRARY": str(library),
+        "PML_DATA_DIR": str(tmp_path / "data"),
+        "PML_DATABASE_URL": "",
+        "PML_GIT_URL": "",
+    }
+    assert cli("index", env=env).exit_code == 0
+    for name, path in files.items():
+        words = phrase(path)
+        query = f'"{words}"'  # the exact phrase: only this file (and its twin, below) has it
+        search = cli("search", "--mode", "fulltext", "--json", "--limit", "50", query, env=env)
+        ids = [hit["id"] for hit in json.loads(search.stdout)["results"]]
+        assert path.stem in ids, f"{name}: {query} did not find {path.stem}"
+        # The Word, Confluence and Notion files carry the words of postmortems that are in
+        # the folder as Markdown too (dfds ALB, Log4Shell; the ALX one): a phrase finds both.
+        assert len(ids) <= 2, f"{name}: {query} found {ids}"
+
+
+def test_sre_book_example_keeps_its_action_items_and_sections(library: Path) -> None:
+    source = foreign.FOREIGN / "plain" / "sre-book-example-postmortem.md"
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    assert result.stdout.startswith("converted: sre-book-example-postmortem.md -> ")
+    path = next(iter(converted(result.stdout).values()))
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert parsed.title == "Shakespeare Sonnet++ Postmortem (incident #465)"
+    assert parsed.date.isoformat() == "2015-10-21"
+    assert parsed.authors == ["jennifer", "martym", "agoogler"]
+    first = parsed.action_items[0]
+    assert (first.title, first.type, first.owner, first.status) == (
+        "Update playbook with instructions for responding to cascading failure",
+        "mitigate",
+        "jennifer",
+        "done",
+    )
+    assert (
+        parsed.action_items[1].ticket == "Bug 5554823" and parsed.action_items[1].status == "open"
+    )
+    headings = [s.heading for s in parsed.sections]
+    assert {"Summary", "Impact", "Contributing factors", "Lessons learned", "Timeline"} <= set(
+        headings
+    )
+    assert "Estimated 1.21B queries lost, no revenue impact." in parsed.body
+    assert parsed.source_url == "sre-book-example-postmortem.md"
+
+
+def test_notion_export_name_and_properties(library: Path, tmp_path: Path) -> None:
+    page = foreign.build_notion(tmp_path)
+    result = cli("import", "postmortems", str(page), "--out", str(library))
+    path = next(iter(converted(result.stdout).values()))
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert parsed.date.isoformat() == "2022-02-05"  # from "Created: February 5, 2022 11:40 AM"
+    assert parsed.tags == ["outage", "rails"]
+    assert "Created:" not in parsed.body and "## Summary" in parsed.body
+    assert parsed.source_url == page.name
+
+
+def test_issue_summary_style_and_what_needs_a_person(library: Path) -> None:
+    source = foreign.FOREIGN / "plain" / "Blog_Post.md"
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    assert result.exit_code == 0
+    line = result.stdout.strip()
+    assert line.startswith("needs attention: Blog_Post.md -> ")
+    assert "the title 'Postmortem' is generic" in line and "no date in the original" in line
+    path = next(iter(converted(result.stdout).values()))
+    text = path.read_text()
+    assert "## Summary\n" in text and "## Action items\n" in text  # Issue Summary, Corrective...
+    assert "## Root Cause And Resolution\n" in text  # two of ours: kept as written
+    lint = cli("lint", str(path))
+    assert lint.exit_code == 0
+    assert "to review: the title 'Postmortem' is generic" in lint.stdout
+    assert "action item AI-1 ('Setup a continuous integration pipeline" in lint.stdout
+
+
+def test_jekyll_post_date_from_file_name_and_earlier_mention(library: Path) -> None:
+    source = foreign.FOREIGN / "jekyll" / "2018-08-05-security-incident-disclosure.md"
+    result = cli("import", "postmortems", str(source), "--out", str(library), "--base-url",
+                 "https://github.com/Homebrew/brew.sh/blob/HEAD/_posts/")  # fmt: skip
+    path = next(iter(converted(result.stdout).values()))
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert parsed.date.isoformat() == "2018-08-05"
+    assert parsed.source_url == (
+        "https://github.com/Homebrew/brew.sh/blob/HEAD/_posts/"
+        "2018-08-05-security-incident-disclosure.md"
+    )
+    assert "the text first mentions 2018-07-31" in result.stdout
+    assert [s.heading for s in parsed.sections if s.heading] == ["Impact", "Action items"]
+
+
+def test_hugo_incident_gets_its_start_time_and_services_are_suggested(library: Path) -> None:
+    write(
+        library,
+        "taxonomy.yaml",
+        "schema: 1\nservices:\n  - id: web-api\n    title: Web API\n  - id: mapserv\n"
+        "  - id: checkout\n",
+    )
+    source = foreign.FOREIGN / "hugo" / "network-core-outage.md"
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    path = next(iter(converted(result.stdout).values()))
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert parsed.timestamps["started_at"].isoformat() == "2022-10-19T11:07:23+00:00"
+    # From the original's `affectedsystems = ["web api", "mapserv"]`; not checkout.
+    assert parsed.front_matter["suggested"] == {"services": ["mapserv", "web-api"]}
+    assert "the original says severity 'partial-outage'" in result.stdout
+    lint = cli("lint", str(path)).stdout
+    assert (
+        "suggested services from the text: mapserv, web-api; move the right ones to 'services'"
+        in lint
+    )
+
+
+def test_unreadable_files_fail_alone_and_nothing_is_overwritten(
+    library: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "in"
+    write(source, "good.md", "# Cache stampede on 2024-02-01\n\nThe cache fell over.\n")
+    (source / "latin1.md").write_bytes("# Caf\xe9 outage\n".encode("latin-1"))
+    (source / "broken.docx").write_bytes(b"not a zip file")
+    first = cli("import", "postmortems", str(source), "--out", str(library))
+    assert first.exit_code == 1
+    assert "failed: broken.docx: not a readable Word file" in first.stdout
+    assert "failed: latin1.md: not UTF-8 text" in first.stdout
+    assert "good.md -> " in first.stdout
+    second = cli("import", "postmortems", str(source / "good.md"), "--out", str(library))
+    targets = list(converted(first.stdout).values()) + list(converted(second.stdout).values())
+    assert len(targets) == 2 and targets[0] != targets[1]
+    assert targets[1].stem == targets[0].stem + "-2"
+
+
+_MARKDOWNISH = st.text(
+    alphabet=st.sampled_from(list("#|-*:[]()`>+ \n\tabcTODOne0123456789/年")), max_size=400
+)
+
+
+@pytest.mark.reliability
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=_MARKDOWNISH, front=st.sampled_from(["", "---\ntitle: x\n---\n", "+++\ndate = 1\n+++\n"])
+)
+def test_any_text_converts_to_a_file_that_lints_or_fails_alone(
+    tmp_path: Path, body: str, front: str
+) -> None:
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    write(work, "in/x.md", front + body)
+    report = convert.convert(work / "in", work / "out", today=date(2025, 1, 1))
+    [line] = report.files
+    assert line.outcome in ("converted", "needs attention"), str(line)
+    assert line.target is not None
+    text = Path(line.target).read_text(encoding="utf-8")
+    parsed = postmortem.parse(text, line.target)
+    assert not [f for f in lint.lint_postmortem(parsed, Taxonomy()) if f.level == "error"]
+
+
+def test_only_headings_that_name_a_section_are_renamed(library: Path, tmp_path: Path) -> None:
+    text = (
+        "# Slow checkout\n\n## Summary:\nIt was slow.\n\n## Response time degradation\n"
+        "p99 doubled.\n\n## Timeline: 2024-03-01\n- 10:00 slow\n"
+    )
+    source = write(tmp_path, "in/slow.md", text)
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    body = next(iter(converted(result.stdout).values())).read_text().split("---\n", 2)[2]
+    assert "## Summary\n" in body
+    assert "## Response time degradation\n" in body  # not our "Response and recovery"
+    assert "## Timeline\n\n2024-03-01\n" in body
