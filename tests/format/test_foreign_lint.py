@@ -154,7 +154,8 @@ def test_empty_owner_and_published_without_timestamps(library_dir: Path) -> None
 
 
 def test_summary_counts_what_was_printed(library_dir: Path, monkeypatch: object) -> None:
-    write(library_dir, "secret.md", postmortem_text(visibility="restricted", timestamps=STAMPS))
+    secret = postmortem_text(visibility="restricted", audience=["security"], timestamps=STAMPS)
+    write(library_dir, "secret.md", secret)
     write(library_dir, "thin.md", postmortem_text(body="## Summary\nshort\n", timestamps=STAMPS))
     code, out, err = run(str(library_dir))
     printed = out.count(": warning: ")
