@@ -49,6 +49,7 @@ RUN groupadd --system --gid 10001 pml \
     && useradd --system --uid 10001 --gid pml --home-dir /app --shell /usr/sbin/nologin pml \
     && apt-get update \
     && apt-get install --yes --no-install-recommends git=1:2.* \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
