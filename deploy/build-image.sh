@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+start=$(date +%s)
 tag=${1:-localhost/postmortem-library:dev}
 cache=${PML_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pml}/image
 build_args=()
@@ -88,7 +89,6 @@ if [ -n "$ca_bundle" ] && [ -s "$ca_bundle" ]; then
 fi
 
 echo "build-image: bases=$bases torch=$torch_source tag=$tag" >&2
-start=$(date +%s)
 # docker format keeps HEALTHCHECK (the OCI format has no field for it).
 podman build --isolation=chroot --layers --format docker \
   "${build_args[@]}" "${volumes[@]}" --tag "$tag" --file Dockerfile .
