@@ -111,6 +111,7 @@ class Image:
     workdir: str
     env: list[str]
     command: list[str]
+    healthcheck: list[str]
     size: int
 
     @property
@@ -133,7 +134,7 @@ def _podman(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def image() -> Iterator[Image]:
-    tools = ("podman", "mmdebstrap", "unshare", "chroot", "ip")
+    tools = ("podman", "mmdebstrap", "unshare", "nsenter", "chroot", "ip")
     missing = [tool for tool in tools if not shutil.which(tool)]
     if missing:
         pytest.skip(
@@ -152,12 +153,23 @@ def image() -> Iterator[Image]:
     print(build.stderr.strip().splitlines()[-1])  # build time and image size, shown with -s
     config = json.loads(_podman("image", "inspect", "--format", "{{json .Config}}", IMAGE))
     size = int(_podman("image", "inspect", "--format", "{{.Size}}", IMAGE))
+    # kept only in the docker format (build-image.sh builds that)
+    healthcheck = json.loads(
+        _podman("image", "inspect", "--format", "{{json .HealthCheck}}", IMAGE)
+    )
     container = _podman("create", IMAGE)
     try:
         root = Path(_podman("mount", container))
         command = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
         yield Image(
-            container, root, config["User"], config["WorkingDir"], config["Env"], command, size
+            container,
+            root,
+            config["User"],
+            config["WorkingDir"],
+            config["Env"],
+            command,
+            (healthcheck or {}).get("Test") or [],
+            size,
         )
     finally:
         subprocess.run(["podman", "umount", container], capture_output=True)
@@ -271,6 +283,19 @@ def test_serve_starts_from_the_images_files_as_the_non_root_user(
     written = list(server.data.rglob("*"))
     assert any(path.name.endswith(".sqlite3") for path in written), written
     assert {path.stat().st_uid for path in written} == {image.uid}
+
+
+@pytest.mark.container
+def test_the_images_healthcheck_passes_against_the_running_service(
+    image: Image, server: Server
+) -> None:
+    server.wait_for(lambda response: response.status_code == 200, timeout=180)
+    kind, *command = image.healthcheck  # ["CMD", ...] runs the command without a shell
+    assert kind == "CMD" and "/healthz" in " ".join(command), image.healthcheck
+    inside = ["nsenter", f"--net=/proc/{server.process.pid}/ns/net"]
+    inside += ["chroot", f"--userspec={image.user}", str(image.root), "/usr/bin/env", "-i"]
+    check = subprocess.run([*inside, *image.env, *command], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
 
 
 @pytest.mark.container
