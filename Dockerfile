@@ -4,11 +4,21 @@
 # `pip install -e '.[semantic]'` here, without the dev tools) so `make test` exercises the
 # same commands. Editable, as in development: api/web.py finds frontend/ next
 # to the api package, so the sources stay in /app.
+#
+# Build arguments let the same file build where Docker Hub or the PyTorch index
+# cannot be reached (deploy/build-image.sh does that: a Debian bookworm base
+# made with mmdebstrap, torch from a local wheel directory):
+#   PYTHON_IMAGE       a Debian-based image with Python 3.11 and venv (python3 -m venv)
+#   NODE_IMAGE         an image with node and npm, for the frontend stage
+#   TORCH_INDEX_URL    where pip finds the CPU build of torch
+#   TORCH_PIP_OPTIONS  more pip options for that step (e.g. --find-links /wheels)
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG NODE_IMAGE=node:22.12-bookworm-slim
 
 # --- frontend: third-party browser code (htmx, Chart.js, Swagger UI, ReDoc) from
 # package-lock.json, pruned to the packages /static/vendor serves (ReDoc's standalone
 # bundle needs none of the libraries npm installs beside it).
-FROM node:22.12-bookworm-slim AS frontend
+FROM ${NODE_IMAGE} AS frontend
 WORKDIR /src/frontend
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --omit=dev --omit=peer --no-audit --no-fund \
@@ -16,13 +26,18 @@ RUN npm ci --omit=dev --omit=peer --no-audit --no-fund \
        ! -name swagger-ui-dist ! -name redoc -exec rm -rf {} +
 
 # --- build: a virtual environment with the project, CPU torch and the model package
-FROM python:3.11-slim AS build
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_PIP_OPTIONS=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # torch first, from the PyTorch CPU index: the PyPI wheel of the same version is
 # the multi-gigabyte CUDA build. The pin matches pyproject.toml (torch==2.13.0).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+# TORCH_PIP_OPTIONS is a list of options, split on spaces on purpose (SC2086);
+# hadolint reads a word of it as an unpinned package (DL3013).
+# hadolint ignore=SC2086,DL3013
+RUN pip install --index-url "${TORCH_INDEX_URL}" ${TORCH_PIP_OPTIONS} "torch==2.13.0"
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY api ./api
@@ -31,20 +46,22 @@ COPY indexer ./indexer
 # site-packages, so the image needs no download at run time.
 RUN pip install -e '.[semantic]'
 
-# --- runtime: slim, non-root, offline
-FROM python:3.11-slim
+# --- runtime: slim, non-root, offline. Everything outside /data belongs to
+# root, so the service can write only its data directory (and /tmp).
+FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 pml \
     && useradd --system --uid 10001 --gid pml --home-dir /app --shell /usr/sbin/nologin pml \
     && apt-get update \
     && apt-get install --yes --no-install-recommends git=1:2.* \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --from=build /app /app
-COPY --chown=pml:pml frontend/templates ./frontend/templates
-COPY --chown=pml:pml frontend/static ./frontend/static
-COPY --from=frontend --chown=pml:pml /src/frontend/node_modules ./frontend/node_modules
-COPY --chown=pml:pml postmortems ./postmortems
+COPY frontend/templates ./frontend/templates
+COPY frontend/static ./frontend/static
+COPY --from=frontend /src/frontend/node_modules ./frontend/node_modules
+COPY postmortems ./postmortems
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \

@@ -10,7 +10,7 @@ NODE_STAMP := frontend/node_modules/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install browser lint typecheck pytest bench clean
+.PHONY: run test install browser container-tools lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ browser:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
 		|| echo "chromium could not be installed: the browser tests will skip"
 
+# The container test builds the image with podman (bases from mmdebstrap when
+# Docker Hub is unreachable); without them (and without root) it skips.
+container-tools:
+	command -v podman >/dev/null && command -v mmdebstrap >/dev/null \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y podman mmdebstrap) \
+		|| echo "podman could not be installed: the container test will skip"
+
 run: install
 	$(BIN)/pml serve
 
@@ -41,7 +48,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install browser
+pytest: install browser container-tools
 	$(BIN)/pytest
 
 test: lint typecheck pytest
