@@ -27,7 +27,7 @@ from indexer.config import Settings
 from indexer.incidents import importers
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
-from indexer.reports import metrics
+from indexer.reports import metrics, sending
 from indexer.search import SearchQueryError, SemanticUnavailable
 
 log = logging.getLogger("pml.api")
@@ -53,9 +53,14 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         # Other replicas (or `pml index`) may write the shared database: follow them.
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
+        digests = sending.scheduler(library.engine, settings)  # PML_DIGEST_SCHEDULE
+        if digests is not None:
+            digests.start()
         try:
             yield {"library": library, "sync": follower, "trend_cache": metrics.TrendCache()}
         finally:
+            if digests is not None:
+                digests.stop()
             replica.stop()
             if follower is not None:
                 follower.stop()

@@ -382,17 +382,36 @@ def import_incidents(file: Path, source: str) -> None:
 @click.option("--week", default=None, help="ISO week, e.g. 2025-W07 (default: this week).")
 @click.option("--html", "as_html", is_flag=True, help="Print HTML instead of Markdown.")
 @click.option("--base-url", default="", help="Prefix for the postmortem links.")
-def digest_command(week: str | None, as_html: bool, base_url: str) -> None:
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Send it by e-mail and to the chat webhooks (PML_SMTP_*, PML_DIGEST_*) "
+    "instead of printing it; links go to PML_PUBLIC_URL.",
+)
+@click.option("--force", is_flag=True, help="With --send: send again where it was sent before.")
+def digest_command(week: str | None, as_html: bool, base_url: str, send: bool, force: bool) -> None:
     """The weekly digest: three anonymised postmortem summaries, never restricted ones."""
     from indexer.periods import PeriodError, label
+    from indexer.reports import sending
 
+    chosen = week or label(date.today(), "week")
     with _open() as library:
         try:
-            with store.session(library.engine) as db:
-                result = digest.build(db, week or label(date.today(), "week"), base_url=base_url)
+            if send:
+                outcomes = sending.send(library.engine, library.settings, chosen, force=force)
+            else:
+                with store.session(library.engine) as db:
+                    result = digest.build(db, chosen, base_url=base_url)
         except PeriodError as error:
             raise click.BadParameter(str(error), param_hint="--week") from None
-    click.echo(result.html if as_html else result.markdown)
+        except sending.SendError as error:
+            raise click.ClickException(str(error)) from None
+    if not send:
+        click.echo(result.html if as_html else result.markdown)
+        return
+    for outcome in outcomes:
+        click.echo(f"digest {chosen}: {outcome}", err=outcome.status == "failed")
+    sys.exit(1 if any(outcome.status == "failed" for outcome in outcomes) else 0)
 
 
 @main.command(name="migrate")
