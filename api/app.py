@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import (
     deps,
+    feeds,
     incidents,
     limits,
     operations,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     prometheus.install(app)
     app.include_router(webhooks.router)
     app.include_router(reports.page_router)
+    app.include_router(feeds.router)
     app.include_router(incidents.page_router)
     web.install(app)
     _install_error_handlers(app)

@@ -142,9 +142,9 @@ def send_email(result: digest.Digest, settings: Settings) -> None:
 def slack_payload(result: digest.Digest) -> dict[str, Any]:
     """Slack's incoming-webhook message: `text` (what Mattermost and others read) and blocks."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _heading(result)}}
+        {"type": "header", "text": {"type": "plain_text", "text": heading(result)}}
     ]
-    lines = [_heading(result)]
+    lines = [heading(result)]
     if not result.items:
         blocks.append(_slack_section(digest.EMPTY))
         lines.append(digest.EMPTY)
@@ -169,7 +169,7 @@ def _slack_escape(text: str) -> str:
 def teams_payload(result: digest.Digest) -> dict[str, Any]:
     """An Adaptive Card in the message envelope a Teams "post to a channel" workflow takes."""
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": _heading(result), "size": "Large", "weight": "Bolder"}
+        {"type": "TextBlock", "text": heading(result), "size": "Large", "weight": "Bolder"}
     ]
     if not result.items:
         body.append({"type": "TextBlock", "text": digest.EMPTY, "wrap": True})
@@ -198,7 +198,8 @@ def teams_payload(result: digest.Digest) -> dict[str, Any]:
     return {"type": "message", "attachments": [attachment]}
 
 
-def _heading(result: digest.Digest) -> str:
+def heading(result: digest.Digest) -> str:
+    """`Incident digest, 2025-W11 (10 Mar to 16 Mar 2025)`: the digest's title everywhere."""
     return f"Incident digest, {result.week} ({result.since:%d %b} to {result.until:%d %b %Y})"
 
 

@@ -224,6 +224,9 @@ EXTRA_QUERIES = [
     "/digest.md?week=2025-W22",
     "/trends/services.csv?as_of=2026-06-30",
     "/trends/failure-modes.csv?as_of=2026-06-30",
+    "/feed.atom?q=credential+stuffing",
+    "/feed.atom?q=merger&mode=hybrid",
+    "/feed.atom?service=identity&severity=SEV1",
 ]
 
 

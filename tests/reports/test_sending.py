@@ -11,12 +11,14 @@ import email
 import email.policy
 import json
 import threading
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -24,11 +26,12 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from api.cli import main
+from indexer import periods
 from indexer.config import Settings
 from indexer.library import Library
 from indexer.reports import sending
 from tests.conftest import SAMPLE_LIBRARY, postmortem_text, write
-from tests.live_server import free_port
+from tests.live_server import free_port, serve
 
 WEEK = "2025-W11"  # 10 .. 16 March 2025
 SECRET = postmortem_text(
@@ -50,7 +53,7 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
@@ -79,7 +82,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers["content-length"])
                 receiver.posts.append((self.path, json.loads(self.rfile.read(length))))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -246,7 +249,9 @@ def test_webhooks_get_slack_and_teams_payloads_and_a_500_is_retried(
     card = teams["attachments"][0]
     assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
     texts = [block["text"] for block in card["content"]["body"]]
-    assert "[Orders timeouts after pool exhaustion](https://pml.example.com/postmortems/pub)" in texts
+    assert (
+        "[Orders timeouts after pool exhaustion](https://pml.example.com/postmortems/pub)" in texts
+    )
     for payload in (slack, teams):
         assert "Leaked" not in json.dumps(payload) and "valentina" not in json.dumps(payload)
 
@@ -366,3 +371,39 @@ def test_cli_digest_send(
     assert down.exit_code == 1 and "failed (SMTP 127.0.0.1" in down.output
     bad = runner.invoke(main, ["digest", "--send", "--week", "someday"])
     assert bad.exit_code == 2 and "week must look like 2025-W07" in bad.output
+
+
+def test_pml_serve_sends_on_schedule_once_across_restarts_and_survives_smtp_down(
+    tmp_path: Path, smtp: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real `pml serve`: the schedule's moment of this week has passed, so it sends at once."""
+    inbox, port = smtp
+    today = dt.datetime.now(dt.UTC)
+    environment = {
+        "PML_PUBLIC_URL": "https://pml.example.com",
+        "PML_SMTP_HOST": "127.0.0.1",
+        "PML_SMTP_PORT": free_port(),  # nobody listens: the first server cannot send
+        "PML_SMTP_SECURITY": "none",
+        "PML_DIGEST_FROM": "pml@example.com",
+        "PML_DIGEST_TO": "sre@example.com",
+        "PML_DIGEST_SCHEDULE": f"{sending.DAYS[today.weekday()]} 00:00",
+        "PML_DIGEST_WEEK": "current",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, str(value))
+    data = tmp_path / "data"
+    with serve(data) as base:
+        assert httpx.get(f"{base}/digest", timeout=10).status_code == 200
+    assert inbox.messages == []
+    monkeypatch.setenv("PML_SMTP_PORT", str(port))
+    with serve(data):
+        deadline = time.monotonic() + 30
+        while not inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+    with serve(data) as base:  # a restart finds this week's digest already sent
+        time.sleep(3)  # the scheduler's first tick runs at start-up
+        assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+    week = periods.label(today.date(), "week")
+    assert [message["Subject"] for message in inbox.messages] == [f"Incident digest {week}"]
+    text, _ = _parts(inbox.messages[0])
+    assert "Credential stuffing" not in text  # the sample library's restricted postmortems
