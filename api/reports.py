@@ -121,7 +121,9 @@ def trend_reports(
     return {
         "failure-modes": lambda: metrics.failure_modes(db, as_of, days),
         "services": lambda: metrics.services(db, as_of, days),
-        "mttr": lambda: reviews.with_recent(duration_report(db, cache, "mttr", as_of, period, count)),
+        "mttr": lambda: reviews.with_recent(
+            duration_report(db, cache, "mttr", as_of, period, count)
+        ),
         "error-budget": lambda: budget_report(db, cache, as_of, period, count),
     }
 
