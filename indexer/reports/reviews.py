@@ -61,6 +61,7 @@ def _incident(row: IncidentRow, classes: list[str], shown: set[str]) -> dict[str
         "resolved_at": resolved.isoformat() if resolved else None,
         "error_classes": sorted(classes),
         "postmortem": row.postmortem_id if row.postmortem_id in shown else None,
+        "postmortem_hidden": hidden,
     }
 
 
@@ -213,10 +214,13 @@ def weekly(
     window = periods.window(as_of, 7)
     incidents = [i for i in incidents_between(db, window, groups) if _in_scope(i, scope)]
     for incident in incidents:
-        # A SEV1 or SEV2 needs a postmortem; one the reader cannot see counts as missing
-        # for them (outsiders of a restricted one see what a library without it shows).
+        # A SEV1 or SEV2 needs a postmortem. One filed with a postmortem the reader cannot
+        # read is not flagged (its row already says so, the same whether that postmortem
+        # is restricted or absent, so outsiders learn nothing).
         incident["postmortem_missing"] = (
-            incident["severity"] in SEVERE and incident["postmortem"] is None
+            incident["severity"] in SEVERE
+            and incident["postmortem"] is None
+            and not incident["postmortem_hidden"]
         )
     chosen = {kind: [value] for kind, value in _scope_links(scope)}
     filters = Filters(chosen, since=window.since, until=window.until)
