@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,6 +55,11 @@ def main(wanted: set[str]) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         # Reduced motion: charts draw without animation, so no frame is caught half-drawn.
         laptop = browser.new_page(viewport=LAPTOP, reduced_motion="reduce")
+        # A near-miss seen three times, so the page shows a recommendation and its next step.
+        for day in ("2026-11-03", "2026-11-12", "2026-11-24"):
+            entry = {"date": day, "service": "catalog", "what_failed": "Replica lag above 60 s",
+                     "caught_by": "the replica-lag alert"}  # fmt: skip
+            httpx.post(f"{base}/api/near-misses", json=entry, timeout=10).raise_for_status()
         for name, path in PAGES.items():
             if not chosen(name):
                 continue
@@ -68,7 +74,9 @@ def main(wanted: set[str]) -> None:
             if chosen(name):
                 path = PAGES[page_name] if page_name else "/review/quarterly?as_of=2026-11-26"
                 phone.goto(base + path, wait_until="networkidle")
-                phone.screenshot(path=OUT / f"{name}.png", full_page=page_name is None)
+                if page_name is None:  # the targets table, stacked one card per row
+                    phone.locator("table.targets").scroll_into_view_if_needed()
+                phone.screenshot(path=OUT / f"{name}.png")
                 print(OUT / f"{name}.png")
         if chosen("search-dark"):
             dark = browser.new_page(viewport=LAPTOP, color_scheme="dark", reduced_motion="reduce")
