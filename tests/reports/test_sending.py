@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -33,6 +34,7 @@ from indexer.reports import sending
 from tests.conftest import SAMPLE_LIBRARY, postmortem_text, write
 from tests.live_server import free_port, serve
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "chat"
 WEEK = "2025-W11"  # 10 .. 16 March 2025
 SECRET = postmortem_text(
     id="secret",
@@ -248,6 +250,13 @@ def test_webhooks_get_slack_and_teams_payloads_and_a_500_is_retried(
     assert teams["type"] == "message"
     card = teams["attachments"][0]
     assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    # The card is checked against Microsoft's Adaptive Card 1.4 schema (tests/fixtures/chat).
+    schema = json.loads((FIXTURES / "adaptive-card-1.4.json").read_text("utf-8"))
+    assert card["content"]["version"] == "1.4"
+    jsonschema_rs.validator_for(schema).validate(card["content"])
+    # Slack's documented limits: a header's text at most 150 characters, a section's 3,000.
+    assert len(slack["blocks"][0]["text"]["text"]) <= 150
+    assert all(len(block["text"]["text"]) <= 3000 for block in slack["blocks"][1:])
     texts = [block["text"] for block in card["content"]["body"]]
     assert (
         "[Orders timeouts after pool exhaustion](https://pml.example.com/postmortems/pub)" in texts
