@@ -396,6 +396,9 @@ def digest_command(week: str | None, as_html: bool, base_url: str, send: bool, f
 
     chosen = week or label(date.today(), "week")
     with _open() as library:
+        if send and not library.settings.public_url:
+            fallback = sending.base_url(library.settings)
+            click.echo(f"warning: PML_PUBLIC_URL is not set; links go to {fallback}", err=True)
         try:
             if send:
                 outcomes = sending.send(library.engine, library.settings, chosen, force=force)

@@ -413,6 +413,12 @@ class Scheduler:
         week = self.schedule.due_week(now, self.settings.digest_week)
         if week is None:
             return []
+        with store.session(self.engine) as db:
+            indexed = store.count_postmortems(db)
+        if not indexed:
+            # A first git sync may still be running: an empty digest now would count as sent.
+            log.info("digest %s waits: no postmortems indexed yet", week)
+            return []
         try:
             outcomes = send(self.engine, self.settings, week, now=lambda: now)
         except Exception as error:  # the server must keep serving whatever happens here

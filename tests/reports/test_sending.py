@@ -416,3 +416,19 @@ def test_pml_serve_sends_on_schedule_once_across_restarts_and_survives_smtp_down
     assert [message["Subject"] for message in inbox.messages] == [f"Incident digest {week}"]
     text, _ = _parts(inbox.messages[0])
     assert "Credential stuffing" not in text  # the sample library's restricted postmortems
+
+
+def test_scheduler_waits_for_a_library_that_is_not_indexed_yet(
+    tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    """With PML_GIT_URL the first sync runs in the background: an empty digest must not go."""
+    inbox, port = smtp
+    settings = _settings(tmp_path, "a", smtp_port=port, digest_schedule="mon 09:00")
+    due = dt.datetime(2025, 3, 17, 10, 0, tzinfo=dt.UTC)
+    with Library.open(settings) as library:  # opened, not refreshed: nothing indexed
+        scheduler = sending.Scheduler(library.engine, settings)
+        assert scheduler.tick(due) == []
+        library.refresh()
+        assert [o.status for o in scheduler.tick(due)] == ["sent"]
+    assert len(inbox.messages) == 1
+    assert "Orders timeouts after pool exhaustion" in _parts(inbox.messages[0])[0]
