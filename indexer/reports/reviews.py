@@ -1,10 +1,14 @@
 """What each meeting of the incident review cycle needs, as of a date, and the action-item list.
 
-- weekly: the last 7 days' incidents and postmortems, action items without an
-  owner or due date, overdue items, suspected duplicate incidents, near-misses;
+- weekly: the last 7 days' incidents (a SEV1/SEV2 without a postmortem
+  flagged) and postmortems, action items without an owner or due date,
+  overdue items (also grouped by owner, with days overdue), suspected
+  duplicate incidents, near-misses;
 - monthly: the trends (30-day failure modes and services, 12 months of
-  MTTR/MTTA/MTTD and error budget);
-- quarterly: resilience targets and the investment ranking.
+  MTTR/MTTA/MTTD, each with the figure its verdict compares, and error budget);
+- quarterly: resilience targets and the investment ranking, joined by error class.
+
+Each takes an optional `metrics.Scope` (one service and/or error class).
 
 Postmortems and their action items pass through `catalog.visible(groups)`,
 like every other surface: a restricted postmortem shows only to its audience.
