@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
+from tests.conftest import SAMPLE_LIBRARY
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PUBLIC = "https://pml.example.com"
@@ -24,10 +25,16 @@ RESTRICTED = ("2025-05-29-identity-credential-stuffing", "2026-10-21-identity-cr
 PROXY = "10.0.0.5"
 
 
-@pytest.fixture
-def client(sample_settings: Settings) -> Iterator[TestClient]:
-    settings = sample_settings.model_copy(
-        update={"public_url": PUBLIC + "/", "auth": "proxy", "trusted_proxies": PROXY}
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The sample library (two restricted postmortems) behind a trusted proxy, read-only."""
+    settings = Settings(
+        library=SAMPLE_LIBRARY,
+        data_dir=tmp_path_factory.mktemp("feeds"),
+        embedding_model="hash",
+        public_url=PUBLIC + "/",
+        auth="proxy",
+        trusted_proxies=PROXY,
     )
     with TestClient(create_app(settings), client=(PROXY, 4321)) as test_client:
         yield test_client
