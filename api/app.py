@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from api import (
     deps,
     docs,
+    feeds,
     incidents,
     limits,
     operations,
@@ -31,7 +32,7 @@ from indexer.config import Settings
 from indexer.incidents import importers
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
-from indexer.reports import metrics
+from indexer.reports import metrics, sending
 from indexer.search import SearchQueryError, SemanticUnavailable
 
 log = logging.getLogger("pml.api")
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         # Other replicas (or `pml index`) may write the shared database: follow them.
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
+        digests = sending.scheduler(library.engine, settings)  # PML_DIGEST_SCHEDULE
+        if digests is not None:
+            digests.start()
         try:
             yield {
                 "library": library,
@@ -76,6 +80,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
                 "form_secret": security.load_secret(library.engine),
             }
         finally:
+            if digests is not None:
+                digests.stop()
             replica.stop()
             if follower is not None:
                 follower.stop()
@@ -102,6 +108,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     prometheus.install(app)
     app.include_router(webhooks.router)
     app.include_router(reports.page_router)
+    app.include_router(feeds.router)
     app.include_router(incidents.page_router)
     docs.install(app)
     web.install(app)

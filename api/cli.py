@@ -545,18 +545,40 @@ def import_postmortems(source: Path, out: Path, base_url: str | None) -> None:
 @click.option(
     "--base-url", default="", help="Prefix for the postmortem links (default: PML_PUBLIC_URL)."
 )
-def digest_command(week: str | None, as_html: bool, base_url: str) -> None:
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Send it by e-mail and to the chat webhooks (PML_SMTP_*, PML_DIGEST_*) "
+    "instead of printing it; links go to PML_PUBLIC_URL.",
+)
+@click.option("--force", is_flag=True, help="With --send: send again where it was sent before.")
+def digest_command(week: str | None, as_html: bool, base_url: str, send: bool, force: bool) -> None:
     """The weekly digest: three anonymised postmortem summaries, never restricted ones."""
     from indexer.periods import PeriodError, label
+    from indexer.reports import sending
 
+    chosen = week or label(date.today(), "week")
     with _open() as library:
+        if send and not library.settings.public_url:
+            fallback = sending.base_url(library.settings)
+            click.echo(f"warning: PML_PUBLIC_URL is not set; links go to {fallback}", err=True)
         try:
-            with store.session(library.engine) as db:
-                base = base_url or library.settings.public_url or ""
-                result = digest.build(db, week or label(date.today(), "week"), base_url=base)
+            if send:
+                outcomes = sending.send(library.engine, library.settings, chosen, force=force)
+            else:
+                with store.session(library.engine) as db:
+                    base = base_url or library.settings.public_url or ""
+                    result = digest.build(db, chosen, base_url=base)
         except PeriodError as error:
             raise click.BadParameter(str(error), param_hint="--week") from None
-    click.echo(result.html if as_html else result.markdown)
+        except sending.SendError as error:
+            raise click.ClickException(str(error)) from None
+    if not send:
+        click.echo(result.html if as_html else result.markdown)
+        return
+    for outcome in outcomes:
+        click.echo(f"digest {chosen}: {outcome}", err=outcome.status == "failed")
+    sys.exit(1 if any(outcome.status == "failed" for outcome in outcomes) else 0)
 
 
 @main.command(name="migrate")

@@ -10,7 +10,7 @@ record through the same function (`record_near_miss`); the page and
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -22,9 +22,13 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api import security, web
-from api.deps import LibraryDep, SessionDep
+from api.deps import GroupsDep, LibraryDep, SessionDep
 from api.reports import AsOf, today
+from indexer.db import catalog
+from indexer.filters import Filters
+from indexer.format import authoring, taxonomy
 from indexer.incidents import alerts, importers, nearmiss
+from indexer.library import Library
 
 router = APIRouter()
 page_router = APIRouter(include_in_schema=False)
@@ -163,18 +167,32 @@ def list_near_misses(db: SessionDep, as_of: AsOf = None, days: LogDays = None) -
 @page_router.get("/near-misses", response_class=HTMLResponse)
 def near_misses_page(
     request: Request,
+    library: LibraryDep,
     db: SessionDep,
+    groups: GroupsDep,
     as_of: AsOf = None,
     days: LogDays = None,
     logged: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
-    """The near-miss log, repeats grouped, and the form to add one."""
-    return _near_miss_form(request, db, as_of, days, logged=logged)
+    """The near-miss log, repeats grouped, the library's near-miss postmortems, and the form."""
+    return _near_miss_form(request, library, db, groups, as_of, days, logged=logged)
+
+
+def _near_miss_postmortems(
+    db: Session, groups: frozenset[str], as_of: date, days: int | None
+) -> list[dict[str, Any]]:
+    """Postmortems of type near_miss the reader may see, newest first, within the log's window."""
+    since = as_of - timedelta(days=days - 1) if days else None
+    chosen = Filters({"type": ["near_miss"]}, since=since, until=as_of)
+    _, found = catalog.list_postmortems(db, chosen, limit=catalog.MAX_PAGE, groups=groups)
+    return found
 
 
 def _near_miss_form(
     request: Request,
+    library: Library,
     db: Session,
+    groups: frozenset[str],
     as_of: date | None,
     days: int | None,
     *,
@@ -186,6 +204,8 @@ def _near_miss_form(
         "nav": "near-misses",
         "title": "Near-misses",
         "log": near_miss_log(db, as_of, days),
+        "postmortems": _near_miss_postmortems(db, groups, today(as_of), days),
+        "services": sorted(library.taxonomy.services),
         "days": days,
         "logged": logged,
         "recommend_at": nearmiss.RECOMMEND_AT,
@@ -195,8 +215,21 @@ def _near_miss_form(
     return web.render(request, "near_misses.html", context, 422 if errors else 200)
 
 
+def _unknown_service(library: Library, service: str) -> str | None:
+    """The form offers the taxonomy's services; anything else is a typo that would start a group."""
+    known = library.taxonomy.services
+    if not known or not service or service in known:
+        return None
+    hint = taxonomy.suggest(service, known)
+    return f"Service '{service}' is not in taxonomy.yaml" + (
+        f": did you mean '{hint}'?" if hint else ": choose one from the list."
+    )
+
+
 @page_router.post("/near-misses", response_class=HTMLResponse, response_model=None)
-async def add_near_miss_page(request: Request, db: SessionDep) -> Response:
+async def add_near_miss_page(
+    request: Request, library: LibraryDep, db: SessionDep, groups: GroupsDep
+) -> Response:
     """Log a near-miss from the form; errors show next to their fields, success redirects."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -204,15 +237,66 @@ async def add_near_miss_page(request: Request, db: SessionDep) -> Response:
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     security.check_form_token(request, form.get(security.CSRF_FIELD))
     values = {name: form.get(name, "").strip() for name in FORM_FIELDS}
+    unknown = _unknown_service(library, values["service"])
     try:
-        recorded = record_near_miss(db, NearMissIn.model_validate(_optional(values)))
+        entry = NearMissIn.model_validate(_optional(values))
+        if unknown:
+            raise nearmiss.NearMissError(unknown)
+        recorded = record_near_miss(db, entry)
     except ValidationError as error:
         errors = _field_errors(error, values)
+        if unknown:
+            errors.setdefault("service", unknown)
     except nearmiss.NearMissError as error:
-        errors = {_field_of(str(error)): str(error)}
+        errors = {"service" if unknown else _field_of(str(error)): str(error)}
     else:
         return RedirectResponse(f"/near-misses?logged={recorded['group_count']}", 303)
-    return _near_miss_form(request, db, None, None, values=values, errors=errors)
+    return _near_miss_form(request, library, db, groups, None, None, values=values, errors=errors)
+
+
+@page_router.get("/near-misses/draft.md")
+def near_miss_draft(
+    library: LibraryDep,
+    db: SessionDep,
+    service: Annotated[str, Query(max_length=128)],
+    what_failed: Annotated[str, Query(max_length=500)],
+) -> Response:
+    """A draft postmortem (the library's template) pre-filled from a group of the near-miss log."""
+    key = nearmiss.group_key(service, what_failed)
+    group = next((g for g in nearmiss.groups(db, nearmiss.latest_day()) if g["key"] == key), None)
+    if group is None:
+        raise HTTPException(404, f"no near-miss '{what_failed}' for {service} in the log")
+    text, identifier = draft(library, group, datetime.now(UTC).date())
+    return Response(
+        text,
+        media_type="text/markdown; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{identifier}.md"'},
+    )
+
+
+def draft(library: Library, group: dict[str, Any], day: date) -> tuple[str, str]:
+    """The template filled for a near-miss group, with what the log knows quoted before the body."""
+    title = f"Near-miss: {group['what_failed']}"[: authoring.MAX_TITLE]
+    root = library.settings.library
+    custom = root / authoring.TEMPLATE_NAME
+    template = custom.read_text("utf-8") if custom.is_file() else authoring.DEFAULT_TEMPLATE
+    identifier = authoring.fresh_id(root, title, day)
+    services = [group["service"]] if group["service"] in library.taxonomy.services else []
+    text = authoring.render(template, identifier, title, day, services=services, error_classes=[])
+    text = text.replace("# type: outage ", "type: near_miss ", 1)
+    lines = [
+        f"> Drafted from the near-miss log: seen {group['count']} times on {group['service']},"
+        f" {group['first_date']} to {group['last_date']}.",
+        ">",
+        *[
+            f"> - {e['date']}: caught by {e['caught_by']}"
+            + (f"; corrective action: {e['corrective_action']}" if e["corrective_action"] else "")
+            for e in group["entries"]
+        ],
+        "",
+    ]
+    head, marker, body = text.partition("\n---\n")  # the front matter ends here
+    return head + marker + "\n" + "\n".join(lines) + body, identifier
 
 
 def _optional(values: dict[str, str]) -> dict[str, str | None]:

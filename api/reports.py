@@ -121,7 +121,9 @@ def trend_reports(
     return {
         "failure-modes": lambda: metrics.failure_modes(db, as_of, days),
         "services": lambda: metrics.services(db, as_of, days),
-        "mttr": lambda: duration_report(db, cache, "mttr", as_of, period, count),
+        "mttr": lambda: reviews.with_recent(
+            duration_report(db, cache, "mttr", as_of, period, count)
+        ),
         "error-budget": lambda: budget_report(db, cache, as_of, period, count),
     }
 
@@ -141,18 +143,20 @@ def review_data(
     library: Library,
     cache: metrics.TrendCache,
     groups: frozenset[str] = frozenset(),
+    scope: metrics.Scope | None = None,
 ) -> dict[str, Any]:
     """What one review meeting walks through (/api/review/{cadence} and /review/{cadence}).
 
     Only the weekly review lists postmortems, so only it needs the reader's `groups`;
     the JSON routes of the others do not ask who is reading (asking is audited).
+    `scope` narrows every figure to one service and/or error class.
     """
     if cadence == "weekly":
-        return reviews.weekly(db, as_of, groups)
+        return reviews.weekly(db, as_of, groups, scope)
     if cadence == "monthly":
-        return reviews.monthly(db, as_of, cache)
+        return reviews.monthly(db, as_of, cache, scope)
     with _usable_targets():
-        return reviews.quarterly(db, library.root, as_of)
+        return reviews.quarterly(db, library.root, as_of, scope)
 
 
 def digest_for(db: Session, week: str | None, public_url: str | None) -> digest.Digest:
@@ -252,26 +256,45 @@ def investment_ranking(db: SessionDep, as_of: AsOf = None, days: Days = 90) -> d
 
 @router.get("/api/review/weekly", tags=["reviews"])
 def weekly_review(
-    library: LibraryDep, db: SessionDep, cache: CacheDep, groups: GroupsDep, as_of: AsOf = None
+    library: LibraryDep,
+    db: SessionDep,
+    cache: CacheDep,
+    groups: GroupsDep,
+    as_of: AsOf = None,
+    service: Name = None,
+    error_class: Name = None,
 ) -> dict[str, Any]:
     """The weekly incident sync: last 7 days, action-item gaps, duplicates, near-misses."""
-    return review_data("weekly", today(as_of), db, library, cache, groups)
+    scope = metrics.Scope(service=service, error_class=error_class)
+    return review_data("weekly", today(as_of), db, library, cache, groups, scope)
 
 
 @router.get("/api/review/monthly", tags=["reviews"])
 def monthly_review(
-    library: LibraryDep, db: SessionDep, cache: CacheDep, as_of: AsOf = None
+    library: LibraryDep,
+    db: SessionDep,
+    cache: CacheDep,
+    as_of: AsOf = None,
+    service: Name = None,
+    error_class: Name = None,
 ) -> dict[str, Any]:
     """The monthly trend review: failure modes, services, MTTR/MTTA/MTTD, error budget."""
-    return review_data("monthly", today(as_of), db, library, cache)
+    scope = metrics.Scope(service=service, error_class=error_class)
+    return review_data("monthly", today(as_of), db, library, cache, scope=scope)
 
 
 @router.get("/api/review/quarterly", tags=["reviews"])
 def quarterly_review(
-    library: LibraryDep, db: SessionDep, cache: CacheDep, as_of: AsOf = None
+    library: LibraryDep,
+    db: SessionDep,
+    cache: CacheDep,
+    as_of: AsOf = None,
+    service: Name = None,
+    error_class: Name = None,
 ) -> dict[str, Any]:
-    """Quarterly resilience planning: targets and the investment ranking."""
-    return review_data("quarterly", today(as_of), db, library, cache)
+    """Quarterly resilience planning: targets and the investment ranking, joined."""
+    scope = metrics.Scope(service=service, error_class=error_class)
+    return review_data("quarterly", today(as_of), db, library, cache, scope=scope)
 
 
 @router.get("/api/action-items", tags=["postmortems"])
@@ -366,12 +389,22 @@ def review_page(
     groups: GroupsDep,
     cache: CacheDep,
     as_of: AsOf = None,
+    service: Name = None,
+    error_class: Name = None,
 ) -> HTMLResponse:
     """What each review meeting walks through, from the review endpoints' function."""
     day = today(as_of)
-    review = review_data(cadence, day, db, library, cache, groups)
+    # An empty <select> submits "": no filter.
+    scope = metrics.Scope(service=service or None, error_class=error_class or None)
+    review = review_data(cadence, day, db, library, cache, groups, scope)
     context: dict[str, Any] = {"nav": "review", "cadence": cadence, "as_of": day.isoformat()}
     context["review"] = review
+    context["scope"] = scope
+    context["services"] = sorted(library.taxonomy.services)
+    context["error_classes"] = sorted(library.taxonomy.error_classes)
+    chosen = {"as_of": as_of.isoformat() if as_of else None}
+    chosen.update(service=scope.service, error_class=scope.error_class)
+    context["query"] = urlencode({k: v for k, v in chosen.items() if v})
     if cadence == "monthly":
         context["tables"] = _monthly_tables(review)
     context["title"] = f"{cadence.capitalize()} review"

@@ -1,8 +1,10 @@
 """Screenshots of every page for docs/screenshots/, from a real server and Debian's chromium.
 
-    .venv/bin/python benchmarks/screenshots.py
+    .venv/bin/python benchmarks/screenshots.py [NAME ...]
 
-Laptop width for every page, plus the search page at phone width and in dark mode.
+Laptop width for every page, plus the search page and the quarterly review at
+phone width, the search page in dark mode and the trends page without
+JavaScript. Names (e.g. `trends review-weekly`) limit it to those shots.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,13 +45,24 @@ DRAWN = (
 PHONE = {"width": 390, "height": 844}
 
 
-def main() -> None:
+def main(wanted: set[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+
+    def chosen(name: str) -> bool:
+        return not wanted or name in wanted
+
     with tempfile.TemporaryDirectory() as data, serve(Path(data)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         # Reduced motion: charts draw without animation, so no frame is caught half-drawn.
         laptop = browser.new_page(viewport=LAPTOP, reduced_motion="reduce")
+        # A near-miss seen three times, so the page shows a recommendation and its next step.
+        for day in ("2026-11-03", "2026-11-12", "2026-11-24"):
+            entry = {"date": day, "service": "catalog", "what_failed": "Replica lag above 60 s",
+                     "caught_by": "the replica-lag alert"}  # fmt: skip
+            httpx.post(f"{base}/api/near-misses", json=entry, timeout=10).raise_for_status()
         for name, path in PAGES.items():
+            if not chosen(name):
+                continue
             laptop.goto(base + path, wait_until="networkidle")
             laptop.wait_for_function(DRAWN)
             laptop.screenshot(path=OUT / f"{name}.png", full_page=True)
@@ -56,14 +70,26 @@ def main() -> None:
         phone = browser.new_page(
             viewport=PHONE, device_scale_factor=2, is_mobile=True, reduced_motion="reduce"
         )
-        phone.goto(base + PAGES["search"], wait_until="networkidle")
-        phone.screenshot(path=OUT / "search-phone.png")
-        dark = browser.new_page(viewport=LAPTOP, color_scheme="dark", reduced_motion="reduce")
-        dark.goto(base + PAGES["search"], wait_until="networkidle")
-        dark.screenshot(path=OUT / "search-dark.png")
-        print(OUT / "search-phone.png", OUT / "search-dark.png")
+        for name, page_name in (("search-phone", "search"), ("review-quarterly-phone", None)):
+            if chosen(name):
+                path = PAGES[page_name] if page_name else "/review/quarterly?as_of=2026-11-26"
+                phone.goto(base + path, wait_until="networkidle")
+                if page_name is None:  # the targets table, stacked one card per row
+                    phone.locator("table.targets").scroll_into_view_if_needed()
+                phone.screenshot(path=OUT / f"{name}.png")
+                print(OUT / f"{name}.png")
+        if chosen("search-dark"):
+            dark = browser.new_page(viewport=LAPTOP, color_scheme="dark", reduced_motion="reduce")
+            dark.goto(base + PAGES["search"], wait_until="networkidle")
+            dark.screenshot(path=OUT / "search-dark.png")
+            print(OUT / "search-dark.png")
+        if chosen("trends-no-js"):
+            plain = browser.new_context(viewport=LAPTOP, java_script_enabled=False).new_page()
+            plain.goto(base + PAGES["trends"], wait_until="networkidle")
+            plain.screenshot(path=OUT / "trends-no-js.png", full_page=True)
+            print(OUT / "trends-no-js.png")
         browser.close()
 
 
 if __name__ == "__main__":
-    main()
+    main(set(sys.argv[1:]))

@@ -106,6 +106,35 @@ class Settings(BaseSettings):
         "indexed into the shared database; 0: never.",
     )
 
+    # The weekly digest, sent by e-mail and to chat (docs/sharing.md).
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: no e-mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (port 465) or none."
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP login; unset: no login.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    digest_from: str | None = Field(default=None, description="The digest's From address.")
+    digest_to: str = Field(default="", description="Comma-separated digest recipients.")
+    digest_webhooks: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated chat incoming webhooks, each `slack=URL` or `teams=URL`.",
+    )
+    digest_schedule: str | None = Field(
+        default=None,
+        description='When `pml serve` sends the digest, e.g. "mon 09:00"; unset: never.',
+    )
+    digest_timezone: str = Field(default="UTC", description="Time zone of PML_DIGEST_SCHEDULE.")
+    digest_week: Literal["previous", "current"] = Field(
+        default="previous",
+        description="Which ISO week a scheduled digest covers: the one before the send, "
+        "or the one it is sent in.",
+    )
+
+    @property
+    def digest_recipients(self) -> list[str]:
+        return [address.strip() for address in self.digest_to.split(",") if address.strip()]
+
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:

@@ -86,6 +86,11 @@
       canvas.parentElement.style.height = Math.max(220, data.labels.length * (18 * columns.length + 10) + 60) + "px";
     }
     new Chart(canvas, { type: kind, data: data, options: options(kind, horizontal, palette, columns.length) });
+    /* The chart now shows the numbers: fold their table away (open for readers without JS). */
+    var numbers = canvas.closest(".chart-card") && canvas.closest(".chart-card").querySelector("details.numbers");
+    if (numbers) {
+      numbers.open = false;
+    }
   }
 
   function drawCharts(root) {

@@ -27,6 +27,7 @@ from indexer.format import markdown
 COUNT = 3
 LOOKBACK_DAYS = 90
 SUMMARY_CHARS = 600
+EMPTY = "No postmortems were published this week or in the 90 days before."
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_][\w.-]*")
 # `first.last` is how this library writes people; dotted words ending in a
@@ -191,7 +192,7 @@ def build(db: Session, week: str, *, base_url: str = "") -> Digest:
 def _markdown(week: str, window: periods.Window, items: list[dict[str, Any]]) -> str:
     lines = [f"# Incident digest, {week} ({window.since:%d %b} to {window.until:%d %b %Y})", ""]
     if not items:
-        lines.append("No postmortems were published this week or in the 90 days before.")
+        lines.append(EMPTY)
     for item in items:
         when = "" if item["this_week"] else " (from earlier)"
         lines += [

@@ -63,8 +63,11 @@ def _window_json(window: periods.Window) -> dict[str, str]:
     return {"since": window.since.isoformat(), "until": window.until.isoformat()}
 
 
-def failure_modes(db: Session, as_of: dt.date, days: int = 90) -> dict[str, Any]:
+def failure_modes(
+    db: Session, as_of: dt.date, days: int = 90, scope: Scope | None = None
+) -> dict[str, Any]:
     """Incidents per error class in the window, with the count in the window before."""
+    scope = scope or Scope()
     now = periods.window(as_of, days)
     before = periods.previous(now)
     day = col(IncidentClass.started_day)
@@ -74,6 +77,10 @@ def failure_modes(db: Session, as_of: dt.date, days: int = 90) -> dict[str, Any]
         .where(day >= before.since, day <= now.until)
         .group_by(col(IncidentClass.error_class))
     )
+    if scope.service:
+        statement = statement.where(col(IncidentClass.service) == scope.service)
+    if scope.error_class:
+        statement = statement.where(col(IncidentClass.error_class) == scope.error_class)
     items = [
         {"error_class": name, "incidents": int(n), "previous": int(total - n)}
         for name, n, total in db.execute(statement)
@@ -84,14 +91,17 @@ def failure_modes(db: Session, as_of: dt.date, days: int = 90) -> dict[str, Any]
     return {**_window_json(now), "days": days, "items": items}
 
 
-def services(db: Session, as_of: dt.date, days: int = 90) -> dict[str, Any]:
+def services(
+    db: Session, as_of: dt.date, days: int = 90, scope: Scope | None = None
+) -> dict[str, Any]:
     """Incidents (pages) per service in the window, most first."""
+    scope = scope or Scope()
     now = periods.window(as_of, days)
-    day = col(IncidentRow.started_day)
+    columns = scope.table.c  # per class only when narrowed to one class
     statement = (
-        select(col(IncidentRow.service), func.count())
-        .where(day >= now.since, day <= now.until)
-        .group_by(col(IncidentRow.service))
+        select(columns.service, func.count())
+        .where(columns.started_day >= now.since, *scope.conditions(now.until))
+        .group_by(columns.service)
     )
     items = [{"service": name, "incidents": int(n)} for name, n in db.execute(statement)]
     items.sort(key=lambda i: (-i["incidents"], i["service"]))

@@ -1,10 +1,14 @@
 """What each meeting of the incident review cycle needs, as of a date, and the action-item list.
 
-- weekly: the last 7 days' incidents and postmortems, action items without an
-  owner or due date, overdue items, suspected duplicate incidents, near-misses;
+- weekly: the last 7 days' incidents (a SEV1/SEV2 without a postmortem
+  flagged) and postmortems, action items without an owner or due date,
+  overdue items (also grouped by owner, with days overdue), suspected
+  duplicate incidents, near-misses;
 - monthly: the trends (30-day failure modes and services, 12 months of
-  MTTR/MTTA/MTTD and error budget);
-- quarterly: resilience targets and the investment ranking.
+  MTTR/MTTA/MTTD, each with the figure its verdict compares, and error budget);
+- quarterly: resilience targets and the investment ranking, joined by error class.
+
+Each takes an optional `metrics.Scope` (one service and/or error class).
 
 Postmortems and their action items pass through `catalog.visible(groups)`,
 like every other surface: a restricted postmortem shows only to its audience.
@@ -21,12 +25,19 @@ from sqlmodel import Session, col, select
 
 from indexer import periods
 from indexer.db import catalog, store
-from indexer.db.models import ActionItemRow, IncidentClass, IncidentRow, PostmortemRow
+from indexer.db.models import (
+    ActionItemRow,
+    IncidentClass,
+    IncidentRow,
+    PostmortemLink,
+    PostmortemRow,
+)
 from indexer.filters import Filters
 from indexer.incidents import UNCLASSIFIED, nearmiss
 from indexer.reports import investments, metrics, targets
 
 OPEN = ("open", "in_progress")
+SEVERE = ("SEV1", "SEV2")  # incidents that need a postmortem
 DUPLICATE_MINUTES = 60
 MAX_ITEMS = 500
 RESTRICTED_TITLE = "(title hidden: its postmortem is not readable)"
@@ -54,6 +65,7 @@ def _incident(row: IncidentRow, classes: list[str], shown: set[str]) -> dict[str
         "resolved_at": resolved.isoformat() if resolved else None,
         "error_classes": sorted(classes),
         "postmortem": row.postmortem_id if row.postmortem_id in shown else None,
+        "postmortem_hidden": hidden,
     }
 
 
@@ -130,6 +142,7 @@ def action_items(
     owner: str | None = None,
     overdue: bool = False,
     unassigned: bool = False,
+    scope: metrics.Scope | None = None,
 ) -> list[dict[str, Any]]:
     """Action items of visible postmortems, soonest due first (undated last)."""
     query = (
@@ -137,6 +150,11 @@ def action_items(
         .join(PostmortemRow, col(PostmortemRow.id) == col(ActionItemRow.postmortem_id))
         .where(catalog.visible(groups))
     )
+    for kind, value in _scope_links(scope):
+        named = select(PostmortemLink.postmortem_id).where(
+            col(PostmortemLink.kind) == kind, col(PostmortemLink.value) == value
+        )
+        query = query.where(col(ActionItemRow.postmortem_id).in_(named))
     if status:
         query = query.where(col(ActionItemRow.status).in_(status))
     if owner:
@@ -154,43 +172,140 @@ def action_items(
             **catalog.action_item(item, as_of),
             "postmortem": item.postmortem_id,
             "postmortem_title": t,
+            "days_overdue": (as_of - item.due).days if overdue and item.due else None,
         }
         for item, t in db.exec(query.limit(MAX_ITEMS))
     ]
 
 
-def weekly(db: Session, as_of: dt.date, groups: frozenset[str]) -> dict[str, Any]:
+def _scope_links(scope: metrics.Scope | None) -> list[tuple[str, str]]:
+    """The (link kind, value) pairs a postmortem needs to be in `scope`."""
+    if scope is None:
+        return []
+    pairs = [("service", scope.service), ("error_class", scope.error_class)]
+    return [(kind, value) for kind, value in pairs if value]
+
+
+def by_owner(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Overdue items grouped by owner: most items first, then the longest overdue.
+
+    A review walks owner by owner ("Dana, three of yours are late"), not one long list.
+    """
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        grouped.setdefault(item["owner"] or "", []).append(item)
+    result: list[dict[str, Any]] = []
+    for owner, owned in grouped.items():
+        owned.sort(key=lambda item: (-(item["days_overdue"] or 0), item["postmortem"]))
+        most = max((item["days_overdue"] or 0) for item in owned)
+        result.append(
+            {"owner": owner or None, "count": len(owned), "most_days_overdue": most, "items": owned}
+        )
+    result.sort(key=lambda g: (-int(g["count"]), -int(g["most_days_overdue"]), g["owner"] or ""))
+    return result
+
+
+def _in_scope(incident: dict[str, Any], scope: metrics.Scope) -> bool:
+    if scope.service and incident["service"] != scope.service:
+        return False
+    return not scope.error_class or scope.error_class in incident["error_classes"]
+
+
+def weekly(
+    db: Session, as_of: dt.date, groups: frozenset[str], scope: metrics.Scope | None = None
+) -> dict[str, Any]:
+    scope = scope or metrics.Scope()
     window = periods.window(as_of, 7)
-    incidents = incidents_between(db, window, groups)
-    filters = Filters(since=window.since, until=window.until)
+    incidents = [i for i in incidents_between(db, window, groups) if _in_scope(i, scope)]
+    for incident in incidents:
+        # A SEV1 or SEV2 needs a postmortem. One filed with a postmortem the reader cannot
+        # read is not flagged (its row already says so, the same whether that postmortem
+        # is restricted or absent, so outsiders learn nothing).
+        incident["postmortem_missing"] = (
+            incident["severity"] in SEVERE
+            and incident["postmortem"] is None
+            and not incident["postmortem_hidden"]
+        )
+    chosen = {kind: [value] for kind, value in _scope_links(scope)}
+    filters = Filters(chosen, since=window.since, until=window.until)
     _, postmortems = catalog.list_postmortems(db, filters, limit=catalog.MAX_PAGE, groups=groups)
+    overdue = action_items(db, as_of, groups, overdue=True, scope=scope)
+    near_misses = nearmiss.groups(db, as_of, since=window.since)
+    if scope.service:
+        near_misses = [group for group in near_misses if group["service"] == scope.service]
     return {
         "since": window.since.isoformat(),
         "until": window.until.isoformat(),
+        "scope": {"service": scope.service, "error_class": scope.error_class},
         "incidents": incidents,
         "postmortems": postmortems,
-        "action_items_missing_owner_or_due": action_items(db, as_of, groups, unassigned=True),
-        "overdue_action_items": action_items(db, as_of, groups, overdue=True),
+        "action_items_missing_owner_or_due": action_items(
+            db, as_of, groups, unassigned=True, scope=scope
+        ),
+        "overdue_action_items": overdue,
+        "overdue_by_owner": by_owner(overdue),
         "suspected_duplicates": suspected_duplicates(incidents),
-        "near_misses": nearmiss.groups(db, as_of, since=window.since),
+        "near_misses": near_misses,
     }
 
 
-def monthly(db: Session, as_of: dt.date, cache: metrics.TrendCache | None = None) -> dict[str, Any]:
+def with_recent(report: dict[str, Any]) -> dict[str, Any]:
+    """Adds the figure the verdict is about: the mean median of the last three periods, minutes.
+
+    "Time to acknowledge regressing, +14%" says little without "4.8 min".
+    """
+    medians = [point[f"{report['metric']}_seconds_median"] for point in report["series"]]
+    recent = [m for m in medians[-metrics.TREND_PERIODS :] if m is not None]
+    report["recent_median_minutes"] = round(sum(recent) / len(recent) / 60, 1) if recent else None
+    return report
+
+
+def monthly(
+    db: Session,
+    as_of: dt.date,
+    cache: metrics.TrendCache | None = None,
+    scope: metrics.Scope | None = None,
+) -> dict[str, Any]:
+    scope = scope or metrics.Scope()
+    durations = {
+        metric: with_recent(metrics.duration_trend(db, metric, as_of, scope=scope, cache=cache))
+        for metric in ("mttr", "mtta", "mttd")
+    }
     return {
         "as_of": as_of.isoformat(),
-        "failure_modes": metrics.failure_modes(db, as_of, 30),
-        "services": metrics.services(db, as_of, 30),
-        "mttr": metrics.duration_trend(db, "mttr", as_of, cache=cache),
-        "mtta": metrics.duration_trend(db, "mtta", as_of, cache=cache),
-        "mttd": metrics.duration_trend(db, "mttd", as_of, cache=cache),
-        "error_budget": metrics.error_budget(db, as_of, cache=cache),
+        "scope": {"service": scope.service, "error_class": scope.error_class},
+        "failure_modes": metrics.failure_modes(db, as_of, 30, scope),
+        "services": metrics.services(db, as_of, 30, scope),
+        **durations,
+        "error_budget": metrics.error_budget(db, as_of, service=scope.service, cache=cache),
     }
 
 
-def quarterly(db: Session, library: Path, as_of: dt.date) -> dict[str, Any]:
+def quarterly(
+    db: Session, library: Path, as_of: dt.date, scope: metrics.Scope | None = None
+) -> dict[str, Any]:
+    """Targets and the ranking, joined: each ranked class carries its targets' status."""
+    scope = scope or metrics.Scope()
+    found = targets.report(db, library, as_of)["items"]
+    if scope.service:
+        found = [t for t in found if t["service"] == scope.service]
+    if scope.error_class:
+        found = [t for t in found if t["error_class"] == scope.error_class]
+    ranking = investments.rank(db, as_of, 90)
+    top = ranking["items"][0]["score"] if ranking["items"] else 0
+    for rank, item in enumerate(ranking["items"], start=1):
+        item["rank"] = rank
+        item["share_of_top"] = round(100 * item["score"] / top) if top else 0
+        item["targets"] = [
+            {"id": t["id"], "status": t["status"]}
+            for t in found
+            if t["error_class"] == item["error_class"]
+        ]
+    if scope.error_class:
+        ranking["items"] = [i for i in ranking["items"] if i["error_class"] == scope.error_class]
     return {
         "as_of": as_of.isoformat(),
-        "targets": targets.report(db, library, as_of)["items"],
-        "investments": investments.rank(db, as_of, 90),
+        "scope": {"service": scope.service, "error_class": scope.error_class},
+        "targets": found,
+        "investments": ranking,
     }

@@ -98,12 +98,16 @@ def duration(report: dict[str, Any]) -> Table:
 
 
 def error_budget(report: dict[str, Any]) -> Table:
-    """Error-budget minutes per service: the total, then one column per period."""
-    columns = ["service", "total (min)", *report["periods"]]
-    rows: list[list[Cell]] = [
-        [item["service"], round(item["minutes"], 1)]
-        + [round(point["minutes"], 1) for point in item["series"]]
-        for item in report["items"]
-    ]
-    title = f"Error budget consumed per {report['period']}"
+    """Error-budget minutes per period: all services, then one column per service.
+
+    Periods are the rows, so the chart drawn from the first column shows what its
+    title says: the minutes consumed in each period.
+    """
+    items = report["items"]
+    columns = [report["period"], "all services (min)", *(f"{i['service']} (min)" for i in items)]
+    rows: list[list[Cell]] = []
+    for position, label in enumerate(report["periods"]):
+        spent = [item["series"][position]["minutes"] for item in items]
+        rows.append([label, round(sum(spent), 1), *(round(minutes, 1) for minutes in spent)])
+    title = f"Error budget consumed per {report['period']} (minutes)"
     return Table("error-budget", title, columns, rows)

@@ -122,7 +122,7 @@ def test_trends_page_draws_every_chart(page: Any, base: str) -> None:
 
 def test_near_miss_form_rejects_bad_input_then_accepts_good_input(page: Any, base: str) -> None:
     page.goto(f"{base}/near-misses")
-    page.fill("#nm-service", "checkout")
+    page.select_option("#nm-service", "checkout")
     page.fill("#nm-what_failed", "Card tokeniser latency above 2 s")
     page.click("text=Log near-miss")
     assert page.locator("#nm-caught_by-error").inner_text() == "Caught by is required."
@@ -241,3 +241,70 @@ def test_api_docs_work_offline_under_the_csp(
     # itself when it cannot load), and that refusal is the one error allowed here.
     logo = "https://cdn.redoc.ly/redoc/logo-mini.svg' violates the following Content Security"
     assert outside == [] and [e for e in errors if logo not in e] == []
+
+
+def test_review_date_picker_and_filters(page: Any, base: str) -> None:
+    page.goto(f"{base}/review/weekly")
+    page.fill('input[type="date"][name="as_of"]', "2026-11-26")
+    page.select_option('select[name="service"]', "identity")
+    page.click("text=Show")
+    page.wait_for_url("**as_of=2026-11-26**")
+    assert "service=identity" in page.url
+    assert "2026-11-20 to 2026-11-26" in page.locator(".lead").inner_text()
+    services = page.locator('td[data-label="Service"]').all_inner_texts()
+    assert services and set(services) == {"identity"}
+    assert page.locator('input[name="as_of"]').input_value() == "2026-11-26"
+    page.click("text=Quarterly")  # the tabs keep the date and the filter
+    page.wait_for_url("**/review/quarterly?as_of=2026-11-26&service=identity")
+
+
+def test_chart_cards_show_their_numbers_without_javascript(browser: Any, base: str) -> None:
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    try:
+        page = context.new_page()
+        for url in ("/trends", "/review/monthly"):
+            page.goto(f"{base}{url}")
+            for name in ("failure-modes", "services", "mttr", "error-budget"):
+                table = page.locator(f"#table-{name}")
+                assert table.is_visible(), (url, name)
+                assert table.locator("tbody tr").count() > 0
+                assert not page.locator(f"#chart-{name}").is_visible()  # no empty chart box
+    finally:
+        context.close()
+
+
+def test_with_javascript_the_charts_replace_the_numbers(page: Any, base: str) -> None:
+    page.goto(f"{base}/trends")
+    page.wait_for_function(
+        "[...document.querySelectorAll('canvas[data-chart]')].every(c => Chart.getChart(c))"
+    )
+    assert not page.locator("#table-error-budget").is_visible()
+    labels = page.evaluate("Chart.getChart(document.getElementById('chart-error-budget')).data")
+    assert labels["labels"][0].count("-") == 1  # months (2025-12), not services
+    assert labels["datasets"][0]["label"] == "all services (min)"
+
+
+@pytest.mark.parametrize(
+    "url", ["/review/quarterly?as_of=2026-11-26", "/review/weekly?as_of=2026-11-26"]
+)
+def test_wide_review_tables_stay_readable_at_phone_width(browser: Any, base: str, url: str) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 812})
+    try:
+        page = context.new_page()
+        page.goto(f"{base}{url}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        cells = page.locator("table.stack td[data-label], table.stack th[data-label]")
+        assert cells.count() > 10
+        for index in range(min(cells.count(), 60)):
+            box = cells.nth(index).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, index
+        if "quarterly" in url:
+            status = page.locator('table.targets td[data-label="Status"] .badge').first
+            box = status.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 375
+            label = status.evaluate("el => getComputedStyle(el.parentElement, '::before').content")
+            assert label == '"Status"'
+    finally:
+        context.close()

@@ -231,6 +231,9 @@ EXTRA_QUERIES = [
     f"/api/postmortems/2026-03-09-checkout-hikari-pool-saturation/pack?add={EXTRA_ID}",
     "/api/postmortems/2026-03-09-checkout-hikari-pool-saturation/pack?format=markdown",
     "/api/postmortems/2026-03-20-orders-pool-secret-mergr",
+    "/feed.atom?q=credential+stuffing",
+    "/feed.atom?q=merger&mode=hybrid",
+    "/feed.atom?service=identity&severity=SEV1",
 ]
 
 

@@ -159,6 +159,7 @@ def test_monthly_and_quarterly_reviews(client: TestClient) -> None:
     monthly = client.get("/api/review/monthly", params={"as_of": "2025-03-31"}).json()
     assert set(monthly) == {
         "as_of",
+        "scope",
         "failure_modes",
         "services",
         "mttr",
