@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
+from tests.api.test_pages import _signed
 from tests.conftest import SAMPLE_LIBRARY
 
 AS_OF = "2026-11-26"
@@ -194,7 +195,7 @@ def test_near_miss_service_comes_from_the_taxonomy(client: TestClient) -> None:
     services = re.findall(r'<option value="([a-z-]+)">', page)
     assert "orders" in services and "checkout" in services
     typo = "date=2026-11-20&service=ordrs&what_failed=Replica+lag&caught_by=an+alert"
-    response = client.post("/near-misses", content=typo, headers=FORM)
+    response = client.post("/near-misses", content=_signed(client, typo), headers=FORM)
     assert response.status_code == 422
     assert "Service &#39;ordrs&#39; is not in taxonomy.yaml: did you mean &#39;orders&#39;?" in (
         response.text
@@ -217,7 +218,7 @@ def test_near_miss_postmortems_are_in_the_log(client: TestClient) -> None:
 def test_a_recommended_near_miss_links_a_prefilled_draft(client: TestClient) -> None:
     entry = "date=2026-11-2{n}&service=catalog&what_failed=Replica+lag+{n}0s&caught_by=alert+{n}"
     for n in (1, 2, 3):
-        client.post("/near-misses", content=entry.format(n=n), headers=FORM)
+        client.post("/near-misses", content=_signed(client, entry.format(n=n)), headers=FORM)
     page = client.get("/near-misses").text
     link = re.search(r'href="(/near-misses/draft\.md\?[^"]+)" download>Download a draft', page)
     assert link, "no draft link on the recommended group"
