@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/screenshots.py [NAME ...]
 
-Laptop width for every page, plus the search page and the quarterly review at
-phone width, the search page in dark mode and the trends page without
-JavaScript. Names (e.g. `trends review-weekly`) limit it to those shots.
+Laptop width for every page, plus the search page, a postmortem's action items
+and the quarterly review at phone width, the search page in dark mode, one
+slide of the presenter pack and the trends page without JavaScript. Names
+(e.g. `trends review-weekly`) limit it to those shots.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PAGES = {
     "search": "/?q=connection+pool+exhaustion",
     "postmortem": f"/postmortems/{EXAMPLE}",
     "pack": f"/postmortems/{EXAMPLE}/pack",
+    "class-pack": "/error-classes/connection-pool-exhaustion/pack",
     "trends": "/trends",
     "review-weekly": "/review/weekly?as_of=2026-10-25",
     "review-monthly": "/review/monthly",
@@ -70,12 +72,19 @@ def main(wanted: set[str]) -> None:
         phone = browser.new_page(
             viewport=PHONE, device_scale_factor=2, is_mobile=True, reduced_motion="reduce"
         )
-        for name, page_name in (("search-phone", "search"), ("review-quarterly-phone", None)):
+        phones = (
+            ("search-phone", "search"),
+            ("postmortem-phone", "postmortem"),
+            ("review-quarterly-phone", None),
+        )
+        for name, page_name in phones:
             if chosen(name):
                 path = PAGES[page_name] if page_name else "/review/quarterly?as_of=2026-11-26"
                 phone.goto(base + path, wait_until="networkidle")
                 if page_name is None:  # the targets table, stacked one card per row
                     phone.locator("table.targets").scroll_into_view_if_needed()
+                if page_name == "postmortem":  # the action items, one card per row
+                    phone.locator("table.action-items").scroll_into_view_if_needed()
                 phone.screenshot(path=OUT / f"{name}.png")
                 print(OUT / f"{name}.png")
         if chosen("search-dark"):
@@ -83,6 +92,13 @@ def main(wanted: set[str]) -> None:
             dark.goto(base + PAGES["search"], wait_until="networkidle")
             dark.screenshot(path=OUT / "search-dark.png")
             print(OUT / "search-dark.png")
+        if chosen("pack-slides"):  # one slide, as the audience sees it
+            laptop.goto(base + PAGES["pack"] + "?view=slides", wait_until="networkidle")
+            laptop.keyboard.press("ArrowRight")
+            laptop.keyboard.press("ArrowRight")
+            laptop.wait_for_timeout(300)
+            laptop.screenshot(path=OUT / "pack-slides.png")
+            print(OUT / "pack-slides.png")
         if chosen("trends-no-js"):
             plain = browser.new_context(viewport=LAPTOP, java_script_enabled=False).new_page()
             plain.goto(base + PAGES["trends"], wait_until="networkidle")
