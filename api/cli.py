@@ -361,21 +361,71 @@ def import_group() -> None:
 @import_group.command(name="incidents")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", required=True, type=click.Choice(sorted(importers.SOURCES)))
-def import_incidents(file: Path, source: str) -> None:
+@click.option("--dry-run", is_flag=True, help="Only report what would be added and updated.")
+@click.option("--timezone", default=None, help="IANA zone of times written without one.")
+@click.option("--urgency", default=None, help="PagerDuty urgency -> severity: high=SEV2,low=SEV4.")
+def import_incidents(
+    file: Path, source: str, dry_run: bool, timezone: str | None, urgency: str | None
+) -> None:
     """Upsert the incidents in FILE; rows that cannot be read are listed and exit 1."""
     with Library.open(_settings()) as library:
         try:
-            auth.record(
-                library.engine, getpass.getuser(), "write", f"pml import incidents {file}", "cli"
+            options = importers.Options(
+                timezone=importers.zone(timezone) if timezone else None,
+                urgency=importers.urgency_rule(urgency) if urgency else importers.Options().urgency,
             )
-            report = importers.import_bytes(library.engine, source, file.read_bytes())
+            if not dry_run:
+                auth.record(
+                    library.engine, getpass.getuser(), "write", f"pml import incidents {file}", "cli"
+                )
+            report = importers.import_bytes(
+                library.engine,
+                source,
+                file.read_bytes(),
+                vocabulary=library.taxonomy,
+                options=options,
+                dry_run=dry_run,
+            )
         except importers.ImportFormatError as error:
             raise click.ClickException(f"{file}: {error}") from None
-    for row, message in report.errors:
-        where = "line" if source == "csv" else "record"
-        click.echo(f"{file}: {where} {row}: {message}", err=True)
-    click.echo(f"{report.added} added, {report.updated} updated, {len(report.errors)} rejected")
+    _print_import(str(file), report)
     sys.exit(1 if report.errors else 0)
+
+
+def _print_import(origin: str, report: Any) -> None:
+    where = "line" if report.source == "csv" else "record"
+    for row, message in report.errors:
+        click.echo(f"{origin}: {where} {row}: {message}", err=True)
+    for row, message in report.warnings:
+        click.echo(f"{origin}: {where} {row}: warning: {message}", err=True)
+    if report.unmapped_services:
+        names = ", ".join(report.unmapped_services)
+        click.echo(f"{origin}: services no taxonomy service claims (kept as is): {names}", err=True)
+    verbs = ("would be added", "would be updated") if report.dry_run else ("added", "updated")
+    click.echo(
+        f"{report.added} {verbs[0]}, {report.updated} {verbs[1]}, {len(report.errors)} rejected, "
+        f"{len(report.warnings)} warnings"
+    )
+
+
+@main.group(name="services")
+def services_group() -> None:
+    """The services incidents are counted under."""
+
+
+@services_group.command(name="unmapped")
+def services_unmapped() -> None:
+    """Service names of stored incidents that no taxonomy service or alias claims."""
+    from indexer.incidents import model
+
+    with Library.open(_settings()) as library, store.session(library.engine) as db:
+        found = model.unmapped_services(db, library.taxonomy)
+    for entry in found:
+        hint = f"  (maybe {entry['suggestion']}?)" if entry["suggestion"] else ""
+        sources = ",".join(entry["sources"])
+        click.echo(f"{entry['service']}\t{entry['incidents']}\t{sources}{hint}")
+    if not found:
+        click.echo("every service name maps to the taxonomy", err=True)
 
 
 @main.command(name="digest")
