@@ -122,8 +122,8 @@ def _complete_partials(
     result = [i for i in found if not i.partial]
     for identifier, incident in partial.items():
         row = stored.get(identifier)
-        if row is not None:
-            result.append(incident.merged_over(row))
+        if row is not None:  # the stored record, with the times the log entries add
+            result.append(incidents.Incident(**{**vars(row), **_times(incident)}).merged_over(row))
         elif incident.partial == "start":
             result.append(incident)
         else:
@@ -135,6 +135,11 @@ def _complete_partials(
                 )
             )
     return result
+
+
+def _times(incident: Incident) -> dict[str, object]:
+    names = ("detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
+    return {name: getattr(incident, name) for name in names if getattr(incident, name)}
 
 
 def _stored(engine: Engine, source: str, ids: list[str]) -> dict[str, Incident]:
