@@ -376,7 +376,11 @@ def import_incidents(
             )
             if not dry_run:
                 auth.record(
-                    library.engine, getpass.getuser(), "write", f"pml import incidents {file}", "cli"
+                    library.engine,
+                    getpass.getuser(),
+                    "write",
+                    f"pml import incidents {file}",
+                    "cli",
                 )
             report = importers.import_bytes(
                 library.engine,

@@ -294,7 +294,9 @@ def remap_services(engine: Engine, vocabulary: Taxonomy) -> int:
         for target, ids in changes.items():
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
-                db.execute(update(IncidentRow).where(col(IncidentRow.id).in_(chunk)).values(service=target))
+                db.execute(
+                    update(IncidentRow).where(col(IncidentRow.id).in_(chunk)).values(service=target)
+                )
                 _relink_ids(db, chunk)
                 moved.extend(chunk)
         if moved:

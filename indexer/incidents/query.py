@@ -43,7 +43,9 @@ class IncidentFilters:
 def _shown(groups: frozenset[str]) -> Any:
     """SQL: the incident's postmortem (if any) is one this reader may see."""
     visible = select(col(PostmortemRow.id)).where(catalog.visible(groups))
-    return or_(col(IncidentRow.postmortem_id).is_(None), col(IncidentRow.postmortem_id).in_(visible))
+    return or_(
+        col(IncidentRow.postmortem_id).is_(None), col(IncidentRow.postmortem_id).in_(visible)
+    )
 
 
 def _class_condition(error_class: str, groups: frozenset[str]) -> Any:
@@ -112,13 +114,17 @@ def _items(db: Session, rows: list[IncidentRow], groups: frozenset[str]) -> list
     for link in db.exec(select(IncidentClass).where(col(IncidentClass.incident_id).in_(ids))):
         classes.setdefault(link.incident_id, []).append(link.error_class)
     linked = {row.postmortem_id for row in rows if row.postmortem_id}
-    shown = set(
-        db.exec(
-            select(PostmortemRow.id).where(
-                col(PostmortemRow.id).in_(linked), catalog.visible(groups)
-            )
-        ).all()
-    ) if linked else set()
+    shown = (
+        set(
+            db.exec(
+                select(PostmortemRow.id).where(
+                    col(PostmortemRow.id).in_(linked), catalog.visible(groups)
+                )
+            ).all()
+        )
+        if linked
+        else set()
+    )
     return [_item(row, classes.get(row.id or 0, []), shown) for row in rows]
 
 

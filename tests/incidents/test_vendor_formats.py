@@ -50,7 +50,9 @@ def vendor(name: str) -> bytes:
 
 
 def post(client: TestClient, source: str, data: bytes, **params: Any) -> dict[str, Any]:
-    response = client.post("/api/incidents/import", params={"source": source, **params}, content=data)
+    response = client.post(
+        "/api/incidents/import", params={"source": source, **params}, content=data
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -189,7 +191,9 @@ def test_alertmanager_without_fingerprint_or_alert_status(client: TestClient) ->
     assert send_alerts(client, payload)["new"] == 1
     again = send_alerts(client, payload)  # the computed fingerprint is stable
     assert (again["new"], again["duplicates"]) == (0, 1)
-    two = send_alerts(client, json.loads(vendor("alertmanager_msteams_prom_post_request_2_alerts.json")))
+    two = send_alerts(
+        client, json.loads(vendor("alertmanager_msteams_prom_post_request_2_alerts.json"))
+    )
     assert (two["new"], two["errors"]) == (2, [])
 
 
@@ -205,8 +209,12 @@ def test_fingerprint_is_alertmanagers() -> None:
 def _instance(host: str, status: str, starts: str, ends: str) -> dict[str, Any]:
     return {
         "status": status,
-        "labels": {"alertname": "CheckoutLatencyHigh", "service": "checkout-api-prod",
-                   "instance": host, "severity": "page"},  # fmt: skip
+        "labels": {
+            "alertname": "CheckoutLatencyHigh",
+            "service": "checkout-api-prod",
+            "instance": host,
+            "severity": "page",
+        },
         "annotations": {"summary": "p99 latency above 2 s"},
         "startsAt": starts,
         "endsAt": ends,
@@ -260,7 +268,9 @@ def test_csv_trailing_columns_semicolons_local_times_and_severity_words(
 
 
 def test_http_import_takes_a_multipart_file(client: TestClient) -> None:
-    files = {"file": ("incidents.json", vendor("pagerduty_rest_incidents.json"), "application/json")}
+    files = {
+        "file": ("incidents.json", vendor("pagerduty_rest_incidents.json"), "application/json")
+    }
     response = client.post("/api/incidents/import", params={"source": "pagerduty"}, files=files)
     assert response.status_code == 200, response.text
     assert response.json()["added"] == 1
@@ -372,7 +382,9 @@ def _check_list(client: TestClient) -> None:
     first = {i["source_id"] for i in page["items"]}
     assert first.isdisjoint({i["source_id"] for i in rest.json()["items"]})
     sev1 = client.get("/api/incidents", params={"service": "checkout", "severity": "SEV1"})
-    assert [i["source_id"] for i in sev1.json()["items"]] == ["8a6e1b2c-77a1-4e0c-9a57-1f3a2b4c5d6e"]
+    assert [i["source_id"] for i in sev1.json()["items"]] == [
+        "8a6e1b2c-77a1-4e0c-9a57-1f3a2b4c5d6e"
+    ]
     window = client.get("/api/incidents", params={"since": "2026-09-15", "until": "2026-09-30"})
     assert [i["source_id"] for i in window.json()["items"]] == [
         "3c0e4a1f-2b9d-4f5e-8a7b-6c5d4e3f2a10"

@@ -51,7 +51,9 @@ def zone(name: str) -> dt.tzinfo:
     try:
         return zoneinfo.ZoneInfo(name.strip())
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ImportFormatError(f"unknown time zone {name!r}; use an IANA name like Europe/Berlin")
+        raise ImportFormatError(
+            f"unknown time zone {name!r}; use an IANA name like Europe/Berlin"
+        ) from None
 
 
 def urgency_rule(text: str) -> dict[str, str]:
@@ -106,7 +108,8 @@ def documents(data: bytes) -> list[Any]:
             ) from None
     except RecursionError:
         raise ImportFormatError("JSON is nested too deeply to be an incident export") from None
-    decoder, found, position = json.JSONDecoder(), [], 0
+    decoder, position = json.JSONDecoder(), 0
+    found: list[Any] = []
     while True:
         while position < len(text) and text[position].isspace():
             position += 1

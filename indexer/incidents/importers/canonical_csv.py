@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from typing import Any
 
 from indexer.format.postmortem import TIMESTAMP_FIELDS
 from indexer.format.taxonomy import suggest
@@ -121,14 +122,17 @@ def _incident(row: list[str], columns: dict[str, int], options: Options) -> Inci
         raise RowError("source_id is missing")
     level = severity(cells["severity"]) if cells["severity"] else None
     if cells["severity"] and level is None:
-        raise RowError(f"severity must be SEV1..SEV4 (or P1..P4, critical..low), got "
-                       f"{cells['severity']!r}")
+        raise RowError(
+            f"severity must be SEV1..SEV4 (or P1..P4, critical..low), got {cells['severity']!r}"
+        )
     stamps = {
         name: timestamp(cells[name], name, naive=options.timezone) for name in TIMESTAMP_FIELDS
     }
     started = stamps.pop("started_at")
     if started is None:
         raise RowError("started_at is missing")
+    # The dataclass fields are typed one by one; the stamps are all datetimes or None.
+    times: dict[str, Any] = stamps
     return Incident(
         source=SOURCE,
         source_id=cells["source_id"],
@@ -141,5 +145,5 @@ def _incident(row: list[str], columns: dict[str, int], options: Options) -> Inci
         error_budget_minutes=_minutes(cells["error_budget_minutes"]),
         postmortem=cells["postmortem"] or None,
         raw=cells,
-        **stamps,
+        **times,
     )

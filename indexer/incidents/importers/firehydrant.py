@@ -51,7 +51,11 @@ def _milestones(record: dict[str, Any]) -> dict[str, Any]:
     for phase in phases:
         stones = phase.get("milestones") if isinstance(phase, dict) else None
         for milestone in stones if isinstance(stones, list) else []:
-            if isinstance(milestone, dict) and milestone.get("slug") and milestone.get("occurred_at"):
+            if (
+                isinstance(milestone, dict)
+                and milestone.get("slug")
+                and milestone.get("occurred_at")
+            ):
                 result.setdefault(str(milestone["slug"]), milestone["occurred_at"])
     milestones = record.get("milestones") or []
     if not isinstance(milestones, list):

@@ -76,9 +76,7 @@ def _keys(record: dict[str, Any]) -> tuple[str, ...]:
 
 def _incident(record: dict[str, Any], options: Options) -> Incident:
     identifier = text(record.get("id"), "id", required=True)
-    started = timestamp(
-        record.get("createdAt"), "createdAt", required=True, naive=options.timezone
-    )
+    started = timestamp(record.get("createdAt"), "createdAt", required=True, naive=options.timezone)
     assert identifier is not None and started is not None
     report = record.get("report")
     resolved = plus_seconds(started, _milliseconds(report, "closeTime"), "report.closeTime")

@@ -68,7 +68,8 @@ class _Log:
 
 def parse(data: bytes, options: Options | None = None) -> Parsed:
     options = options or Options()
-    parsed, logs, position = Parsed(), {}, 0
+    parsed, position = Parsed(), 0
+    logs: dict[str, _Log] = {}
     for document in documents(data):
         position = _document(document, options, parsed, logs, position)
     _merge_logs(parsed, logs)
@@ -142,7 +143,7 @@ def _service(record: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
     if not isinstance(service, dict):
         return "unknown", ()
     keys = service_keys(service.get("summary"), service.get("name"), service.get("id"))
-    return service_id(keys[0]) if keys else "unknown", keys
+    return (service_id(keys[0]) or "unknown") if keys else "unknown", keys
 
 
 def _severity(record: dict[str, Any], priority: Any, options: Options) -> str | None:
