@@ -48,6 +48,7 @@ __all__ = [
     "Parsed",
     "import_bytes",
     "load_history",
+    "load_history_data",
     "parse",
     "urgency_rule",
     "zone",
@@ -193,24 +194,34 @@ def _map_services(found: list[Incident], vocabulary: taxonomy.Taxonomy | None) -
 
 
 def load_history(engine: Engine, library: Path) -> incidents.ImportReport | None:
-    """Import the library's `incidents.csv` when it is new or changed since the last load."""
+    """Import the library folder's `incidents.csv` when it is new or changed since the last load."""
     path = library / incidents.HISTORY_FILE
     if not path.is_file():
         return None
-    data = path.read_bytes()
+    try:
+        vocabulary: taxonomy.Taxonomy | None = taxonomy.load(library)
+    except taxonomy.TaxonomyError:
+        vocabulary = None  # the indexer reports the broken taxonomy; keep the history
+    return load_history_data(engine, path.read_bytes(), str(path), vocabulary)
+
+
+def load_history_data(
+    engine: Engine, data: bytes, origin: str, vocabulary: taxonomy.Taxonomy | None
+) -> incidents.ImportReport | None:
+    """Import an incident history (canonical CSV) unless these exact bytes were loaded last.
+
+    The folder's `incidents.csv` at start-up and the repository's on every git
+    sync come here; `origin` names the file in the log.
+    """
     digest = hashlib.sha256(data).hexdigest()
     with store.session(engine) as db:
         if store.get_meta(db, "incident_history_hash") == digest:
             return None
-    try:
-        vocabulary = taxonomy.load(library)
-    except taxonomy.TaxonomyError:
-        vocabulary = None  # the indexer reports the broken taxonomy; keep the history
     report = import_bytes(engine, "csv", data, vocabulary=vocabulary)
     with store.session(engine) as db:
         store.set_meta(db, "incident_history_hash", digest)
         db.commit()
-    log.info("loaded %s: %s added, %s updated", path, report.added, report.updated)
+    log.info("loaded %s: %s added, %s updated", origin, report.added, report.updated)
     for row, message in report.errors:
-        log.warning("%s:%s: %s", path, row, message)
+        log.warning("%s:%s: %s", origin, row, message)
     return report
