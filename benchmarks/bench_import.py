@@ -106,9 +106,7 @@ def main() -> None:
                 opened.refresh()
 
                 def run(source: str = source, data: bytes = data, lib: Library = opened) -> object:
-                    return importers.import_bytes(
-                        lib.engine, source, data, vocabulary=lib.taxonomy
-                    )
+                    return importers.import_bytes(lib.engine, source, data, vocabulary=lib.taxonomy)
 
                 timed(f"{source} import", run, args.count)
                 if source == "pagerduty":

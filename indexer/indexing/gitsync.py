@@ -28,11 +28,11 @@ from typing import Any
 from indexer.db import store
 from indexer.format import files, taxonomy
 from indexer.format.postmortem import MalformedPostmortem
+from indexer.incidents import HISTORY_FILE, importers
 from indexer.indexing import git, githistory, ingest
 from indexer.indexing.git import BlobReader, GitError, Mirror, TreeDiff, TreeEntry
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.indexing.target import Target
-from indexer.incidents import HISTORY_FILE, importers
 from indexer.reports import targets
 
 log = logging.getLogger("pml.gitsync")
