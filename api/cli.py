@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import html
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from indexer.db import catalog, migrate, store
 from indexer.filters import FIELDS, FilterError, Filters
 from indexer.format import authoring, lint, taxonomy
 from indexer.format.postmortem import Finding, Postmortem
-from indexer.incidents import importers
+from indexer.incidents import importers, pull
 from indexer.indexing import githistory, gitsync
 from indexer.library import Library
 from indexer.reports import digest
@@ -359,15 +360,40 @@ def import_group() -> None:
 
 
 @import_group.command(name="incidents")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--source", required=True, type=click.Choice(sorted(importers.SOURCES)))
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--source", type=click.Choice(sorted(importers.SOURCES)), help="FILE's format.")
+@click.option(
+    "--from",
+    "vendor",
+    type=click.Choice(sorted(pull.TOKEN_VARIABLES)),
+    help="Pull from the vendor's API instead of a FILE (token from PML_<VENDOR>_TOKEN).",
+)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="With --from: first day.")
+@click.option("--base-url", default=None, help="With --from: the API's base URL (EU, proxy).")
 @click.option("--dry-run", is_flag=True, help="Only report what would be added and updated.")
 @click.option("--timezone", default=None, help="IANA zone of times written without one.")
 @click.option("--urgency", default=None, help="PagerDuty urgency -> severity: high=SEV2,low=SEV4.")
 def import_incidents(
-    file: Path, source: str, dry_run: bool, timezone: str | None, urgency: str | None
+    file: Path | None,
+    source: str | None,
+    vendor: str | None,
+    since: Any,
+    base_url: str | None,
+    dry_run: bool,
+    timezone: str | None,
+    urgency: str | None,
 ) -> None:
-    """Upsert the incidents in FILE; rows that cannot be read are listed and exit 1."""
+    """Upsert the incidents in FILE (or pulled --from a vendor); rejects are listed, exit 1."""
+    if vendor:
+        if file is not None or since is None:
+            raise click.UsageError("--from takes no FILE and needs --since YYYY-MM-DD")
+        data, origin, source = _pull(vendor, since.date(), base_url), f"{vendor} API", vendor
+    elif file is not None and source:
+        data, origin = file.read_bytes(), str(file)
+    else:
+        raise click.UsageError("give FILE and --source, or --from VENDOR --since DATE")
     with Library.open(_settings()) as library:
         try:
             options = importers.Options(
@@ -379,21 +405,34 @@ def import_incidents(
                     library.engine,
                     getpass.getuser(),
                     "write",
-                    f"pml import incidents {file}",
+                    f"pml import incidents {origin}",
                     "cli",
                 )
             report = importers.import_bytes(
                 library.engine,
                 source,
-                file.read_bytes(),
+                data,
                 vocabulary=library.taxonomy,
                 options=options,
                 dry_run=dry_run,
             )
         except importers.ImportFormatError as error:
-            raise click.ClickException(f"{file}: {error}") from None
-    _print_import(str(file), report)
+            raise click.ClickException(f"{origin}: {error}") from None
+    _print_import(origin, report)
     sys.exit(1 if report.errors else 0)
+
+
+def _pull(vendor: str, since: date, base_url: str | None) -> bytes:
+    variable = pull.TOKEN_VARIABLES[vendor]
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        raise click.ClickException(f"set {variable} to an API token to pull from {vendor}")
+    try:
+        data, pages = pull.fetch(pull.Pull(vendor, token, since, base_url))
+    except pull.PullError as error:
+        raise click.ClickException(f"{vendor}: {error}") from None
+    click.echo(f"{vendor}: read {pages} pages", err=True)
+    return data
 
 
 def _print_import(origin: str, report: Any) -> None:
