@@ -30,7 +30,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from indexer.incidents.importers._common import ImportFormatError
+from indexer.incidents.importers import ImportFormatError
 
 MAX_BODY_BYTES = 1024 * 1024
 _ACTION_TIMES = {"Acknowledge": "ackTime", "Close": "closeTime"}

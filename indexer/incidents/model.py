@@ -13,6 +13,7 @@ is re-indexed, because either side of the join can change.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -218,13 +219,15 @@ def upsert(
 
 
 def _with_known(incident: Incident, known: dict[str, tuple[Any, ...]]) -> Incident:
+    """The incident with the stored times it lacks; as it came if they would not fit in order."""
     stored = known.get(incident.source_id)
     if stored is None:
         return incident
     older = Incident(incident.source, incident.source_id, incident.started_at)
     for name, value in zip(_OPTIONAL_TIMES, stored, strict=True):
         setattr(older, name, store.as_utc(value))
-    return incident.merged_over(older)
+    merged = dataclasses.replace(incident).merged_over(older)
+    return incident if merged.problem() else merged
 
 
 def _stored_times(db: Session, incidents: list[Incident]) -> dict[str, tuple[Any, ...]]:

@@ -124,7 +124,12 @@ def _complete_partials(
     for identifier, incident in partial.items():
         row = stored.get(identifier)
         if row is not None:  # the stored record, with the times the log entries add
-            result.append(incidents.Incident(**{**vars(row), **_times(incident)}).merged_over(row))
+            merged = incidents.Incident(**{**vars(row), **_times(incident)}).merged_over(row)
+            problem = merged.problem()
+            if problem:
+                report.errors.append((0, f"log entries of {identifier}: {problem}"))
+            else:
+                result.append(merged)
         elif incident.partial == "start":
             result.append(incident)
         else:

@@ -52,7 +52,7 @@ def zone(name: str) -> dt.tzinfo:
         return zoneinfo.ZoneInfo(name.strip())
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ImportFormatError(
-            f"unknown time zone {name!r}; use an IANA name like Europe/Berlin"
+            f"unknown time zone {name[:100]!r}; use an IANA name like Europe/Berlin"
         ) from None
 
 
