@@ -164,7 +164,7 @@ def incident_list(
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-@router.get("/api/incidents", tags=["incidents"])
+@router.get("/api/incidents", tags=["incidents"], responses=REJECTED)
 def list_incidents(
     db: SessionDep,
     groups: GroupsDep,
