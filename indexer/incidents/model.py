@@ -148,7 +148,13 @@ def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None
     return (end - start).total_seconds()
 
 
+def _telling(keys: tuple[str, ...], incident: Incident) -> bool:
+    """Whether the record's service names say more than its stored service (kept for re-mapping)."""
+    return len(keys) > 1 or (len(keys) == 1 and keys[0] != incident.service)
+
+
 def _row(incident: Incident) -> dict[str, Any]:
+    keys = incident.service_keys
     stamps = {name: store.as_utc(getattr(incident, name)) for name in TIMESTAMP_FIELDS}
     started = stamps["started_at"]
     assert started is not None  # the dataclass requires it
@@ -170,8 +176,8 @@ def _row(incident: Incident) -> dict[str, Any]:
         "ttd_seconds": _seconds(started, stamps["detected_at"]),
         "tta_seconds": _seconds(stamps["detected_at"], stamps["acknowledged_at"]),
         "ttr_seconds": _seconds(started, stamps["resolved_at"]),
-        "raw": {**incident.raw, SERVICE_KEYS: list(incident.service_keys)}
-        if incident.service_keys
+        "raw": {**incident.raw, SERVICE_KEYS: list(keys)}
+        if _telling(keys, incident)
         else incident.raw,
     }
 

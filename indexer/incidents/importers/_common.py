@@ -27,6 +27,7 @@ _EPOCH_MS = (10**12, 10**13)
 
 # PagerDuty urgency when an incident has no priority (documented in docs/metrics.md).
 DEFAULT_URGENCY = {"high": "SEV2", "low": "SEV4"}
+_CANONICAL = frozenset(("SEV1", "SEV2", "SEV3", "SEV4"))
 _WORDS = {"critical": 1, "high": 2, "major": 2, "medium": 3, "moderate": 3, "low": 4, "minor": 4}
 
 
@@ -169,11 +170,13 @@ def timestamp(
         if required:
             raise RowError(f"{name} is missing")
         return None
+    parsed = parse_timestamp(value) if isinstance(value, str) else None
+    if parsed is not None:
+        return parsed.astimezone(dt.UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not _EPOCH_MS[0] <= value < _EPOCH_MS[1]:
             raise RowError(f"{name} is not a time in epoch milliseconds: {value!r}")
         return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
-    parsed = parse_timestamp(value)
     if parsed is None and naive is not None and isinstance(value, str):
         parsed = _naive(value, naive)
     if parsed is None:
@@ -232,6 +235,8 @@ def severity(value: Any) -> str | None:
     P5 and lower count as SEV4 (Opsgenie has five priorities); SEV5 is no severity.
     Every importer, the CSV included, reads severities here.
     """
+    if value in _CANONICAL:
+        return str(value)
     if value is None or isinstance(value, bool):
         return None
     word = str(value).strip().lower()
