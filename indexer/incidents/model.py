@@ -46,6 +46,7 @@ from indexer.db.models import (
 )
 from indexer.format.postmortem import TIMESTAMP_FIELDS
 from indexer.format.taxonomy import Taxonomy, suggest
+from indexer.incidents import nearmiss
 
 log = logging.getLogger("pml.incidents")
 
@@ -310,6 +311,7 @@ def remap_services(engine: Engine, vocabulary: Taxonomy) -> int:
                 moved.extend(chunk)
         if moved:
             store.set_meta(db, VERSION_KEY, uuid.uuid4().hex)
+        nearmiss.remap_services(db, vocabulary)
         db.commit()
     if moved:
         log.info("re-attributed %s incidents to taxonomy services", len(moved))

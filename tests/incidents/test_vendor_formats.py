@@ -297,18 +297,24 @@ def test_mapping_a_name_later_moves_its_history(
     client: TestClient, settings: Settings, open_library: Any
 ) -> None:
     post(client, "pagerduty", vendor("pagerduty_incident_resolved.json"))
+    logged = {"date": "2017-09-26", "service": "Production XDB Cluster",
+              "what_failed": "replica lag", "caught_by": "a canary"}  # fmt: skip
+    assert client.post("/api/near-misses", json=logged).status_code == 201
     unmapped = client.get("/api/services/unmapped").json()["items"]
     assert [u["service"] for u in unmapped] == ["production-xdb-cluster"]
     page = client.get("/incidents")
     assert page.status_code == 200 and "production-xdb-cluster" in page.text
-    # The PagerDuty service id becomes an alias of orders; the next index re-attributes.
-    taxonomy = TAXONOMY.replace("  - id: orders\n", "  - id: orders\n    aliases: [PN49J75]\n")
+    # The PagerDuty service id and name become aliases of orders; the next index re-attributes.
+    aliases = "  - id: orders\n    aliases: [PN49J75, Production XDB Cluster]\n"
+    taxonomy = TAXONOMY.replace("  - id: orders\n", aliases)
     write(settings.library, "taxonomy.yaml", taxonomy)
     open_library(settings).refresh()
     assert stored(client, "pagerduty", "PRORDTY")["service"] == "orders"
     assert client.get("/api/services/unmapped").json()["items"] == []
     counts = client.get("/api/trends/services", params={"as_of": "2017-09-30", "days": 30})
     assert counts.json()["items"] == [{"service": "orders", "incidents": 1}]
+    groups = client.get("/api/near-misses", params={"as_of": "2017-09-30"}).json()["groups"]
+    assert [g["service"] for g in groups] == ["orders"]  # the near-miss moved too
 
 
 def test_cli_lists_unmapped_services_and_dry_runs(
