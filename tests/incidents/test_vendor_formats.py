@@ -399,3 +399,16 @@ def _check_list(client: TestClient) -> None:
     assert client.get("/api/incidents/opsgenie/nope").status_code == 404
     wrong = client.get("/api/incidents", params={"since": "2026-10-01", "until": "2026-09-01"})
     assert wrong.status_code == 422
+
+
+def test_log_entries_of_an_unknown_incident_are_refused_by_name(client: TestClient) -> None:
+    entries = json.loads(vendor("pagerduty_log_entries.json"))["log_entries"]
+    without_trigger = [e for e in entries if e["type"] != "trigger_log_entry"]
+    data = json.dumps({"log_entries": without_trigger}).encode()
+    response = client.post("/api/incidents/import", params={"source": "pagerduty"}, content=data)
+    assert response.status_code == 422  # nothing could be stored, and it says why
+    error = response.json()["errors"][0]
+    assert "PRORDTY" in error["message"] and "import it first" in error["message"]
+    post(client, "pagerduty", vendor("pagerduty_incident_resolved.json"))
+    assert post(client, "pagerduty", data)["updated"] == 1  # now they complete it
+    assert stored(client, "pagerduty", "PRORDTY")["acknowledged_at"] == "2017-09-26T15:15:17+00:00"

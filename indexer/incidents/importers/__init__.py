@@ -122,12 +122,13 @@ def _complete_partials(
     stored = _stored(engine, found[0].source, list(partial))
     result = [i for i in found if not i.partial]
     for identifier, incident in partial.items():
+        position = int(incident.raw.get("first_record", 0))
         row = stored.get(identifier)
         if row is not None:  # the stored record, with the times the log entries add
             merged = incidents.Incident(**{**vars(row), **_times(incident)}).merged_over(row)
             problem = merged.problem()
             if problem:
-                report.errors.append((0, f"log entries of {identifier}: {problem}"))
+                report.errors.append((position, f"log entries of {identifier}: {problem}"))
             else:
                 result.append(merged)
         elif incident.partial == "start":
@@ -135,7 +136,7 @@ def _complete_partials(
         else:
             report.errors.append(
                 (
-                    0,
+                    position,
                     f"log entries of {identifier} date its acknowledgement or resolution, but "
                     "the incident is neither in this file nor stored: import it first",
                 )

@@ -272,7 +272,7 @@ def _merge_logs(parsed: Parsed, logs: dict[str, _Log]) -> None:
                     title=log.title,
                     service=service_id(keys[0]) or "unknown" if keys else "unknown",
                     service_keys=keys,
-                    raw={"log_entries": log.entries},
+                    raw={"log_entries": log.entries, "first_record": log.position},
                     partial="start" if log.triggered else "times",
                 ),
             )
