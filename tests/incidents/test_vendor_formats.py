@@ -412,3 +412,14 @@ def test_log_entries_of_an_unknown_incident_are_refused_by_name(client: TestClie
     post(client, "pagerduty", vendor("pagerduty_incident_resolved.json"))
     assert post(client, "pagerduty", data)["updated"] == 1  # now they complete it
     assert stored(client, "pagerduty", "PRORDTY")["acknowledged_at"] == "2017-09-26T15:15:17+00:00"
+
+
+def test_csv_with_an_unnamed_column_in_the_middle(client: TestClient) -> None:
+    header = HEADER.replace("title,", "title,,")
+    rows = [header, "X,t,,orders,SEV2,2025-01-01T00:00:00Z,,,,,,,", "W,t,,orders,SEV2"]
+    body = client.post("/api/incidents/import", params={"source": "csv"},
+                       content="\n".join(rows).encode()).json()  # fmt: skip
+    assert (body["added"], body["errors"]) == (
+        1,
+        [{"row": 3, "message": "expected 13 columns, found 5"}],
+    )

@@ -113,12 +113,12 @@ def _minutes(value: str) -> float | None:
 
 def _incident(row: list[str], columns: dict[str, int], options: Options) -> Incident:
     width = max(columns.values()) + 1
-    if len(row) < width or (len(row) > width and any(cell.strip() for cell in row[width:])):
+    if len(row) != width and (len(row) < width or any(cell.strip() for cell in row[width:])):
         found = len([cell for cell in row if cell.strip()]) if len(row) > width else len(row)
         raise RowError(f"expected {width} columns, found {found}")
-    cells = dict.fromkeys(HEADER, "")
-    for name, position in columns.items():
-        cells[name] = row[position].strip()
+    cells = {name: row[position].strip() for name, position in columns.items()}
+    if len(cells) < len(HEADER):
+        cells.update({name: "" for name in HEADER if name not in cells})
     if not cells["source_id"]:
         raise RowError("source_id is missing")
     level = severity(cells["severity"]) if cells["severity"] else None
