@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import html
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from indexer.format.postmortem import (
     Postmortem,
     parse_timestamp,
 )
-from indexer.incidents import importers
+from indexer.incidents import importers, pull
 from indexer.indexing import githistory, gitsync
 from indexer.library import Library
 from indexer.reports import digest
@@ -494,22 +495,65 @@ def import_group() -> None:
 
 
 @import_group.command(name="incidents")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--source", required=True, type=click.Choice(sorted(importers.SOURCES)))
-def import_incidents(file: Path, source: str) -> None:
-    """Upsert the incidents in FILE; rows that cannot be read are listed and exit 1."""
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--source", type=click.Choice(sorted(importers.SOURCES)), help="FILE's format.")
+@click.option(
+    "--from",
+    "vendor",
+    type=click.Choice(sorted(pull.TOKEN_VARIABLES)),
+    help="Pull from the vendor's API instead of a FILE (token from PML_<VENDOR>_TOKEN).",
+)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="With --from: first day.")
+@click.option("--base-url", default=None, help="With --from: the API's base URL (EU, proxy).")
+@click.option("--dry-run", is_flag=True, help="Only report what would be added and updated.")
+@click.option("--timezone", default=None, help="IANA zone of times written without one.")
+@click.option("--urgency", default=None, help="PagerDuty urgency -> severity: high=SEV2,low=SEV4.")
+def import_incidents(
+    file: Path | None,
+    source: str | None,
+    vendor: str | None,
+    since: Any,
+    base_url: str | None,
+    dry_run: bool,
+    timezone: str | None,
+    urgency: str | None,
+) -> None:
+    """Upsert the incidents in FILE (or pulled --from a vendor); rejects are listed, exit 1."""
+    if vendor:
+        if file is not None or since is None:
+            raise click.UsageError("--from takes no FILE and needs --since YYYY-MM-DD")
+        data, origin, source = _pull(vendor, since.date(), base_url), f"{vendor} API", vendor
+    elif file is not None and source:
+        data, origin = file.read_bytes(), str(file)
+    else:
+        raise click.UsageError("give FILE and --source, or --from VENDOR --since DATE")
     with Library.open(_settings()) as library:
         try:
-            auth.record(
-                library.engine, getpass.getuser(), "write", f"pml import incidents {file}", "cli"
+            options = importers.Options(
+                timezone=importers.zone(timezone) if timezone else None,
+                urgency=importers.urgency_rule(urgency) if urgency else importers.Options().urgency,
             )
-            report = importers.import_bytes(library.engine, source, file.read_bytes())
+            if not dry_run:
+                auth.record(
+                    library.engine,
+                    getpass.getuser(),
+                    "write",
+                    f"pml import incidents {origin}",
+                    "cli",
+                )
+            report = importers.import_bytes(
+                library.engine,
+                source,
+                data,
+                vocabulary=library.taxonomy,
+                options=options,
+                dry_run=dry_run,
+            )
         except importers.ImportFormatError as error:
-            raise click.ClickException(f"{file}: {error}") from None
-    for row, message in report.errors:
-        where = "line" if source == "csv" else "record"
-        click.echo(f"{file}: {where} {row}: {message}", err=True)
-    click.echo(f"{report.added} added, {report.updated} updated, {len(report.errors)} rejected")
+            raise click.ClickException(f"{origin}: {error}") from None
+    _print_import(origin, report)
     sys.exit(1 if report.errors else 0)
 
 
@@ -537,6 +581,55 @@ def import_postmortems(source: Path, out: Path, base_url: str | None) -> None:
     if report.files and not report.count("failed"):
         click.echo(f"Next: `pml lint {out}` lists what to review in each file.", err=True)
     sys.exit(1 if report.count("failed") else 0)
+
+
+def _pull(vendor: str, since: date, base_url: str | None) -> bytes:
+    variable = pull.TOKEN_VARIABLES[vendor]
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        raise click.ClickException(f"set {variable} to an API token to pull from {vendor}")
+    try:
+        data, pages = pull.fetch(pull.Pull(vendor, token, since, base_url))
+    except pull.PullError as error:
+        raise click.ClickException(f"{vendor}: {error}") from None
+    click.echo(f"{vendor}: read {pages} pages", err=True)
+    return data
+
+
+def _print_import(origin: str, report: Any) -> None:
+    where = "line" if report.source == "csv" else "record"
+    for row, message in report.errors:
+        click.echo(f"{origin}: {where} {row}: {message}", err=True)
+    for row, message in report.warnings:
+        click.echo(f"{origin}: {where} {row}: warning: {message}", err=True)
+    if report.unmapped_services:
+        names = ", ".join(report.unmapped_services)
+        click.echo(f"{origin}: services no taxonomy service claims (kept as is): {names}", err=True)
+    verbs = ("would be added", "would be updated") if report.dry_run else ("added", "updated")
+    click.echo(
+        f"{report.added} {verbs[0]}, {report.updated} {verbs[1]}, {len(report.errors)} rejected, "
+        f"{len(report.warnings)} warnings"
+    )
+
+
+@main.group(name="services")
+def services_group() -> None:
+    """The services incidents are counted under."""
+
+
+@services_group.command(name="unmapped")
+def services_unmapped() -> None:
+    """Service names of stored incidents that no taxonomy service or alias claims."""
+    from indexer.incidents import model
+
+    with Library.open(_settings()) as library, store.session(library.engine) as db:
+        found = model.unmapped_services(db, library.taxonomy)
+    for entry in found:
+        hint = f"  (maybe {entry['suggestion']}?)" if entry["suggestion"] else ""
+        sources = ",".join(entry["sources"])
+        click.echo(f"{entry['service']}\t{entry['incidents']}\t{sources}{hint}")
+    if not found:
+        click.echo("every service name maps to the taxonomy", err=True)
 
 
 @main.command(name="digest")

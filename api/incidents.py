@@ -9,8 +9,11 @@ record through the same function (`record_near_miss`); the page and
 
 from __future__ import annotations
 
+import email.policy
 import json
 from datetime import UTC, date, datetime, timedelta
+from email.parser import BytesParser
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -27,7 +30,7 @@ from api.reports import AsOf, today
 from indexer.db import catalog
 from indexer.filters import Filters
 from indexer.format import authoring, taxonomy
-from indexer.incidents import alerts, importers, nearmiss
+from indexer.incidents import alerts, importers, model, nearmiss, query
 from indexer.library import Library
 
 router = APIRouter()
@@ -79,23 +82,156 @@ async def import_incidents(
     request: Request,
     library: LibraryDep,
     source: Annotated[str, Query(description="pagerduty, opsgenie, firehydrant or csv")],
+    dry_run: Annotated[bool, Query(description="Only report what would change.")] = False,
+    timezone: Annotated[
+        str | None, Query(description="IANA zone of times written without one, e.g. Europe/Berlin")
+    ] = None,
+    urgency: Annotated[
+        str | None, Query(description="PagerDuty urgency -> severity, e.g. high=SEV2,low=SEV4")
+    ] = None,
 ) -> JSONResponse:
-    """Upsert the incidents in the request body (the exported file, as is)."""
+    """Upsert the incidents of an exported file: the raw body, or a multipart `file` part."""
     if source not in importers.SOURCES:
         raise HTTPException(
             400, f"unknown source '{source}'; use one of {', '.join(importers.SOURCES)}"
         )
-    security.refuse_form_types(request, FILE_TYPES.get(source, "application/json"))
-    data = await _read_body(request, library.settings.import_max_bytes)
+    if not _script_upload(request):
+        security.refuse_form_types(request, FILE_TYPES.get(source, "application/json"))
+    body = await _read_body(request, library.settings.import_max_bytes)
+    data = uploaded_file(request.headers.get("content-type", ""), body)
     if not data.strip():
         raise HTTPException(400, "the body is empty: send the exported file as the request body")
     try:
-        report = await run_in_threadpool(importers.import_bytes, library.engine, source, data)
+        options = import_options(timezone, urgency)
+        report = await run_in_threadpool(
+            partial(
+                importers.import_bytes,
+                library.engine,
+                source,
+                data,
+                vocabulary=library.taxonomy,
+                options=options,
+                dry_run=dry_run,
+            )
+        )
     except importers.ImportFormatError as error:
         raise HTTPException(400, str(error)) from None
-    body = report.as_dict()
+    body_out = report.as_dict()
     nothing = report.errors and not (report.added or report.updated)
-    return JSONResponse(body, status_code=422 if nothing else 200)
+    return JSONResponse(body_out, status_code=422 if nothing else 200)
+
+
+def import_options(timezone: str | None, urgency: str | None) -> importers.Options:
+    """Importer options from their text forms; ImportFormatError names a wrong one."""
+    defaults = importers.Options()
+    return importers.Options(
+        timezone=importers.zone(timezone) if timezone else None,
+        urgency=importers.urgency_rule(urgency) if urgency else defaults.urgency,
+    )
+
+
+def _script_upload(request: Request) -> bool:
+    """A multipart upload (`curl -F file=@export.json`) that no other site's page sent.
+
+    Browsers mark every request with `Sec-Fetch-Site`, and a page on another
+    site is refused before this (api/security.py) by it or by `Origin`; a
+    script sends neither. Text and urlencoded bodies stay refused: `curl
+    --data-binary` labels a file urlencoded, which says nothing about it.
+    """
+    multipart = security.media_type(request) == "multipart/form-data"
+    return multipart and request.headers.get("sec-fetch-site") in (None, "same-origin")
+
+
+def uploaded_file(content_type: str, body: bytes) -> bytes:
+    """The file of a multipart upload (`curl -F file=@export.json`), else the body as sent."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return body
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise HTTPException(400, "the multipart body could not be read (no boundary?)")
+    parts = list(message.iter_parts())
+    for part in parts:
+        if part.get_filename() or part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
+    raise HTTPException(400, "the multipart upload has no file part: send -F file=@<export>")
+
+
+IncidentLimit = Annotated[int, Query(ge=1, le=query.MAX_PAGE)]
+IncidentOffset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+def incident_filters(
+    source: str | None = None,
+    service: str | None = None,
+    severity: str | None = None,
+    error_class: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> query.IncidentFilters:
+    """The list's filters, from the query string (the API and the page share them)."""
+    if since and until and since > until:
+        raise HTTPException(422, f"since ({since}) is after until ({until})")
+    return query.IncidentFilters(source, service, severity, error_class, since, until)
+
+
+FiltersDep = Annotated[query.IncidentFilters, Depends(incident_filters)]
+
+
+def incident_list(
+    db: Session, groups: frozenset[str], chosen: query.IncidentFilters, limit: int, offset: int
+) -> dict[str, Any]:
+    total, items = query.incidents(db, groups, chosen, limit=limit, offset=offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get("/api/incidents", tags=["incidents"], responses=REJECTED)
+def list_incidents(
+    db: SessionDep,
+    groups: GroupsDep,
+    chosen: FiltersDep,
+    limit: IncidentLimit = 50,
+    offset: IncidentOffset = 0,
+) -> dict[str, Any]:
+    """Stored incidents, newest first; postmortems and their classes only where visible."""
+    return incident_list(db, groups, chosen, limit, offset)
+
+
+@router.get("/api/incidents/{source}/{source_id}", tags=["incidents"])
+def get_incident(source: str, source_id: str, db: SessionDep, groups: GroupsDep) -> dict[str, Any]:
+    """One stored incident by its source and the source's id."""
+    found = query.incident(db, groups, source, source_id)
+    if found is None:
+        raise HTTPException(404, f"no incident {source_id!r} from {source!r}")
+    return found
+
+
+@router.get("/api/services/unmapped", tags=["incidents"])
+def unmapped_services(db: SessionDep, library: LibraryDep) -> dict[str, Any]:
+    """Service names of stored incidents that no taxonomy service or alias claims."""
+    return {"items": model.unmapped_services(db, library.taxonomy)}
+
+
+@page_router.get("/incidents", response_class=HTMLResponse)
+def incidents_page(
+    request: Request,
+    db: SessionDep,
+    groups: GroupsDep,
+    library: LibraryDep,
+    chosen: FiltersDep,
+    limit: IncidentLimit = 50,
+    offset: IncidentOffset = 0,
+) -> HTMLResponse:
+    """What the imports stored, filterable, with the service names nothing maps yet."""
+    context = {
+        "nav": "incidents",
+        "title": "Incidents",
+        "filters": chosen,
+        "page": incident_list(db, groups, chosen, limit, offset),
+        "unmapped": model.unmapped_services(db, library.taxonomy),
+    }
+    return web.render(request, "incidents.html", context)
 
 
 @router.post(
@@ -112,7 +248,9 @@ async def alertmanager(request: Request, library: LibraryDep) -> dict[str, Any]:
         raise HTTPException(400, "body is JSON nested too deeply to read") from None
     window = library.settings.near_miss_window_minutes
     try:
-        report = await run_in_threadpool(alerts.receive, library.engine, payload, window)
+        report = await run_in_threadpool(
+            alerts.receive, library.engine, payload, window, library.taxonomy
+        )
     except alerts.AlertPayloadError as error:
         raise HTTPException(422, str(error)) from None
     except OperationalError:

@@ -1,20 +1,26 @@
-"""Push webhooks: check the sender, then ask the git follower for a sync in the background.
+"""Webhooks: git pushes (a sync in the background) and incident intake from the vendors.
 
-Off (404) unless both PML_WEBHOOK_SECRET and PML_GIT_URL are set: an endpoint
-without a secret would let anyone trigger fetches. A wrong or missing
-signature gets a 401 that does not say which; everything genuine but not a
-push to the followed branch gets a 202 and is ignored.
+Push webhooks are off (404) unless both PML_WEBHOOK_SECRET and PML_GIT_URL
+are set: an endpoint without a secret would let anyone trigger fetches.
+Everything genuine but not a push to the followed branch gets a 202 and is
+ignored. Incident webhooks (PagerDuty, Opsgenie, FireHydrant; see
+`indexer.incidents.intake`) are each off until their secret is set. A wrong
+or missing signature gets a 401 that does not say which.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import FollowerDep, LibraryDep
+from indexer.incidents import importers, intake
 from indexer.indexing import webhooks
 from indexer.indexing.scheduler import CoalescingRunner
+from indexer.library import Library
 
 router = APIRouter(tags=["webhooks"])
 UNAUTHORIZED = "invalid or missing signature"
@@ -81,3 +87,62 @@ def _act(runner: CoalescingRunner, decision: webhooks.Decision) -> dict[str, Any
     queued = runner.request()
     detail = "sync scheduled" if queued else "a sync was already scheduled; it covers this push"
     return {"status": "scheduled", "detail": f"{decision.reason}: {detail}"}
+
+
+# --- Incident intake: vendor webhooks upserting the incidents the importers write.
+
+INTAKE_HEADERS = {
+    "pagerduty": "x-pagerduty-signature",
+    "opsgenie": "x-pml-token",
+    "firehydrant": "fh-signature",
+}
+INTAKE_CHECKS = {
+    "pagerduty": intake.pagerduty_signature_valid,
+    "firehydrant": intake.hex_signature_valid,
+}
+
+
+async def _intake(request: Request, library: Library, vendor: str) -> dict[str, Any]:
+    """Check the sender, translate the body, upsert through the vendor's importer."""
+    secrets = library.settings.intake_secrets(vendor)
+    if not secrets:
+        setting = (
+            "OPSGENIE_WEBHOOK_TOKEN" if vendor == "opsgenie" else f"{vendor.upper()}_WEBHOOK_SECRET"
+        )
+        raise HTTPException(404, f"{vendor} intake is off: set PML_{setting} to turn it on")
+    body = await _body(request)
+    header = request.headers.get(INTAKE_HEADERS[vendor])
+    check = INTAKE_CHECKS.get(vendor)
+    valid = check(body, header, secrets) if check else intake.token_valid(header, secrets)
+    if not valid:
+        raise HTTPException(401, UNAUTHORIZED)
+    try:
+        data = intake.translate(vendor, body)
+        report = await run_in_threadpool(
+            partial(
+                importers.import_bytes, library.engine, vendor, data, vocabulary=library.taxonomy
+            )
+        )
+    except importers.ImportFormatError as error:
+        raise HTTPException(400, str(error)) from None
+    if report.errors and not (report.added or report.updated):
+        raise HTTPException(422, "; ".join(message for _, message in report.errors))
+    return report.as_dict()
+
+
+@router.post("/api/webhooks/pagerduty")
+async def pagerduty(request: Request, library: LibraryDep) -> dict[str, Any]:
+    """A PagerDuty v3 webhook subscription's event, signed with `X-PagerDuty-Signature`."""
+    return await _intake(request, library, "pagerduty")
+
+
+@router.post("/api/webhooks/opsgenie")
+async def opsgenie(request: Request, library: LibraryDep) -> dict[str, Any]:
+    """An Opsgenie outgoing webhook, with the shared token in the `X-PML-Token` header."""
+    return await _intake(request, library, "opsgenie")
+
+
+@router.post("/api/webhooks/firehydrant")
+async def firehydrant(request: Request, library: LibraryDep) -> dict[str, Any]:
+    """A FireHydrant incident webhook, signed with `fh-signature`."""
+    return await _intake(request, library, "firehydrant")

@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Comma-separated webhook secrets; unset: webhooks off."
     )
+    # Incident intake webhooks (docs/metrics.md); each is off (404) while its secret is unset.
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        default=None, description="PagerDuty v3 webhook signing secrets, comma-separated."
+    )
+    opsgenie_webhook_token: SecretStr | None = Field(
+        default=None, description="Shared token Opsgenie sends in the X-PML-Token header."
+    )
+    firehydrant_webhook_secret: SecretStr | None = Field(
+        default=None, description="FireHydrant webhook signing secrets, comma-separated."
+    )
 
     auth: Literal["off", "proxy", "token"] = Field(
         default="off", description="Access control: off, proxy (trusted SSO headers) or token."
@@ -174,6 +184,15 @@ class Settings(BaseSettings):
         return template.replace("{ticket}", quote(ticket, safe="")).replace(
             "{number}", quote(number.strip(), safe="")
         )
+
+    def intake_secrets(self, vendor: str) -> list[str]:
+        """The accepted secrets of one vendor's incident webhook (several during rotation)."""
+        value: SecretStr | None = getattr(self, f"{vendor}_webhook_secret", None) or getattr(
+            self, f"{vendor}_webhook_token", None
+        )
+        if value is None:
+            return []
+        return [s.strip() for s in value.get_secret_value().split(",") if s.strip()]
 
     @property
     def index_dir(self) -> Path:

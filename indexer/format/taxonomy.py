@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from indexer.format import frontmatter
 
 FILE_NAME = "taxonomy.yaml"
+_PUNCTUATION = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Taxonomy:
     error_classes: dict[str, Term] = field(default_factory=dict)
     contributing_factors: dict[str, Term] = field(default_factory=dict)
     path: Path | None = None
+    _names: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -41,11 +44,39 @@ class Taxonomy:
         vocabulary: dict[str, Term] = getattr(self, name)
         return vocabulary
 
+    def service_for(self, keys: tuple[str, ...] | list[str]) -> str | None:
+        """The taxonomy service that one of `keys` (vendor names or ids) names, or None.
+
+        A key matches a service's id or one of its `aliases`, ignoring case and
+        punctuation ("Checkout API", "checkout_api" and "checkout-api" are one name),
+        so PagerDuty and Opsgenie service ids can be listed as aliases verbatim.
+        """
+        known = self._service_names()
+        for key in keys:
+            found = known.get(name_key(key))
+            if found:
+                return found
+        return None
+
+    def _service_names(self) -> dict[str, str]:
+        if self._names is None:
+            names: dict[str, str] = {}
+            for term in self.services.values():
+                for name in (term.id, *term.aliases):
+                    names.setdefault(name_key(name), term.id)
+            self._names = names
+        return self._names
+
     def words_for(self, name: str, values: list[str]) -> str:
         vocabulary = self.kind(name)
         return " ".join(
             vocabulary[v].words if v in vocabulary else v.replace("-", " ") for v in values
         )
+
+
+def name_key(name: str) -> str:
+    """A service name or alias as compared: lower case, runs of punctuation as one dash."""
+    return _PUNCTUATION.sub("-", name.strip().lower()).strip("-")
 
 
 class TaxonomyError(ValueError):

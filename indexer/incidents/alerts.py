@@ -2,10 +2,19 @@
 
 Alertmanager re-sends the same alert on every group interval and retries on
 any non-2xx answer, so a repeat is answered 2xx and changes nothing, and only
-a payload that can never succeed is refused (`AlertPayloadError`). When an
-alert resolves within the near-miss window (`PML_NEAR_MISS_WINDOW_MINUTES`)
-and no incident of its service was acknowledged around it, nobody had to act:
-it is logged once as a near-miss (see `indexer.incidents.nearmiss`).
+a payload that can never succeed is refused (`AlertPayloadError`). Receivers
+and relays often drop `fingerprint` (or send it empty) and the per-alert
+`status`: the fingerprint is then computed from the labels exactly as
+Alertmanager does (`fingerprint`), and the status taken from the payload.
+
+When an alert resolves within the near-miss window
+(`PML_NEAR_MISS_WINDOW_MINUTES`) and no incident of its service was
+acknowledged around it, nobody had to act: it is a near-miss (see
+`indexer.incidents.nearmiss`). One near-miss per alert group firing
+(alertname + service): the same alert on several instances, or flapping
+inside the window, folds into one entry that counts instances and firings,
+so one noisy notification cannot reach "postmortem recommended" alone.
+Services map through the taxonomy's aliases like imported incidents'.
 """
 
 from __future__ import annotations
@@ -18,8 +27,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from indexer.db import store
-from indexer.db.models import AlertRow, IncidentRow
+from indexer.db.models import AlertRow, IncidentRow, NearMissRow
 from indexer.format.postmortem import parse_timestamp
+from indexer.format.taxonomy import Taxonomy
 from indexer.incidents import nearmiss
 
 _ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "not ended"
@@ -29,6 +39,25 @@ MAX_LABEL_CHARS = 1024
 MAX_ANNOTATION_CHARS = 16 * 1024
 MAX_ALERTNAME_CHARS = 200  # it names the near-miss ("what failed", 500 characters at most)
 MAX_WHAT_FAILED_CHARS = 500
+
+_FNV_OFFSET, _FNV_PRIME, _MASK = 14695981039346656037, 1099511628211, (1 << 64) - 1
+_SEPARATOR = 0xFF  # prometheus/common model.SeparatorByte
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set: FNV-1a 64 over the sorted labels, in hex.
+
+    Each name and value is followed by the byte 0xff (prometheus/common
+    `labelSetToFingerprint`), and the result is printed as 16 hex digits, as
+    Alertmanager's `Fingerprint.String` does.
+    """
+    value = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode("utf-8"):
+                value = ((value ^ byte) * _FNV_PRIME) & _MASK
+            value = ((value ^ _SEPARATOR) * _FNV_PRIME) & _MASK
+    return f"{value:016x}"
 
 
 class AlertPayloadError(ValueError):
@@ -44,9 +73,11 @@ class Alert:
     labels: dict[str, str]
     annotations: dict[str, str]
 
-    @property
-    def service(self) -> str:
-        return self.labels.get("service") or self.labels.get("job") or "unknown"
+    def service(self, vocabulary: Taxonomy | None) -> str:
+        """The taxonomy service its `service` (else `job`) label names, else that label."""
+        keys = [v for v in (self.labels.get("service"), self.labels.get("job")) if v]
+        mapped = vocabulary.service_for(keys) if vocabulary is not None else None
+        return mapped or (keys[0] if keys else "unknown")
 
     @property
     def key(self) -> str:
@@ -78,9 +109,10 @@ def parse_payload(payload: Any) -> tuple[list[tuple[int, Alert]], list[tuple[int
     if not isinstance(items, list):
         raise AlertPayloadError('"alerts" must be a list')
     alerts, errors = [], []
+    status = payload.get("status")
     for index, item in enumerate(items):
         try:
-            alerts.append((index, _alert(item)))
+            alerts.append((index, _alert(item, status)))
         except AlertPayloadError as error:
             errors.append((index, str(error)))
     return alerts, errors
@@ -113,23 +145,23 @@ def _time(value: Any, name: str) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-def _alert(item: Any) -> Alert:
+def _alert(item: Any, group_status: Any) -> Alert:
     if not isinstance(item, dict):
         raise AlertPayloadError("alert is not an object")
-    fingerprint = item.get("fingerprint")
-    if not isinstance(fingerprint, str) or not fingerprint.strip():
-        raise AlertPayloadError("fingerprint is missing")
+    given = item.get("fingerprint")
+    if given is not None and not isinstance(given, str):
+        raise AlertPayloadError(f"fingerprint must be a string, got {given!r}")
     starts = _time(item.get("startsAt"), "startsAt")
     if starts is None:
         raise AlertPayloadError("startsAt is missing")
-    status = item.get("status")
+    status = item.get("status") or group_status
     if status not in ("firing", "resolved"):
         raise AlertPayloadError(f"status must be firing or resolved, got {status!r}")
     labels = _strings(item.get("labels"), "labels", MAX_LABEL_CHARS)
     if len(labels.get("alertname", "")) > MAX_ALERTNAME_CHARS:
         raise AlertPayloadError(f"labels.alertname is longer than {MAX_ALERTNAME_CHARS} characters")
     return Alert(
-        fingerprint=fingerprint.strip()[:128],
+        fingerprint=(given.strip() if given and given.strip() else fingerprint(labels))[:128],
         status=status,
         starts_at=starts,
         ends_at=_time(item.get("endsAt"), "endsAt") if status == "resolved" else None,
@@ -138,23 +170,33 @@ def _alert(item: Any) -> Alert:
     )
 
 
-def receive(engine: Engine, payload: Any, window_minutes: float) -> AlertReport:
+def receive(
+    engine: Engine, payload: Any, window_minutes: float, vocabulary: Taxonomy | None = None
+) -> AlertReport:
     """Store the payload's alerts; log the quick unacknowledged ones as near-misses."""
     alerts, errors = parse_payload(payload)
     if errors and not alerts:
         raise AlertPayloadError("; ".join(f"alert {i}: {m}" for i, m in errors))
     report = AlertReport(received=len(alerts) + len(errors), errors=errors)
     with store.session(engine) as db:
-        for _, alert in alerts:
-            row = _store(db, alert, report)
-            if _is_near_miss(db, row, window_minutes):
+        rows = [_store(db, alert, alert.service(vocabulary), report) for _, alert in alerts]
+        for row in sorted(rows, key=lambda r: (store.as_utc(r.starts_at), r.fingerprint)):
+            if not _is_near_miss(db, row, window_minutes):
+                continue
+            episode = _episode(db, row, window_minutes)
+            if episode is None:
                 _log_near_miss(db, row, window_minutes)
                 report.near_misses += 1
+            else:
+                row.near_miss_id = episode
+                db.add(row)
+                db.flush()
+                _describe(db, episode, window_minutes)
         db.commit()
     return report
 
 
-def _store(db: Session, alert: Alert, report: AlertReport) -> AlertRow:
+def _store(db: Session, alert: Alert, service: str, report: AlertReport) -> AlertRow:
     row = db.get(AlertRow, (alert.fingerprint, alert.key))
     if row is None:
         row = AlertRow(
@@ -164,7 +206,7 @@ def _store(db: Session, alert: Alert, report: AlertReport) -> AlertRow:
             ends_at=alert.ends_at,
             status=alert.status,
             alertname=alert.labels.get("alertname", ""),
-            service=alert.service[:128],
+            service=service[:128],
             labels=alert.labels,
             annotations=alert.annotations,
         )
@@ -197,6 +239,47 @@ def _is_near_miss(db: Session, row: AlertRow, window_minutes: float) -> bool:
         .limit(1)
     ).first()
     return acknowledged is None
+
+
+def _episode(db: Session, row: AlertRow, window_minutes: float) -> int | None:
+    """The near-miss of this alert group (alertname + service) firing around the same time."""
+    window = dt.timedelta(minutes=window_minutes)
+    starts = store.as_utc(row.starts_at)
+    assert starts is not None
+    found = db.exec(
+        select(AlertRow.near_miss_id)
+        .where(AlertRow.alertname == row.alertname, AlertRow.service == row.service)
+        .where(col(AlertRow.near_miss_id).is_not(None))
+        .where(col(AlertRow.starts_at) >= starts - window)
+        .where(col(AlertRow.starts_at) <= starts + window)
+        .order_by(col(AlertRow.starts_at))
+        .limit(1)
+    ).first()
+    return found
+
+
+def _describe(db: Session, near_miss_id: int, window_minutes: float) -> None:
+    """Rewrite a near-miss's `caught_by` to count the instances and firings folded into it."""
+    entry = db.get(NearMissRow, near_miss_id)
+    if entry is None:
+        return
+    rows = db.exec(select(AlertRow).where(AlertRow.near_miss_id == near_miss_id)).all()
+    instances = len({r.fingerprint for r in rows})
+    longest = max(_minutes(r) for r in rows)
+    name = rows[0].alertname or rows[0].fingerprint
+    fired = f"fired {len(rows)} times" if len(rows) > instances else "fired"
+    entry.caught_by = (
+        f"alert {name} {fired} on {instances} instance{'s' if instances != 1 else ''} and "
+        f"resolved itself within {longest:.0f} min (window {window_minutes:g} min), "
+        "nobody acknowledged it"
+    )[:500]
+    db.add(entry)
+
+
+def _minutes(row: AlertRow) -> float:
+    starts, ends = store.as_utc(row.starts_at), store.as_utc(row.ends_at)
+    assert starts is not None and ends is not None
+    return (ends - starts).total_seconds() / 60
 
 
 def _log_near_miss(db: Session, row: AlertRow, window_minutes: float) -> None:

@@ -13,6 +13,7 @@ is re-indexed, because either side of the join can change.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -44,12 +45,15 @@ from indexer.db.models import (
     PostmortemRow,
 )
 from indexer.format.postmortem import TIMESTAMP_FIELDS
+from indexer.format.taxonomy import Taxonomy, suggest
+from indexer.incidents import nearmiss
 
 log = logging.getLogger("pml.incidents")
 
 UNCLASSIFIED = "unclassified"
 HISTORY_FILE = "incidents.csv"
 VERSION_KEY = "incidents_version"  # changes whenever incident figures may have changed
+SERVICE_KEYS = "pml_service_keys"  # in `raw`: the record's own service names, for re-mapping
 _CHUNK = 500
 
 
@@ -71,6 +75,11 @@ class Incident:
     error_budget_minutes: float | None = None
     postmortem: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # What the record calls its service (names, vendor ids), for taxonomy aliases.
+    service_keys: tuple[str, ...] = ()
+    # Built from log entries alone: "start" (a trigger entry dated it) or "times" (only
+    # acknowledge/resolve times). Merged onto the stored incident when there is one.
+    partial: str = ""
 
     def problem(self) -> str | None:
         """Why this incident cannot be stored, or None."""
@@ -85,23 +94,52 @@ class Incident:
             return "error_budget_minutes is negative"
         return None
 
+    def merged_over(self, older: Incident) -> Incident:
+        """This record, with the times it lacks taken from an older record of the same incident.
+
+        PagerDuty's incident list forgets acknowledgements once an incident is
+        resolved, and an export paged twice holds an alert open on one page and
+        closed on the next: neither may erase a time already known.
+        """
+        for name in _OPTIONAL_TIMES:
+            if getattr(self, name) is None and getattr(older, name) is not None:
+                setattr(self, name, getattr(older, name))
+        if older.acknowledged_at and self.acknowledged_at:  # MTTA counts the first one
+            self.acknowledged_at = min(older.acknowledged_at, self.acknowledged_at)
+        return self
+
+
+_OPTIONAL_TIMES = ("detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
+
 
 @dataclass
 class ImportReport:
-    """What an import did; `errors` are (line or index, reason) of the rows left out."""
+    """What an import did (or, with `dry_run`, would do).
+
+    `errors` are (line or index, reason) of the rows left out; `warnings` are
+    rows stored with something missing or merged (a field it could not read, a
+    repeated id, no resolve time); `unmapped_services` are service names no
+    taxonomy service or alias claims (stored as they are).
+    """
 
     source: str
     added: int = 0
     updated: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    unmapped_services: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "dry_run": self.dry_run,
             "added": self.added,
             "updated": self.updated,
             "rejected": len(self.errors),
             "errors": [{"row": row, "message": message} for row, message in self.errors],
+            "warnings": [{"row": row, "message": message} for row, message in self.warnings],
+            "unmapped_services": self.unmapped_services,
         }
 
 
@@ -111,7 +149,13 @@ def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None
     return (end - start).total_seconds()
 
 
+def _telling(keys: tuple[str, ...], incident: Incident) -> bool:
+    """Whether the record's service names say more than its stored service (kept for re-mapping)."""
+    return len(keys) > 1 or (len(keys) == 1 and keys[0] != incident.service)
+
+
 def _row(incident: Incident) -> dict[str, Any]:
+    keys = incident.service_keys
     stamps = {name: store.as_utc(getattr(incident, name)) for name in TIMESTAMP_FIELDS}
     started = stamps["started_at"]
     assert started is not None  # the dataclass requires it
@@ -133,7 +177,9 @@ def _row(incident: Incident) -> dict[str, Any]:
         "ttd_seconds": _seconds(started, stamps["detected_at"]),
         "tta_seconds": _seconds(stamps["detected_at"], stamps["acknowledged_at"]),
         "ttr_seconds": _seconds(started, stamps["resolved_at"]),
-        "raw": incident.raw,
+        "raw": {**incident.raw, SERVICE_KEYS: list(keys)}
+        if _telling(keys, incident)
+        else incident.raw,
     }
 
 
@@ -153,32 +199,52 @@ def _upsert_statement(engine: Engine) -> Any:
     return statement.on_conflict_do_update(index_elements=["source", "source_id"], set_=changing)
 
 
-def upsert(engine: Engine, incidents: list[Incident], report: ImportReport) -> None:
-    """Store the incidents (new or changed), then relink. Duplicates in one batch: last wins."""
-    unique = {(i.source, i.source_id): i for i in incidents}
-    rows = [_row(incident) for incident in unique.values()]
+def upsert(
+    engine: Engine, incidents: list[Incident], report: ImportReport, *, dry_run: bool = False
+) -> None:
+    """Store the incidents (new or changed), keeping known times a record lacks, then relink.
+
+    With `dry_run` nothing is written; the report counts what would be added
+    and updated. Duplicates in one batch: the last wins (callers merge first).
+    """
+    unique = list({(i.source, i.source_id): i for i in incidents}.values())
     statement = _upsert_statement(engine)
     with store.session(engine) as db:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            known = _existing(db, chunk)
-            report.updated += known
-            report.added += len(chunk) - known
-            db.execute(statement, chunk)
-            _relink_ids(db, _ids(db, chunk))
-        store.set_meta(db, VERSION_KEY, uuid.uuid4().hex)
-        db.commit()
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            known = _stored_times(db, chunk)
+            report.updated += len(known)
+            report.added += len(chunk) - len(known)
+            if dry_run:
+                continue
+            rows = [_row(_with_known(incident, known)) for incident in chunk]
+            db.execute(statement, rows)
+            _relink_ids(db, _ids(db, rows))
+        if not dry_run:
+            store.set_meta(db, VERSION_KEY, uuid.uuid4().hex)
+            db.commit()
 
 
-def _existing(db: Session, rows: list[dict[str, Any]]) -> int:
-    """How many of these rows (all from one import, so one source) are already stored."""
-    query = (
-        select(func.count())
-        .select_from(IncidentRow)
-        .where(col(IncidentRow.source) == rows[0]["source"])
-        .where(col(IncidentRow.source_id).in_([row["source_id"] for row in rows]))
+def _with_known(incident: Incident, known: dict[str, tuple[Any, ...]]) -> Incident:
+    """The incident with the stored times it lacks; as it came if they would not fit in order."""
+    stored = known.get(incident.source_id)
+    if stored is None:
+        return incident
+    older = Incident(incident.source, incident.source_id, incident.started_at)
+    for name, value in zip(_OPTIONAL_TIMES, stored, strict=True):
+        setattr(older, name, store.as_utc(value))
+    merged = dataclasses.replace(incident).merged_over(older)
+    return incident if merged.problem() else merged
+
+
+def _stored_times(db: Session, incidents: list[Incident]) -> dict[str, tuple[Any, ...]]:
+    """source_id -> stored optional times, for the incidents of this chunk already stored."""
+    columns = [getattr(IncidentRow.__table__.c, name) for name in _OPTIONAL_TIMES]  # type: ignore[attr-defined]
+    query = select(col(IncidentRow.source_id), *columns).where(
+        col(IncidentRow.source) == incidents[0].source,
+        col(IncidentRow.source_id).in_([incident.source_id for incident in incidents]),
     )
-    return int(db.execute(query).scalar_one())
+    return {row[0]: tuple(row[1:]) for row in db.execute(query)}
 
 
 def version(db: Session) -> str:
@@ -194,13 +260,17 @@ def _ids(db: Session, rows: list[dict[str, Any]]) -> list[int]:
     return list(db.execute(query).scalars())
 
 
-def relink(engine: Engine) -> None:
-    """Recompute postmortems and error classes after the library changed.
+def relink(engine: Engine, vocabulary: Taxonomy | None = None) -> None:
+    """Recompute services, postmortems and error classes after the library changed.
 
-    Only incidents that are or could be joined to a postmortem can change:
-    the rest keep their own class or "unclassified". With 100,000 incidents
-    and a few hundred postmortems this is a few hundred rows, not all of them.
+    Services first: a name no taxonomy service claimed may be claimed now (a
+    new alias), and its history moves to that service. Then only incidents
+    that are or could be joined to a postmortem can change: the rest keep
+    their own class or "unclassified". With 100,000 incidents and a few
+    hundred postmortems this is a few hundred rows, not all of them.
     """
+    if vocabulary is not None and vocabulary.services:
+        remap_services(engine, vocabulary)
     joinable = (
         col(IncidentRow.postmortem_ref).is_not(None)
         | col(IncidentRow.postmortem_id).is_not(None)
@@ -212,6 +282,57 @@ def relink(engine: Engine) -> None:
             _relink_ids(db, ids[start : start + _CHUNK])
         store.set_meta(db, VERSION_KEY, uuid.uuid4().hex)
         db.commit()
+
+
+def remap_services(engine: Engine, vocabulary: Taxonomy) -> int:
+    """Give incidents stored under an unmapped service name the taxonomy service it maps to now.
+
+    Only unmapped rows are read (few, unless the taxonomy is new); returns how many moved.
+    """
+    known = sorted(vocabulary.services)
+    moved: list[int] = []
+    with store.session(engine) as db:
+        query = select(col(IncidentRow.id), col(IncidentRow.service), col(IncidentRow.raw)).where(
+            col(IncidentRow.service).not_in(known)
+        )
+        changes: dict[str, list[int]] = {}
+        for identifier, service, raw in db.execute(query):
+            keys = raw.get(SERVICE_KEYS) if isinstance(raw, dict) else None
+            target = vocabulary.service_for([*(keys or []), service])
+            if target is not None and target != service:
+                changes.setdefault(target, []).append(identifier)
+        for target, ids in changes.items():
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                db.execute(
+                    update(IncidentRow).where(col(IncidentRow.id).in_(chunk)).values(service=target)
+                )
+                _relink_ids(db, chunk)
+                moved.extend(chunk)
+        if moved:
+            store.set_meta(db, VERSION_KEY, uuid.uuid4().hex)
+        nearmiss.remap_services(db, vocabulary)
+        db.commit()
+    if moved:
+        log.info("re-attributed %s incidents to taxonomy services", len(moved))
+    return len(moved)
+
+
+def unmapped_services(db: Session, vocabulary: Taxonomy) -> list[dict[str, Any]]:
+    """Service names of stored incidents that no taxonomy service claims, most incidents first."""
+    query = (
+        select(col(IncidentRow.service), col(IncidentRow.source), func.count())
+        .where(col(IncidentRow.service).not_in([*sorted(vocabulary.services), UNKNOWN_SERVICE]))
+        .group_by(col(IncidentRow.service), col(IncidentRow.source))
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for service, source, count in db.execute(query):
+        entry = found.setdefault(service, {"service": service, "incidents": 0, "sources": []})
+        entry["incidents"] += int(count)
+        entry["sources"].append(source)
+        entry["sources"].sort()
+        entry["suggestion"] = suggest(service, list(vocabulary.services))
+    return sorted(found.values(), key=lambda e: (-e["incidents"], e["service"]))
 
 
 def _relink_ids(db: Session, ids: list[int]) -> None:

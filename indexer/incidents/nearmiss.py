@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from indexer.db.models import NearMissRow
+from indexer.db.models import AlertRow, NearMissRow
+from indexer.format.taxonomy import Taxonomy
 
 RECOMMEND_AT = 3
 _WORD = re.compile(r"[a-z]+")
@@ -162,3 +163,25 @@ def latest_day(now: dt.datetime | None = None) -> dt.date:
     its author, and east of UTC "today" can be tomorrow's UTC date.
     """
     return (now or dt.datetime.now(dt.UTC)).date() + dt.timedelta(days=1)
+
+
+def remap_services(db: Session, vocabulary: Taxonomy) -> int:
+    """Move near-misses and stored alerts logged under a name a taxonomy alias now claims.
+
+    Like incidents (`indexer.incidents.model.remap_services`): only names no
+    service claims are revisited. A moved near-miss joins its service's group.
+    """
+    known = sorted(vocabulary.services)
+    moved = 0
+    for entry in db.exec(select(NearMissRow).where(col(NearMissRow.service).not_in(known))):
+        target = vocabulary.service_for([entry.service])
+        if target is not None:
+            entry.service, entry.group_key = target, group_key(target, entry.what_failed)
+            db.add(entry)
+            moved += 1
+    for alert in db.exec(select(AlertRow).where(col(AlertRow.service).not_in(known))):
+        target = vocabulary.service_for([alert.service])
+        if target is not None:
+            alert.service = target
+            db.add(alert)
+    return moved

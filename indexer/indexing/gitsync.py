@@ -28,10 +28,12 @@ from typing import Any
 from indexer.db import store
 from indexer.format import files, taxonomy
 from indexer.format.postmortem import MalformedPostmortem
+from indexer.incidents import HISTORY_FILE, importers
 from indexer.indexing import git, githistory, ingest
 from indexer.indexing.git import BlobReader, GitError, Mirror, TreeDiff, TreeEntry
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.indexing.target import Target
+from indexer.reports import targets
 
 log = logging.getLogger("pml.gitsync")
 
@@ -81,6 +83,8 @@ class _Tree:
     folder: str
     files: list[TreeEntry] = field(default_factory=list)
     taxonomy: TreeEntry | None = None
+    history: TreeEntry | None = None  # incidents.csv
+    targets: TreeEntry | None = None  # targets.yaml
     warnings: list[str] = field(default_factory=list)
 
     def inside(self, path: str) -> str:
@@ -120,6 +124,7 @@ def _sync(target: Target, *, force: bool) -> SyncReport:
         before = reader.count
         sources = _sources(target, tree, reader, diff)
         report = ingest.run(target, sources, taxonomy_text, force=force)
+        _load_history_and_targets(target, tree, reader)
         files_read = reader.count - before
     since = previous if diff is not None else None
     updated = _record_success(target, mirror, commit, tree, since, diff)
@@ -168,6 +173,10 @@ def _read_tree(mirror: Mirror, commit: str, folder: str) -> _Tree:
             tree.warnings.append(f"{entry.path}: {what} ignored; only regular files are read")
         elif entry.is_file and path == taxonomy.FILE_NAME:
             tree.taxonomy = entry
+        elif entry.is_file and path == HISTORY_FILE:
+            tree.history = entry
+        elif entry.is_file and path == targets.FILE_NAME:
+            tree.targets = entry
         elif entry.is_file and files.is_postmortem_path(PurePosixPath(path)):
             tree.files.append(entry)
     if len(tree.files) > MAX_FILES:
@@ -228,6 +237,17 @@ def _blob_text(reader: BlobReader, entry: TreeEntry, display: str) -> str:
     except UnicodeDecodeError as error:
         raise MalformedPostmortem(display, 1, f"file is not UTF-8 text ({error.reason})") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _load_history_and_targets(target: Target, tree: _Tree, reader: BlobReader) -> None:
+    """The repository's incident history (imported when changed) and its targets."""
+    if tree.history is not None:
+        data = reader.read(tree.history.sha)
+        importers.load_history_data(target.engine, data, tree.history.path, target.taxonomy)
+    text = _blob_text(reader, tree.targets, tree.targets.path) if tree.targets else ""
+    with store.session(target.engine) as db:
+        store.set_meta(db, targets.SYNCED_KEY, text)
+        db.commit()
 
 
 def _taxonomy_text(tree: _Tree, reader: BlobReader) -> str:

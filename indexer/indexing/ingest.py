@@ -101,7 +101,7 @@ def run(
             store.set_meta(db, "chunks_version", str(PASSAGES_VERSION))
             db.commit()
         target.index.rebuilt = False
-        incidents.relink(target.engine)  # postmortems changed: incidents may join others
+        incidents.relink(target.engine, target.taxonomy)  # postmortems or aliases changed
         if target.semantic.embedder is not None:  # else the background loader catches up
             target.semantic.sync()
         log.info("indexed %s: %s", target.root, report.summary())

@@ -18,10 +18,12 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from indexer import periods
+from indexer.db import store
 from indexer.db.models import IncidentClass, IncidentRow
 from indexer.format import frontmatter
 
 FILE_NAME = "targets.yaml"
+SYNCED_KEY = "git_targets_yaml"  # meta: the followed repository's targets.yaml
 STATUSES = ("met", "on_track", "at_risk", "missed", "did_not_move_the_metric")
 
 
@@ -51,13 +53,21 @@ class Target:
         return result
 
 
-def load(library: Path) -> list[Target]:
-    """The library's targets; no file means no targets."""
+def load(library: Path, synced: str | None = None) -> list[Target]:
+    """The library's targets; no file means no targets.
+
+    `synced` is the text of the followed repository's targets.yaml (git mode,
+    stored by the sync under `SYNCED_KEY`), used when the folder has none.
+    """
     path = library / FILE_NAME
-    if not path.is_file():
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+    elif synced:
+        text = synced
+    else:
         return []
     try:
-        data = frontmatter.load(path.read_text(encoding="utf-8"))
+        data = frontmatter.load(text)
     except frontmatter.FrontMatterError as error:
         raise TargetsError(f"{path}:{error.line}: {error.message}") from None
     entries = data.get("targets") if isinstance(data, dict) else None
@@ -158,5 +168,6 @@ def evaluate(db: Session, target: Target, as_of: dt.date) -> dict[str, Any]:
 
 
 def report(db: Session, library: Path, as_of: dt.date) -> dict[str, Any]:
-    items = [evaluate(db, target, as_of) for target in load(library)]
+    synced = store.get_meta(db, SYNCED_KEY)
+    items = [evaluate(db, target, as_of) for target in load(library, synced)]
     return {"as_of": as_of.isoformat(), "items": items}

@@ -111,7 +111,7 @@ def test_some_bad_alerts_do_not_block_the_good_ones(client: TestClient) -> None:
     assert body["new"] == 1 and body["received"] == 3
     assert body["errors"] == [
         {"alert": 1, "message": "startsAt is not an RFC 3339 time: 'yesterday'"},
-        {"alert": 2, "message": "fingerprint is missing"},
+        {"alert": 2, "message": "startsAt is missing"},  # no fingerprint: computed
     ]
 
 
@@ -121,7 +121,7 @@ def test_some_bad_alerts_do_not_block_the_good_ones(client: TestClient) -> None:
         (b"not json", 400, "not JSON"),
         (b'{"version": "3", "alerts": []}', 422, "version"),
         (b'{"version": "4", "alerts": {}}', 422, "must be a list"),
-        (b'{"version": "4", "alerts": [{"status": "firing"}]}', 422, "fingerprint is missing"),
+        (b'{"version": "4", "alerts": [{"status": "firing"}]}', 422, "startsAt is missing"),
         (b"[]", 422, "JSON object"),
     ],
 )

@@ -1,8 +1,13 @@
-"""The project's own CSV: one incident per row, header exactly `HEADER`.
+"""The project's own CSV: one incident per row, the columns of `HEADER` by name.
 
-Times are ISO 8601 with a time zone. `error_class`, `error_budget_minutes`
-and `postmortem` may be empty; so may every timestamp but `started_at`.
-Errors name the file line (the header is line 1).
+Comma- or semicolon-separated (spreadsheets in many locales write `;`); the
+header names the columns in any order, and unnamed (empty) trailing columns
+are ignored. Only `source_id` and `started_at` must be present; a column
+that is missing, unknown or misspelled is named in the error, with a
+did-you-mean. Times are ISO 8601 with a time zone, or local times read in
+`Options.timezone` (`--timezone`). Severities are read like every other
+importer's (`SEV2`, `P2`, `2`, `high`). Errors name the file line (the
+header is line 1).
 """
 
 from __future__ import annotations
@@ -10,9 +15,18 @@ from __future__ import annotations
 import csv
 import io
 import math
+from typing import Any
 
-from indexer.format.postmortem import SEVERITIES, TIMESTAMP_FIELDS
-from indexer.incidents.importers._common import ImportFormatError, Parsed, RowError, timestamp
+from indexer.format.postmortem import TIMESTAMP_FIELDS
+from indexer.format.taxonomy import suggest
+from indexer.incidents.importers._common import (
+    ImportFormatError,
+    Options,
+    Parsed,
+    RowError,
+    severity,
+    timestamp,
+)
 from indexer.incidents.model import Incident
 
 SOURCE = "csv"
@@ -20,32 +34,69 @@ HEADER = (
     "source_id,title,service,severity,started_at,detected_at,acknowledged_at,"
     "mitigated_at,resolved_at,error_class,error_budget_minutes,postmortem"
 ).split(",")
+REQUIRED = ("source_id", "started_at")
 
 
-def parse(data: bytes) -> Parsed:
+def parse(data: bytes, options: Options | None = None) -> Parsed:
+    options = options or Options()
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportFormatError("file is not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(content, newline=""))
+    first = content.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
         header = next(reader, None)
     except csv.Error as error:  # e.g. a first "line" longer than the csv module's field limit
         raise ImportFormatError(f"line 1: {error}") from None
-    if header is None or [h.strip() for h in header] != HEADER:
-        raise ImportFormatError(f"line 1: the header must be exactly: {','.join(HEADER)}")
+    columns = _columns(header or [])
     parsed = Parsed()
     try:
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
             try:
-                parsed.incidents.append((reader.line_num, _incident(row)))
+                parsed.incidents.append((reader.line_num, _incident(row, columns, options)))
             except RowError as error:
                 parsed.errors.append((reader.line_num, str(error)))
     except csv.Error as error:
         raise ImportFormatError(f"line {reader.line_num}: {error}") from None
     return parsed
+
+
+def _columns(header: list[str]) -> dict[str, int]:
+    """Column name -> position; ImportFormatError names what is missing, unknown or repeated."""
+    names = [cell.strip().lower() for cell in header]
+    while names and not names[-1]:
+        names.pop()
+    columns: dict[str, int] = {}
+    unknown, repeated = [], []
+    for position, name in enumerate(names):
+        if not name:
+            continue
+        if name in columns:
+            repeated.append(name)
+        elif name in HEADER:
+            columns[name] = position
+        else:
+            unknown.append(name)
+    missing = [name for name in REQUIRED if name not in columns]
+    if not (unknown or repeated or missing):
+        return columns
+    problems = []
+    if missing:
+        problems.append("missing column " + ", ".join(missing))
+    for name in unknown:
+        guess = suggest(name, [n for n in HEADER if n not in columns])
+        hint = f" (did you mean {guess}?)" if guess else ""
+        problems.append(f"unknown column {name!r}{hint}")
+    if repeated:
+        problems.append("repeated column " + ", ".join(repeated))
+    raise ImportFormatError(
+        f"line 1: {'; '.join(problems)}. The columns are: {','.join(HEADER)} "
+        f"(only {' and '.join(REQUIRED)} are required)"
+    )
 
 
 def _minutes(value: str) -> float | None:
@@ -60,28 +111,40 @@ def _minutes(value: str) -> float | None:
     return minutes
 
 
-def _incident(row: list[str]) -> Incident:
-    if len(row) != len(HEADER):
-        raise RowError(f"expected {len(HEADER)} columns, found {len(row)}")
-    cells = {name: value.strip() for name, value in zip(HEADER, row, strict=True)}
+def _incident(row: list[str], columns: dict[str, int], options: Options) -> Incident:
+    width = max(columns.values()) + 1
+    if len(row) != width and (len(row) < width or any(cell.strip() for cell in row[width:])):
+        found = len([cell for cell in row if cell.strip()]) if len(row) > width else len(row)
+        raise RowError(f"expected {width} columns, found {found}")
+    cells = {name: row[position].strip() for name, position in columns.items()}
+    if len(cells) < len(HEADER):
+        cells.update({name: "" for name in HEADER if name not in cells})
     if not cells["source_id"]:
         raise RowError("source_id is missing")
-    if cells["severity"] and cells["severity"] not in SEVERITIES:
-        raise RowError(f"severity must be SEV1..SEV4, got {cells['severity']!r}")
-    stamps = {name: timestamp(cells[name], name) for name in TIMESTAMP_FIELDS}
+    level = severity(cells["severity"]) if cells["severity"] else None
+    if cells["severity"] and level is None:
+        raise RowError(
+            f"severity must be SEV1..SEV4 (or P1..P4, critical..low), got {cells['severity']!r}"
+        )
+    stamps = {
+        name: timestamp(cells[name], name, naive=options.timezone) for name in TIMESTAMP_FIELDS
+    }
     started = stamps.pop("started_at")
     if started is None:
         raise RowError("started_at is missing")
+    # The dataclass fields are typed one by one; the stamps are all datetimes or None.
+    times: dict[str, Any] = stamps
     return Incident(
         source=SOURCE,
         source_id=cells["source_id"],
         started_at=started,
         title=cells["title"],
         service=cells["service"] or "unknown",
-        severity=cells["severity"] or None,
+        service_keys=(cells["service"],) if cells["service"] else (),
+        severity=level,
         error_class=cells["error_class"] or None,
         error_budget_minutes=_minutes(cells["error_budget_minutes"]),
         postmortem=cells["postmortem"] or None,
         raw=cells,
-        **stamps,
+        **times,
     )

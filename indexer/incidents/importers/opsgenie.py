@@ -1,11 +1,18 @@
 """Opsgenie: the alerts and incidents list exports (`GET /v2/alerts`, `GET /v1/incidents`).
 
+Pages may be concatenated or one per line. Times are ISO 8601 or epoch
+milliseconds (Opsgenie's webhooks and some exports use those).
+
 Alerts carry `createdAt` and a `report` with `ackTime` and `closeTime` in
-milliseconds after creation. Incidents carry `createdAt`, a `status` and
-`updatedAt`, which is the resolution time once the status is resolved or
-closed. The service comes from `details.service`, a `service:<id>` tag or
-the first of `impactedServices`; the error class from an `error_class:<id>`
-tag.
+milliseconds after creation. Incidents carry `createdAt` and a `status`;
+their resolve time comes only from a resolve field (`resolvedAt`,
+`closedAt`, `impactEndDate` or `report.closeTime`) - never from `updatedAt`,
+which moves on every later edit (a note, a tag) and can be weeks late. A
+resolved incident without one is stored unresolved, with a warning.
+
+The service comes from `details.service`, a `service:<id>` tag or
+`impactedServices` (Opsgenie service ids: list them as taxonomy aliases);
+the error class from an `error_class:<id>` tag.
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from indexer.incidents.importers._common import (
+    Options,
     Parsed,
+    documents,
     each,
-    load_json,
     plus_seconds,
     records,
     service_id,
+    service_keys,
     severity,
     tagged,
     text,
@@ -28,11 +37,22 @@ from indexer.incidents.model import Incident
 
 SOURCE = "opsgenie"
 _DONE = ("closed", "resolved")
+_RESOLVE_FIELDS = ("resolvedAt", "closedAt", "impactEndDate")
 
 
-def parse(data: bytes) -> Parsed:
-    items = records(load_json(data), ("data",), "Opsgenie alerts or incidents")
-    return each(items, _incident)
+def parse(data: bytes, options: Options | None = None) -> Parsed:
+    options = options or Options()
+    parsed, position = Parsed(), 0
+    for document in documents(data):
+        items = records(document, ("data",), "Opsgenie alerts or incidents")
+        each(items, lambda record: _incident(record, options), parsed, position)
+        position += len(items)
+    for index, incident in parsed.incidents:
+        if incident.raw.get("status") in _DONE and incident.resolved_at is None:
+            parsed.warnings.append(
+                (index, f"{incident.source_id}: {incident.raw['status']} with no resolve time")
+            )
+    return parsed
 
 
 def _milliseconds(report: Any, key: str) -> Any:
@@ -43,26 +63,26 @@ def _milliseconds(report: Any, key: str) -> Any:
     return value
 
 
-def _service(record: dict[str, Any]) -> str:
+def _keys(record: dict[str, Any]) -> tuple[str, ...]:
     details = record.get("details")
     impacted = record.get("impactedServices")
-    candidates = [
+    return service_keys(
         details.get("service") if isinstance(details, dict) else None,
         tagged(record.get("tags"), "service"),
-        impacted[0] if isinstance(impacted, list) and impacted else None,
-    ]
-    ids = [service_id(c) for c in candidates]
-    return next((i for i in ids if i), "unknown")
+        record.get("serviceId"),
+        *(impacted if isinstance(impacted, list) else []),
+    )
 
 
-def _incident(record: dict[str, Any]) -> Incident:
+def _incident(record: dict[str, Any], options: Options) -> Incident:
     identifier = text(record.get("id"), "id", required=True)
-    started = timestamp(record.get("createdAt"), "createdAt", required=True)
+    started = timestamp(record.get("createdAt"), "createdAt", required=True, naive=options.timezone)
     assert identifier is not None and started is not None
     report = record.get("report")
     resolved = plus_seconds(started, _milliseconds(report, "closeTime"), "report.closeTime")
-    if resolved is None and record.get("status") in _DONE and "report" not in record:
-        resolved = timestamp(record.get("updatedAt"), "updatedAt")
+    for name in _RESOLVE_FIELDS:
+        resolved = resolved or timestamp(record.get(name), name, naive=options.timezone)
+    keys = _keys(record)
     return Incident(
         source=SOURCE,
         source_id=identifier,
@@ -71,7 +91,8 @@ def _incident(record: dict[str, Any]) -> Incident:
         acknowledged_at=plus_seconds(started, _milliseconds(report, "ackTime"), "report.ackTime"),
         resolved_at=resolved,
         title=text(record.get("message"), "message") or "",
-        service=_service(record),
+        service=(service_id(keys[0]) or "unknown") if keys else "unknown",
+        service_keys=keys,
         severity=severity(record.get("priority")),
         error_class=tagged(record.get("tags"), "error_class"),
         raw=record,

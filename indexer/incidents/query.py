@@ -1,0 +1,145 @@
+"""What was stored: the incident list and one incident, as every reader may see them.
+
+    total, items = query.incidents(db, groups, IncidentFilters(service="checkout"))
+
+An incident joined to a restricted postmortem is still an incident (its
+vendor gave it a title and times), but a reader outside that postmortem's
+audience sees it exactly as if the postmortem did not exist: no postmortem
+id, and only its own error class (else "unclassified"), never the classes
+taken from the postmortem. Filters and counts follow the same rule, so the
+outsider's list is identical to the one of a library without the
+restricted postmortems.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_
+from sqlmodel import Session, col, select
+
+from indexer.db import catalog, store
+from indexer.db.models import IncidentClass, IncidentRow, PostmortemRow
+from indexer.format.postmortem import TIMESTAMP_FIELDS
+from indexer.incidents.model import UNCLASSIFIED
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    """The list's filters; every one optional. `since`/`until` bound the start day."""
+
+    source: str | None = None
+    service: str | None = None
+    severity: str | None = None
+    error_class: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+def _shown(groups: frozenset[str]) -> Any:
+    """SQL: the incident's postmortem (if any) is one this reader may see."""
+    visible = select(col(PostmortemRow.id)).where(catalog.visible(groups))
+    return or_(
+        col(IncidentRow.postmortem_id).is_(None), col(IncidentRow.postmortem_id).in_(visible)
+    )
+
+
+def _class_condition(error_class: str, groups: frozenset[str]) -> Any:
+    """SQL: the incident counts under `error_class` for this reader."""
+    listed = exists().where(
+        col(IncidentClass.incident_id) == col(IncidentRow.id),
+        col(IncidentClass.error_class) == error_class,
+    )
+    own = col(IncidentRow.error_class) == error_class
+    if error_class == UNCLASSIFIED:
+        own = or_(own, col(IncidentRow.error_class).is_(None))
+    return or_(and_(_shown(groups), listed), and_(~_shown(groups), own))
+
+
+def _conditions(chosen: IncidentFilters, groups: frozenset[str]) -> list[Any]:
+    found: list[Any] = []
+    for name in ("source", "service", "severity"):
+        value = getattr(chosen, name)
+        if value:
+            found.append(getattr(IncidentRow.__table__.c, name) == value)  # type: ignore[attr-defined]
+    if chosen.since:
+        found.append(col(IncidentRow.started_day) >= chosen.since)
+    if chosen.until:
+        found.append(col(IncidentRow.started_day) <= chosen.until)
+    if chosen.error_class:
+        found.append(_class_condition(chosen.error_class, groups))
+    return found
+
+
+def incidents(
+    db: Session,
+    groups: frozenset[str],
+    chosen: IncidentFilters,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """(matching count, one page of incidents), newest first."""
+    conditions = _conditions(chosen, groups)
+    total = db.exec(select(func.count()).select_from(IncidentRow).where(*conditions)).one()
+    rows = db.exec(
+        select(IncidentRow)
+        .where(*conditions)
+        .order_by(col(IncidentRow.started_at).desc(), col(IncidentRow.id).desc())
+        .offset(offset)
+        .limit(min(limit, MAX_PAGE))
+    ).all()
+    return int(total), _items(db, list(rows), groups)
+
+
+def incident(
+    db: Session, groups: frozenset[str], source: str, source_id: str
+) -> dict[str, Any] | None:
+    """One incident by its vendor and vendor id, or None."""
+    row = db.exec(
+        select(IncidentRow).where(
+            col(IncidentRow.source) == source, col(IncidentRow.source_id) == source_id
+        )
+    ).first()
+    return _items(db, [row], groups)[0] if row is not None else None
+
+
+def _items(db: Session, rows: list[IncidentRow], groups: frozenset[str]) -> list[dict[str, Any]]:
+    ids = [row.id for row in rows]
+    classes: dict[int, list[str]] = {}
+    for link in db.exec(select(IncidentClass).where(col(IncidentClass.incident_id).in_(ids))):
+        classes.setdefault(link.incident_id, []).append(link.error_class)
+    linked = {row.postmortem_id for row in rows if row.postmortem_id}
+    shown = (
+        set(
+            db.exec(
+                select(PostmortemRow.id).where(
+                    col(PostmortemRow.id).in_(linked), catalog.visible(groups)
+                )
+            ).all()
+        )
+        if linked
+        else set()
+    )
+    return [_item(row, classes.get(row.id or 0, []), shown) for row in rows]
+
+
+def _item(row: IncidentRow, classes: list[str], shown: set[str]) -> dict[str, Any]:
+    hidden = row.postmortem_id is not None and row.postmortem_id not in shown
+    if hidden:  # as if the postmortem did not exist: only the incident's own class
+        classes = [row.error_class or UNCLASSIFIED]
+    stamps = {name: store.as_utc(getattr(row, name)) for name in TIMESTAMP_FIELDS}
+    return {
+        "source": row.source,
+        "source_id": row.source_id,
+        "title": row.title,
+        "service": row.service,
+        "severity": row.severity,
+        **{name: value.isoformat() if value else None for name, value in stamps.items()},
+        "error_classes": sorted(classes),
+        "postmortem": None if hidden else row.postmortem_id,
+    }
