@@ -151,9 +151,12 @@ def test_json_endpoints_refuse_other_content_types(victim: Victim) -> None:
             assert "application/json" in reply.json()["detail"]
         imported = victim.post("/api/incidents/import?source=csv", CSV, kind, **same)
         if kind.startswith("multipart/"):  # a script's upload (curl -F): read for its file part
-            assert imported.status_code == 400 and "no file part" in imported.json()["detail"]
-            browser = dict(same["headers"], **{"Sec-Fetch-Site": "same-site"})
-            refused = victim.post("/api/incidents/import?source=csv", CSV, kind, headers=browser)
+            assert imported.status_code == 400 and "multipart" in imported.json()["detail"]
+            sibling = dict(same["headers"], **{"Sec-Fetch-Site": "same-site"})
+            refused = victim.post("/api/incidents/import?source=csv", CSV, kind, headers=sibling)
+            assert refused.status_code == 415  # a browser's form upload from a sibling site
+            evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+            refused = victim.post("/api/incidents/import?source=csv", CSV, kind, headers=evil)
             assert refused.status_code == 403
         else:
             assert imported.status_code == 415 and "text/csv" in imported.json()["detail"]
