@@ -8,8 +8,8 @@ audience sees it exactly as if the postmortem did not exist: no postmortem
 id, and only its own error class (else "unclassified"). Classes are never
 taken from a restricted postmortem at all (`model._postmortem_classes`):
 they feed the shared trends, so insiders see the source's own class too.
-Filters and counts follow the same rule, so the outsider's list is identical to the one of a library without the
-restricted postmortems.
+Filters and counts follow the same rule, so the outsider's list is identical
+to the one of a library without the restricted postmortems.
 """
 
 from __future__ import annotations
