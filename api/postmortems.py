@@ -9,7 +9,7 @@ only (see `web.fragment_for`), and the answer tells it which URL to show.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
@@ -44,6 +44,9 @@ FACET_LABELS = {f.name: f.label for f in filters.FIELDS}
 Text = Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description='Words, "phrases", -excluded')]
 SearchMode = Annotated[Mode, Query(description="hybrid (default), fulltext or semantic")]
 Page = Annotated[int, Query(ge=1, le=1000)]
+AsTyped = Annotated[
+    bool, Query(description="search the query as typed, without correcting misspelled words")
+]
 
 
 class SearchHit(BaseModel):
@@ -67,6 +70,8 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
     facets: dict[str, dict[str, int]]
     mode: Mode
+    did_you_mean: str | None = None
+    corrected: bool = False
 
 
 def run_search(
@@ -77,10 +82,11 @@ def run_search(
     mode: str,
     limit: int,
     offset: int,
+    as_typed: bool = False,
 ) -> Results:
     """One search, for the JSON route and the page alike."""
     return library.searcher.search(
-        text, chosen, mode=mode, limit=limit, offset=offset, groups=groups
+        text, chosen, mode=mode, limit=limit, offset=offset, groups=groups, as_typed=as_typed
     )
 
 
@@ -93,9 +99,15 @@ def search(
     limit: Limit = 10,
     offset: Offset = 0,
     mode: SearchMode = "hybrid",
+    as_typed: AsTyped = False,
 ) -> Response:
-    """Search with filters and facet counts: full-text, semantic, or both fused."""
-    results = run_search(library, groups, q, chosen, mode, limit, offset)
+    """Search with filters and facet counts: full-text, semantic, or both fused.
+
+    A word that no postmortem contains is corrected from the library's own
+    words: then `corrected` is true, `did_you_mean` is the query searched, and
+    `as_typed=true` searches the query exactly as typed.
+    """
+    results = run_search(library, groups, q, chosen, mode, limit, offset, as_typed)
     body = asdict(results)
     body.update(limit=limit, offset=offset)
     # The hot path: skip re-validating our own dataclasses (the schema still documents it).
@@ -112,6 +124,7 @@ class SearchState:
     page: int = 1
     since: date | None = None
     until: date | None = None
+    as_typed: bool = False
 
     def window(self) -> list[tuple[str, str]]:
         """The date bounds as query parameters (kept by every link and the form)."""
@@ -125,9 +138,15 @@ class SearchState:
         for name, values in (self.filters if filters is None else filters).items():
             params += [(name, value) for value in values]
         params += self.window()
+        if self.as_typed:
+            params.append(("as_typed", "1"))
         if page > 1:
             params.append(("page", str(page)))
         return "/?" + urlencode(params) if params else "/"
+
+    def searching(self, text: str, as_typed: bool = False) -> str:
+        """The URL searching `text` instead (a spelling correction, or the query as typed)."""
+        return replace(self, q=text, as_typed=as_typed).url()
 
     def active(self, name: str, value: str) -> bool:
         return value in self.filters.get(name, [])
@@ -154,13 +173,16 @@ def search_page(
     q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH)] = "",
     mode: Mode = "hybrid",
     page: Page = 1,
+    as_typed: AsTyped = False,
 ) -> HTMLResponse:
     """Search with facets; htmx swaps in only the results while the reader types."""
-    state = SearchState(q.strip(), mode, chosen.active(), page, chosen.since, chosen.until)
+    state = SearchState(
+        q.strip(), mode, chosen.active(), page, chosen.since, chosen.until, as_typed
+    )
     results, error, status = None, None, 200
     try:
         offset = (page - 1) * PAGE_SIZE
-        results = run_search(library, groups, state.q, chosen, mode, PAGE_SIZE, offset)
+        results = run_search(library, groups, state.q, chosen, mode, PAGE_SIZE, offset, as_typed)
     except SearchQueryError as problem:  # explained on the page
         error, status = str(problem), 400
     except SemanticUnavailable as problem:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
+import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +39,24 @@ NO_EXPANSION = Expansion()
 SEARCHER_SECONDS = 1.0
 PARSED_QUERIES = 256
 MAX_LIMITED = 10_000  # restricted postmortems held in memory for visibility checks
+# Pseudo-relevance feedback (RM3-like, `_feedback`): words that stand out in the
+# top FEEDBACK_DOCS hits of the query as typed join it. A word must occur in
+# at least FEEDBACK_AGREEMENT of those hits, so one odd hit cannot steer.
+FEEDBACK_DOCS = 5
+SPELLING_DOCS = 3  # postmortems read to learn how a stem is written
+_WORDS = re.compile(r"[a-z0-9]+")
+FEEDBACK_AGREEMENT = 2
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """How many feedback words join a query (0: none) and their weight at most."""
+
+    terms: int = 0
+    weight: float = 0.0
+
+
+NO_FEEDBACK = Feedback()
 
 
 @dataclass
@@ -59,6 +80,10 @@ class Results:
     results: list[Hit]
     facets: dict[str, dict[str, int]]
     mode: str = "fulltext"
+    # A spelling the index knows better (_typos.py); `corrected`: the results
+    # are for `did_you_mean`, not for `query` as typed.
+    did_you_mean: str | None = None
+    corrected: bool = False
 
 
 def page_bounds(limit: int, offset: int) -> tuple[int, int]:
@@ -250,6 +275,7 @@ class SearchIndex:
         offset: int = 0,
         groups: frozenset[str] = frozenset(),
         expand: Expansion = NO_EXPANSION,
+        feedback: Feedback = NO_FEEDBACK,
     ) -> Results:
         """Full-text ranking for `text`; an empty text lists everything, newest first.
 
@@ -262,10 +288,12 @@ class SearchIndex:
         parsed = _query.parse(text)
         searcher = self._searcher()
         filters = filters or Filters()
-        query = self._combine(self._text_query(parsed, expand), filters, groups)
+        text_query = self._text_query(parsed, expand)
+        query = self._combine(text_query, filters, groups)
         if parsed.empty:
             found = searcher.search(query, limit, count=False, offset=offset, order_by_field="day")
         else:
+            query = self._feedback(searcher, text_query, query, parsed, filters, groups, feedback)
             found = searcher.search(query, limit, count=False, offset=offset)
         snippets = self._snippets(searcher, parsed, expand)
         hits = []
@@ -289,6 +317,8 @@ class SearchIndex:
         expand: Expansion = NO_EXPANSION,
         *,
         proximity: bool = True,
+        feedback: Feedback = NO_FEEDBACK,
+        feedback_ids: Sequence[str] = (),
     ) -> list[tuple[str, float]]:
         """The top `k` (id, score) pairs of the full-text ranking.
 
@@ -299,13 +329,122 @@ class SearchIndex:
         if parsed.empty:
             return []
         searcher = self._searcher()
-        query = self._combine(self._text_query(parsed, expand, proximity), filters, groups)
+        text_query = self._text_query(parsed, expand, proximity)
+        query = self._combine(text_query, filters, groups)
+        query = self._feedback(
+            searcher, text_query, query, parsed, filters, groups, feedback, feedback_ids
+        )
         found = searcher.search(query, k, count=False)
         ids = self._identify(searcher, [address for _, address in found.hits])
         return [
             (identifier, float(score))
             for identifier, (score, _) in zip(ids, found.hits, strict=True)
         ]
+
+    def _feedback(
+        self,
+        searcher: tantivy.Searcher,
+        text_query: tantivy.Query,
+        query: tantivy.Query,
+        parsed: ParsedQuery,
+        filters: Filters,
+        groups: frozenset[str],
+        feedback: Feedback,
+        feedback_ids: Sequence[str] = (),
+    ) -> tantivy.Query:
+        """`query` with the words its top hits agree on added (or as it is).
+
+        The top hits are `feedback_ids` when given (a hybrid search's first
+        fused ranking), else the query's own first FEEDBACK_DOCS hits.
+
+        The words weigh by how much of each top hit they are and how rare
+        they are in the library (tf * idf, summed over the hits), scaled so
+        the strongest counts `feedback.weight` of a query word. Hits are read
+        under the same filters and visibility as the search itself.
+        """
+        if feedback.terms <= 0:
+            return query
+        if feedback_ids:
+            wanted = self._combine(self._ids_query(feedback_ids[:FEEDBACK_DOCS]), filters, groups)
+            top = searcher.search(wanted, FEEDBACK_DOCS, count=False).hits
+        else:
+            top = searcher.search(query, FEEDBACK_DOCS, count=False).hits
+        if len(top) < FEEDBACK_AGREEMENT:
+            return query
+        asked = set(_schema.analyze(" ".join([*parsed.words, *parsed.phrases])))
+        weights: dict[str, float] = {}
+        seen: Counter[str] = Counter()
+        for _, address in top:
+            words = [w for w in _schema.analyze(searcher.doc(address)["body"][0]) if w not in asked]
+            for word, count in Counter(words).items():
+                if len(word) > 2 and not word.isdigit():
+                    weights[word] = weights.get(word, 0.0) + count / len(words)
+                    seen[word] += 1
+        total = searcher.num_docs
+        scored = []
+        for word, share in weights.items():
+            if seen[word] < FEEDBACK_AGREEMENT:
+                continue
+            found_in = searcher.doc_freq("body", word)
+            if found_in * 2 > total:  # in most postmortems: says nothing about this one
+                continue
+            scored.append((share * math.log((total + 1) / (found_in + 0.5)), word))
+        chosen = sorted(scored, reverse=True)[: feedback.terms]
+        if not chosen or chosen[0][0] <= 0:
+            return query
+        strongest = chosen[0][0]
+        extra = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.boost_query(
+                    tantivy.Query.term_query(self.schema, "body", word),
+                    feedback.weight * score / strongest,
+                ),
+            )
+            for score, word in chosen
+            if score > 0
+        ]
+        clauses = [(tantivy.Occur.Should, text_query), *extra]
+        if parsed.excluded:  # an excluded word excludes feedback matches too
+            clauses.append((tantivy.Occur.MustNot, self._excluded(parsed)))
+        widened = tantivy.Query.boolean_query(clauses)
+        return self._combine(widened, filters, groups)
+
+    def knows(self, term: str, groups: frozenset[str]) -> bool:
+        """Does a postmortem visible to `groups` contain this analysed word?"""
+        searcher = self._searcher()
+        if not searcher.doc_freq("body", term):
+            return False
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term)),
+                (tantivy.Occur.Must, self._visible(groups)),
+            ]
+        )
+        return bool(getattr(searcher.search(query, 1, count=True), "count", 0))
+
+    def vocabulary(self, prefix: str, groups: frozenset[str]) -> list[tuple[str, int]]:
+        """Analysed words starting with `prefix`, with how many visible postmortems hold each."""
+        found = self._searcher().terms_with_prefix(
+            "body", prefix, filter_query=self._visible(groups)
+        )
+        return [(str(term), int(count)) for term, count in found]
+
+    def spellings(self, term: str, groups: frozenset[str]) -> list[str]:
+        """How visible postmortems write the analysed word `term` ("certif": "certificate")."""
+        searcher = self._searcher()
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term)),
+                (tantivy.Occur.Must, self._visible(groups)),
+            ]
+        )
+        start = term[:3]
+        words: Counter[str] = Counter()
+        for _, address in searcher.search(query, SPELLING_DOCS, count=False).hits:
+            body = searcher.doc(address)["body"][0].lower()
+            words.update(w for w in _WORDS.findall(body) if w.startswith(start))
+        return [w for w, _ in words.most_common() if _schema.analyze(w) == [term]]
 
     def allowed(self, ids: Sequence[str], filters: Filters, groups: frozenset[str]) -> set[str]:
         """Which of `ids` pass the filters and are visible to `groups`."""
@@ -502,6 +641,11 @@ class SearchIndex:
                     ),
                 )
             )
+        clauses.append((tantivy.Occur.Must, self._visible(groups)))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _visible(self, groups: frozenset[str]) -> tantivy.Query:
+        """Postmortems `groups` may see: internal ones, and those with an audience in common."""
         visible = [
             (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "visibility", "internal"))
         ]
@@ -512,13 +656,7 @@ class SearchIndex:
                     tantivy.Query.term_set_query(self.schema, "audience", sorted(groups)),
                 )
             )
-        clauses.append(
-            (
-                tantivy.Occur.Must,
-                tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0),
-            )
-        )
-        return tantivy.Query.boolean_query(clauses)
+        return tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0)
 
     def _hit(
         self, stored: tantivy.Document, score: float, snippets: tantivy.SnippetGenerator | None
