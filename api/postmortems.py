@@ -59,6 +59,9 @@ class SearchHit(BaseModel):
     score: float
     snippet: str
     section: str | None
+    strength: Literal["strong", "partial", "weak"]
+    coverage: float
+    similarity: float | None
 
 
 class SearchResponse(BaseModel):

@@ -272,6 +272,39 @@ def typo_table(library: Library, queries: list[Query]) -> list[tuple[str, dict[s
     return rows
 
 
+def strength_tables(library: Library, queries: list[Query]) -> None:
+    """How often a top-10 hit of each strength (and each signal bin) is relevant."""
+    searcher = library.searcher
+    for mode in ("fulltext", "hybrid"):
+        hits = [
+            (hit, q["relevant"].get(hit.id, 0))
+            for q in queries
+            for hit in searcher.search(q["query"], mode=mode).results
+        ]
+        print(f"\n{mode}: top-10 hits by strength (share relevant: grade >= 1 / grade 2)\n")
+        print("| strength | hits | relevant | grade 2 |\n| --- | --- | --- | --- |")
+        for level in ("strong", "partial", "weak"):
+            print(_share(level, [g for h, g in hits if h.strength == level]))
+        if mode == "hybrid":
+            print("\n| similarity | hits | relevant | grade 2 |\n| --- | --- | --- | --- |")
+            edges = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 1.01)
+            for low, high in itertools.pairwise(edges):
+                inside = [g for h, g in hits if low <= (h.similarity or 0.0) < high]
+                print(_share(f"{low:.2f}-{high:.2f}", inside))
+        print("\n| coverage | hits | relevant | grade 2 |\n| --- | --- | --- | --- |")
+        for low, high in ((0.0, 0.01), (0.01, 0.5), (0.5, 0.99), (0.99, 1.01)):
+            inside = [g for h, g in hits if low <= h.coverage < high]
+            print(_share(f"{low:.2f}-{high:.2f}", inside))
+
+
+def _share(name: str, grades: list[int]) -> str:
+    if not grades:
+        return f"| {name} | 0 | - | - |"
+    relevant = sum(g >= 1 for g in grades) / len(grades)
+    exact = sum(g == 2 for g in grades) / len(grades)
+    return f"| {name} | {len(grades)} | {relevant:.2f} | {exact:.2f} |"
+
+
 def describe(config: Config) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items())
 
@@ -287,6 +320,7 @@ def main() -> None:
     )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/pml-eval")
     parser.add_argument("--model", default=None, help="PML_EMBEDDING_MODEL to use")
+    parser.add_argument("--quick", action="store_true", help="skip the cross-validation sweep")
     args = parser.parse_args()
     queries = [q for path in args.queries for q in load_queries(path)]
     print(f"{len(queries)} judged queries, {FOLDS}-fold cross-validation (aggregates only)")
@@ -303,6 +337,15 @@ def main() -> None:
         "Typos: one word misspelled per query, shipped settings (nDCG@10)",
         typo_table(shipped, queries),
     )
+    strength_tables(shipped, queries)
+    if not args.quick:
+        sweep(rankers, queries, folds)
+    for library in libraries.values():
+        library.close()
+
+
+def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
+    """The cross-validated tables, the ablations and the settings each fold chose."""
     chosen_rows, ablations = [], []
     started = time.perf_counter()
     for mode in MODES:
@@ -320,8 +363,6 @@ def main() -> None:
     print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", chosen_rows)
     print_table("Hybrid, cross-validated, one knob fixed (the others chosen per fold)", ablations)
     print(f"\n(sweep took {time.perf_counter() - started:.0f}s)")
-    for library in libraries.values():
-        library.close()
 
 
 def ablate(

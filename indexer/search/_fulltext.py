@@ -22,7 +22,7 @@ from indexer.filters import Filters
 from indexer.format import markdown
 from indexer.format.postmortem import Postmortem
 from indexer.format.taxonomy import Taxonomy
-from indexer.search import _query, _schema
+from indexer.search import _query, _schema, _strength
 from indexer.search._query import Expansion, ParsedQuery
 
 MAX_LIMIT = 100
@@ -70,6 +70,10 @@ class Hit:
     score: float
     snippet: str
     section: str | None = None
+    # How well it matches (_strength.py), and the two signals that say so.
+    strength: str = "weak"
+    coverage: float = 0.0
+    similarity: float | None = None
 
 
 @dataclass
@@ -98,6 +102,11 @@ def _passage_snippet(text: str, snippets: tantivy.SnippetGenerator | None) -> st
             return highlighted.replace("\n", " ")
     opening = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(text) > SNIPPET_CHARS else text
     return html.escape(opening).replace("\n", " ")
+
+
+def asked_words(parsed: ParsedQuery) -> frozenset[str]:
+    """The query's own words as the index stores them (what `coverage` counts)."""
+    return frozenset(_schema.analyze(" ".join([*parsed.words, *parsed.phrases])))
 
 
 def key(identifier: str) -> int:
@@ -296,10 +305,14 @@ class SearchIndex:
             query = self._feedback(searcher, text_query, query, parsed, filters, groups, feedback)
             found = searcher.search(query, limit, count=False, offset=offset)
         snippets = self._snippets(searcher, parsed, expand)
+        asked = asked_words(parsed)
         hits = []
         for score, address in found.hits:
             stored = searcher.doc(address)
-            hits.append(self._hit(stored, float(score) if not parsed.empty else 0.0, snippets))
+            hit = self._hit(stored, float(score) if not parsed.empty else 0.0, snippets, asked)
+            if not parsed.empty:
+                hit.strength = _strength.grade(hit.coverage, None)
+            hits.append(hit)
         # Proximity only reorders: the plain query matches the same postmortems, faster.
         plain = self._combine(self._text_query(parsed, expand, proximity=False), filters, groups)
         summary = self._summary(searcher, plain)
@@ -539,13 +552,15 @@ class SearchIndex:
         for _, address in found.hits:
             document = searcher.doc(address)
             stored[document["id"][0]] = document
-        snippets = self._snippets(searcher, _query.parsed(text), expand)
+        parsed = _query.parsed(text)
+        snippets = self._snippets(searcher, parsed, expand)
+        asked = asked_words(parsed)
         result = []
         for identifier, score in ranked:
             if identifier not in stored:
                 continue
             passage = passages.get(identifier)
-            hit = self._hit(stored[identifier], score, None if passage else snippets)
+            hit = self._hit(stored[identifier], score, None if passage else snippets, asked)
             if passage:
                 hit.section = passage[0] or None
                 hit.snippet = _passage_snippet(passage[1], snippets)
@@ -659,7 +674,11 @@ class SearchIndex:
         return tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0)
 
     def _hit(
-        self, stored: tantivy.Document, score: float, snippets: tantivy.SnippetGenerator | None
+        self,
+        stored: tantivy.Document,
+        score: float,
+        snippets: tantivy.SnippetGenerator | None,
+        asked: frozenset[str] = frozenset(),
     ) -> Hit:
         values = stored.to_dict()
         snippet = ""
@@ -680,6 +699,11 @@ class SearchIndex:
             error_classes=values.get("error_class", []),
             score=round(score, 4),
             snippet=snippet.replace("\n", " "),
+            coverage=round(
+                _strength.coverage(asked, set(_schema.analyze(values.get("body", [""])[0]))), 3
+            )
+            if asked
+            else 0.0,
         )
 
     def _summary(self, searcher: tantivy.Searcher, query: tantivy.Query) -> Counts:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from indexer.filters import Filters
 from indexer.format import taxonomy
-from indexer.search import _expansion, _passages, _query, _typos
+from indexer.search import _expansion, _passages, _query, _strength, _typos
 from indexer.search._fulltext import (
     FEEDBACK_DOCS,
     NO_FEEDBACK,
@@ -207,6 +207,11 @@ class Searcher:
             for key, row in self.semantic.passages(keys).items()
         }
         hits = self.index.hits(page, parsed, passages, expand)
+        closeness = {m.postmortem_id: m.score for m in matches}
+        for hit in hits:
+            similarity = closeness.get(hit.id)
+            hit.similarity = round(similarity, 4) if similarity is not None else None
+            hit.strength = _strength.grade(hit.coverage, hit.similarity)
         counted = summary.result()
         took = round((time.perf_counter() - started) * 1000, 2)
         total = max(counted.total, len(ranked))
