@@ -297,10 +297,12 @@ def related_postmortems(
     groups: GroupsDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
     scope: Annotated[
-        Literal["past", "all"], Query(description="past: only earlier postmortems")
-    ] = "past",
+        Literal["past", "all"],
+        Query(description="all: earlier and later postmortems; past: only earlier ones"),
+    ] = "all",
 ) -> dict[str, Any]:
-    """The most related postmortems, each with the reasons (shared terms, similar passage)."""
+    """The most related postmortems, each with the reasons (shared terms, similar passage),
+    `when` (earlier, or later: "this happened again") and `strength` (strong, partial, weak)."""
     items = related(
         library.engine,
         library.semantic,
