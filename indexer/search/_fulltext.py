@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import html
 import math
 import re
 import shutil
@@ -22,13 +21,13 @@ from indexer.filters import Filters
 from indexer.format import markdown
 from indexer.format.postmortem import Postmortem
 from indexer.format.taxonomy import Taxonomy
-from indexer.search import _query, _schema, _strength
+from indexer.search import _query, _schema, _snippets, _strength
 from indexer.search._query import Expansion, ParsedQuery
 
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 FACET_SIZE = 50
-SNIPPET_CHARS = 240
+_ERROR_TEXT = re.compile(r"[:=/\\\[\]()]|\d")  # what a pasted error message has, besides words
 WRITER_HEAP = 64 * 1024 * 1024
 VERSION_FILE = "SCHEMA_VERSION"
 EXPANSION_BOOST = 2.0
@@ -94,14 +93,32 @@ def page_bounds(limit: int, offset: int) -> tuple[int, int]:
     return max(1, min(limit, MAX_LIMIT)), max(0, min(offset, MAX_OFFSET))
 
 
-def _passage_snippet(text: str, snippets: tantivy.SnippetGenerator | None) -> str:
+@dataclass(frozen=True)
+class Highlight:
+    """What a snippet marks: the query's stems, expansion names, an error message's size."""
+
+    words: frozenset[str]
+    phrases: tuple[_snippets.Phrase, ...]
+    error_words: int = 0
+
+
+def highlight_for(parsed: ParsedQuery, expand: Expansion) -> Highlight | None:
+    if parsed.empty:
+        return None
+    words = asked_words(parsed)
+    error = len(parsed.words) >= _snippets.ERROR_WORDS and _ERROR_TEXT.search(parsed.text)
+    return Highlight(words, _snippets.phrases_of(expand.phrases), len(words) if error else 0)
+
+
+def _passage_snippet(text: str, highlight: Highlight | None) -> str:
     """A passage with the query's words highlighted (HTML-escaped), or its opening."""
-    if snippets is not None:
-        highlighted = snippets.snippet_from_doc(tantivy.Document(body=text)).to_html()
-        if "<b>" in highlighted:
-            return highlighted.replace("\n", " ")
-    opening = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(text) > SNIPPET_CHARS else text
-    return html.escape(opening).replace("\n", " ")
+    if highlight is not None:
+        found = _snippets.snippet(
+            text, highlight.words, highlight.phrases, frozenset(), highlight.error_words
+        )
+        if found:
+            return found
+    return _snippets.opening(text)
 
 
 def asked_words(parsed: ParsedQuery) -> frozenset[str]:
@@ -140,6 +157,7 @@ def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
         "title": postmortem.title,
         "body": "\n".join([postmortem.title, *lead, markdown.plain_text(postmortem.sections)]),
         "vocab": " ".join(vocab),
+        "headings": [s.heading for s in postmortem.sections if s.heading],
         "service": postmortem.services,
         "error_class": postmortem.error_classes,
         "contributing_factor": postmortem.contributing_factors,
@@ -304,7 +322,7 @@ class SearchIndex:
         else:
             query = self._feedback(searcher, text_query, query, parsed, filters, groups, feedback)
             found = searcher.search(query, limit, count=False, offset=offset)
-        snippets = self._snippets(searcher, parsed, expand)
+        snippets = highlight_for(parsed, expand)
         asked = asked_words(parsed)
         hits = []
         for score, address in found.hits:
@@ -553,7 +571,7 @@ class SearchIndex:
             document = searcher.doc(address)
             stored[document["id"][0]] = document
         parsed = _query.parsed(text)
-        snippets = self._snippets(searcher, parsed, expand)
+        snippets = highlight_for(parsed, expand)
         asked = asked_words(parsed)
         result = []
         for identifier, score in ranked:
@@ -569,19 +587,6 @@ class SearchIndex:
 
     def _ids_query(self, ids: Sequence[str]) -> tantivy.Query:
         return tantivy.Query.term_set_query(self.schema, "id", list(ids))
-
-    def _snippets(
-        self, searcher: tantivy.Searcher, parsed: _query.ParsedQuery, expand: Expansion
-    ) -> tantivy.SnippetGenerator | None:
-        """Highlights the query's words and the other names it was expanded with."""
-        if parsed.empty:
-            return None
-        words = Expansion(phrases=expand.phrases)
-        generator = tantivy.SnippetGenerator.create(
-            searcher, self._text_query(parsed, words, proximity=False), self.schema, "body"
-        )
-        generator.set_max_num_chars(SNIPPET_CHARS)
-        return generator
 
     def _text_query(
         self, parsed: _query.ParsedQuery, expand: Expansion, proximity: bool = True
@@ -677,18 +682,20 @@ class SearchIndex:
         self,
         stored: tantivy.Document,
         score: float,
-        snippets: tantivy.SnippetGenerator | None,
+        snippets: Highlight | None,
         asked: frozenset[str] = frozenset(),
     ) -> Hit:
         values = stored.to_dict()
+        body = values.get("body", [""])[0]
+        # The title and the headings are lines of the body; a snippet never starts in one.
+        skip = frozenset(h.lower() for h in [*values.get("title", []), *values.get("headings", [])])
         snippet = ""
         if snippets is not None:
-            snippet = snippets.snippet_from_doc(stored).to_html()
-        if not snippet:
-            body = values.get("body", [""])[0]
-            snippet = html.escape(
-                body[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(body) > SNIPPET_CHARS else body
+            snippet = _snippets.snippet(
+                body, snippets.words, snippets.phrases, skip, snippets.error_words
             )
+        if not snippet:
+            snippet = _snippets.opening(body, skip)
         day = values["day"][0]
         return Hit(
             id=values["id"][0],
