@@ -446,6 +446,8 @@ class SearchIndex:
         searcher = self._searcher()
         if not searcher.doc_freq("body", term):
             return False
+        if self._limited(searcher) == {}:  # nothing is restricted: no need to ask
+            return True
         query = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term)),

@@ -87,6 +87,9 @@ def snippet(
     lines = [line.strip() for line in body.split("\n")]
     lines = [line for line in lines if line and line.lower() not in skip]
     best: tuple[int, int, int] | None = None  # (matches, line, sentence; -1: the whole line)
+    # A stem is a prefix of the words it stands for, give or take its last letters
+    # ("memori" for "memory"): lines without any of these cannot match.
+    cues = {stem[:4] for stem in words} | {stem[:4] for phrase in phrases for stem in phrase}
     sentences: list[list[str]] = []
     for n, line in enumerate(lines):
         parts = _SENTENCE.split(line)
@@ -95,6 +98,9 @@ def snippet(
             count = len(words & {_stem(t) for t in _TOKEN.findall(line)})
             if count >= max(2, ERROR_SHARE * error_words) and (best is None or count > best[0]):
                 best = (count, n, -1)
+            continue
+        lowered = line.lower()
+        if not any(cue in lowered for cue in cues):  # cheap test first: most lines miss
             continue
         for m, sentence in enumerate(parts):
             count = len(_marks(sentence, words, phrases))
