@@ -46,6 +46,9 @@ LINK_BONUS = 0.10
 LEXICAL_WEIGHT = 1.5
 CANDIDATES = 50
 SHARED_CLASS_CANDIDATES = 300
+# Analysed words per (postmortem, content hash): a changed postmortem gets a new key.
+WORD_CACHE = 20_000
+_WORDS: dict[tuple[str, str], Counter[str]] = {}
 # Score at which a relation is strong / partial (below: weak). Calibrated with
 # benchmarks/eval_related.py (docs/search.md).
 STRONG_SCORE = 1.0
@@ -69,6 +72,7 @@ class Summary:
     error_classes: list[str] = field(default_factory=list)
     duplicate_of: str | None = None
     related: list[str] = field(default_factory=list)
+    content_hash: str = ""
 
 
 def _summaries(
@@ -85,7 +89,13 @@ def _summaries(
         links_query = links_query.where(col(PostmortemLink.postmortem_id).in_(wanted))
     with store.session(engine) as db:
         result = {
-            row.id: Summary(row.id, row.title, row.date.isoformat(), duplicate_of=row.duplicate_of)
+            row.id: Summary(
+                row.id,
+                row.title,
+                row.date.isoformat(),
+                duplicate_of=row.duplicate_of,
+                content_hash=row.content_hash,
+            )
             for row in db.exec(rows_query)
         }
         for link in db.exec(links_query):
@@ -120,7 +130,9 @@ def related(
     nearest = sorted(similarity, key=lambda i: -similarity[i])[: CANDIDATES + 1]
     candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
     others = {i: o for i, o in _summaries(engine, groups, candidates).items() if i != postmortem_id}
-    words = _word_similarities(engine, postmortem_id, sorted(others))
+    versions = {i: o.content_hash for i, o in others.items()}
+    versions[postmortem_id] = target.content_hash
+    words = _word_similarities(engine, postmortem_id, versions)
     scored = []
     for other in others.values():
         if past_only and other.date > target.date:
@@ -153,16 +165,33 @@ def _hidden(engine: Engine, groups: frozenset[str]) -> set[str]:
         return set(db.exec(query))
 
 
-def _word_similarities(engine: Engine, postmortem_id: str, others: list[str]) -> dict[str, float]:
+def _word_counts(engine: Engine, versions: dict[str, str]) -> dict[str, Counter[str]]:
+    """The analysed words of each postmortem's passages (id -> content hash given), cached."""
+    counts = {i: _WORDS[(i, v)] for i, v in versions.items() if (i, v) in _WORDS}
+    missing = sorted(set(versions) - set(counts))
+    if missing:
+        texts: dict[str, list[str]] = {}
+        query = select(ChunkRow.postmortem_id, ChunkRow.text).where(
+            col(ChunkRow.postmortem_id).in_(missing)
+        )
+        with store.session(engine) as db:
+            for identifier, text in db.exec(query):
+                texts.setdefault(identifier, []).append(text)
+        for identifier, parts in texts.items():
+            counts[identifier] = _WORDS[(identifier, versions[identifier])] = Counter(
+                analyze(" ".join(parts))
+            )
+        while len(_WORDS) > WORD_CACHE:
+            _WORDS.pop(next(iter(_WORDS)), None)
+    return counts
+
+
+def _word_similarities(
+    engine: Engine, postmortem_id: str, versions: dict[str, str]
+) -> dict[str, float]:
     """Cosine of tf-idf vectors of the passages' words, idf taken among these postmortems."""
-    texts: dict[str, list[str]] = {}
-    query = select(ChunkRow.postmortem_id, ChunkRow.text).where(
-        col(ChunkRow.postmortem_id).in_([postmortem_id, *others])
-    )
-    with store.session(engine) as db:
-        for identifier, text in db.exec(query):
-            texts.setdefault(identifier, []).append(text)
-    counts = {i: Counter(analyze(" ".join(parts))) for i, parts in texts.items()}
+    counts = _word_counts(engine, versions)
+    others = [i for i in versions if i != postmortem_id]
     if postmortem_id not in counts:
         return {}
     found_in: Counter[str] = Counter()
