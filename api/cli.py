@@ -338,6 +338,8 @@ def search(
     if not results.results:
         click.echo("No results: try fewer words, or drop a filter.")
         return
+    if results.corrected:
+        click.echo(f"Showing results for: {results.did_you_mean}\n")
     click.echo(f"{results.total} postmortems match ({results.took_ms:.1f} ms)\n")
     for hit in results.results:
         labels = ", ".join([*hit.services, *hit.error_classes])

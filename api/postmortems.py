@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
@@ -45,6 +45,9 @@ FACET_LABELS = {f.name: f.label for f in filters.FIELDS}
 Text = Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description='Words, "phrases", -excluded')]
 SearchMode = Annotated[Mode, Query(description="hybrid (default), fulltext or semantic")]
 Page = Annotated[int, Query(ge=1, le=1000)]
+AsTyped = Annotated[
+    bool, Query(description="search the query as typed, without correcting misspelled words")
+]
 
 
 class SearchHit(BaseModel):
@@ -57,6 +60,9 @@ class SearchHit(BaseModel):
     score: float
     snippet: str
     section: str | None
+    strength: Literal["strong", "partial", "weak"]
+    coverage: float
+    similarity: float | None
 
 
 class SearchResponse(BaseModel):
@@ -68,6 +74,8 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
     facets: dict[str, dict[str, int]]
     mode: Mode
+    did_you_mean: str | None = None
+    corrected: bool = False
 
 
 SORTED_WINDOW = 100  # sort=date orders this many best matches by date
@@ -86,12 +94,17 @@ def run_search(
     limit: int,
     offset: int,
     sort: str = "relevance",
+    as_typed: bool = False,
 ) -> Results:
     """One search, for the JSON route and the page alike."""
     searcher = library.searcher_for(groups)
     if sort != "date" or not text.strip():  # without words, results are newest first already
-        return searcher.search(text, chosen, mode=mode, limit=limit, offset=offset, groups=groups)
-    found = searcher.search(text, chosen, mode=mode, limit=SORTED_WINDOW, offset=0, groups=groups)
+        return searcher.search(
+            text, chosen, mode=mode, limit=limit, offset=offset, groups=groups, as_typed=as_typed
+        )
+    found = searcher.search(
+        text, chosen, mode=mode, limit=SORTED_WINDOW, offset=0, groups=groups, as_typed=as_typed
+    )
     newest = sorted(found.results, key=lambda hit: (hit.date, hit.id), reverse=True)
     found.results = newest[offset : offset + limit]
     found.total = min(found.total, SORTED_WINDOW)
@@ -124,9 +137,15 @@ def search(
     offset: Offset = 0,
     mode: SearchMode = "hybrid",
     sort: Sort = "relevance",
+    as_typed: AsTyped = False,
 ) -> Response:
-    """Search with filters and facet counts: full-text, semantic, or both fused."""
-    results = run_search(library, groups, q, chosen, mode, limit, offset, sort)
+    """Search with filters and facet counts: full-text, semantic, or both fused.
+
+    A word that no postmortem contains is corrected from the library's own
+    words: then `corrected` is true, `did_you_mean` is the query searched, and
+    `as_typed=true` searches the query exactly as typed.
+    """
+    results = run_search(library, groups, q, chosen, mode, limit, offset, sort, as_typed)
     body = asdict(results)
     body.update(limit=limit, offset=offset)
     # The hot path: skip re-validating our own dataclasses (the schema still documents it).
@@ -144,6 +163,7 @@ class SearchState:
     since: date | None = None
     until: date | None = None
     sort: str = "relevance"
+    as_typed: bool = False
 
     def window(self) -> list[tuple[str, str]]:
         """The date bounds as query parameters (kept by every link and the form)."""
@@ -165,9 +185,15 @@ class SearchState:
         params += self.window() if window else []
         if (sort or self.sort) != "relevance":
             params.append(("sort", sort or self.sort))
+        if self.as_typed:
+            params.append(("as_typed", "1"))
         if page > 1:
             params.append(("page", str(page)))
         return "/?" + urlencode(params) if params else "/"
+
+    def searching(self, text: str, as_typed: bool = False) -> str:
+        """The URL searching `text` instead (a spelling correction, or the query as typed)."""
+        return replace(self, q=text, as_typed=as_typed).url()
 
     def active(self, name: str, value: str) -> bool:
         return value in self.filters.get(name, [])
@@ -201,13 +227,18 @@ def search_page(
     mode: Mode = "hybrid",
     page: Page = 1,
     sort: Sort = "relevance",
+    as_typed: AsTyped = False,
 ) -> HTMLResponse:
     """Search with facets; htmx swaps in only the results while the reader types."""
-    state = SearchState(q.strip(), mode, chosen.active(), page, chosen.since, chosen.until, sort)
+    state = SearchState(
+        q.strip(), mode, chosen.active(), page, chosen.since, chosen.until, sort, as_typed
+    )
     results, error, status = None, None, 200
     try:
         offset = (page - 1) * PAGE_SIZE
-        results = run_search(library, groups, state.q, chosen, mode, PAGE_SIZE, offset, sort)
+        results = run_search(
+            library, groups, state.q, chosen, mode, PAGE_SIZE, offset, sort, as_typed
+        )
     except SearchQueryError as problem:  # explained on the page
         error, status = str(problem), 400
     except SemanticUnavailable as problem:
@@ -433,10 +464,12 @@ def related_postmortems(
     groups: GroupsDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
     scope: Annotated[
-        Literal["past", "all"], Query(description="past: only earlier postmortems")
-    ] = "past",
+        Literal["past", "all"],
+        Query(description="all: earlier and later postmortems; past: only earlier ones"),
+    ] = "all",
 ) -> dict[str, Any]:
-    """The most related postmortems, each with the reasons (shared terms, similar passage)."""
+    """The most related postmortems, each with the reasons (shared terms, similar passage),
+    `when` (earlier, or later: "this happened again") and `strength` (strong, partial, weak)."""
     items = related(
         library.engine,
         library.semantic,

@@ -107,22 +107,28 @@ class Follower:
             generation = store.get_meta(db, GENERATION)
             if generation == self.generation:
                 return 0
-            if generation == seen_generation(self.library):  # indexed by this very process
+            if generation == seen_generation(self.library):
+                # Indexed into this data directory: by this process, or by `pml index`
+                # beside `pml serve` (same folder). The full-text index on disk is
+                # current; the vectors in memory may not be.
                 self.generation, self.hashes = generation, _stored_hashes(db)
-                return 0
-            stored = _stored_hashes(db)
-            changed = [i for i, digest in stored.items() if self.hashes.get(i) != digest]
-            removed = set(self.hashes) - set(stored)
-            postmortems = _load(db, changed)
-            with self.library.index.batch(self.library.taxonomy) as batch:
-                for identifier in removed:
-                    batch.delete(identifier)
-                for postmortem in postmortems:
-                    batch.upsert(postmortem)
-            self.generation, self.hashes = generation, stored
-            mark_in_step(self.library)
+                changed, removed = [], set()
+            else:
+                stored = _stored_hashes(db)
+                changed = [i for i, digest in stored.items() if self.hashes.get(i) != digest]
+                removed = set(self.hashes) - set(stored)
+                postmortems = _load(db, changed)
+                with self.library.index.batch(self.library.taxonomy) as batch:
+                    for identifier in removed:
+                        batch.delete(identifier)
+                    for postmortem in postmortems:
+                        batch.upsert(postmortem)
+                self.generation, self.hashes = generation, stored
+                mark_in_step(self.library)
         if self.library.semantic.embedder is not None:
-            self.library.semantic.sync()  # vectors are read from the database too
+            # Vectors (and related lists, read from them) come from the database:
+            # embed what is new and reload, whoever indexed it.
+            self.library.semantic.sync()
         if changed or removed:
             log.info("replica caught up: %d changed, %d removed", len(changed), len(removed))
         return len(changed) + len(removed)

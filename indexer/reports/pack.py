@@ -208,9 +208,9 @@ def to_markdown(pack: dict[str, Any]) -> str:
     """The whole pack as one Markdown document."""
     record = pack["postmortem"]
     lines = [f"# {record['title']}", "", *_facts(record), "", record["body_markdown"].strip(), ""]
-    lines += ["", "# Related past incidents", ""]
+    lines += ["", "# Related incidents, earlier and later", ""]
     if not pack["related"]:
-        lines.append("No related earlier postmortems were found.")
+        lines.append("No related postmortems were found.")
     for item in pack["related"]:
         lines += _precedent_markdown(item)
     lines += ["", "# How the recurrences compare", "", *_comparison_markdown(pack["comparison"])]
@@ -268,7 +268,9 @@ def _facts(record: dict[str, Any]) -> list[str]:
 
 def _precedent_markdown(item: dict[str, Any]) -> list[str]:
     why = "; ".join(describe_reason(reason) for reason in item["reasons"])
-    lines = [f"## {item['title']}", "", f"*{item['date']}, {item['severity'] or 'SEV?'}*", ""]
+    when = "this happened again (later)" if item["when"] == "later" else "earlier"
+    facts = f"{item['date']}, {item['severity'] or 'SEV?'}, {when}, {item['strength']} relation"
+    lines = [f"## {item['title']}", "", f"*{facts}*", ""]
     lines += [f"**Why it is related.** {why or 'similar text'}", ""]
     if item["summary"]:
         lines += [f"**Impact.** {item['summary']}", ""]

@@ -1,21 +1,26 @@
-"""Query expansion: the other names of what a query describes.
+"""Query expansion: the other names of what a query says.
 
-An engineer searches "rolled back" and the write-up says "reverted"; another
-types "oom" and the postmortem says "out of memory". Two sources of other
+An engineer types "oom" and the postmortem says "out of memory"; another
+writes "rolled back" and the write-up says "reverted". Two sources of other
 names are consulted, both matched on stemmed words (so "rolled back" matches
 "roll back"):
 
 - the library's taxonomy: a query that names an error class by id, title or
   alias also matches postmortems tagged with it, and the class's other names;
-- `GROUPS` below, a vocabulary of common failure modes that ships with pml, so
-  a library without a taxonomy (or with a sparse one) still gets synonyms.
+- `GROUPS` below, general vocabulary that ships with pml, so a library
+  without a taxonomy still gets the obvious equivalents.
+
+The rule for `GROUPS` (docs/search.md): only names that mean the same thing
+in any postmortem, as a reliability engineer would list them without having
+seen any query: abbreviations and what they stand for, spelling variants,
+and phrasings of one act or state that the stemmer cannot join. Never
+related concepts, causes or symptoms ("split brain" is not "network
+partition"): those are judgments about which failures go together, and
+writing them down after reading evaluation queries tuned pml to those
+queries. A library's own words belong in taxonomy.yaml as aliases.
 
 Other names add to the full-text query at `PHRASE_BOOST` of a query word's
-weight; they never replace it. Measured on ../shared/eval (docs/search.md):
-hybrid nDCG@10 0.583 -> 0.612 with the vocabulary at 0.7, flat between 0.7 and
-1.0. The groups are general incident vocabulary (how they were written and
-measured: docs/search.md); add a library's own words as error-class aliases in
-taxonomy.yaml.
+weight; they never replace it.
 """
 
 from __future__ import annotations
@@ -29,78 +34,46 @@ from indexer.search._schema import analyze
 
 MAX_PHRASES = 24  # per query: a broad query must not turn into a search for everything
 
-# Each group: ways engineers name one failure mode or one part of a response,
-# separated by "|".
+# Each group: names of one thing, separated by "|".
 GROUPS: tuple[str, ...] = (
-    "connection pool exhaustion | ran out of connections | too many connections | "
-    "max_connections | connection limit | pool exhausted | pool saturated | "
-    "connection starvation",
-    "retry storm | retries | thundering herd | retry amplification | exponential backoff | "
-    "backoff | retrying clients",
-    "memory leak | out of memory | oom | oom killed | memory exhaustion | heap exhausted | "
-    "memory usage grew",
-    "certificate expiry | expired certificate | certificate expired | tls certificate | "
-    "ssl certificate | cert expired",
-    "disk full | out of disk space | no space left on device | disk space | "
-    "filled the disk | storage full",
-    "dns | name resolution | resolver | dns records | domain name | nameservers",
-    "bgp | route leak | routes withdrawn | routing | prefixes | route announcements",
-    "split brain | two primaries | network partition | both nodes accepted writes | "
-    "lost quorum | quorum",
-    "replication lag | replica lag | stale replica | replica behind | replication delay",
-    "failover | promoted replica | promotion | switchover | fail over | primary election | "
-    "leader election",
-    "data loss | lost data | lost writes | deleted data | data was deleted | unrecoverable data",
-    "backup | restore from backup | backups failed | snapshot | point in time recovery",
-    "rollback | roll back | rolled back | revert | reverted | rollback failure",
-    "bad deploy | faulty deployment | defective release | code change | software update",
-    "configuration change | config change | bad config | misconfiguration | config push | "
-    "configuration error | configuration file",
-    "global rollout | deployed globally | staged rollout | gradual rollout | canary | "
-    "phased rollout | progressive rollout | blast radius",
-    "feature flag | feature toggle | kill switch",
-    "load balancer | health check | health checks | marked unhealthy | out of rotation",
-    "cascading failure | cascade | domino effect | overload spread | knock-on effect",
-    "overload | traffic spike | surge in traffic | capacity exhausted | "
-    "ran out of capacity | saturated | load increase",
-    "noisy neighbor | noisy neighbour | tenant isolation | multi-tenant | abusive client | "
-    "resource isolation",
-    "rate limiting | rate limit | throttling | throttled | quota | 429",
-    "alerting | alerts | monitoring gap | missing alert | pager | paging | on-call | monitoring",
-    "detection delay | time to detect | customer reports | detected by customers",
-    "human error | operator error | typo | mistyped command | manual command | "
-    "wrong server | fat finger",
-    "runbook | playbook | manual procedure | documented procedure",
-    "clock | time synchronization | ntp | clock skew | leap second | leap day | leap year | "
-    "date bug | timezone",
-    "race condition | concurrency bug | deadlock | lock contention | locking",
-    "cache | cache invalidation | cache stampede | cold cache | cache miss | stale cache",
-    "queue backlog | backlog | queue depth | consumer lag | jobs stuck | stuck jobs | queued",
-    "database migration | schema migration | schema change | migration | alter table",
-    "dependency failure | third party | upstream provider | vendor outage | external dependency",
-    "power outage | power failure | lost power | generator | ups | datacenter power",
-    "cooling | overheating | temperature",
-    "network outage | packet loss | network congestion | link failure | fiber cut",
-    "hardware failure | disk failure | failed drive | faulty hardware | server failure",
-    "security incident | breach | leaked credentials | unauthorized access | data leak | exposed",
-    "authentication | login failures | auth service | single sign-on | tokens | credentials",
-    "expired credentials | expired token | expired key | key rotation | secret rotation",
-    "storage outage | object storage | s3 | block storage | storage service",
-    "kubernetes | pods | containers | orchestrator | scheduler",
-    "autoscaling | auto scaling | scale up | scale out | capacity planning | insufficient capacity",
-    "slow queries | query performance | expensive query | database load | full table scan | "
-    "missing index",
-    "thread pool exhaustion | threads exhausted | worker exhaustion | blocked threads | "
-    "ran out of workers",
-    "timeouts | timed out | request timeout | latency spike | high latency | slow responses",
-    "single point of failure | no redundancy | lack of redundancy | spof",
-    "region outage | availability zone | single region | multi-region | regional failure",
-    "control plane | management plane | api server | control-plane",
-    "regex | regular expression | catastrophic backtracking | cpu exhaustion | cpu spike | "
-    "100% cpu",
-    "integer overflow | overflow | limit exceeded | hard limit | maximum size | 32-bit",
-    "corrupted data | data corruption | corruption | inconsistent data",
-    "load shedding | circuit breaker | graceful degradation | fallback",
+    "oom | out of memory | oomkilled | oom killed",
+    "dns | domain name system",
+    "tls | ssl",
+    "cert | certificate",
+    "k8s | kubernetes",
+    "db | database",
+    "config | configuration",
+    "misconfiguration | misconfigured",
+    "ntp | network time protocol",
+    "bgp | border gateway protocol",
+    "ddos | distributed denial of service",
+    "dos | denial of service",
+    "cpu | processor",
+    "az | availability zone",
+    "lb | load balancer",
+    "cdn | content delivery network",
+    "ha | high availability",
+    "spof | single point of failure",
+    "rca | root cause analysis",
+    "sla | service level agreement",
+    "slo | service level objective",
+    "ttl | time to live",
+    "acl | access control list",
+    "api | application programming interface",
+    "vm | virtual machine",
+    "dc | datacenter | data center | datacentre",
+    "noisy neighbor | noisy neighbour",
+    "outage | downtime",
+    "rollback | roll back | rolled back | revert | reverted",
+    "failover | fail over | failed over",
+    "deploy | deployment | release | rollout | roll out | rolled out",
+    "expired | expiry | expiration",
+    "timeout | timed out | time out",
+    "disk full | no space left on device | out of disk space",
+    "leap second | leap-second",
+    "split brain | split-brain",
+    "race condition | data race",
+    "typo | mistyped",
 )
 
 Words = tuple[str, ...]
@@ -139,8 +112,16 @@ def _others(words: Words, group: Iterable[tuple[str, Words]]) -> list[str] | Non
     return [name for name, part in named if not _contains(words, part)]
 
 
-def expand(vocabulary: Taxonomy, query: str) -> Expansion:
-    """Error classes the query names, and other names of what it describes."""
+def content_words(text: str) -> Words:
+    """The words of `text` that search reads (stemmed, no stop words)."""
+    return _words(text)
+
+
+def expand(vocabulary: Taxonomy, query: str, general: bool = True) -> Expansion:
+    """Error classes the query names, and other names of what it describes.
+
+    `general`: also consult the built-in `GROUPS` (the taxonomy always counts).
+    """
     words = _words(query)
     if not words:
         return Expansion()
@@ -152,6 +133,8 @@ def expand(vocabulary: Taxonomy, query: str) -> Expansion:
         if others is not None:
             classes.append(term.id)
             phrases.update(dict.fromkeys(others))
+    if not general:
+        return Expansion(tuple(classes), tuple(list(phrases)[:MAX_PHRASES]))
     groups, starts = _builtin()
     candidates = sorted(set().union(*(starts.get(word, set()) for word in words)))
     for n in candidates:  # only groups with a name starting with one of the query's words

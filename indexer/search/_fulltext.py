@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import html
+import math
+import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,13 +21,13 @@ from indexer.filters import Filters
 from indexer.format import markdown
 from indexer.format.postmortem import Postmortem
 from indexer.format.taxonomy import Taxonomy
-from indexer.search import _query, _schema
+from indexer.search import _query, _schema, _snippets, _strength
 from indexer.search._query import Expansion, ParsedQuery
 
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 FACET_SIZE = 50
-SNIPPET_CHARS = 240
+_ERROR_TEXT = re.compile(r"[:=/\\\[\]()]|\d")  # what a pasted error message has, besides words
 WRITER_HEAP = 64 * 1024 * 1024
 VERSION_FILE = "SCHEMA_VERSION"
 EXPANSION_BOOST = 2.0
@@ -36,6 +38,24 @@ NO_EXPANSION = Expansion()
 SEARCHER_SECONDS = 1.0
 PARSED_QUERIES = 256
 MAX_LIMITED = 10_000  # restricted postmortems held in memory for visibility checks
+# Pseudo-relevance feedback (RM3-like, `_feedback`): words that stand out in the
+# top FEEDBACK_DOCS hits of the query as typed join it. A word must occur in
+# at least FEEDBACK_AGREEMENT of those hits, so one odd hit cannot steer.
+FEEDBACK_DOCS = 5
+SPELLING_DOCS = 3  # postmortems read to learn how a stem is written
+_WORDS = re.compile(r"[a-z0-9]+")
+FEEDBACK_AGREEMENT = 2
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """How many feedback words join a query (0: none) and their weight at most."""
+
+    terms: int = 0
+    weight: float = 0.0
+
+
+NO_FEEDBACK = Feedback()
 
 
 @dataclass
@@ -49,6 +69,10 @@ class Hit:
     score: float
     snippet: str
     section: str | None = None
+    # How well it matches (_strength.py), and the two signals that say so.
+    strength: str = "weak"
+    coverage: float = 0.0
+    similarity: float | None = None
 
 
 @dataclass
@@ -59,20 +83,47 @@ class Results:
     results: list[Hit]
     facets: dict[str, dict[str, int]]
     mode: str = "fulltext"
+    # A spelling the index knows better (_typos.py); `corrected`: the results
+    # are for `did_you_mean`, not for `query` as typed.
+    did_you_mean: str | None = None
+    corrected: bool = False
 
 
 def page_bounds(limit: int, offset: int) -> tuple[int, int]:
     return max(1, min(limit, MAX_LIMIT)), max(0, min(offset, MAX_OFFSET))
 
 
-def _passage_snippet(text: str, snippets: tantivy.SnippetGenerator | None) -> str:
+@dataclass(frozen=True)
+class Highlight:
+    """What a snippet marks: the query's stems, expansion names, an error message's size."""
+
+    words: frozenset[str]
+    phrases: tuple[_snippets.Phrase, ...]
+    error_words: int = 0
+
+
+def highlight_for(parsed: ParsedQuery, expand: Expansion) -> Highlight | None:
+    if parsed.empty:
+        return None
+    words = asked_words(parsed)
+    error = len(parsed.words) >= _snippets.ERROR_WORDS and _ERROR_TEXT.search(parsed.text)
+    return Highlight(words, _snippets.phrases_of(expand.phrases), len(words) if error else 0)
+
+
+def _passage_snippet(text: str, highlight: Highlight | None) -> str:
     """A passage with the query's words highlighted (HTML-escaped), or its opening."""
-    if snippets is not None:
-        highlighted = snippets.snippet_from_doc(tantivy.Document(body=text)).to_html()
-        if "<b>" in highlighted:
-            return highlighted.replace("\n", " ")
-    opening = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(text) > SNIPPET_CHARS else text
-    return html.escape(opening).replace("\n", " ")
+    if highlight is not None:
+        found = _snippets.snippet(
+            text, highlight.words, highlight.phrases, frozenset(), highlight.error_words
+        )
+        if found:
+            return found
+    return _snippets.opening(text)
+
+
+def asked_words(parsed: ParsedQuery) -> frozenset[str]:
+    """The query's own words as the index stores them (what `coverage` counts)."""
+    return frozenset(_schema.analyze(" ".join([*parsed.words, *parsed.phrases])))
 
 
 def key(identifier: str) -> int:
@@ -106,6 +157,7 @@ def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
         "title": postmortem.title,
         "body": "\n".join([postmortem.title, *lead, markdown.plain_text(postmortem.sections)]),
         "vocab": " ".join(vocab),
+        "headings": [s.heading for s in postmortem.sections if s.heading],
         "service": postmortem.services,
         "error_class": postmortem.error_classes,
         "contributing_factor": postmortem.contributing_factors,
@@ -318,6 +370,7 @@ class SearchIndex:
         offset: int = 0,
         groups: frozenset[str] = frozenset(),
         expand: Expansion = NO_EXPANSION,
+        feedback: Feedback = NO_FEEDBACK,
     ) -> Results:
         """Full-text ranking for `text`; an empty text lists everything, newest first.
 
@@ -330,16 +383,22 @@ class SearchIndex:
         parsed = _query.parse(text)
         searcher = self._searcher()
         filters = filters or Filters()
-        query = self._combine(self._text_query(parsed, expand), filters, groups)
+        text_query = self._text_query(parsed, expand)
+        query = self._combine(text_query, filters, groups)
         if parsed.empty:
             found = searcher.search(query, limit, count=False, offset=offset, order_by_field="day")
         else:
+            query = self._feedback(searcher, text_query, query, parsed, filters, groups, feedback)
             found = searcher.search(query, limit, count=False, offset=offset)
-        snippets = self._snippets(searcher, parsed, expand)
+        snippets = highlight_for(parsed, expand)
+        asked = asked_words(parsed)
         hits = []
         for score, address in found.hits:
             stored = searcher.doc(address)
-            hits.append(self._hit(stored, float(score) if not parsed.empty else 0.0, snippets))
+            hit = self._hit(stored, float(score) if not parsed.empty else 0.0, snippets, asked)
+            if not parsed.empty:
+                hit.strength = _strength.grade(hit.coverage, None)
+            hits.append(hit)
         # Proximity only reorders: the plain query matches the same postmortems, faster.
         plain = self._combine(self._text_query(parsed, expand, proximity=False), filters, groups)
         summary = self._summary(searcher, plain)
@@ -357,6 +416,8 @@ class SearchIndex:
         expand: Expansion = NO_EXPANSION,
         *,
         proximity: bool = True,
+        feedback: Feedback = NO_FEEDBACK,
+        feedback_ids: Sequence[str] = (),
     ) -> list[tuple[str, float]]:
         """The top `k` (id, score) pairs of the full-text ranking.
 
@@ -367,13 +428,124 @@ class SearchIndex:
         if parsed.empty:
             return []
         searcher = self._searcher()
-        query = self._combine(self._text_query(parsed, expand, proximity), filters, groups)
+        text_query = self._text_query(parsed, expand, proximity)
+        query = self._combine(text_query, filters, groups)
+        query = self._feedback(
+            searcher, text_query, query, parsed, filters, groups, feedback, feedback_ids
+        )
         found = searcher.search(query, k, count=False)
         ids = self._identify(searcher, [address for _, address in found.hits])
         return [
             (identifier, float(score))
             for identifier, (score, _) in zip(ids, found.hits, strict=True)
         ]
+
+    def _feedback(
+        self,
+        searcher: tantivy.Searcher,
+        text_query: tantivy.Query,
+        query: tantivy.Query,
+        parsed: ParsedQuery,
+        filters: Filters,
+        groups: frozenset[str],
+        feedback: Feedback,
+        feedback_ids: Sequence[str] = (),
+    ) -> tantivy.Query:
+        """`query` with the words its top hits agree on added (or as it is).
+
+        The top hits are `feedback_ids` when given (a hybrid search's first
+        fused ranking), else the query's own first FEEDBACK_DOCS hits.
+
+        The words weigh by how much of each top hit they are and how rare
+        they are in the library (tf * idf, summed over the hits), scaled so
+        the strongest counts `feedback.weight` of a query word. Hits are read
+        under the same filters and visibility as the search itself.
+        """
+        if feedback.terms <= 0:
+            return query
+        if feedback_ids:
+            wanted = self._combine(self._ids_query(feedback_ids[:FEEDBACK_DOCS]), filters, groups)
+            top = searcher.search(wanted, FEEDBACK_DOCS, count=False).hits
+        else:
+            top = searcher.search(query, FEEDBACK_DOCS, count=False).hits
+        if len(top) < FEEDBACK_AGREEMENT:
+            return query
+        asked = set(_schema.analyze(" ".join([*parsed.words, *parsed.phrases])))
+        weights: dict[str, float] = {}
+        seen: Counter[str] = Counter()
+        for _, address in top:
+            words = [w for w in _schema.analyze(searcher.doc(address)["body"][0]) if w not in asked]
+            for word, count in Counter(words).items():
+                if len(word) > 2 and not word.isdigit():
+                    weights[word] = weights.get(word, 0.0) + count / len(words)
+                    seen[word] += 1
+        total = searcher.num_docs
+        scored = []
+        for word, share in weights.items():
+            if seen[word] < FEEDBACK_AGREEMENT:
+                continue
+            found_in = searcher.doc_freq("body", word)
+            if found_in * 2 > total:  # in most postmortems: says nothing about this one
+                continue
+            scored.append((share * math.log((total + 1) / (found_in + 0.5)), word))
+        chosen = sorted(scored, reverse=True)[: feedback.terms]
+        if not chosen or chosen[0][0] <= 0:
+            return query
+        strongest = chosen[0][0]
+        extra = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.boost_query(
+                    tantivy.Query.term_query(self.schema, "body", word),
+                    feedback.weight * score / strongest,
+                ),
+            )
+            for score, word in chosen
+            if score > 0
+        ]
+        clauses = [(tantivy.Occur.Should, text_query), *extra]
+        if parsed.excluded:  # an excluded word excludes feedback matches too
+            clauses.append((tantivy.Occur.MustNot, self._excluded(parsed)))
+        widened = tantivy.Query.boolean_query(clauses)
+        return self._combine(widened, filters, groups)
+
+    def knows(self, term: str, groups: frozenset[str]) -> bool:
+        """Does a postmortem visible to `groups` contain this analysed word?"""
+        searcher = self._searcher()
+        if not searcher.doc_freq("body", term):
+            return False
+        if self._limited(searcher) == {}:  # nothing is restricted: no need to ask
+            return True
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term)),
+                (tantivy.Occur.Must, self._visible(groups)),
+            ]
+        )
+        return bool(getattr(searcher.search(query, 1, count=True), "count", 0))
+
+    def vocabulary(self, prefix: str, groups: frozenset[str]) -> list[tuple[str, int]]:
+        """Analysed words starting with `prefix`, with how many visible postmortems hold each."""
+        found = self._searcher().terms_with_prefix(
+            "body", prefix, filter_query=self._visible(groups)
+        )
+        return [(str(term), int(count)) for term, count in found]
+
+    def spellings(self, term: str, groups: frozenset[str]) -> list[str]:
+        """How visible postmortems write the analysed word `term` ("certif": "certificate")."""
+        searcher = self._searcher()
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term)),
+                (tantivy.Occur.Must, self._visible(groups)),
+            ]
+        )
+        start = term[:3]
+        words: Counter[str] = Counter()
+        for _, address in searcher.search(query, SPELLING_DOCS, count=False).hits:
+            body = searcher.doc(address)["body"][0].lower()
+            words.update(w for w in _WORDS.findall(body) if w.startswith(start))
+        return [w for w, _ in words.most_common() if _schema.analyze(w) == [term]]
 
     def allowed(self, ids: Sequence[str], filters: Filters, groups: frozenset[str]) -> set[str]:
         """Which of `ids` pass the filters and are visible to `groups`."""
@@ -468,13 +640,15 @@ class SearchIndex:
         for _, address in found.hits:
             document = searcher.doc(address)
             stored[document["id"][0]] = document
-        snippets = self._snippets(searcher, _query.parsed(text), expand)
+        parsed = _query.parsed(text)
+        snippets = highlight_for(parsed, expand)
+        asked = asked_words(parsed)
         result = []
         for identifier, score in ranked:
             if identifier not in stored:
                 continue
             passage = passages.get(identifier)
-            hit = self._hit(stored[identifier], score, None if passage else snippets)
+            hit = self._hit(stored[identifier], score, None if passage else snippets, asked)
             if passage:
                 hit.section = passage[0] or None
                 hit.snippet = _passage_snippet(passage[1], snippets)
@@ -483,19 +657,6 @@ class SearchIndex:
 
     def _ids_query(self, ids: Sequence[str]) -> tantivy.Query:
         return tantivy.Query.term_set_query(self.schema, "id", list(ids))
-
-    def _snippets(
-        self, searcher: tantivy.Searcher, parsed: _query.ParsedQuery, expand: Expansion
-    ) -> tantivy.SnippetGenerator | None:
-        """Highlights the query's words and the other names it was expanded with."""
-        if parsed.empty:
-            return None
-        words = Expansion(phrases=expand.phrases)
-        generator = tantivy.SnippetGenerator.create(
-            searcher, self._text_query(parsed, words, proximity=False), self.schema, "body"
-        )
-        generator.set_max_num_chars(SNIPPET_CHARS)
-        return generator
 
     def _text_query(
         self, parsed: _query.ParsedQuery, expand: Expansion, proximity: bool = True
@@ -570,6 +731,11 @@ class SearchIndex:
                     ),
                 )
             )
+        clauses.append((tantivy.Occur.Must, self._visible(groups)))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _visible(self, groups: frozenset[str]) -> tantivy.Query:
+        """Postmortems `groups` may see: internal ones, and those with an audience in common."""
         visible = [
             (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "visibility", "internal"))
         ]
@@ -580,26 +746,26 @@ class SearchIndex:
                     tantivy.Query.term_set_query(self.schema, "audience", sorted(groups)),
                 )
             )
-        clauses.append(
-            (
-                tantivy.Occur.Must,
-                tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0),
-            )
-        )
-        return tantivy.Query.boolean_query(clauses)
+        return tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0)
 
     def _hit(
-        self, stored: tantivy.Document, score: float, snippets: tantivy.SnippetGenerator | None
+        self,
+        stored: tantivy.Document,
+        score: float,
+        snippets: Highlight | None,
+        asked: frozenset[str] = frozenset(),
     ) -> Hit:
         values = stored.to_dict()
+        body = values.get("body", [""])[0]
+        # The title and the headings are lines of the body; a snippet never starts in one.
+        skip = frozenset(h.lower() for h in [*values.get("title", []), *values.get("headings", [])])
         snippet = ""
         if snippets is not None:
-            snippet = snippets.snippet_from_doc(stored).to_html()
-        if not snippet:
-            body = values.get("body", [""])[0]
-            snippet = html.escape(
-                body[:SNIPPET_CHARS].rsplit(" ", 1)[0] if len(body) > SNIPPET_CHARS else body
+            snippet = _snippets.snippet(
+                body, snippets.words, snippets.phrases, skip, snippets.error_words
             )
+        if not snippet:
+            snippet = _snippets.opening(body, skip)
         day = values["day"][0]
         return Hit(
             id=values["id"][0],
@@ -610,6 +776,11 @@ class SearchIndex:
             error_classes=values.get("error_class", []),
             score=round(score, 4),
             snippet=snippet.replace("\n", " "),
+            coverage=round(
+                _strength.coverage(asked, set(_schema.analyze(values.get("body", [""])[0]))), 3
+            )
+            if asked
+            else 0.0,
         )
 
     def _summary(self, searcher: tantivy.Searcher, query: tantivy.Query) -> Counts:

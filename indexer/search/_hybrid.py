@@ -17,26 +17,77 @@ from dataclasses import dataclass
 
 from indexer.filters import Filters
 from indexer.format import taxonomy
-from indexer.search import _expansion, _passages, _query
-from indexer.search._fulltext import Results, SearchIndex, page_bounds
+from indexer.search import _expansion, _passages, _query, _strength, _typos
+from indexer.search._fulltext import (
+    FEEDBACK_DOCS,
+    NO_FEEDBACK,
+    Feedback,
+    Results,
+    SearchIndex,
+    page_bounds,
+)
 from indexer.search._query import Expansion, SearchQueryError
 from indexer.search._semantic import SemanticIndex, Vector
 from indexer.search._vectors import Match
 
 MODES = ("hybrid", "fulltext", "semantic")
 FUSIONS = ("rrf", "weighted")
-# Measured on ../shared/eval (docs/search.md): k=20 edged out the customary 60; a
-# smaller k trusts the top of each ranking more.
-RRF_K = 20
-# The semantic ranking's vote, relative to full-text's: about the ratio of their
-# nDCG@10 alone (0.46 / 0.55); 0.8-0.9 beat equal votes at every k tried.
-RRF_SEMANTIC_WEIGHT = 0.8
 CANDIDATES = 100
-# A postmortem counts as a semantic match when its best passage is at least this
-# close to the query (cosine, all-MiniLM-L6-v2). Below it, passages share little
-# more than the register of incident writing.
-SEMANTIC_FLOOR = 0.30
-SEMANTIC_WEIGHT = 0.6
+SEMANTIC_WEIGHT = 0.6  # the weighted fusion's share for semantic scores
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The few settings of ranking. Each was chosen by 5-fold cross-validation on
+    ../shared/eval with benchmarks/eval_search.py (docs/search.md has the tables);
+    none depends on a particular query, only on features any query has.
+    """
+
+    # Reciprocal rank fusion: score = sum of vote / (rrf_k + rank).
+    rrf_k: int = 10
+    # The semantic ranking's vote relative to full-text's, for queries of up to
+    # SHORT_QUERY_WORDS content words (keyword-style) and for longer ones
+    # (descriptions and questions, where shared words matter less).
+    semantic_vote: float = 0.8
+    semantic_vote_long: float = 0.8
+    # A postmortem counts as a semantic match when it is at least this close to
+    # the query (cosine, all-MiniLM-L6-v2). Below it, passages share little
+    # more than the register of incident writing.
+    semantic_floor: float = 0.30
+    # How much of a postmortem's semantic score is its mean vector's cosine
+    # (the rest is its best passage's): _vectors.py.
+    document_mix: float = 0.0
+    # Expand full-text queries with the built-in general vocabulary
+    # (_expansion.py); the taxonomy's own names are always used.
+    general_vocabulary: bool = True
+    # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
+    # the top hits agree on join the query, the strongest at this weight (0: off).
+    feedback_terms: int = 0
+    feedback_weight: float = 0.3
+    # Hybrid feedback: after a first fusion, its top FEEDBACK_DOCS postmortems
+    # give full-text its feedback words (instead of full-text's own top hits)
+    # and move the query's vector toward their mean by `vector_feedback`
+    # (Rocchio); both rankings then run again and are fused again.
+    hybrid_feedback: bool = False
+    vector_feedback: float = 0.0
+    # Semantic mode: move the query's vector toward the mean of its own first
+    # top FEEDBACK_DOCS postmortems by this much (0: off), then search again.
+    semantic_feedback: float = 0.0
+
+    @property
+    def feedback(self) -> Feedback:
+        return Feedback(self.feedback_terms, self.feedback_weight)
+
+    def vote(self, parsed: _query.ParsedQuery) -> float:
+        """The semantic vote for this query: by its length in content words."""
+        words = len(_expansion.content_words(" ".join(parsed.words)))
+        if parsed.phrases or words > SHORT_QUERY_WORDS:
+            return self.semantic_vote_long
+        return self.semantic_vote
+
+
+SHORT_QUERY_WORDS = 3
+DEFAULT_TUNING = Tuning()
 EVERYTHING = _query.parse("")
 
 
@@ -53,6 +104,7 @@ class Searcher:
     vocabulary: taxonomy.Taxonomy
     helpers: Executor  # runs the steps of a hybrid search that can go side by side
     fusion: str = "rrf"
+    tuning: Tuning = DEFAULT_TUNING
 
     def search(
         self,
@@ -63,14 +115,65 @@ class Searcher:
         limit: int = 10,
         offset: int = 0,
         groups: frozenset[str] = frozenset(),
+        as_typed: bool = False,
     ) -> Results:
+        """Search in `mode`. A query with a word no visible postmortem contains
+        finds little: it is corrected from the index's vocabulary (_typos.py)
+        and the results are the correction's (`corrected`, `did_you_mean`),
+        unless the correction matches nothing. `as_typed` turns that off.
+        """
         if mode not in MODES:
             raise SearchQueryError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
         filters = filters or Filters()
-        expand = _expansion.expand(self.vocabulary, text)
+        results = self._search(text, filters, mode, limit, offset, groups)
+        if as_typed or not text.strip():
+            return results
+        parsed = _query.parse(text)
+        suggestion = _typos.correct(
+            parsed,
+            lambda term: self.index.knows(term, groups),
+            lambda prefix: self.index.vocabulary(prefix, groups),
+            lambda term: self.index.spellings(term, groups),
+        )
+        if suggestion is None:
+            return results
+        # The unknown word matched nothing, so the correction can only add
+        # matches; it is shown unless it finds nothing either.
+        found = self._matches(suggestion, filters, groups)
+        if found and found >= self._matches(parsed, filters, groups):
+            better = self._search(suggestion, filters, mode, limit, offset, groups)
+            better.query, better.did_you_mean, better.corrected = text, suggestion, True
+            return better
+        results.did_you_mean = suggestion
+        return results
+
+    def _matches(
+        self, text: str | _query.ParsedQuery, filters: Filters, groups: frozenset[str]
+    ) -> int:
+        """How many postmortems the words of `text` match (full-text, with expansion)."""
+        parsed = _query.parsed(text)
+        expand = self.expansion(" ".join([*parsed.words, *parsed.phrases]))
+        return self.index.summarize(parsed, filters, groups, expand).total
+
+    def _search(
+        self,
+        text: str,
+        filters: Filters,
+        mode: str,
+        limit: int,
+        offset: int,
+        groups: frozenset[str],
+    ) -> Results:
+        expand = self.expansion(text)
         if mode == "fulltext" or not text.strip() or (mode == "hybrid" and not self.semantic.ready):
             return self.index.search(
-                text, filters, limit=limit, offset=offset, groups=groups, expand=expand
+                text,
+                filters,
+                limit=limit,
+                offset=offset,
+                groups=groups,
+                expand=expand,
+                feedback=self.tuning.feedback,
             )
         if not self.semantic.ready:
             raise SemanticUnavailable(_unavailable(self.semantic))
@@ -90,26 +193,12 @@ class Searcher:
         limit, offset = page_bounds(limit, offset)
         parsed = _query.parse(text)
         k = max(CANDIDATES, offset + limit)
-        # Independent steps run side by side on the helper threads: the query's
-        # embedding (traced torch) beside full-text ranking, the count and facets
-        # beside the page's passages and hits. All of them release the interpreter
-        # lock (numpy's BLAS is single-threaded for this: see _vectors.py).
-        if mode == "semantic":
-            matches = self._semantic_matches(text, filters, groups, k)
-            ranked = [(m.postmortem_id, round(m.score, 4)) for m in matches]
-            ids = list(dict(ranked))
-            summary = self.helpers.submit(
-                self.index.summarize, EVERYTHING, filters, groups, ids=ids
-            )
-        else:
-            vector = self.helpers.submit(self.semantic.query_vector, text)
-            lexical = self.index.rank(parsed, filters, groups, k, expand)
-            matches = self._semantic_matches(text, filters, groups, k, vector.result())
-            ranked = fuse(lexical, matches, self.fusion)
-            ids = [m.postmortem_id for m in matches]
-            summary = self.helpers.submit(
-                self.index.summarize, parsed, filters, groups, expand, ids=ids
-            )
+        ranked, matches = self.ranking(parsed, text, filters, mode, groups, k, expand)
+        ids = list(dict(ranked)) if mode == "semantic" else [m.postmortem_id for m in matches]
+        matched = parsed if mode != "semantic" else EVERYTHING
+        summary = self.helpers.submit(
+            self.index.summarize, matched, filters, groups, expand, ids=ids
+        )
         page = ranked[offset : offset + limit]
         best = {m.postmortem_id: m.ordinal for m in matches}
         keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
@@ -118,10 +207,83 @@ class Searcher:
             for key, row in self.semantic.passages(keys).items()
         }
         hits = self.index.hits(page, parsed, passages, expand)
+        closeness = {m.postmortem_id: m.score for m in matches}
+        for hit in hits:
+            similarity = closeness.get(hit.id)
+            hit.similarity = round(similarity, 4) if similarity is not None else None
+            hit.strength = _strength.grade(hit.coverage, hit.similarity)
         counted = summary.result()
         took = round((time.perf_counter() - started) * 1000, 2)
         total = max(counted.total, len(ranked))
         return Results(text, total, took, hits, counted.facets, mode=mode)
+
+    def expansion(self, text: str) -> Expansion:
+        """What the query also means (_expansion.py), as the tuning asks."""
+        return _expansion.expand(self.vocabulary, text, self.tuning.general_vocabulary)
+
+    def ranking(
+        self,
+        parsed: _query.ParsedQuery,
+        text: str,
+        filters: Filters,
+        mode: str,
+        groups: frozenset[str],
+        k: int,
+        expand: Expansion,
+    ) -> tuple[list[tuple[str, float]], list[Match]]:
+        """The semantic or hybrid ranking (id, score), best first, and the semantic matches.
+
+        benchmarks/eval_search.py scores this same ranking.
+        """
+        if mode == "semantic":
+            vector = self.semantic.query_vector(text)
+            matches = self._semantic_matches(text, filters, groups, k, vector)
+            if self.tuning.semantic_feedback and matches and vector is not None:
+                top = [m.postmortem_id for m in matches[:FEEDBACK_DOCS]]
+                moved = self.semantic.toward(vector, top, self.tuning.semantic_feedback)
+                matches = self._rematched(matches, text, filters, groups, k, moved)
+            return [(m.postmortem_id, round(m.score, 4)) for m in matches], matches
+        # The query's embedding (traced torch) runs beside full-text ranking: both
+        # release the interpreter lock (numpy's BLAS is single-threaded: _vectors.py).
+        tuning = self.tuning
+        pending = self.helpers.submit(self.semantic.query_vector, text)
+        first = NO_FEEDBACK if tuning.hybrid_feedback else tuning.feedback
+        lexical = self.index.rank(parsed, filters, groups, k, expand, feedback=first)
+        vector = pending.result()
+        matches = self._semantic_matches(text, filters, groups, k, vector)
+        fused = fuse(lexical, matches, self.fusion, tuning, parsed)
+        if not tuning.hybrid_feedback or not fused:
+            return fused, matches
+        top = [identifier for identifier, _ in fused[:FEEDBACK_DOCS]]
+        if tuning.feedback_terms:
+            lexical = self.index.rank(
+                parsed, filters, groups, k, expand, feedback=tuning.feedback, feedback_ids=top
+            )
+        if tuning.vector_feedback and vector is not None:
+            moved = self.semantic.toward(vector, top, tuning.vector_feedback)
+            matches = self._rematched(matches, text, filters, groups, k, moved)
+        return fuse(lexical, matches, self.fusion, tuning, parsed), matches
+
+    def _rematched(
+        self,
+        matches: list[Match],
+        text: str,
+        filters: Filters,
+        groups: frozenset[str],
+        k: int,
+        moved: Vector,
+    ) -> list[Match]:
+        """`matches` reordered by the feedback vector `moved`.
+
+        Feedback reorders what the query matched; it never adds a postmortem
+        that is not close to the query as typed (the floor holds for that).
+        """
+        matched = {m.postmortem_id for m in matches}
+        return [
+            m
+            for m in self._semantic_matches(text, filters, groups, k, moved)
+            if m.postmortem_id in matched
+        ]
 
     def _semantic_matches(
         self,
@@ -136,31 +298,40 @@ class Searcher:
         # Postmortems the reader may not see are set aside before the cut, so the
         # candidates are exactly those of a library without them.
         hidden = self.index.hidden_from(groups)
-        found = self.semantic.search(text, wide + len(hidden or ()), vector)
+        found = self.semantic.search(
+            text, wide + len(hidden or ()), vector, self.tuning.document_mix
+        )
         if hidden:
             found = [m for m in found if m.postmortem_id not in hidden][:wide]
-        matches = [m for m in found if m.score >= SEMANTIC_FLOOR]
+        matches = [m for m in found if m.score >= self.tuning.semantic_floor]
         allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
         return [m for m in matches if m.postmortem_id in allowed][:k]
 
 
 def fuse(
-    lexical: Sequence[tuple[str, float]], semantic: Sequence[Match], fusion: str = "rrf"
+    lexical: Sequence[tuple[str, float]],
+    semantic: Sequence[Match],
+    fusion: str = "rrf",
+    tuning: Tuning = DEFAULT_TUNING,
+    parsed: _query.ParsedQuery | None = None,
 ) -> list[tuple[str, float]]:
     """Combine a full-text and a semantic ranking into one, best first."""
     scores: dict[str, float] = {}
     if fusion == "rrf":
+        k = tuning.rrf_k
+        vote = tuning.vote(parsed) if parsed is not None else tuning.semantic_vote
         for rank, (identifier, _) in enumerate(lexical):
-            scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (RRF_K + rank + 1)
+            scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (k + rank + 1)
         for rank, match in enumerate(semantic):
-            vote = RRF_SEMANTIC_WEIGHT / (RRF_K + rank + 1)
-            scores[match.postmortem_id] = scores.get(match.postmortem_id, 0.0) + vote
+            share = vote / (k + rank + 1)
+            scores[match.postmortem_id] = scores.get(match.postmortem_id, 0.0) + share
     else:
+        floor = tuning.semantic_floor
         top = lexical[0][1] if lexical else 1.0
         for identifier, score in lexical:
             scores[identifier] = (1 - SEMANTIC_WEIGHT) * score / (top or 1.0)
         for match in semantic:
-            similarity = (match.score - SEMANTIC_FLOOR) / (1 - SEMANTIC_FLOOR)
+            similarity = (match.score - floor) / (1 - floor)
             scores[match.postmortem_id] = (
                 scores.get(match.postmortem_id, 0.0) + SEMANTIC_WEIGHT * similarity
             )

@@ -6,6 +6,12 @@ Short sections are merged into the next one and long ones are cut into
 overlapping windows, because the embedding model reads at most 256 word
 pieces and a passage that is mostly padding or truncated embeds poorly.
 
+GRANULARITY "paragraphs" cuts one passage per paragraph instead (lines
+shorter than PARAGRAPH_MIN_WORDS joined with the next). It is not the
+default: under cross-validation on ../shared/eval it was level with
+sections in semantic mode and behind them in hybrid mode (docs/search.md);
+benchmarks/eval_search.py keeps measuring both.
+
 The timeline and the action items are not embedded: they are lists of
 timestamps and tasks whose meaning the other sections state in prose, and
 they were a third of a sample postmortem's word pieces (embedding time grows
@@ -20,7 +26,9 @@ from dataclasses import dataclass
 from indexer.format.postmortem import Postmortem
 
 # Bump when what `chunk` returns changes: every postmortem is then cut again.
-VERSION = 2
+VERSION = 2  # sections; benchmarks/eval_search.py indexes paragraphs apart
+GRANULARITY = "sections"
+PARAGRAPH_MIN_WORDS = 25
 MIN_WORDS = 40
 MAX_WORDS = 160
 OVERLAP_WORDS = 30
@@ -74,10 +82,36 @@ def _sections(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
     return merged
 
 
+def _paragraphs(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
+    """(heading, words) per paragraph; lines too short to stand alone join the next."""
+    lead = " ".join(p for p in (postmortem.impact_summary, postmortem.trigger) if p)
+    sections = [("Summary", [lead])] if lead else []
+    sections += [
+        (s.heading, s.text.split("\n"))
+        for s in postmortem.sections
+        if s.heading.strip().lower() not in NOT_EMBEDDED
+    ]
+    result: list[tuple[str, list[str]]] = []
+    for heading, lines in sections:
+        words: list[str] = []
+        for line in lines:
+            words += line.split()
+            if len(words) >= PARAGRAPH_MIN_WORDS:
+                result.append((heading, words))
+                words = []
+        if words:  # a short ending joins the paragraph before it, if there is one
+            if result and result[-1][0] == heading:
+                result[-1] = (heading, result[-1][1] + words)
+            else:
+                result.append((heading, words))
+    return result
+
+
 def chunk(postmortem: Postmortem) -> list[Chunk]:
     """The passages of a postmortem, in document order (at least one: the title)."""
     result: list[Chunk] = []
-    for heading, words in _sections(postmortem):
+    parts = _paragraphs(postmortem) if GRANULARITY == "paragraphs" else _sections(postmortem)
+    for heading, words in parts:
         for window in _windows(words):
             prefix = f"{postmortem.title}. {heading}." if heading else f"{postmortem.title}."
             result.append(Chunk(len(result), heading, f"{prefix} {' '.join(window)}"))

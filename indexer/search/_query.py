@@ -38,6 +38,7 @@ class ParsedQuery:
     words: list[str] = field(default_factory=list)
     phrases: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
+    text: str = ""  # as typed
 
     @property
     def empty(self) -> bool:
@@ -69,7 +70,7 @@ def parse(text: str) -> ParsedQuery:
         raise SearchQueryError(f"query is {len(text)} characters; the limit is {MAX_QUERY_LENGTH}")
     if text.count('"') % 2:
         text = text.replace('"', " ")
-    query = ParsedQuery()
+    query = ParsedQuery(text=text)
     for match in _PIECE.finditer(text):
         negated_phrase, phrase, negated_word, word = match.groups()
         if phrase is not None:

@@ -1,10 +1,16 @@
-"""Related past postmortems (for guild presenters) and suspected duplicates (for triage).
+"""Related postmortems, earlier and later (for guild presenters), and suspected duplicates.
 
-Relatedness mixes meaning and vocabulary: the cosine similarity of the two
-postmortems' document vectors (mean of their passage vectors), plus a bonus
+Relatedness mixes meaning and words: the cosine similarity of the two
+postmortems' document vectors (mean of their passage vectors), plus
+LEXICAL_WEIGHT times the cosine of their tf-idf word vectors, plus a bonus
 for a shared error class, a smaller one for a shared service, and one for an
-explicit `related:` link. Each result says why: the shared terms, and the
-pair of passages that are closest in meaning. See docs/search.md.
+explicit `related:` link. The words' idf is computed among the candidates
+themselves (the target and its CANDIDATES nearest visible postmortems), so
+nothing about postmortems the reader cannot see enters a score: an
+outsider's list is the one the library without restricted postmortems
+gives. Each result says why (the shared terms, the pair of passages closest
+in meaning), whether it is earlier or later ("this happened again"), and how
+strong the relation is. See docs/search.md.
 
 Duplicates are pairs whose document vectors are nearly identical; the
 threshold was chosen by measuring the similarity of known-distinct pairs
@@ -13,6 +19,8 @@ threshold was chosen by measuring the similarity of known-distinct pairs
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,20 +31,28 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from indexer.db import catalog, store
-from indexer.db.models import PostmortemLink, PostmortemRow
+from indexer.db.models import ChunkRow, PostmortemLink, PostmortemRow
 from indexer.format.postmortem import Finding, Postmortem
 from indexer.search import _passages
 from indexer.search._embeddings import Embedder, normalise
+from indexer.search._schema import analyze
 from indexer.search._semantic import SemanticIndex
 
 ERROR_CLASS_BONUS = 0.15
 SERVICE_BONUS = 0.05
 LINK_BONUS = 0.10
+# Measured by benchmarks/eval_related.py: precision@5 on the public corpus went
+# from 0.408 (document vectors alone) to 0.46 with words at 1.5.
+LEXICAL_WEIGHT = 1.5
 CANDIDATES = 50
 SHARED_CLASS_CANDIDATES = 300
-# Without a shared error class or a link, a postmortem must be at least this
-# similar to be called related (distinct sample pairs: median 0.39, p99 0.76).
-SIMILARITY_FLOOR = 0.5
+# Analysed words per (postmortem, content hash): a changed postmortem gets a new key.
+WORD_CACHE = 20_000
+_WORDS: dict[tuple[str, str], Counter[str]] = {}
+# Score at which a relation is strong / partial (below: weak). Calibrated with
+# benchmarks/eval_related.py (docs/search.md).
+STRONG_SCORE = 1.0
+PARTIAL_SCORE = 0.6
 PASSAGE_CHARS = 320
 # Cosine of document vectors (all-MiniLM-L6-v2) at or above which two postmortems
 # are flagged as possible duplicates. Measured by benchmarks/duplicate_threshold.py
@@ -56,6 +72,7 @@ class Summary:
     error_classes: list[str] = field(default_factory=list)
     duplicate_of: str | None = None
     related: list[str] = field(default_factory=list)
+    content_hash: str = ""
 
 
 def _summaries(
@@ -72,7 +89,13 @@ def _summaries(
         links_query = links_query.where(col(PostmortemLink.postmortem_id).in_(wanted))
     with store.session(engine) as db:
         result = {
-            row.id: Summary(row.id, row.title, row.date.isoformat(), duplicate_of=row.duplicate_of)
+            row.id: Summary(
+                row.id,
+                row.title,
+                row.date.isoformat(),
+                duplicate_of=row.duplicate_of,
+                content_hash=row.content_hash,
+            )
             for row in db.exec(rows_query)
         }
         for link in db.exec(links_query):
@@ -90,45 +113,117 @@ def related(
     *,
     limit: int = 5,
     groups: frozenset[str] = frozenset(),
-    past_only: bool = True,
+    past_only: bool = False,
 ) -> list[dict[str, Any]] | None:
-    """The postmortems most related to one, best first; None if it is not visible."""
+    """The postmortems most related to one, best first; None if it is not visible.
+
+    Each item says `when` it happened relative to this one (earlier, later)
+    and its `strength`; `past_only` keeps the earlier ones.
+    """
     target = _summaries(engine, groups, [postmortem_id]).get(postmortem_id)
     if target is None:
         return None
-    similarity = _similarities(semantic, postmortem_id)
+    hidden = _hidden(engine, groups)
+    similarity = {
+        i: s for i, s in _similarities(semantic, postmortem_id).items() if i not in hidden
+    }
     nearest = sorted(similarity, key=lambda i: -similarity[i])[: CANDIDATES + 1]
-    candidates = set(nearest) | _vocabulary_candidates(engine, target, past_only)
+    candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
+    others = {i: o for i, o in _summaries(engine, groups, candidates).items() if i != postmortem_id}
+    versions = {i: o.content_hash for i, o in others.items()}
+    versions[postmortem_id] = target.content_hash
+    words = _word_similarities(engine, postmortem_id, versions)
     scored = []
-    for other in _summaries(engine, groups, candidates).values():
-        if other.id == postmortem_id or (past_only and other.date > target.date):
+    for other in others.values():
+        if past_only and other.date > target.date:
             continue
         shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
         shared_services = sorted(set(target.services) & set(other.services))
         linked = other.id in target.related or postmortem_id in other.related
-        score = similarity.get(other.id, 0.0)
+        score = similarity.get(other.id, 0.0) + LEXICAL_WEIGHT * words.get(other.id, 0.0)
         score += ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
         score += LINK_BONUS * linked
-        close = similarity.get(other.id, 0.0) >= SIMILARITY_FLOOR
-        if not (shared_classes or linked or close):
-            continue
         scored.append((score, other, shared_classes, shared_services, linked))
-    scored.sort(key=lambda item: (-item[0], item[1].date))
-    return [_describe(semantic, postmortem_id, *item) for item in scored[:limit]]
+    scored.sort(key=lambda item: (-item[0], item[1].date, item[1].id))
+    found = [_describe(semantic, postmortem_id, *item) for item in scored[:limit]]
+    for item in found:
+        item["when"] = "later" if item["date"] > target.date else "earlier"
+    return found
 
 
-def _vocabulary_candidates(engine: Engine, target: Summary, past_only: bool) -> set[str]:
-    """Postmortems linked to the target, or sharing an error class (the most recent ones)."""
+def strength(score: float) -> str:
+    """strong, partial or weak (thresholds from benchmarks/eval_related.py)."""
+    if score >= STRONG_SCORE:
+        return "strong"
+    return "partial" if score >= PARTIAL_SCORE else "weak"
+
+
+def _hidden(engine: Engine, groups: frozenset[str]) -> set[str]:
+    """Postmortems the reader may not see (few: the restricted ones outside their groups)."""
+    query = select(PostmortemRow.id).where(~catalog.visible(groups))
+    with store.session(engine) as db:
+        return set(db.exec(query))
+
+
+def _word_counts(engine: Engine, versions: dict[str, str]) -> dict[str, Counter[str]]:
+    """The analysed words of each postmortem's passages (id -> content hash given), cached."""
+    counts = {i: _WORDS[(i, v)] for i, v in versions.items() if (i, v) in _WORDS}
+    missing = sorted(set(versions) - set(counts))
+    if missing:
+        texts: dict[str, list[str]] = {}
+        query = select(ChunkRow.postmortem_id, ChunkRow.text).where(
+            col(ChunkRow.postmortem_id).in_(missing)
+        )
+        with store.session(engine) as db:
+            for identifier, text in db.exec(query):
+                texts.setdefault(identifier, []).append(text)
+        for identifier, parts in texts.items():
+            counts[identifier] = _WORDS[(identifier, versions[identifier])] = Counter(
+                analyze(" ".join(parts))
+            )
+        while len(_WORDS) > WORD_CACHE:
+            _WORDS.pop(next(iter(_WORDS)), None)
+    return counts
+
+
+def _word_similarities(
+    engine: Engine, postmortem_id: str, versions: dict[str, str]
+) -> dict[str, float]:
+    """Cosine of tf-idf vectors of the passages' words, idf taken among these postmortems."""
+    counts = _word_counts(engine, versions)
+    others = [i for i in versions if i != postmortem_id]
+    if postmortem_id not in counts:
+        return {}
+    found_in: Counter[str] = Counter()
+    for words in counts.values():
+        found_in.update(words.keys())
+    total = len(counts) + 1
+
+    def vector(words: Counter[str]) -> dict[str, float]:
+        weights = {w: (1 + math.log(n)) * math.log(total / found_in[w]) for w, n in words.items()}
+        norm = math.sqrt(sum(v * v for v in weights.values())) or 1.0
+        return {w: v / norm for w, v in weights.items()}
+
+    mine = vector(counts[postmortem_id])
+    return {
+        other: sum(weight * theirs.get(word, 0.0) for word, weight in mine.items())
+        for other in others
+        if other in counts
+        for theirs in (vector(counts[other]),)
+    }
+
+
+def _vocabulary_candidates(engine: Engine, target: Summary, hidden: set[str]) -> set[str]:
+    """Visible postmortems linked to the target, or sharing an error class (the most recent)."""
     shared = (
         select(PostmortemLink.postmortem_id)
         .join(PostmortemRow, col(PostmortemRow.id) == col(PostmortemLink.postmortem_id))
         .where(col(PostmortemLink.kind) == "error_class")
         .where(col(PostmortemLink.value).in_(target.error_classes or [""]))
+        .where(col(PostmortemRow.id).not_in(sorted(hidden)))
         .order_by(col(PostmortemRow.date).desc())
         .limit(SHARED_CLASS_CANDIDATES)
     )
-    if past_only:
-        shared = shared.where(col(PostmortemRow.date) <= date.fromisoformat(target.date))
     linking = select(PostmortemLink.postmortem_id).where(
         col(PostmortemLink.kind) == "related", col(PostmortemLink.value) == target.id
     )
@@ -170,6 +265,7 @@ def _describe(
         "services": other.services,
         "error_classes": other.error_classes,
         "score": round(score, 4),
+        "strength": strength(score),
         "reasons": reasons,
     }
 

@@ -8,7 +8,7 @@ from indexer import filters
 
 # Bump when fields, tokenizers or what is written into them change: an index
 # with another version is deleted and rebuilt from the library.
-SCHEMA_VERSION = 5  # a numeric `key` per document, read without loading the document
+SCHEMA_VERSION = 6  # stored `headings`, so snippets never start in one
 ANALYZER = "pml_en"
 
 # Multi-valued keyword fields: one per filter (indexer/filters.py); the counted ones
@@ -51,6 +51,7 @@ def build() -> tantivy.Schema:
     builder.add_text_field("title", stored=True, tokenizer_name=ANALYZER)
     builder.add_text_field("body", stored=True, tokenizer_name=ANALYZER)
     builder.add_text_field("vocab", stored=False, tokenizer_name=ANALYZER)
+    builder.add_text_field("headings", stored=True, tokenizer_name="raw")
     for name in (*FACETS, *KEYWORDS):
         builder.add_text_field(name, stored=True, tokenizer_name="raw", fast=True)
     builder.add_integer_field("day", stored=True, indexed=True, fast=True)

@@ -144,7 +144,8 @@ def test_postmortem_page(client: TestClient) -> None:
     assert "Error budget</dt><dd>42.0 min" in page
     assert "tomasz.brenner" in page and "FUL-815" in page
     assert "PB4W9XH" in page  # the linked PagerDuty incident
-    assert "Related past incidents" in page
+    assert "Related incidents" in page
+    assert "This happened again" in page  # its later recurrences, not only earlier ones
     related = re.findall(r'<li class="related-item">\s*<h3><a href="/postmortems/([^"]+)"', page)
     assert related and POOL not in related
     assert "same service: orders" in page or "same error class" in page
@@ -269,7 +270,10 @@ def test_presenter_pack_page_and_markdown(client: TestClient) -> None:
     assert download.headers["content-type"].startswith("text/markdown")
     assert "attachment" in download.headers["content-disposition"]
     text = download.text
-    assert text.startswith("# Order submissions failing") and "# Related past incidents" in text
+    assert (
+        text.startswith("# Order submissions failing")
+        and "# Related incidents, earlier and later" in text
+    )
     assert "**Root cause.**" in text and "**Why it is related.**" in text
 
 

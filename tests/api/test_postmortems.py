@@ -86,6 +86,9 @@ def test_search_shape_and_ranking(client: TestClient) -> None:
         "score",
         "snippet",
         "section",
+        "strength",
+        "coverage",
+        "similarity",
     }
     assert top["id"] == "pool"
     assert top["date"] == "2025-02-11"

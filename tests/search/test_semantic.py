@@ -163,9 +163,10 @@ def test_taxonomy_alias_expands_the_query(client: TestClient) -> None:
 
 def test_related_gives_reasons_and_respects_time_and_visibility(client: TestClient) -> None:
     _wait_semantic(client)
-    body = client.get("/api/postmortems/pool-again/related").json()
+    body = client.get("/api/postmortems/pool-again/related", params={"scope": "past"}).json()
     assert body["items"][0]["id"] == "pool"
     assert all(item["date"] <= "2025-07-22" for item in body["items"])  # past only
+    assert {item["when"] for item in body["items"]} == {"earlier"}
     reasons = body["items"][0]["reasons"]
     assert {"kind": "error_class", "value": "connection-pool-exhaustion"} in reasons
     assert any(r["kind"] == "similar_passage" and r["passage"] for r in reasons)

@@ -1,0 +1,169 @@
+"""Ranking settings: general vocabulary only, feedback, query-length votes, the eval harness."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import eval_search
+from indexer.filters import Filters
+from indexer.format import taxonomy
+from indexer.format.postmortem import parse
+from indexer.search import SearchIndex, _expansion, _query
+from indexer.search._fulltext import Feedback
+from indexer.search._hybrid import Tuning, fuse
+from indexer.search._vectors import Match
+from tests.conftest import postmortem_text
+
+EMPTY = taxonomy.parse("schema: 1\n", Path("taxonomy.yaml"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_general_vocabulary_gives_other_names_never_related_failures() -> None:
+    assert "out of memory" in _expansion.expand(EMPTY, "oom killer").phrases
+    assert "reverted" in _expansion.expand(EMPTY, "rolled back").phrases
+    # Related failure modes are a judgment about which failures go together,
+    # not another name: they are left to the taxonomy and to semantic search.
+    brain = _expansion.expand(EMPTY, "split brain").phrases
+    assert "network partition" not in brain and "quorum" not in brain
+    assert "thundering herd" not in _expansion.expand(EMPTY, "retry storm").phrases
+    assert _expansion.expand(EMPTY, "oom", general=False).phrases == ()
+
+
+def _index() -> SearchIndex:
+    index = SearchIndex(None)
+    texts = {
+        "lead": "PgBouncer pool saturated. Orders timed out; PgBouncer queue grew; "
+        "the PgBouncer pool had no free server slots.",
+        "echo": "PgBouncer pool saturated again on the catalog cluster; PgBouncer "
+        "server slots were all taken.",
+        "cousin": "Catalog requests queued behind PgBouncer; server slots ran dry and "
+        "PgBouncer refused clients.",
+        "hidden": "PgBouncer server slots ran dry, PgBouncer refused clients.",
+        "far": "The certificate expired on the identity provider overnight.",
+    }
+    topics = ("a DNS record", "a disk", "a leap second", "a bad deploy", "a BGP route", "cron")
+    texts.update({f"filler{n}": f"An outage caused by {topic}." for n, topic in enumerate(topics)})
+    with index.batch(EMPTY) as batch:
+        for identifier, text in texts.items():
+            extra = (
+                {"visibility": "restricted", "audience": ["sec"]} if identifier == "hidden" else {}
+            )
+            batch.upsert(
+                parse(
+                    postmortem_text(id=identifier, title=identifier, summary=text, **extra),
+                    f"{identifier}.md",
+                )
+            )
+    return index
+
+
+def test_feedback_words_find_postmortems_that_share_the_top_hits_vocabulary() -> None:
+    index = _index()
+    parsed = _query.parse("pool saturated")
+    plain = [i for i, _ in index.rank(parsed, Filters(), frozenset(), 10)]
+    assert "cousin" not in plain  # shares no word with the query as typed
+    widened = index.rank(
+        parsed, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3), feedback_ids=plain
+    )
+    ranked = [i for i, _ in widened]
+    assert ranked[: len(plain)] == plain  # feedback words count less than the query's own
+    assert "cousin" in ranked and "far" not in ranked
+    assert "hidden" not in ranked  # restricted: visibility holds for feedback matches too
+    assert "hidden" in [
+        i
+        for i, _ in index.rank(
+            parsed,
+            Filters(),
+            frozenset({"sec"}),
+            10,
+            feedback=Feedback(10, 0.3),
+            feedback_ids=plain,
+        )
+    ]
+    excluded = _query.parse("pool saturated -catalog")
+    assert "cousin" not in [
+        i for i, _ in index.rank(excluded, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3))
+    ]
+
+
+def test_the_semantic_vote_follows_query_length() -> None:
+    lexical = [("words", 1.0), ("meaning", 0.5)]
+    semantic = [Match("meaning", 0.9, 0), Match("words", 0.4, 0)]
+    tuning = Tuning(semantic_vote=0.5, semantic_vote_long=2.0)
+    short = fuse(lexical, semantic, "rrf", tuning, _query.parse("pool exhaustion"))
+    long = fuse(
+        lexical,
+        semantic,
+        "rrf",
+        tuning,
+        _query.parse("clients waited for connections that never came back to the pool"),
+    )
+    assert short[0][0] == "words"
+    assert long[0][0] == "meaning"
+
+
+def test_cross_validation_scores_each_fold_with_settings_chosen_on_the_others() -> None:
+    queries = [{"qid": f"q{n}", "kind": "keyword"} for n in range(10)]
+    folds = [n % 5 for n in range(10)]
+    # Setting 0 is best on fold 0 only, setting 1 everywhere else.
+    grid = [[1.0 if f == 0 else 0.0 for f in folds], [0.5 if f == 0 else 0.6 for f in folds]]
+    table, chosen = eval_search.cross_validated(grid, queries, folds)
+    assert chosen == [1, 1, 1, 1, 1]  # fold 0's own scores never choose for fold 0
+    assert round(table["overall"], 3) == round((0.5 * 2 + 0.6 * 8) / 10, 3)
+
+
+def test_the_harness_prints_aggregates_only(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    documents = [
+        {
+            "id": f"d{n}",
+            "title": f"Outage {n}",
+            "date": "2024-01-0" + str(n + 1),
+            "categories": [],
+            "company": "Acme",
+            "url": None,
+            "text": f"The disk filled on host {n}. Writes failed until space was freed.",
+        }
+        for n in range(5)
+    ]
+    corpus.write_text("\n".join(json.dumps(d) for d in documents))
+    queries = tmp_path / "queries.jsonl"
+    kinds = ("keyword", "paraphrase", "question")
+    queries.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "qid": f"secretqid{n}",
+                    "query": f"zebraword{n} disk",
+                    "kind": kinds[n % 3],
+                    "relevant": {f"d{n % 5}": 2},
+                }
+            )
+            for n in range(10)
+        )
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/eval_search.py",
+            "--corpus",
+            str(corpus),
+            "--queries",
+            str(queries),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--model",
+            "hash",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "cross-validated" in done.stdout and "| hybrid |" in done.stdout
+    assert "secretqid" not in done.stdout + done.stderr
+    assert "zebraword" not in done.stdout + done.stderr
