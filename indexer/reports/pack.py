@@ -268,8 +268,11 @@ def _facts(record: dict[str, Any]) -> list[str]:
 
 def _precedent_markdown(item: dict[str, Any]) -> list[str]:
     why = "; ".join(describe_reason(reason) for reason in item["reasons"])
-    when = "this happened again (later)" if item["when"] == "later" else "earlier"
-    facts = f"{item['date']}, {item['severity'] or 'SEV?'}, {when}, {item['strength']} relation"
+    facts = f"{item['date']}, {item['severity'] or 'SEV?'}"
+    if item.get("when"):  # an item of the pack's related list (not a presenter's or a class's)
+        facts += ", this happened again (later)" if item["when"] == "later" else ", earlier"
+    if item.get("strength"):
+        facts += f", {item['strength']} relation"
     lines = [f"## {item['title']}", "", f"*{facts}*", ""]
     lines += [f"**Why it is related.** {why or 'similar text'}", ""]
     if item["summary"]:
