@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +22,7 @@ from indexer import auth
 from indexer.config import Settings
 from indexer.db.store import make_engine
 from tests.conftest import BODY, postmortem_text, write
+from tests.routes import every_route
 
 SECRET_ID = "2025-03-13-quokka-vault-keys"
 SECRET_TITLE = "Quokka vault keys exposed"
@@ -97,7 +97,7 @@ def client(app_settings: Settings, insider_token: str) -> Iterator[TestClient]:
 def _urls(client: TestClient) -> list[str]:
     """Every GET route with the restricted id in its path, plus the searches that would hit it."""
     urls = []
-    for route in _routes(client.app.routes):  # type: ignore[attr-defined]
+    for route in every_route(client.app.routes):  # type: ignore[attr-defined]
         if not isinstance(route, APIRoute) or "GET" not in route.methods:
             continue
         if route.path == "/api/audit":
@@ -132,15 +132,6 @@ def _urls(client: TestClient) -> list[str]:
         "/postmortems/2025-03-12-orders-pool",
     ]
     return urls
-
-
-def _routes(routes: list[Any]) -> Iterator[Any]:
-    """Every route, through the routers FastAPI includes (it wraps them)."""
-    for route in routes:
-        if hasattr(route, "original_router"):
-            yield from _routes(route.original_router.routes)
-        else:
-            yield route
 
 
 def _leaks(client: TestClient, headers: dict[str, str]) -> list[str]:

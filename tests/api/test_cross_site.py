@@ -20,6 +20,7 @@ from indexer import auth
 from indexer.config import Settings
 from indexer.db.store import make_engine
 from tests.conftest import postmortem_text, write
+from tests.routes import every_route
 
 PROXY = "10.0.0.5"
 EVIL = "https://evil.example"
@@ -111,7 +112,8 @@ def test_every_write_route_checks_the_origin(victim: Victim) -> None:
     """Found from the app's routes, so a write route added later is covered too."""
     writes = [
         (route.path, method)
-        for route in api_routes(victim.client.app.routes)  # type: ignore[attr-defined]
+        for route in every_route(victim.client.app.routes)  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute)
         for method in route.methods - {"GET", "HEAD"}
     ]
     assert {path for path, _ in writes} >= {
@@ -225,15 +227,6 @@ def test_every_post_form_in_the_templates_carries_the_token() -> None:
         for form in re.findall(r"<form\b[^>]*>.*?</form>", text, flags=re.S | re.I):
             if re.search(r'method="post"', form, flags=re.I):
                 assert 'name="csrf_token" value="{{ csrf_token() }}"' in form, template.name
-
-
-def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
-    """Every APIRoute, also inside included routers (FastAPI lists those as one entry each)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from api_routes(route.original_router.routes)
 
 
 def _json(value: dict[str, str]) -> str:

@@ -34,6 +34,7 @@ from indexer import auth
 from indexer.config import Settings
 from indexer.db.store import make_engine
 from tests.conftest import PG_URL, SAMPLE_LIBRARY, postmortem_text, write
+from tests.routes import every_route
 
 PROXY = "10.0.0.5"
 EXTRA_ID = "2026-03-20-orders-pool-secret-merger"
@@ -175,15 +176,8 @@ def _token(engine: Any, name: str, groups: list[str]) -> str:
 
 def _routes(app: Any) -> list[str]:
     """Every GET path of the app, through included routers."""
-
-    def walk(routes: list[Any]) -> Iterator[str]:
-        for route in routes:
-            if hasattr(route, "original_router"):
-                yield from walk(route.original_router.routes)
-            elif "GET" in (getattr(route, "methods", None) or ()):
-                yield route.path
-
-    return sorted(set(walk(app.routes)))
+    routes = every_route(app.routes)
+    return sorted({r.path for r in routes if "GET" in (getattr(r, "methods", None) or ())})
 
 
 VISIBLE_IDS = (
