@@ -176,7 +176,7 @@ def get_postmortem(
             "trigger": row.trigger,
             "detection": {"method": row.detection_method, "alert": row.detection_alert},
             "timestamps": _timestamps(row),
-            "durations": _durations(row),
+            "durations": durations(row),
             "impact": {
                 "customer_facing": row.customer_facing,
                 "summary": row.impact_summary,
@@ -234,7 +234,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> int | None:
     return int((end - start).total_seconds())
 
 
-def _durations(row: PostmortemRow) -> dict[str, int | None]:
+def durations(row: PostmortemRow) -> dict[str, int | None]:
     """Seconds from the start of the incident (see docs/metrics.md for the names)."""
     return {
         "time_to_detect_seconds": _seconds(row.started_at, row.detected_at),

@@ -77,8 +77,8 @@ def build(
         chosen += [item for item in added if item is not None]
         candidates = [item for item in suggested if item["id"] not in chosen_ids | set(add)]
         precedents = [_precedent(db, item, day) for item in chosen]
-        rows = [record_row(db, record["id"], groups, day)]
-        rows += [record_row(db, item["id"], groups, day) for item in precedents]
+        rows = [record_row(db, record["id"], groups)]
+        rows += [record_row(db, item["id"], groups) for item in precedents]
     return {
         "postmortem": record,
         "related": precedents,
@@ -117,44 +117,60 @@ def build_for_class(
             return None
         items = [_chosen(db, identifier, groups) for identifier in ids]
         precedents = [_precedent(db, item, day) for item in items if item is not None]
-        rows = [record_row(db, identifier, groups, day) for identifier in ids]
+        rows = [record_row(db, identifier, groups) for identifier in ids]
     return {"error_class": error_class, "postmortems": precedents, "comparison": rows}
 
 
-def record_row(
-    db: Session, postmortem_id: str, groups: frozenset[str], today: dt.date
-) -> dict[str, Any]:
+def record_row(db: Session, postmortem_id: str, groups: frozenset[str]) -> dict[str, Any]:
     """One line of the recurrence comparison: when, how bad, how fast seen, what was fixed,
     and whether the failure came back (a later readable postmortem of a shared error class).
+
+    Read from the row, its links and its action items: no body is rendered.
     """
-    record = catalog.get_postmortem(db, postmortem_id, groups=groups, today=today)
-    assert record is not None, "callers pass readable ids"
-    fixes = record["action_items"]
-    later = []
-    if record["error_classes"]:
+    row = db.get(PostmortemRow, postmortem_id)
+    assert row is not None, "callers pass readable ids"
+    classes = list(
+        db.exec(
+            select(PostmortemLink.value).where(
+                col(PostmortemLink.postmortem_id) == postmortem_id,
+                col(PostmortemLink.kind) == "error_class",
+            )
+        )
+    )
+    fixes = list(
+        db.exec(
+            select(ActionItemRow.title, ActionItemRow.status)
+            .where(col(ActionItemRow.postmortem_id) == postmortem_id)
+            .order_by(col(ActionItemRow.position))
+        )
+    )
+    later: list[str] = []
+    if classes:
         later = list(
             db.exec(
                 select(PostmortemRow.id)
-                .where(col(PostmortemRow.id).in_(_of_classes(record["error_classes"])))
-                .where(col(PostmortemRow.date) > dt.date.fromisoformat(record["date"]))
+                .where(col(PostmortemRow.id).in_(_of_classes(classes)))
+                .where(col(PostmortemRow.date) > row.date)
                 .where(catalog.visible(groups))
                 .order_by(col(PostmortemRow.date), col(PostmortemRow.id))
+                .limit(5)
             )
         )
-    durations = record["durations"]
+    durations = catalog.durations(row)
+    done = [title for title, status in fixes if status == "done"]
     return {
-        "id": record["id"],
-        "title": record["title"],
-        "date": record["date"],
-        "severity": record["severity"],
-        "impact": record["impact"]["summary"],
-        "error_budget_minutes": record["impact"]["error_budget_minutes"],
+        "id": row.id,
+        "title": row.title,
+        "date": row.date.isoformat(),
+        "severity": row.severity,
+        "impact": row.impact_summary,
+        "error_budget_minutes": row.error_budget_minutes,
         "detection_gap_seconds": durations["time_to_detect_seconds"],
         "time_to_resolve_seconds": durations["time_to_resolve_seconds"],
-        "fixes_done": sum(1 for fix in fixes if fix["status"] == "done"),
+        "fixes_done": len(done),
         "fixes_total": len(fixes),
-        "fixes": [fix["title"] for fix in fixes if fix["status"] == "done"],
-        "came_back": later[:5],
+        "fixes": done,
+        "came_back": later,
     }
 
 
@@ -167,9 +183,11 @@ def _of_classes(names: list[str]) -> Any:
 
 def _chosen(db: Session, postmortem_id: str, groups: frozenset[str]) -> dict[str, Any] | None:
     """A postmortem the presenter added, as a related item (None if they may not read it)."""
-    record = catalog.get_postmortem(db, postmortem_id, groups=groups)
-    if record is None:
+    readable = select(PostmortemRow).where(catalog.visible(groups))
+    row = db.exec(readable.where(PostmortemRow.id == postmortem_id)).first()
+    if row is None:
         return None
+    record = catalog.summary(row, store.links_for(db, [row.id])[row.id])  # no body rendered
     return {
         **_short(record),
         "services": record["services"],
