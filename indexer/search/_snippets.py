@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_right
+from collections import Counter
 from functools import lru_cache
 
 from indexer.search._schema import analyze
@@ -24,8 +26,12 @@ from indexer.search._schema import analyze
 SNIPPET_CHARS = 240
 ERROR_WORDS = 5
 ERROR_SHARE = 0.6  # of the query's words, for a line to be the error message's line
+CUE = 4  # at most, of the letters a query word must start with to be stemmed (`_cue`)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
+_LINE = re.compile(r"[^\n]+")
+# A sentence boundary inside a line (as _SENTENCE, never across a line break).
+_BREAK = re.compile(r"(?<=[.!?])[^\S\n]+(?=[A-Z0-9\"'(\[])")
 
 Phrase = tuple[str, ...]
 
@@ -72,6 +78,44 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit].rsplit(" ", 1)[0] + " …"
 
 
+def _cue(stem: str) -> str:
+    """The first letters of `stem` that every word it stands for starts with.
+
+    The English (Porter2) stemmer changes a word only in its last letter
+    (y -> i, an e added: "any" -> "ani", "during" -> "dure") and in suffixes
+    inside the region R1, which starts after the first consonant that
+    follows a vowel; a suffix it rewrites keeps its first letter ("ational"
+    -> "ate"). So the first R1 + 1 letters, less the last one, are the
+    word's own (a handful of irregular forms such as "lying" aside). At most
+    CUE letters: enough to skip most tokens.
+    """
+    return stem[: max(1, min(CUE, len(stem) - 1, _region(stem) + 1))]
+
+
+def _region(word: str) -> int:
+    """Where R1 starts: after the first non-vowel that follows a vowel."""
+    vowel = False
+    for at, letter in enumerate(word):
+        is_vowel = letter in "aeiou" or (letter == "y" and at > 0 and word[at - 1] not in "aeiou")
+        if vowel and not is_vowel:
+            return at + 1
+        vowel = vowel or is_vowel
+    return len(word)
+
+
+@lru_cache(maxsize=1024)
+def _cues(words: frozenset[str], phrases: tuple[Phrase, ...]) -> re.Pattern[str] | None:
+    """Tokens that may stand for a query word: those starting with a stem's first letters.
+
+    Only these tokens need stemming. See `_cue` for why they are enough.
+    """
+    cues = {_cue(stem) for stem in words} | {_cue(stem) for phrase in phrases for stem in phrase}
+    if not cues:
+        return None
+    alternatives = "|".join(re.escape(cue) for cue in sorted(cues, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})[A-Za-z0-9_]*", re.IGNORECASE)
+
+
 def snippet(
     body: str,
     words: frozenset[str],
@@ -83,43 +127,117 @@ def snippet(
 
     `words`: the query's own stems; `phrases`: expansion names as stems;
     `error_words`: how many words a pasted error message has (0: not one).
+    The sentence with the most marks wins (the first, on a tie). The body is
+    scanned once, and only the tokens that may match are stemmed.
     """
-    lines = [line.strip() for line in body.split("\n")]
-    lines = [line for line in lines if line and line.lower() not in skip]
-    best: tuple[int, int, int] | None = None  # (matches, line, sentence; -1: the whole line)
-    # A stem is a prefix of the words it stands for, give or take its last letters
-    # ("memori" for "memory"): lines without any of these cannot match.
-    cues = {stem[:4] for stem in words} | {stem[:4] for phrase in phrases for stem in phrase}
-    sentences: list[list[str]] = []
-    for n, line in enumerate(lines):
-        parts = _SENTENCE.split(line)
-        sentences.append(parts)
-        if error_words:
-            count = len(words & {_stem(t) for t in _TOKEN.findall(line)})
-            if count >= max(2, ERROR_SHARE * error_words) and (best is None or count > best[0]):
-                best = (count, n, -1)
-            continue
-        lowered = line.lower()
-        if not any(cue in lowered for cue in cues):  # cheap test first: most lines miss
-            continue
-        for m, sentence in enumerate(parts):
-            count = len(_marks(sentence, words, phrases))
-            if count and (best is None or count > best[0]):
-                best = (count, n, m)
-    if best is None:
+    cues = _cues(words, phrases)
+    if cues is None:
         return ""
-    _, line_no, sentence_no = best
-    if sentence_no < 0:  # an error message's line, as it is
-        text = _cut(lines[line_no], SNIPPET_CHARS)
-    else:
-        chosen = sentences[line_no][sentence_no:]
-        text = chosen[0]
-        for sentence in chosen[1:]:
-            if len(text) + 1 + len(sentence) > SNIPPET_CHARS:
-                break
-            text += " " + sentence
-        text = _cut(text, SNIPPET_CHARS)
+    found = [(m.start(), m.end(), _stem(m.group())) for m in cues.finditer(body)]
+    if not found:
+        return ""
+    lines = _kept_lines(body, skip)
+    if not lines:
+        return ""
+    if error_words:
+        return _error_line(body, found, lines, words, phrases, error_words)
+    starts, ends = _sentences(body, lines)
+    spans = {(first, last) for first, last, stem in found if stem in words}
+    spans.update(_phrase_marks(body, [t for t in found if t[2] is not None], phrases))
+    # A mark counts for the sentence it lies in (a name across two counts for neither).
+    counts: Counter[int] = Counter()
+    for first, last in spans:
+        sentence = bisect_right(starts, first) - 1
+        if sentence >= 0 and last <= ends[sentence]:
+            counts[sentence] += 1
+    if not counts:
+        return ""
+    sentence = max(sorted(counts), key=lambda n: counts[n])  # the first of the best
+    line_end = next(end for start, end in lines if start <= starts[sentence] < end)
+    chosen = _SENTENCE.split(body[starts[sentence] : line_end])
+    text = chosen[0]
+    for more in chosen[1:]:
+        if len(text) + 1 + len(more) > SNIPPET_CHARS:
+            break
+        text += " " + more
+    text = _cut(text, SNIPPET_CHARS)
     return _highlight(text, _marks(text, words, phrases))
+
+
+def _kept_lines(body: str, skip: frozenset[str]) -> list[tuple[int, int]]:
+    """(start, end) of each line, stripped, that is neither empty nor the title or a heading."""
+    kept = []
+    for match in _LINE.finditer(body):
+        raw = match.group()
+        text = raw.strip()
+        if text and text.lower() not in skip:
+            start = match.start() + len(raw) - len(raw.lstrip())
+            kept.append((start, start + len(text)))
+    return kept
+
+
+def _sentences(body: str, lines: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Starts and ends of the sentences of the kept lines, in order."""
+    breaks = [(m.start(), m.end()) for m in _BREAK.finditer(body)]
+    starts, ends = [], []
+    at = 0
+    for start, end in lines:
+        while at < len(breaks) and breaks[at][0] < start:
+            at += 1
+        starts.append(start)
+        while at < len(breaks) and breaks[at][1] <= end:
+            ends.append(breaks[at][0])
+            starts.append(breaks[at][1])
+            at += 1
+        ends.append(end)
+    return starts, ends
+
+
+def _error_line(
+    body: str,
+    found: list[tuple[int, int, str | None]],
+    lines: list[tuple[int, int]],
+    words: frozenset[str],
+    phrases: tuple[Phrase, ...],
+    error_words: int,
+) -> str:
+    """The line holding most of a pasted error message's words, as it is ("" if none does)."""
+    held: dict[int, set[str]] = {}
+    starts = [start for start, _ in lines]
+    for first, last, stem in found:
+        n = bisect_right(starts, first) - 1
+        if n >= 0 and last <= lines[n][1] and stem in words:
+            held.setdefault(n, set()).add(stem)
+    enough = max(2, ERROR_SHARE * error_words)
+    best = [n for n in sorted(held) if len(held[n]) >= enough]
+    if not best:
+        return ""
+    n = max(best, key=lambda n: len(held[n]))  # the first of the best
+    start, end = lines[n]
+    text = _cut(body[start:end], SNIPPET_CHARS)
+    return _highlight(text, _marks(text, words, phrases))
+
+
+def _phrase_marks(
+    body: str, found: list[tuple[int, int, str | None]], phrases: tuple[Phrase, ...]
+) -> list[tuple[int, int]]:
+    """Spans of whole names among the matched tokens: consecutive, with only stop words between."""
+    spans = []
+    for phrase in phrases:
+        n = len(phrase)
+        for i in range(len(found) - n + 1):
+            if found[i][2] != phrase[0]:
+                continue
+            if all(found[i + j][2] == phrase[j] for j in range(1, n)) and all(
+                _stop_words_only(body, found[i + j][1], found[i + j + 1][0]) for j in range(n - 1)
+            ):
+                spans.append((found[i][0], found[i + n - 1][1]))
+    return spans
+
+
+def _stop_words_only(body: str, start: int, end: int) -> bool:
+    """No meaningful word stands between two tokens (the gap holds stop words at most)."""
+    return all(_stem(word) is None for word in _TOKEN.findall(body, start, end))
 
 
 def opening(body: str, skip: frozenset[str] = frozenset()) -> str:

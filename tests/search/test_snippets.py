@@ -70,3 +70,20 @@ def test_a_pasted_error_message_shows_its_line(client: TestClient) -> None:
     )
     assert snippet.startswith("<b>FATAL</b>: <b>remaining</b> <b>connection</b> <b>slots</b>")
     assert "thousands of times" not in snippet and "count the sessions" not in snippet
+
+
+def test_words_the_stemmer_respells_are_still_marked(settings: Settings) -> None:
+    """The index stores "during" as "dure": the snippet still finds the sentence and marks it."""
+    write(
+        settings.library,
+        "batch.md",
+        postmortem_text(
+            id="batch",
+            title="Nightly batch overran",
+            body="## Summary\n\nThe export ran long.\n\nIt failed during the backup window.\n",
+        ),
+    )
+    settings.embedding_model = "none"
+    with TestClient(create_app(settings)) as client:
+        snippet = _snippet(client, "during")
+    assert snippet.startswith("It failed <b>during</b> the backup window."), snippet
