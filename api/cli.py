@@ -9,7 +9,6 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -331,7 +330,7 @@ def search(
             f"({mode} search unavailable: {library.semantic.error}; showing full-text)", err=True
         )
     if as_json:
-        body = asdict(results)
+        body = results.as_dict()
         body.update(limit=limit, offset=offset)
         click.echo(json.dumps(body, indent=2))
         return

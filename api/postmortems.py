@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
@@ -146,7 +146,7 @@ def search(
     `as_typed=true` searches the query exactly as typed.
     """
     results = run_search(library, groups, q, chosen, mode, limit, offset, sort, as_typed)
-    body = asdict(results)
+    body = results.as_dict()
     body.update(limit=limit, offset=offset)
     # The hot path: skip re-validating our own dataclasses (the schema still documents it).
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,15 @@ class Results:
     # are for `did_you_mean`, not for `query` as typed.
     did_you_mean: str | None = None
     corrected: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `dataclasses.asdict` gives, without its deep copy (~1 ms a search)."""
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
+        body["results"] = [
+            {f.name: getattr(hit, f.name) for f in fields(hit)} for hit in self.results
+        ]
+        body["facets"] = {name: dict(counts) for name, counts in self.facets.items()}
+        return body
 
 
 def page_bounds(limit: int, offset: int) -> tuple[int, int]:
