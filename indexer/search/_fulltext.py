@@ -395,7 +395,7 @@ class SearchIndex:
         searcher = self._searcher()
         filters = filters or Filters()
         text_query = self._text_query(parsed, expand)
-        query = self._combine(text_query, filters, groups)
+        query = self._combine(text_query, filters, groups, searcher)
         if parsed.empty:
             found = searcher.search(query, limit, count=False, offset=offset, order_by_field="day")
         else:
@@ -414,7 +414,9 @@ class SearchIndex:
                 hit.strength = _strength.grade(hit.coverage, None)
             hits.append(hit)
         # Proximity only reorders: the plain query matches the same postmortems, faster.
-        plain = self._combine(self._text_query(parsed, expand, proximity=False), filters, groups)
+        plain = self._combine(
+            self._text_query(parsed, expand, proximity=False), filters, groups, searcher
+        )
         summary = self._summary(searcher, plain)
         took = (time.perf_counter() - started) * 1000
         return Results(text, summary.total, round(took, 2), hits, summary.facets)
@@ -443,7 +445,7 @@ class SearchIndex:
             return []
         searcher = self._searcher()
         text_query = self._text_query(parsed, expand, proximity)
-        query = self._combine(text_query, filters, groups)
+        query = self._combine(text_query, filters, groups, searcher)
         query = self._feedback(
             searcher, text_query, query, parsed, filters, groups, feedback, feedback_ids
         )
@@ -478,7 +480,9 @@ class SearchIndex:
         if feedback.terms <= 0:
             return query
         if feedback_ids:
-            wanted = self._combine(self._ids_query(feedback_ids[:FEEDBACK_DOCS]), filters, groups)
+            wanted = self._combine(
+                self._ids_query(feedback_ids[:FEEDBACK_DOCS]), filters, groups, searcher
+            )
             top = searcher.search(wanted, FEEDBACK_DOCS, count=False).hits
         else:
             top = searcher.search(query, FEEDBACK_DOCS, count=False).hits
@@ -521,7 +525,7 @@ class SearchIndex:
         if parsed.excluded:  # an excluded word excludes feedback matches too
             clauses.append((tantivy.Occur.MustNot, self._excluded(parsed)))
         widened = tantivy.Query.boolean_query(clauses)
-        return self._combine(widened, filters, groups)
+        return self._combine(widened, filters, groups, searcher)
 
     def knows(self, term: str, groups: frozenset[str]) -> bool:
         """Does a postmortem visible to `groups` contain this analysed word?"""
@@ -574,7 +578,7 @@ class SearchIndex:
                     for identifier in ids
                     if identifier not in limited or limited[identifier] & groups
                 }
-        query = self._combine(self._ids_query(ids), filters, groups)
+        query = self._combine(self._ids_query(ids), filters, groups, searcher)
         found = searcher.search(query, len(ids), count=False)
         return set(self._identify(searcher, [address for _, address in found.hits]))
 
@@ -635,8 +639,9 @@ class SearchIndex:
             clauses.append((tantivy.Occur.Should, self._ids_query(ids)))
         if not clauses:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
-        query = self._combine(tantivy.Query.boolean_query(clauses), filters, groups)
-        return self._summary(self._searcher(), query)
+        searcher = self._searcher()
+        query = self._combine(tantivy.Query.boolean_query(clauses), filters, groups, searcher)
+        return self._summary(searcher, query)
 
     def hits(
         self,
@@ -728,8 +733,13 @@ class SearchIndex:
         return query
 
     def _combine(
-        self, text_query: tantivy.Query, filters: Filters, groups: frozenset[str]
+        self,
+        text_query: tantivy.Query,
+        filters: Filters,
+        groups: frozenset[str],
+        searcher: tantivy.Searcher,
     ) -> tantivy.Query:
+        """`text_query` under the filters, among what `groups` may see in `searcher`."""
         clauses = [(tantivy.Occur.Must, text_query)]
         for name, values in filters.active().items():
             clauses.append(
@@ -754,8 +764,19 @@ class SearchIndex:
                     ),
                 )
             )
-        clauses.append((tantivy.Occur.Must, self._visible(groups)))
+        if not self._sees_all(searcher, groups):
+            clauses.append((tantivy.Occur.Must, self._visible(groups)))
         return tantivy.Query.boolean_query(clauses)
+
+    def _sees_all(self, searcher: tantivy.Searcher, groups: frozenset[str]) -> bool:
+        """May `groups` see every postmortem of `searcher`?
+
+        Then the visibility clause (~0.5 ms a search at 10,000 postmortems)
+        can go: always so in the outsiders' index, which holds no restricted
+        postmortem. Asked of the searcher the query will run on.
+        """
+        limited = self._limited(searcher)
+        return limited is not None and all(audience & groups for audience in limited.values())
 
     def _visible(self, groups: frozenset[str]) -> tantivy.Query:
         """Postmortems `groups` may see: internal ones, and those with an audience in common."""
