@@ -112,6 +112,28 @@ def test_a_pushed_postmortem_is_searchable_seconds_after_the_webhook(
     assert (sync["state"], sync["commit"]) == ("ok", origin.head())
 
 
+def test_a_pushed_postmortem_reaches_semantic_search_and_related_lists(
+    client: TestClient, origin: Repo
+) -> None:
+    """Git mode: whatever reaches the full-text index reaches the vectors and related lists."""
+    title = "Orders pool exhausted again after the connection leak"
+    origin.write("2026/again.md", postmortem_text(id="again", title=title))
+    origin.commit("The pool ran out again")
+    wait_for(lambda: client.get("/readyz").json()["semantic"])
+    body = push()
+    assert client.post(GITHUB, content=body, headers=signed(body)).status_code == 202
+    started = time.monotonic()
+
+    def semantic_finds_it() -> bool:
+        hits = client.get("/api/search", params={"q": title, "mode": "semantic"}).json()
+        return bool(hits["results"]) and hits["results"][0]["id"] == "again"
+
+    wait_for(semantic_finds_it, timeout=10)
+    related = client.get("/api/postmortems/pool/related").json()["items"]
+    assert "again" in [item["id"] for item in related]
+    assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize(
     "headers",
     [
