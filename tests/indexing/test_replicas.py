@@ -29,23 +29,23 @@ from tests.conftest import postmortem_text, write
 from tests.live_server import free_port
 
 
-def _env(settings: Settings, data_dir: Path) -> dict[str, str]:
+def _env(settings: Settings, data_dir: Path, model: str = "none") -> dict[str, str]:
     return {
         **os.environ,
         "PML_LIBRARY": str(settings.library),
         "PML_DATA_DIR": str(data_dir),
         "PML_DATABASE_URL": settings.resolved_database_url,
-        "PML_EMBEDDING_MODEL": "none",
+        "PML_EMBEDDING_MODEL": model,
         "PML_REPLICA_POLL": "0.5",
         "PML_LOG_LEVEL": "warning",
     }
 
 
 @contextmanager
-def _replica(settings: Settings, data_dir: Path) -> Iterator[str]:
+def _replica(settings: Settings, data_dir: Path, model: str = "none") -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=_env(settings, data_dir))
+    process = subprocess.Popen(command, env=_env(settings, data_dir, model))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -91,6 +91,45 @@ def test_a_postmortem_indexed_elsewhere_becomes_searchable_on_every_replica(
         deadline = time.monotonic() + 30
         while not all(_ids(b, "wombat") == ["second"] and not _ids(b, "pool") for b in (one, two)):
             assert time.monotonic() < deadline, (_ids(one, "wombat"), _ids(two, "wombat"))
+            time.sleep(0.3)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_postmortem_indexed_elsewhere_reaches_every_replicas_vectors_and_related_lists(
+    settings: Settings, tmp_path: Path
+) -> None:
+    title = "Wombat ledger froze during the zircon migration"
+    write(settings.library, "a.md", postmortem_text(id="first", title="Orders pool exhausted"))
+    with ExitStack() as stack:
+        replicas_ = [
+            stack.enter_context(_replica(settings, tmp_path / name, "hash")) for name in ("1", "2")
+        ]
+        write(settings.library, "b.md", postmortem_text(id="second", title=title))
+        indexed = subprocess.run(
+            [sys.executable, "-m", "api.cli", "index"],
+            env=_env(settings, tmp_path / "writer", "hash"),
+            capture_output=True,
+            text=True,
+        )
+        assert indexed.returncode == 0, indexed.stderr
+        started = time.monotonic()
+
+        def everywhere() -> bool:
+            for base in replicas_:
+                params = {"q": title, "mode": "semantic"}
+                hits = httpx.get(f"{base}/api/search", params=params).json()["results"]
+                related = httpx.get(f"{base}/api/postmortems/first/related").json()["items"]
+                if (
+                    not hits
+                    or hits[0]["id"] != "second"
+                    or "second" not in {item["id"] for item in related}
+                ):
+                    return False
+            return True
+
+        while not everywhere():
+            assert time.monotonic() - started < 15, "not on every replica within 15 s"
             time.sleep(0.3)
 
 
