@@ -9,6 +9,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date
@@ -382,12 +383,15 @@ class SearchIndex:
         groups: frozenset[str] = frozenset(),
         expand: Expansion = NO_EXPANSION,
         feedback: Feedback = NO_FEEDBACK,
+        helpers: Executor | None = None,
     ) -> Results:
         """Full-text ranking for `text`; an empty text lists everything, newest first.
 
         `expand` is what the query also means (_expansion.py): error
         classes whose postmortems match too ("pool exhaustion" ->
         connection-pool-exhaustion) and other names for what it describes.
+        With `helpers`, the count and facets are read on one of them while
+        this thread ranks and writes snippets (tantivy lets go of the GIL).
         """
         started = time.perf_counter()
         limit, offset = page_bounds(limit, offset)
@@ -396,6 +400,13 @@ class SearchIndex:
         filters = filters or Filters()
         text_query = self._text_query(parsed, expand)
         query = self._combine(text_query, filters, groups, searcher)
+        # Proximity only reorders: the plain query matches the same postmortems, faster.
+        plain = self._combine(
+            self._text_query(parsed, expand, proximity=False), filters, groups, searcher
+        )
+        summary: Future[Counts] | None = None
+        if helpers is not None:
+            summary = helpers.submit(self._summary, searcher, plain)
         if parsed.empty:
             found = searcher.search(query, limit, count=False, offset=offset, order_by_field="day")
         else:
@@ -413,13 +424,9 @@ class SearchIndex:
                 hit.coverage = round(_strength.coverage(asked, words), 3)
                 hit.strength = _strength.grade(hit.coverage, None)
             hits.append(hit)
-        # Proximity only reorders: the plain query matches the same postmortems, faster.
-        plain = self._combine(
-            self._text_query(parsed, expand, proximity=False), filters, groups, searcher
-        )
-        summary = self._summary(searcher, plain)
+        counts = summary.result() if summary is not None else self._summary(searcher, plain)
         took = (time.perf_counter() - started) * 1000
-        return Results(text, summary.total, round(took, 2), hits, summary.facets)
+        return Results(text, counts.total, round(took, 2), hits, counts.facets)
 
     # Building blocks for hybrid search (_hybrid.py): each takes the query parsed once.
 

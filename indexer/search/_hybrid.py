@@ -174,6 +174,7 @@ class Searcher:
                 groups=groups,
                 expand=expand,
                 feedback=self.tuning.feedback,
+                helpers=self.helpers,
             )
         if not self.semantic.ready:
             raise SemanticUnavailable(_unavailable(self.semantic))
