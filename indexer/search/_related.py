@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -36,7 +36,7 @@ from indexer.format.postmortem import Finding, Postmortem
 from indexer.search import _passages
 from indexer.search._embeddings import Embedder, normalise
 from indexer.search._schema import analyze
-from indexer.search._semantic import SemanticIndex
+from indexer.search._semantic import Passage, SemanticIndex
 
 ERROR_CLASS_BONUS = 0.15
 SERVICE_BONUS = 0.05
@@ -45,10 +45,11 @@ LINK_BONUS = 0.10
 # from 0.408 (document vectors alone) to 0.46 with words at 1.5.
 LEXICAL_WEIGHT = 1.5
 CANDIDATES = 50
+RRF_K = 10
 SHARED_CLASS_CANDIDATES = 300
 # Analysed words per (postmortem, content hash): a changed postmortem gets a new key.
 WORD_CACHE = 20_000
-_WORDS: dict[tuple[str, str], Counter[str]] = {}
+_WORDS: dict[tuple[str, str, str], Counter[str]] = {}
 # Score at which a relation is strong / partial (below: weak). Calibrated with
 # benchmarks/eval_related.py (docs/search.md).
 STRONG_SCORE = 1.0
@@ -106,7 +107,79 @@ def _summaries(
     return result
 
 
-def related(
+@dataclass(frozen=True)
+class Tuning:
+    """How relatedness is scored; the shipped values were chosen by 5-fold
+    cross-validation in benchmarks/eval_related.py (docs/search.md)."""
+
+    # "document": cosine of mean vectors; "passage_max": the best pair of passages;
+    # "passage_mean": each of the target's passages' best match, averaged.
+    vector: str = "document"
+    lexical_weight: float = LEXICAL_WEIGHT
+    # "passages": the embedded passages' words; "head": title, impact summary, trigger.
+    lexical_text: str = "passages"
+    # "sum": vector + weight x lexical; "rrf": reciprocal ranks (k=RRF_K), lexical vote = weight.
+    fusion: str = "sum"
+    candidates: int = CANDIDATES
+
+
+class Scored(NamedTuple):
+    score: float
+    other: Summary
+    shared_classes: list[str]
+    shared_services: list[str]
+    linked: bool
+
+
+def ranked(
+    engine: Engine,
+    semantic: SemanticIndex,
+    target: Summary,
+    *,
+    groups: frozenset[str] = frozenset(),
+    hidden: set[str] | None = None,
+    tuning: Tuning = Tuning(),
+) -> tuple[list[Scored], float]:
+    """Every candidate scored against `target`, best first, and the candidate cutoff.
+
+    The cutoff is the document cosine of the last candidate taken by vector:
+    a postmortem closer than that to the target would be a candidate too
+    (what the stored lists use to find the lists a change may enter).
+    """
+    hidden = _hidden(engine, groups) if hidden is None else hidden
+    similarity = {i: s for i, s in _similarities(semantic, target.id).items() if i not in hidden}
+    nearest = sorted(similarity, key=lambda i: -similarity[i])[: tuning.candidates + 1]
+    cutoff = similarity[nearest[-1]] if len(nearest) > tuning.candidates else -1.0
+    candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
+    others = {i: o for i, o in _summaries(engine, groups, candidates).items() if i != target.id}
+    versions = {i: o.content_hash for i, o in others.items()}
+    versions[target.id] = target.content_hash
+    words = _word_similarities(engine, target.id, versions, tuning.lexical_text)
+    meaning = _meaning(semantic, target.id, list(others), similarity, tuning.vector)
+    if tuning.fusion == "rrf":
+        meaning = _reciprocal_ranks(meaning)
+        words = _reciprocal_ranks(words)
+    scored = []
+    for other in others.values():
+        shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
+        shared_services = sorted(set(target.services) & set(other.services))
+        linked = other.id in target.related or target.id in other.related
+        score = meaning.get(other.id, 0.0) + tuning.lexical_weight * words.get(other.id, 0.0)
+        score += ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
+        score += LINK_BONUS * linked
+        scored.append(Scored(score, other, shared_classes, shared_services, linked))
+    scored.sort(key=lambda item: (-item.score, item.other.date, item.other.id))
+    return scored, cutoff
+
+
+def target_summary(
+    engine: Engine, postmortem_id: str, groups: frozenset[str] = frozenset()
+) -> Summary | None:
+    """The postmortem with its vocabulary, if the reader may see it."""
+    return _summaries(engine, groups, [postmortem_id]).get(postmortem_id)
+
+
+def compute(
     engine: Engine,
     semantic: SemanticIndex,
     postmortem_id: str,
@@ -115,39 +188,44 @@ def related(
     groups: frozenset[str] = frozenset(),
     past_only: bool = False,
 ) -> list[dict[str, Any]] | None:
-    """The postmortems most related to one, best first; None if it is not visible.
-
-    Each item says `when` it happened relative to this one (earlier, later)
-    and its `strength`; `past_only` keeps the earlier ones.
-    """
-    target = _summaries(engine, groups, [postmortem_id]).get(postmortem_id)
+    """The related list computed now (see `related` for the stored one)."""
+    target = target_summary(engine, postmortem_id, groups)
     if target is None:
         return None
-    hidden = _hidden(engine, groups)
-    similarity = {
-        i: s for i, s in _similarities(semantic, postmortem_id).items() if i not in hidden
-    }
-    nearest = sorted(similarity, key=lambda i: -similarity[i])[: CANDIDATES + 1]
-    candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
-    others = {i: o for i, o in _summaries(engine, groups, candidates).items() if i != postmortem_id}
-    versions = {i: o.content_hash for i, o in others.items()}
-    versions[postmortem_id] = target.content_hash
-    words = _word_similarities(engine, postmortem_id, versions)
-    scored = []
-    for other in others.values():
-        if past_only and other.date > target.date:
-            continue
-        shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
-        shared_services = sorted(set(target.services) & set(other.services))
-        linked = other.id in target.related or postmortem_id in other.related
-        score = similarity.get(other.id, 0.0) + LEXICAL_WEIGHT * words.get(other.id, 0.0)
-        score += ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
-        score += LINK_BONUS * linked
-        scored.append((score, other, shared_classes, shared_services, linked))
-    scored.sort(key=lambda item: (-item[0], item[1].date, item[1].id))
-    found = [_describe(semantic, postmortem_id, *item) for item in scored[:limit]]
-    for item in found:
-        item["when"] = "later" if item["date"] > target.date else "earlier"
+    scored, _ = ranked(engine, semantic, target, groups=groups)
+    if past_only:
+        scored = [item for item in scored if item.other.date <= target.date]
+    return [
+        describe(target, item, closest_passage(semantic, postmortem_id, item.other.id))
+        for item in scored[:limit]
+    ]
+
+
+def _reciprocal_ranks(scores: dict[str, float]) -> dict[str, float]:
+    """Scores replaced by RRF_K / (RRF_K + rank) (1 for the first; no score, no vote)."""
+    order = sorted((i for i, s in scores.items() if s > 0), key=lambda i: -scores[i])
+    return {identifier: RRF_K / (RRF_K + rank) for rank, identifier in enumerate(order)}
+
+
+def _meaning(
+    semantic: SemanticIndex,
+    postmortem_id: str,
+    others: list[str],
+    similarity: dict[str, float],
+    method: str,
+) -> dict[str, float]:
+    """How close in meaning each other postmortem is: by document or passage vectors."""
+    vectors = semantic.vectors
+    if method == "document" or vectors is None:
+        return similarity
+    _, mine = vectors.vectors_of(postmortem_id)
+    found = {}
+    for other in others:
+        _, theirs = vectors.vectors_of(other)
+        if len(mine) and len(theirs):
+            grid = mine @ theirs.T
+            best = grid.max(axis=1)
+            found[other] = float(best.max() if method == "passage_max" else best.mean())
     return found
 
 
@@ -165,20 +243,30 @@ def _hidden(engine: Engine, groups: frozenset[str]) -> set[str]:
         return set(db.exec(query))
 
 
-def _word_counts(engine: Engine, versions: dict[str, str]) -> dict[str, Counter[str]]:
-    """The analysed words of each postmortem's passages (id -> content hash given), cached."""
-    counts = {i: _WORDS[(i, v)] for i, v in versions.items() if (i, v) in _WORDS}
+def _word_counts(engine: Engine, versions: dict[str, str], text: str) -> dict[str, Counter[str]]:
+    """The analysed words of each postmortem (id -> content hash given), cached.
+
+    `text` is "passages" (what is embedded) or "head" (title, impact summary, trigger).
+    """
+    counts = {i: _WORDS[(text, i, v)] for i, v in versions.items() if (text, i, v) in _WORDS}
     missing = sorted(set(versions) - set(counts))
     if missing:
         texts: dict[str, list[str]] = {}
-        query = select(ChunkRow.postmortem_id, ChunkRow.text).where(
+        query: Any = select(ChunkRow.postmortem_id, ChunkRow.text).where(
             col(ChunkRow.postmortem_id).in_(missing)
         )
+        if text == "head":
+            query = select(
+                PostmortemRow.id,
+                PostmortemRow.title,
+                PostmortemRow.impact_summary,
+                PostmortemRow.trigger,
+            ).where(col(PostmortemRow.id).in_(missing))
         with store.session(engine) as db:
-            for identifier, text in db.exec(query):
-                texts.setdefault(identifier, []).append(text)
+            for identifier, *parts in db.exec(query):
+                texts.setdefault(identifier, []).extend(p for p in parts if p)
         for identifier, parts in texts.items():
-            counts[identifier] = _WORDS[(identifier, versions[identifier])] = Counter(
+            counts[identifier] = _WORDS[(text, identifier, versions[identifier])] = Counter(
                 analyze(" ".join(parts))
             )
         while len(_WORDS) > WORD_CACHE:
@@ -187,10 +275,10 @@ def _word_counts(engine: Engine, versions: dict[str, str]) -> dict[str, Counter[
 
 
 def _word_similarities(
-    engine: Engine, postmortem_id: str, versions: dict[str, str]
+    engine: Engine, postmortem_id: str, versions: dict[str, str], text: str = "passages"
 ) -> dict[str, float]:
-    """Cosine of tf-idf vectors of the passages' words, idf taken among these postmortems."""
-    counts = _word_counts(engine, versions)
+    """Cosine of tf-idf vectors of the postmortems' words, idf taken among these postmortems."""
+    counts = _word_counts(engine, versions, text)
     others = [i for i in versions if i != postmortem_id]
     if postmortem_id not in counts:
         return {}
@@ -241,37 +329,31 @@ def _similarities(semantic: SemanticIndex, postmortem_id: str) -> dict[str, floa
     return dict(zip(vectors.ids, scores.tolist(), strict=True))
 
 
-def _describe(
-    semantic: SemanticIndex,
-    postmortem_id: str,
-    score: float,
-    other: Summary,
-    shared_classes: list[str],
-    shared_services: list[str],
-    linked: bool,
-) -> dict[str, Any]:
+def describe(target: Summary, item: Scored, passage: dict[str, Any] | None) -> dict[str, Any]:
+    """One related item as the API, the page and the pack show it."""
+    other = item.other
     reasons: list[dict[str, Any]] = []
-    reasons += [{"kind": "error_class", "value": value} for value in shared_classes]
-    reasons += [{"kind": "service", "value": value} for value in shared_services]
-    if linked:
+    reasons += [{"kind": "error_class", "value": value} for value in item.shared_classes]
+    reasons += [{"kind": "service", "value": value} for value in item.shared_services]
+    if item.linked:
         reasons.append({"kind": "linked", "value": "listed under related"})
-    passage = closest_passage(semantic, postmortem_id, other.id)
     if passage is not None:
         reasons.append(passage)
     return {
         "id": other.id,
         "title": other.title,
         "date": other.date,
+        "when": "later" if other.date > target.date else "earlier",
         "services": other.services,
         "error_classes": other.error_classes,
-        "score": round(score, 4),
-        "strength": strength(score),
+        "score": round(item.score, 4),
+        "strength": strength(item.score),
         "reasons": reasons,
     }
 
 
-def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[str, Any] | None:
-    """The passage of `other` closest in meaning to any passage of `source`."""
+def closest_pair(semantic: SemanticIndex, source: str, other: str) -> tuple[int, float] | None:
+    """(ordinal, cosine) of the passage of `other` closest to any passage of `source`."""
     vectors = semantic.vectors
     if vectors is None:
         return None
@@ -279,10 +361,22 @@ def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[st
     ordinals, theirs = vectors.vectors_of(other)
     if not len(mine) or not len(theirs):
         return None
-    grid = mine @ theirs.T
-    best = int(np.argmax(grid.max(axis=0)))
-    ordinal = int(ordinals[best])
-    row = semantic.passages([(other, ordinal)]).get((other, ordinal))
+    best = (mine @ theirs.T).max(axis=0)
+    n = int(np.argmax(best))
+    return int(ordinals[n]), float(best[n])
+
+
+def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[str, Any] | None:
+    """The passage of `other` closest in meaning to any passage of `source`."""
+    pair = closest_pair(semantic, source, other)
+    if pair is None:
+        return None
+    ordinal, similarity = pair
+    return passage_reason(semantic.passages([(other, ordinal)]).get((other, ordinal)), similarity)
+
+
+def passage_reason(row: Passage | None, similarity: float) -> dict[str, Any] | None:
+    """The `similar_passage` reason for a stored passage (None if it is gone)."""
     if row is None:
         return None
     text = _passages.passage_text(row.text, row.heading)
@@ -292,7 +386,7 @@ def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[st
         "kind": "similar_passage",
         "value": row.heading or "",
         "passage": text,
-        "similarity": round(float(grid.max(axis=0)[best]), 4),
+        "similarity": round(similarity, 4),
     }
 
 
