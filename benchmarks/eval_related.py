@@ -56,8 +56,8 @@ K = 5
 SCOPES = ("all", "past")
 
 # Each knob is general (docs/search.md says what it does); none names a query.
-# The lexical weight is applied in the harness (scores are linear in it), so
-# only the other knobs cost a ranking pass.
+# Fusion and the lexical weight are applied in the harness to the parts of
+# one ranking pass (`Scored.parts`), so only the other knobs cost a pass.
 GRID: dict[str, tuple[Any, ...]] = {
     "vector": ("document", "passage_max", "passage_mean"),
     "lexical_text": ("passages", "head"),
@@ -91,31 +91,33 @@ def precision(lists: dict[str, list[str]], together: Pairs) -> float:
 def grid_lists(library: Library, asked: list[str]) -> dict[str, dict[str, dict[str, list[str]]]]:
     """For every config of GRID: scope -> postmortem -> its top-K related ids."""
     found: dict[str, dict[str, dict[str, list[str]]]] = {}
-    passes = [k for k in GRID if k != "lexical_weight"]
+    passes = ("vector", "lexical_text", "candidates")
     for values in itertools.product(*(GRID[k] for k in passes)):
         base = dict(zip(passes, values, strict=True))
-        # Two passes: without words, and with weight 1; any weight is a mix of them.
-        plain = _scores(library, asked, _related.Tuning(**base, lexical_weight=0.0))
-        worded = _scores(library, asked, _related.Tuning(**base, lexical_weight=1.0))
-        for weight in GRID["lexical_weight"]:
-            key = _key({**base, "lexical_weight": weight})
-            found[key] = {scope: {} for scope in SCOPES}
+        # One ranking pass; fusion and weight only re-weigh its parts (as `_related.fuse`).
+        parts = _parts(library, asked, _related.Tuning(**base))
+        print(f"  scored {base}", file=sys.stderr, flush=True)
+        for fusion, weight in itertools.product(GRID["fusion"], GRID["lexical_weight"]):
+            config = {**base, "fusion": fusion, "lexical_weight": weight}
+            tuning = _related.Tuning(**config)
+            found[_key(config)] = {scope: {} for scope in SCOPES}
             for identifier in asked:
-                target_date, others = plain[identifier]
-                mixed = {
-                    other: score + weight * (worded[identifier][1][other][0] - score)
-                    for other, (score, _) in others.items()
-                }
-                order = sorted(mixed, key=lambda o: (-mixed[o], others[o][1], o))
-                found[key]["all"][identifier] = order[:K]
-                earlier = [o for o in order if others[o][1] <= target_date]
-                found[key]["past"][identifier] = earlier[:K]
+                target_date, others = parts[identifier]
+                meaning = {o: p[0] for o, p in others.items()}
+                words = {o: p[1] for o, p in others.items()}
+                fused = _related.fuse(meaning, words, tuning)
+                score = {o: fused.get(o, 0.0) + p[2] for o, p in others.items()}
+                order = sorted(score, key=lambda o: (-score[o], others[o][3], o))
+                found[_key(config)]["all"][identifier] = order[:K]
+                earlier = [o for o in order if others[o][3] <= target_date]
+                found[_key(config)]["past"][identifier] = earlier[:K]
     return found
 
 
-def _scores(
+def _parts(
     library: Library, asked: list[str], tuning: _related.Tuning
-) -> dict[str, tuple[str, dict[str, tuple[float, str]]]]:
+) -> dict[str, tuple[str, dict[str, tuple[float, float, float, str]]]]:
+    """Per postmortem: its date, and each candidate's (meaning, words, bonus, date)."""
     result = {}
     hidden: set[str] = set()
     for identifier in asked:
@@ -126,13 +128,13 @@ def _scores(
         )
         result[identifier] = (
             target.date,
-            {item.other.id: (item.score, item.other.date) for item in scored},
+            {item.other.id: (*item.parts, item.other.date) for item in scored},
         )
     return result
 
 
 def _key(config: Config) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items())
+    return ", ".join(f"{k}={config[k]}" for k in GRID)
 
 
 def cross_validate(

@@ -27,6 +27,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 import numpy as np
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -80,30 +81,37 @@ def _summaries(
     engine: Engine, groups: frozenset[str], ids: Collection[str] | None = None
 ) -> dict[str, Summary]:
     """The postmortems the reader may see (all, or those of `ids`), with their vocabulary."""
-    rows_query = select(PostmortemRow).where(catalog.visible(groups))
-    links_query = select(PostmortemLink).where(
-        col(PostmortemLink.kind).in_(["service", "error_class", "related"])
-    )
+    # Only the columns a summary needs: whole rows carry bodies and front matter.
+    rows_query = sql_select(
+        col(PostmortemRow.id),
+        col(PostmortemRow.title),
+        col(PostmortemRow.date),
+        col(PostmortemRow.duplicate_of),
+        col(PostmortemRow.content_hash),
+    ).where(catalog.visible(groups))
+    links_query = select(
+        PostmortemLink.postmortem_id, PostmortemLink.kind, PostmortemLink.value
+    ).where(col(PostmortemLink.kind).in_(["service", "error_class", "related"]))
     if ids is not None:
         wanted = sorted(ids)
         rows_query = rows_query.where(col(PostmortemRow.id).in_(wanted))
         links_query = links_query.where(col(PostmortemLink.postmortem_id).in_(wanted))
     with store.session(engine) as db:
         result = {
-            row.id: Summary(
-                row.id,
-                row.title,
-                row.date.isoformat(),
-                duplicate_of=row.duplicate_of,
-                content_hash=row.content_hash,
+            identifier: Summary(
+                identifier,
+                title,
+                day.isoformat(),
+                duplicate_of=duplicate_of,
+                content_hash=content_hash,
             )
-            for row in db.exec(rows_query)
+            for identifier, title, day, duplicate_of, content_hash in db.execute(rows_query)
         }
-        for link in db.exec(links_query):
-            summary = result.get(link.postmortem_id)
+        for identifier, kind, value in db.exec(links_query):
+            summary = result.get(identifier)
             if summary is not None:
                 target = {"service": summary.services, "error_class": summary.error_classes}
-                target.get(link.kind, summary.related).append(link.value)
+                target.get(kind, summary.related).append(value)
     return result
 
 
@@ -129,6 +137,8 @@ class Scored(NamedTuple):
     shared_classes: list[str]
     shared_services: list[str]
     linked: bool
+    # (meaning, words, bonus) before fusion: what benchmarks/eval_related.py re-weighs.
+    parts: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def ranked(
@@ -156,18 +166,17 @@ def ranked(
     versions[target.id] = target.content_hash
     words = _word_similarities(engine, target.id, versions, tuning.lexical_text)
     meaning = _meaning(semantic, target.id, list(others), similarity, tuning.vector)
-    if tuning.fusion == "rrf":
-        meaning = _reciprocal_ranks(meaning)
-        words = _reciprocal_ranks(words)
+    fused = fuse(meaning, words, tuning)
     scored = []
     for other in others.values():
         shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
         shared_services = sorted(set(target.services) & set(other.services))
         linked = other.id in target.related or target.id in other.related
-        score = meaning.get(other.id, 0.0) + tuning.lexical_weight * words.get(other.id, 0.0)
-        score += ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
-        score += LINK_BONUS * linked
-        scored.append(Scored(score, other, shared_classes, shared_services, linked))
+        bonus = ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
+        bonus += LINK_BONUS * linked
+        score = fused.get(other.id, 0.0) + bonus
+        parts = (meaning.get(other.id, 0.0), words.get(other.id, 0.0), bonus)
+        scored.append(Scored(score, other, shared_classes, shared_services, linked, parts))
     scored.sort(key=lambda item: (-item.score, item.other.date, item.other.id))
     return scored, cutoff
 
@@ -199,6 +208,17 @@ def compute(
         describe(target, item, closest_passage(semantic, postmortem_id, item.other.id))
         for item in scored[:limit]
     ]
+
+
+def fuse(meaning: dict[str, float], words: dict[str, float], tuning: Tuning) -> dict[str, float]:
+    """Meaning and words in one score per postmortem, as `tuning.fusion` says."""
+    if tuning.fusion == "rrf":
+        meaning, words = _reciprocal_ranks(meaning), _reciprocal_ranks(words)
+    return {
+        identifier: meaning.get(identifier, 0.0)
+        + tuning.lexical_weight * words.get(identifier, 0.0)
+        for identifier in meaning.keys() | words.keys()
+    }
 
 
 def _reciprocal_ranks(scores: dict[str, float]) -> dict[str, float]:
