@@ -60,7 +60,7 @@ SCOPES = ("all", "past")
 # one ranking pass (`Scored.parts`), so only the other knobs cost a pass.
 GRID: dict[str, tuple[Any, ...]] = {
     "vector": ("document", "passage_max", "passage_mean"),
-    "lexical_text": ("passages", "head"),
+    "lexical_text": ("passages", "bigrams", "head"),
     "fusion": ("sum", "rrf"),
     "candidates": (50, 30, 100),
     "lexical_weight": (1.5, 0.0, 0.5, 1.0, 2.0, 3.0),

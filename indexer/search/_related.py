@@ -19,7 +19,8 @@ threshold was chosen by measuring the similarity of known-distinct pairs
 
 from __future__ import annotations
 
-import math
+import itertools
+import threading
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -50,7 +52,9 @@ RRF_K = 10
 SHARED_CLASS_CANDIDATES = 300
 # Analysed words per (postmortem, content hash): a changed postmortem gets a new key.
 WORD_CACHE = 20_000
-_WORDS: dict[tuple[str, str, str], Counter[str]] = {}
+_WORDS: dict[tuple[str, str, str], Terms] = {}
+_TERM_IDS: dict[str, int] = {}  # every analysed word seen, numbered (a vocabulary)
+_TERM_LOCK = threading.Lock()  # two requests must never give two words one number
 # Score at which a relation is strong / partial (below: weak). Calibrated with
 # benchmarks/eval_related.py (docs/search.md).
 STRONG_SCORE = 1.0
@@ -124,7 +128,8 @@ class Tuning:
     # "passage_mean": each of the target's passages' best match, averaged.
     vector: str = "document"
     lexical_weight: float = LEXICAL_WEIGHT
-    # "passages": the embedded passages' words; "head": title, impact summary, trigger.
+    # "passages": the embedded passages' words; "bigrams": the same and pairs of
+    # adjacent words; "head": title, impact summary, trigger.
     lexical_text: str = "passages"
     # "sum": vector + weight x lexical; "rrf": reciprocal ranks (k=RRF_K), lexical vote = weight.
     fusion: str = "sum"
@@ -263,10 +268,25 @@ def _hidden(engine: Engine, groups: frozenset[str]) -> set[str]:
         return set(db.exec(query))
 
 
-def _word_counts(engine: Engine, versions: dict[str, str], text: str) -> dict[str, Counter[str]]:
+class Terms(NamedTuple):
+    """A postmortem's distinct words (numbered in _TERM_IDS) and how often each occurs."""
+
+    ids: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.float64]
+
+
+def _terms(words: list[str]) -> Terms:
+    counted = Counter(words)
+    with _TERM_LOCK:
+        ids = [_TERM_IDS.setdefault(word, len(_TERM_IDS)) for word in counted]
+    return Terms(np.asarray(ids, np.int64), np.asarray(list(counted.values()), np.float64))
+
+
+def _word_counts(engine: Engine, versions: dict[str, str], text: str) -> dict[str, Terms]:
     """The analysed words of each postmortem (id -> content hash given), cached.
 
-    `text` is "passages" (what is embedded) or "head" (title, impact summary, trigger).
+    `text` is "passages" (what is embedded), "bigrams" (the same, and pairs of
+    adjacent words) or "head" (title, impact summary, trigger).
     """
     counts = {i: _WORDS[(text, i, v)] for i, v in versions.items() if (text, i, v) in _WORDS}
     missing = sorted(set(versions) - set(counts))
@@ -286,9 +306,10 @@ def _word_counts(engine: Engine, versions: dict[str, str], text: str) -> dict[st
             for identifier, *parts in db.exec(query):
                 texts.setdefault(identifier, []).extend(p for p in parts if p)
         for identifier, parts in texts.items():
-            counts[identifier] = _WORDS[(text, identifier, versions[identifier])] = Counter(
-                analyze(" ".join(parts))
-            )
+            words = analyze(" ".join(parts))
+            if text == "bigrams":  # adjacent words as terms too ("connection pool")
+                words = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+            counts[identifier] = _WORDS[(text, identifier, versions[identifier])] = _terms(words)
         while len(_WORDS) > WORD_CACHE:
             _WORDS.pop(next(iter(_WORDS)), None)
     return counts
@@ -299,26 +320,20 @@ def _word_similarities(
 ) -> dict[str, float]:
     """Cosine of tf-idf vectors of the postmortems' words, idf taken among these postmortems."""
     counts = _word_counts(engine, versions, text)
-    others = [i for i in versions if i != postmortem_id]
     if postmortem_id not in counts:
         return {}
-    found_in: Counter[str] = Counter()
-    for words in counts.values():
-        found_in.update(words.keys())
-    total = len(counts) + 1
-
-    def vector(words: Counter[str]) -> dict[str, float]:
-        weights = {w: (1 + math.log(n)) * math.log(total / found_in[w]) for w, n in words.items()}
-        norm = math.sqrt(sum(v * v for v in weights.values())) or 1.0
-        return {w: v / norm for w, v in weights.items()}
-
-    mine = vector(counts[postmortem_id])
-    return {
-        other: sum(weight * theirs.get(word, 0.0) for word, weight in mine.items())
-        for other in others
-        if other in counts
-        for theirs in (vector(counts[other]),)
-    }
+    ids = [postmortem_id] + [i for i in versions if i != postmortem_id and i in counts]
+    # A dense matrix over the words these postmortems use (a few thousand columns).
+    terms, columns = np.unique(np.concatenate([counts[i].ids for i in ids]), return_inverse=True)
+    rows = np.repeat(np.arange(len(ids)), [len(counts[i].ids) for i in ids])
+    weights = np.zeros((len(ids), len(terms)), np.float64)
+    weights[rows, columns] = 1 + np.log(np.concatenate([counts[i].counts for i in ids]))
+    found_in = np.count_nonzero(weights, axis=0)
+    weights *= np.log((len(ids) + 1) / found_in)
+    norms = np.linalg.norm(weights, axis=1)
+    weights /= np.where(norms > 0, norms, 1.0)[:, None]
+    scores = weights[1:] @ weights[0]
+    return dict(zip(ids[1:], scores.tolist(), strict=True))
 
 
 def _vocabulary_candidates(engine: Engine, target: Summary, hidden: set[str]) -> set[str]:
