@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -103,10 +103,11 @@ def refresh(engine: Engine, semantic: SemanticIndex) -> int:
         return 0
     affected = _affected(engine, semantic, changed, removed, lists) & set(shared)
     hidden = _related._hidden(engine, EVERYONE)
+    visible = _related.Visible.load(engine, EVERYONE)
     done = 0
     for start in range(0, len(affected), _BATCH):
         batch = sorted(affected)[start : start + _BATCH]
-        computed = [_compute(engine, semantic, identifier, hidden) for identifier in batch]
+        computed = [_compute(engine, semantic, i, hidden, visible) for i in batch]
         _write(engine, [c for c in computed if c is not None], embedder.name, [])
         done += len(batch)
     _write(engine, [], embedder.name, sorted(removed))
@@ -168,13 +169,17 @@ def _affected(
 
 
 def _compute(
-    engine: Engine, semantic: SemanticIndex, postmortem_id: str, hidden: set[str]
+    engine: Engine,
+    semantic: SemanticIndex,
+    postmortem_id: str,
+    hidden: set[str],
+    visible: _related.Visible,
 ) -> tuple[Summary, list[Scored], float, list[tuple[int, float] | None]] | None:
     """One shared postmortem's list as everyone sees it, with each item's closest passage."""
-    target = _related.target_summary(engine, postmortem_id, EVERYONE)
+    target = visible.summaries.get(postmortem_id)
     if target is None:
         return None
-    scored, cutoff = _related.ranked(engine, semantic, target, hidden=hidden)
+    scored, cutoff = _related.ranked(engine, semantic, target, hidden=hidden, visible=visible)
     earlier = [item for item in scored[STORED:] if item.other.date <= target.date]
     kept_earlier = sum(item.other.date <= target.date for item in scored[:STORED])
     # The top STORED, and enough earlier ones beyond them for scope=past.
@@ -198,26 +203,26 @@ def _write(
         for chunk in _chunks(ids):
             db.exec(delete(NeighbourRow).where(col(NeighbourRow.postmortem_id).in_(chunk)))
             db.exec(delete(NeighbourList).where(col(NeighbourList.postmortem_id).in_(chunk)))
-        for target, kept, cutoff, pairs in computed:
-            db.add(
-                NeighbourList(
-                    postmortem_id=target.id,
-                    content_hash=target.content_hash,
-                    model=model,
-                    cutoff=cutoff,
-                )
-            )
-            for rank, (item, pair) in enumerate(zip(kept, pairs, strict=True)):
-                db.add(
-                    NeighbourRow(
-                        postmortem_id=target.id,
-                        rank=rank,
-                        other_id=item.other.id,
-                        score=item.score,
-                        ordinal=pair[0] if pair else None,
-                        similarity=pair[1] if pair else None,
-                    )
-                )
+        lists = [
+            {"postmortem_id": t.id, "content_hash": t.content_hash, "model": model, "cutoff": c}
+            for t, _, c, _ in computed
+        ]
+        items = [
+            {
+                "postmortem_id": target.id,
+                "rank": rank,
+                "other_id": item.other.id,
+                "score": item.score,
+                "ordinal": pair[0] if pair else None,
+                "similarity": pair[1] if pair else None,
+            }
+            for target, kept, _, pairs in computed
+            for rank, (item, pair) in enumerate(zip(kept, pairs, strict=True))
+        ]
+        if lists:  # one executemany per table, not an ORM object per row
+            db.execute(insert(NeighbourList), lists)
+        if items:
+            db.execute(insert(NeighbourRow), items)
         db.commit()
 
 

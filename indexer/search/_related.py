@@ -154,22 +154,32 @@ def ranked(
     groups: frozenset[str] = frozenset(),
     hidden: set[str] | None = None,
     tuning: Tuning = Tuning(),
+    visible: Visible | None = None,
 ) -> tuple[list[Scored], float]:
     """Every candidate scored against `target`, best first, and the candidate cutoff.
 
     The cutoff is the document cosine of the last candidate taken by vector:
     a postmortem closer than that to the target would be a candidate too
     (what the stored lists use to find the lists a change may enter).
+    `visible` (what the reader may see, loaded once) saves the per-list queries.
     """
     hidden = _hidden(engine, groups) if hidden is None else hidden
-    similarity = {i: s for i, s in _similarities(semantic, target.id).items() if i not in hidden}
-    nearest = sorted(similarity, key=lambda i: -similarity[i])[: tuning.candidates + 1]
-    cutoff = similarity[nearest[-1]] if len(nearest) > tuning.candidates else -1.0
-    candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
-    others = {i: o for i, o in _summaries(engine, groups, candidates).items() if i != target.id}
+    ids, position, scores = _similarities(semantic, target.id)
+    order = np.argsort(-scores, kind="stable")[: tuning.candidates + 1 + len(hidden)]
+    top = [int(n) for n in order if ids[n] not in hidden][: tuning.candidates + 1]
+    nearest = [ids[n] for n in top]
+    cutoff = float(scores[top[-1]]) if len(top) > tuning.candidates else -1.0
+    if visible is None:
+        candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
+        others = _summaries(engine, groups, candidates)
+    else:
+        candidates = set(nearest) | visible.vocabulary_candidates(target)
+        others = {i: visible.summaries[i] for i in candidates if i in visible.summaries}
+    others.pop(target.id, None)
     versions = {i: o.content_hash for i, o in others.items()}
     versions[target.id] = target.content_hash
     words = _word_similarities(engine, target.id, versions, tuning.lexical_text)
+    similarity = {i: float(scores[position[i]]) for i in others if i in position}
     meaning = _meaning(semantic, target.id, list(others), similarity, tuning.vector)
     fused = fuse(meaning, words, tuning)
     scored = []
@@ -339,29 +349,64 @@ def _word_similarities(
 def _vocabulary_candidates(engine: Engine, target: Summary, hidden: set[str]) -> set[str]:
     """Visible postmortems linked to the target, or sharing an error class (the most recent)."""
     shared = (
-        select(PostmortemLink.postmortem_id)
+        select(col(PostmortemLink.postmortem_id), col(PostmortemRow.date))
+        .distinct()
         .join(PostmortemRow, col(PostmortemRow.id) == col(PostmortemLink.postmortem_id))
         .where(col(PostmortemLink.kind) == "error_class")
         .where(col(PostmortemLink.value).in_(target.error_classes or [""]))
         .where(col(PostmortemRow.id).not_in(sorted(hidden)))
-        .order_by(col(PostmortemRow.date).desc())
+        .order_by(col(PostmortemRow.date).desc(), col(PostmortemLink.postmortem_id))
         .limit(SHARED_CLASS_CANDIDATES)
     )
     linking = select(PostmortemLink.postmortem_id).where(
         col(PostmortemLink.kind) == "related", col(PostmortemLink.value) == target.id
     )
     with store.session(engine) as db:
-        return set(target.related) | set(db.exec(shared)) | set(db.exec(linking))
+        sharing = {identifier for identifier, _ in db.exec(shared)}
+        return set(target.related) | sharing | set(db.exec(linking))
 
 
-def _similarities(semantic: SemanticIndex, postmortem_id: str) -> dict[str, float]:
-    """Cosine of document vectors to every other postmortem (empty if not embedded)."""
+@dataclass
+class Visible:
+    """Every postmortem one reader may see, summarised once: for computing many lists
+    (the stored ones) without the per-list queries. Same candidates as the queries."""
+
+    summaries: dict[str, Summary]
+    by_class: dict[str, list[str]] = field(default_factory=dict)  # newest first, then id
+    linking: dict[str, set[str]] = field(default_factory=dict)  # id -> ids that link to it
+
+    @classmethod
+    def load(cls, engine: Engine, groups: frozenset[str]) -> Visible:
+        found = cls(_summaries(engine, groups))
+        newest = sorted(found.summaries.values(), key=lambda s: s.id)
+        newest.sort(key=lambda s: s.date, reverse=True)
+        for summary in newest:
+            for error_class in dict.fromkeys(summary.error_classes):
+                found.by_class.setdefault(error_class, []).append(summary.id)
+            for other in summary.related:
+                found.linking.setdefault(other, set()).add(summary.id)
+        return found
+
+    def vocabulary_candidates(self, target: Summary) -> set[str]:
+        """As `_vocabulary_candidates`, from memory."""
+        sharing = {i for c in target.error_classes for i in self.by_class.get(c, [])}
+        newest = sorted(sharing, key=lambda i: i)
+        newest.sort(key=lambda i: self.summaries[i].date, reverse=True)
+        found = set(newest[:SHARED_CLASS_CANDIDATES]) | self.linking.get(target.id, set())
+        return found | set(target.related)
+
+
+def _similarities(
+    semantic: SemanticIndex, postmortem_id: str
+) -> tuple[list[str], dict[str, int], npt.NDArray[np.float32]]:
+    """(ids, id -> row, cosine of each one's document vector to this one's); empty if
+    not embedded."""
     vectors = semantic.vectors
     if vectors is None or postmortem_id not in vectors.position:
-        return {}
+        return [], {}, np.zeros(0, np.float32)
     documents = vectors.document_vectors()
-    scores = documents @ documents[vectors.position[postmortem_id]]
-    return dict(zip(vectors.ids, scores.tolist(), strict=True))
+    scores: npt.NDArray[np.float32] = documents @ documents[vectors.position[postmortem_id]]
+    return vectors.ids, vectors.position, scores
 
 
 def describe(target: Summary, item: Scored, passage: dict[str, Any] | None) -> dict[str, Any]:
