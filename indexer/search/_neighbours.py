@@ -18,10 +18,11 @@ than STORED items.
 Incremental: a postmortem whose content hash changed (or that is new, or no
 longer shared) gets its own list recomputed, and so does every list it may
 leave (the lists that hold it) or enter (lists whose candidate cutoff it now
-reaches by document cosine, and lists of postmortems sharing an error class
-or a `related:` link with it). Other lists keep their items; their tf-idf
-context (the candidates' words) may drift slightly until they are next
-recomputed.
+reaches by document cosine; lists of postmortems sharing an error class with
+it, when it is among that class's SHARED_CLASS_CANDIDATES newest, the only
+ones taken as candidates by class; lists linked to or from it). Other lists
+keep their items; their tf-idf context (the candidates' words) may drift
+slightly until they are next recomputed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from indexer.db import catalog, store
-from indexer.db.models import NeighbourList, NeighbourRow, PostmortemLink, PostmortemRow
+from indexer.db.models import NeighbourList, NeighbourRow, PostmortemRow
 from indexer.search import _related
 from indexer.search._related import Scored, Summary
 from indexer.search._semantic import SemanticIndex
@@ -101,9 +102,9 @@ def refresh(engine: Engine, semantic: SemanticIndex) -> int:
     }
     if not changed and not removed:
         return 0
-    affected = _affected(engine, semantic, changed, removed, lists) & set(shared)
-    hidden = _related._hidden(engine, EVERYONE)
     visible = _related.Visible.load(engine, EVERYONE)
+    affected = _affected(engine, semantic, visible, changed, removed, lists) & set(shared)
+    hidden = _related._hidden(engine, EVERYONE)
     done = 0
     for start in range(0, len(affected), _BATCH):
         batch = sorted(affected)[start : start + _BATCH]
@@ -124,6 +125,7 @@ def refresh(engine: Engine, semantic: SemanticIndex) -> int:
 def _affected(
     engine: Engine,
     semantic: SemanticIndex,
+    visible: _related.Visible,
     changed: set[str],
     removed: set[str],
     lists: dict[str, NeighbourList],
@@ -134,30 +136,23 @@ def _affected(
     if len(changed) * 4 >= len(lists):  # a first build or a big change: recompute all
         return changed | set(lists)
     found = set(changed)
-    with store.session(engine) as db:
+    with store.session(engine) as db:  # lists it may leave
         for chunk in _chunks(changed | removed):
             holding = col(NeighbourRow.other_id).in_(chunk)
             found.update(db.exec(select(NeighbourRow.postmortem_id).where(holding)))
-        vocabulary: set[tuple[str, str]] = set()
-        for chunk in _chunks(changed):
-            links = select(PostmortemLink.kind, PostmortemLink.value).where(
-                col(PostmortemLink.postmortem_id).in_(chunk),
-                col(PostmortemLink.kind).in_(["error_class", "related"]),
-            )
-            vocabulary.update(db.exec(links))
-            linking = select(PostmortemLink.postmortem_id).where(
-                col(PostmortemLink.kind) == "related", col(PostmortemLink.value).in_(chunk)
-            )
-            found.update(db.exec(linking))
-        classes = sorted(value for kind, value in vocabulary if kind == "error_class")
-        found.update(value for kind, value in vocabulary if kind == "related")
-        for chunk in _chunks(classes):
-            sharing = select(PostmortemLink.postmortem_id).where(
-                col(PostmortemLink.kind) == "error_class", col(PostmortemLink.value).in_(chunk)
-            )
-            found.update(db.exec(sharing))
+    for identifier in changed:  # lists whose vocabulary candidates it now is
+        summary = visible.summaries.get(identifier)
+        if summary is None:
+            continue
+        for error_class in summary.error_classes:
+            sharing = visible.by_class.get(error_class, [])
+            # A candidate by class only among the class's newest: older ones enter no pool.
+            if identifier in sharing[: _related.SHARED_CLASS_CANDIDATES]:
+                found.update(sharing)
+        found.update(summary.related)
+        found.update(visible.linking.get(identifier, set()))
     rows = [vectors.position[i] for i in changed if i in vectors.position]
-    if rows:
+    if rows:  # lists whose nearest candidates by vector it now reaches
         documents = vectors.document_vectors()
         closest = (documents[rows] @ documents.T).max(axis=0)
         ids = [i for i in lists if i in vectors.position]
