@@ -57,6 +57,7 @@ def install(app: FastAPI) -> None:
     wraps the whole app, outside Starlette's error layer (see `api.app`), so
     that a 500 carries them too.
     """
+    templates()  # compiled now, so the first reader of each page does not wait for it
     for name, folder in VENDOR.items():
         app.mount(
             f"/static/vendor/{name}",
@@ -140,6 +141,10 @@ def templates() -> Jinja2Templates:
         status=status_label,
         markdown=markdown.render_html,
     )
+    # Compile every page once, up front: the postmortem page took ~100 ms on its
+    # first request (benchmarks/bench_pages.py's p99 was that one request).
+    for name in environment.list_templates(extensions=["html"]):
+        environment.get_template(name)
     return Jinja2Templates(env=environment)
 
 

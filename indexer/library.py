@@ -26,7 +26,7 @@ from indexer.config import Settings
 from indexer.db import store
 from indexer.format import files, taxonomy
 from indexer.indexing import ingest
-from indexer.search import Searcher, SearchIndex, SemanticIndex
+from indexer.search import Searcher, SearchIndex, SemanticIndex, refresh_neighbours
 
 log = logging.getLogger("pml")
 
@@ -61,6 +61,8 @@ class Library:
             settings.embedding_precision,
             blocks,
         )
+        # Whenever vectors are (re)loaded, whoever indexed, the stored related lists follow.
+        semantic.listeners.append(lambda: refresh_neighbours(engine, semantic))
         vocabulary = taxonomy.load(settings.library)
         return cls(settings, engine, index, vocabulary, semantic, helpers, blocks)
 

@@ -303,3 +303,34 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str = Field(max_length=2048)
     address: str | None = Field(default=None, max_length=64)
+
+
+class NeighbourList(SQLModel, table=True):
+    """A postmortem's stored related list: for which version and model it was computed.
+
+    Derived data (`indexer/search/_neighbours.py`): computed over the postmortems
+    everyone may read, at index time, after the vectors are updated.
+    """
+
+    __tablename__ = "neighbour_list"
+
+    postmortem_id: str = Field(primary_key=True, max_length=128)
+    content_hash: str = Field(max_length=64)
+    model: str = Field(max_length=200)
+    # Document cosine of the last candidate taken by vector: a postmortem at least
+    # this close would be a candidate, so a change to it may change this list.
+    cutoff: float
+
+
+class NeighbourRow(SQLModel, table=True):
+    """One item of a stored related list, best first."""
+
+    __tablename__ = "neighbour"
+
+    postmortem_id: str = Field(primary_key=True, max_length=128)
+    rank: int = Field(primary_key=True)
+    other_id: str = Field(max_length=128, index=True)
+    score: float
+    # The passage of the other postmortem closest to any passage of this one.
+    ordinal: int | None = None
+    similarity: float | None = None

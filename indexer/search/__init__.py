@@ -13,8 +13,9 @@ reached through it:
   postmortem is cut into the passages that get embedded.
 - `Searcher`: one entry point for every mode (`_hybrid`), with query
   expansion by other names (`_expansion`).
-- `related`, `duplicates`, `duplicate_findings` (`_related`): postmortems
-  like a given one.
+- `related` (`_neighbours`, scored by `_related`): postmortems like a given
+  one, read from the lists `refresh_neighbours` stores at index time;
+  `duplicates`, `duplicate_findings` (`_related`).
 - `SearchQueryError` (a query that cannot be run; the message is safe to
   show) and `SemanticUnavailable` (the model is not usable yet).
 """
@@ -23,16 +24,13 @@ from indexer.search._embeddings import EmbeddingError
 from indexer.search._embeddings import load as load_embedder
 from indexer.search._fulltext import MAX_LIMIT, MAX_OFFSET, Hit, Results, SearchIndex
 from indexer.search._hybrid import Searcher, SemanticUnavailable
+from indexer.search._neighbours import refresh as refresh_neighbours
+from indexer.search._neighbours import related
 from indexer.search._passages import VERSION as PASSAGES_VERSION
 from indexer.search._passages import Chunk as Passage
 from indexer.search._passages import chunk as cut_passages
 from indexer.search._query import MAX_QUERY_LENGTH, Expansion, SearchQueryError
-from indexer.search._related import (
-    DUPLICATE_THRESHOLD,
-    duplicate_findings,
-    duplicates,
-    related,
-)
+from indexer.search._related import DUPLICATE_THRESHOLD, duplicate_findings, duplicates
 from indexer.search._schema import SCHEMA_VERSION, analyze
 from indexer.search._semantic import SemanticIndex
 
@@ -58,5 +56,6 @@ __all__ = [
     "duplicate_findings",
     "duplicates",
     "load_embedder",
+    "refresh_neighbours",
     "related",
 ]

@@ -10,7 +10,10 @@ nothing about postmortems the reader cannot see enters a score: an
 outsider's list is the one the library without restricted postmortems
 gives. Each result says why (the shared terms, the pair of passages closest
 in meaning), whether it is earlier or later ("this happened again"), and how
-strong the relation is. See docs/search.md.
+strong the relation is. The settings are `Tuning`, chosen by 5-fold
+cross-validation (benchmarks/eval_related.py). Lists for readers who see only
+shared postmortems are stored at index time (`_neighbours`); `compute` ranks
+per request. See docs/search.md.
 
 Duplicates are pairs whose document vectors are nearly identical; the
 threshold was chosen by measuring the similarity of known-distinct pairs
@@ -19,14 +22,17 @@ threshold was chosen by measuring the similarity of known-distinct pairs
 
 from __future__ import annotations
 
-import math
+import itertools
+import threading
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -36,19 +42,23 @@ from indexer.format.postmortem import Finding, Postmortem
 from indexer.search import _passages
 from indexer.search._embeddings import Embedder, normalise
 from indexer.search._schema import analyze
-from indexer.search._semantic import SemanticIndex
+from indexer.search._semantic import Passage, SemanticIndex
 
 ERROR_CLASS_BONUS = 0.15
 SERVICE_BONUS = 0.05
 LINK_BONUS = 0.10
 # Measured by benchmarks/eval_related.py: precision@5 on the public corpus went
-# from 0.408 (document vectors alone) to 0.46 with words at 1.5.
+# from 0.408 (document vectors alone) to 0.450 with words at 1.5; under 5-fold
+# cross-validation the words are the one knob that earns its place.
 LEXICAL_WEIGHT = 1.5
 CANDIDATES = 50
+RRF_K = 10
 SHARED_CLASS_CANDIDATES = 300
 # Analysed words per (postmortem, content hash): a changed postmortem gets a new key.
 WORD_CACHE = 20_000
-_WORDS: dict[tuple[str, str], Counter[str]] = {}
+_WORDS: dict[tuple[str, str, str], Terms] = {}
+_TERM_IDS: dict[str, int] = {}  # every analysed word seen, numbered (a vocabulary)
+_TERM_LOCK = threading.Lock()  # two requests must never give two words one number
 # Score at which a relation is strong / partial (below: weak). Calibrated with
 # benchmarks/eval_related.py (docs/search.md).
 STRONG_SCORE = 1.0
@@ -79,34 +89,125 @@ def _summaries(
     engine: Engine, groups: frozenset[str], ids: Collection[str] | None = None
 ) -> dict[str, Summary]:
     """The postmortems the reader may see (all, or those of `ids`), with their vocabulary."""
-    rows_query = select(PostmortemRow).where(catalog.visible(groups))
-    links_query = select(PostmortemLink).where(
-        col(PostmortemLink.kind).in_(["service", "error_class", "related"])
-    )
+    # Only the columns a summary needs: whole rows carry bodies and front matter.
+    rows_query = sql_select(
+        col(PostmortemRow.id),
+        col(PostmortemRow.title),
+        col(PostmortemRow.date),
+        col(PostmortemRow.duplicate_of),
+        col(PostmortemRow.content_hash),
+    ).where(catalog.visible(groups))
+    links_query = select(
+        PostmortemLink.postmortem_id, PostmortemLink.kind, PostmortemLink.value
+    ).where(col(PostmortemLink.kind).in_(["service", "error_class", "related"]))
     if ids is not None:
         wanted = sorted(ids)
         rows_query = rows_query.where(col(PostmortemRow.id).in_(wanted))
         links_query = links_query.where(col(PostmortemLink.postmortem_id).in_(wanted))
     with store.session(engine) as db:
         result = {
-            row.id: Summary(
-                row.id,
-                row.title,
-                row.date.isoformat(),
-                duplicate_of=row.duplicate_of,
-                content_hash=row.content_hash,
+            identifier: Summary(
+                identifier,
+                title,
+                day.isoformat(),
+                duplicate_of=duplicate_of,
+                content_hash=content_hash,
             )
-            for row in db.exec(rows_query)
+            for identifier, title, day, duplicate_of, content_hash in db.execute(rows_query)
         }
-        for link in db.exec(links_query):
-            summary = result.get(link.postmortem_id)
+        for identifier, kind, value in db.exec(links_query):
+            summary = result.get(identifier)
             if summary is not None:
                 target = {"service": summary.services, "error_class": summary.error_classes}
-                target.get(link.kind, summary.related).append(link.value)
+                target.get(kind, summary.related).append(value)
     return result
 
 
-def related(
+@dataclass(frozen=True)
+class Tuning:
+    """How relatedness is scored; the shipped values were chosen by 5-fold
+    cross-validation in benchmarks/eval_related.py (docs/search.md)."""
+
+    # "document": cosine of mean vectors; "passage_max": the best pair of passages;
+    # "passage_mean": each of the target's passages' best match, averaged.
+    vector: str = "document"
+    lexical_weight: float = LEXICAL_WEIGHT
+    # "passages": the embedded passages' words; "bigrams": the same and pairs of
+    # adjacent words; "head": title, impact summary, trigger.
+    lexical_text: str = "passages"
+    # "sum": vector + weight x lexical; "rrf": reciprocal ranks (k=RRF_K), lexical vote = weight.
+    fusion: str = "sum"
+    candidates: int = CANDIDATES
+
+
+class Scored(NamedTuple):
+    score: float
+    other: Summary
+    shared_classes: list[str]
+    shared_services: list[str]
+    linked: bool
+    # (meaning, words, bonus) before fusion: what benchmarks/eval_related.py re-weighs.
+    parts: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def ranked(
+    engine: Engine,
+    semantic: SemanticIndex,
+    target: Summary,
+    *,
+    groups: frozenset[str] = frozenset(),
+    hidden: set[str] | None = None,
+    tuning: Tuning = Tuning(),
+    visible: Visible | None = None,
+) -> tuple[list[Scored], float]:
+    """Every candidate scored against `target`, best first, and the candidate cutoff.
+
+    The cutoff is the document cosine of the last candidate taken by vector:
+    a postmortem closer than that to the target would be a candidate too
+    (what the stored lists use to find the lists a change may enter).
+    `visible` (what the reader may see, loaded once) saves the per-list queries.
+    """
+    hidden = _hidden(engine, groups) if hidden is None else hidden
+    ids, position, scores = _similarities(semantic, target.id)
+    order = np.argsort(-scores, kind="stable")[: tuning.candidates + 1 + len(hidden)]
+    top = [int(n) for n in order if ids[n] not in hidden][: tuning.candidates + 1]
+    nearest = [ids[n] for n in top]
+    cutoff = float(scores[top[-1]]) if len(top) > tuning.candidates else -1.0
+    if visible is None:
+        candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
+        others = _summaries(engine, groups, candidates)
+    else:
+        candidates = set(nearest) | visible.vocabulary_candidates(target)
+        others = {i: visible.summaries[i] for i in candidates if i in visible.summaries}
+    others.pop(target.id, None)
+    versions = {i: o.content_hash for i, o in others.items()}
+    versions[target.id] = target.content_hash
+    words = _word_similarities(engine, target.id, versions, tuning.lexical_text)
+    similarity = {i: float(scores[position[i]]) for i in others if i in position}
+    meaning = _meaning(semantic, target.id, list(others), similarity, tuning.vector)
+    fused = fuse(meaning, words, tuning)
+    scored = []
+    for other in others.values():
+        shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
+        shared_services = sorted(set(target.services) & set(other.services))
+        linked = other.id in target.related or target.id in other.related
+        bonus = ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
+        bonus += LINK_BONUS * linked
+        score = fused.get(other.id, 0.0) + bonus
+        parts = (meaning.get(other.id, 0.0), words.get(other.id, 0.0), bonus)
+        scored.append(Scored(score, other, shared_classes, shared_services, linked, parts))
+    scored.sort(key=lambda item: (-item.score, item.other.date, item.other.id))
+    return scored, cutoff
+
+
+def target_summary(
+    engine: Engine, postmortem_id: str, groups: frozenset[str] = frozenset()
+) -> Summary | None:
+    """The postmortem with its vocabulary, if the reader may see it."""
+    return _summaries(engine, groups, [postmortem_id]).get(postmortem_id)
+
+
+def compute(
     engine: Engine,
     semantic: SemanticIndex,
     postmortem_id: str,
@@ -115,39 +216,55 @@ def related(
     groups: frozenset[str] = frozenset(),
     past_only: bool = False,
 ) -> list[dict[str, Any]] | None:
-    """The postmortems most related to one, best first; None if it is not visible.
-
-    Each item says `when` it happened relative to this one (earlier, later)
-    and its `strength`; `past_only` keeps the earlier ones.
-    """
-    target = _summaries(engine, groups, [postmortem_id]).get(postmortem_id)
+    """The related list computed now (see `related` for the stored one)."""
+    target = target_summary(engine, postmortem_id, groups)
     if target is None:
         return None
-    hidden = _hidden(engine, groups)
-    similarity = {
-        i: s for i, s in _similarities(semantic, postmortem_id).items() if i not in hidden
+    scored, _ = ranked(engine, semantic, target, groups=groups)
+    if past_only:
+        scored = [item for item in scored if item.other.date <= target.date]
+    return [
+        describe(target, item, closest_passage(semantic, postmortem_id, item.other.id))
+        for item in scored[:limit]
+    ]
+
+
+def fuse(meaning: dict[str, float], words: dict[str, float], tuning: Tuning) -> dict[str, float]:
+    """Meaning and words in one score per postmortem, as `tuning.fusion` says."""
+    if tuning.fusion == "rrf":
+        meaning, words = _reciprocal_ranks(meaning), _reciprocal_ranks(words)
+    return {
+        identifier: meaning.get(identifier, 0.0)
+        + tuning.lexical_weight * words.get(identifier, 0.0)
+        for identifier in meaning.keys() | words.keys()
     }
-    nearest = sorted(similarity, key=lambda i: -similarity[i])[: CANDIDATES + 1]
-    candidates = set(nearest) | _vocabulary_candidates(engine, target, hidden)
-    others = {i: o for i, o in _summaries(engine, groups, candidates).items() if i != postmortem_id}
-    versions = {i: o.content_hash for i, o in others.items()}
-    versions[postmortem_id] = target.content_hash
-    words = _word_similarities(engine, postmortem_id, versions)
-    scored = []
-    for other in others.values():
-        if past_only and other.date > target.date:
-            continue
-        shared_classes = sorted(set(target.error_classes) & set(other.error_classes))
-        shared_services = sorted(set(target.services) & set(other.services))
-        linked = other.id in target.related or postmortem_id in other.related
-        score = similarity.get(other.id, 0.0) + LEXICAL_WEIGHT * words.get(other.id, 0.0)
-        score += ERROR_CLASS_BONUS * bool(shared_classes) + SERVICE_BONUS * bool(shared_services)
-        score += LINK_BONUS * linked
-        scored.append((score, other, shared_classes, shared_services, linked))
-    scored.sort(key=lambda item: (-item[0], item[1].date, item[1].id))
-    found = [_describe(semantic, postmortem_id, *item) for item in scored[:limit]]
-    for item in found:
-        item["when"] = "later" if item["date"] > target.date else "earlier"
+
+
+def _reciprocal_ranks(scores: dict[str, float]) -> dict[str, float]:
+    """Scores replaced by RRF_K / (RRF_K + rank) (1 for the first; no score, no vote)."""
+    order = sorted((i for i, s in scores.items() if s > 0), key=lambda i: -scores[i])
+    return {identifier: RRF_K / (RRF_K + rank) for rank, identifier in enumerate(order)}
+
+
+def _meaning(
+    semantic: SemanticIndex,
+    postmortem_id: str,
+    others: list[str],
+    similarity: dict[str, float],
+    method: str,
+) -> dict[str, float]:
+    """How close in meaning each other postmortem is: by document or passage vectors."""
+    vectors = semantic.vectors
+    if method == "document" or vectors is None:
+        return similarity
+    _, mine = vectors.vectors_of(postmortem_id)
+    found = {}
+    for other in others:
+        _, theirs = vectors.vectors_of(other)
+        if len(mine) and len(theirs):
+            grid = mine @ theirs.T
+            best = grid.max(axis=1)
+            found[other] = float(best.max() if method == "passage_max" else best.mean())
     return found
 
 
@@ -165,113 +282,162 @@ def _hidden(engine: Engine, groups: frozenset[str]) -> set[str]:
         return set(db.exec(query))
 
 
-def _word_counts(engine: Engine, versions: dict[str, str]) -> dict[str, Counter[str]]:
-    """The analysed words of each postmortem's passages (id -> content hash given), cached."""
-    counts = {i: _WORDS[(i, v)] for i, v in versions.items() if (i, v) in _WORDS}
+class Terms(NamedTuple):
+    """A postmortem's distinct words (numbered in _TERM_IDS) and how often each occurs."""
+
+    ids: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.float64]
+
+
+def _terms(words: list[str]) -> Terms:
+    counted = Counter(words)
+    with _TERM_LOCK:
+        ids = [_TERM_IDS.setdefault(word, len(_TERM_IDS)) for word in counted]
+    return Terms(np.asarray(ids, np.int64), np.asarray(list(counted.values()), np.float64))
+
+
+def _word_counts(engine: Engine, versions: dict[str, str], text: str) -> dict[str, Terms]:
+    """The analysed words of each postmortem (id -> content hash given), cached.
+
+    `text` is "passages" (what is embedded), "bigrams" (the same, and pairs of
+    adjacent words) or "head" (title, impact summary, trigger).
+    """
+    counts = {i: _WORDS[(text, i, v)] for i, v in versions.items() if (text, i, v) in _WORDS}
     missing = sorted(set(versions) - set(counts))
     if missing:
         texts: dict[str, list[str]] = {}
-        query = select(ChunkRow.postmortem_id, ChunkRow.text).where(
+        query: Any = select(ChunkRow.postmortem_id, ChunkRow.text).where(
             col(ChunkRow.postmortem_id).in_(missing)
         )
+        if text == "head":
+            query = select(
+                PostmortemRow.id,
+                PostmortemRow.title,
+                PostmortemRow.impact_summary,
+                PostmortemRow.trigger,
+            ).where(col(PostmortemRow.id).in_(missing))
         with store.session(engine) as db:
-            for identifier, text in db.exec(query):
-                texts.setdefault(identifier, []).append(text)
+            for identifier, *parts in db.exec(query):
+                texts.setdefault(identifier, []).extend(p for p in parts if p)
         for identifier, parts in texts.items():
-            counts[identifier] = _WORDS[(identifier, versions[identifier])] = Counter(
-                analyze(" ".join(parts))
-            )
+            words = analyze(" ".join(parts))
+            if text == "bigrams":  # adjacent words as terms too ("connection pool")
+                words = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+            counts[identifier] = _WORDS[(text, identifier, versions[identifier])] = _terms(words)
         while len(_WORDS) > WORD_CACHE:
             _WORDS.pop(next(iter(_WORDS)), None)
     return counts
 
 
 def _word_similarities(
-    engine: Engine, postmortem_id: str, versions: dict[str, str]
+    engine: Engine, postmortem_id: str, versions: dict[str, str], text: str = "passages"
 ) -> dict[str, float]:
-    """Cosine of tf-idf vectors of the passages' words, idf taken among these postmortems."""
-    counts = _word_counts(engine, versions)
-    others = [i for i in versions if i != postmortem_id]
+    """Cosine of tf-idf vectors of the postmortems' words, idf taken among these postmortems."""
+    counts = _word_counts(engine, versions, text)
     if postmortem_id not in counts:
         return {}
-    found_in: Counter[str] = Counter()
-    for words in counts.values():
-        found_in.update(words.keys())
-    total = len(counts) + 1
-
-    def vector(words: Counter[str]) -> dict[str, float]:
-        weights = {w: (1 + math.log(n)) * math.log(total / found_in[w]) for w, n in words.items()}
-        norm = math.sqrt(sum(v * v for v in weights.values())) or 1.0
-        return {w: v / norm for w, v in weights.items()}
-
-    mine = vector(counts[postmortem_id])
-    return {
-        other: sum(weight * theirs.get(word, 0.0) for word, weight in mine.items())
-        for other in others
-        if other in counts
-        for theirs in (vector(counts[other]),)
-    }
+    ids = [postmortem_id] + [i for i in versions if i != postmortem_id and i in counts]
+    # A dense matrix over the words these postmortems use (a few thousand columns).
+    terms, columns = np.unique(np.concatenate([counts[i].ids for i in ids]), return_inverse=True)
+    rows = np.repeat(np.arange(len(ids)), [len(counts[i].ids) for i in ids])
+    weights = np.zeros((len(ids), len(terms)), np.float64)
+    weights[rows, columns] = 1 + np.log(np.concatenate([counts[i].counts for i in ids]))
+    found_in = np.count_nonzero(weights, axis=0)
+    weights *= np.log((len(ids) + 1) / found_in)
+    norms = np.linalg.norm(weights, axis=1)
+    weights /= np.where(norms > 0, norms, 1.0)[:, None]
+    scores = weights[1:] @ weights[0]
+    return dict(zip(ids[1:], scores.tolist(), strict=True))
 
 
 def _vocabulary_candidates(engine: Engine, target: Summary, hidden: set[str]) -> set[str]:
     """Visible postmortems linked to the target, or sharing an error class (the most recent)."""
     shared = (
-        select(PostmortemLink.postmortem_id)
+        select(col(PostmortemLink.postmortem_id), col(PostmortemRow.date))
+        .distinct()
         .join(PostmortemRow, col(PostmortemRow.id) == col(PostmortemLink.postmortem_id))
         .where(col(PostmortemLink.kind) == "error_class")
         .where(col(PostmortemLink.value).in_(target.error_classes or [""]))
         .where(col(PostmortemRow.id).not_in(sorted(hidden)))
-        .order_by(col(PostmortemRow.date).desc())
+        .order_by(col(PostmortemRow.date).desc(), col(PostmortemLink.postmortem_id))
         .limit(SHARED_CLASS_CANDIDATES)
     )
     linking = select(PostmortemLink.postmortem_id).where(
         col(PostmortemLink.kind) == "related", col(PostmortemLink.value) == target.id
     )
     with store.session(engine) as db:
-        return set(target.related) | set(db.exec(shared)) | set(db.exec(linking))
+        sharing = {identifier for identifier, _ in db.exec(shared)}
+        return set(target.related) | sharing | set(db.exec(linking))
 
 
-def _similarities(semantic: SemanticIndex, postmortem_id: str) -> dict[str, float]:
-    """Cosine of document vectors to every other postmortem (empty if not embedded)."""
+@dataclass
+class Visible:
+    """Every postmortem one reader may see, summarised once: for computing many lists
+    (the stored ones) without the per-list queries. Same candidates as the queries."""
+
+    summaries: dict[str, Summary]
+    by_class: dict[str, list[str]] = field(default_factory=dict)  # newest first, then id
+    linking: dict[str, set[str]] = field(default_factory=dict)  # id -> ids that link to it
+
+    @classmethod
+    def load(cls, engine: Engine, groups: frozenset[str]) -> Visible:
+        found = cls(_summaries(engine, groups))
+        newest = sorted(found.summaries.values(), key=lambda s: s.id)
+        newest.sort(key=lambda s: s.date, reverse=True)
+        for summary in newest:
+            for error_class in dict.fromkeys(summary.error_classes):
+                found.by_class.setdefault(error_class, []).append(summary.id)
+            for other in summary.related:
+                found.linking.setdefault(other, set()).add(summary.id)
+        return found
+
+    def vocabulary_candidates(self, target: Summary) -> set[str]:
+        """As `_vocabulary_candidates`, from memory."""
+        sharing = {i for c in target.error_classes for i in self.by_class.get(c, [])}
+        newest = sorted(sharing, key=lambda i: i)
+        newest.sort(key=lambda i: self.summaries[i].date, reverse=True)
+        found = set(newest[:SHARED_CLASS_CANDIDATES]) | self.linking.get(target.id, set())
+        return found | set(target.related)
+
+
+def _similarities(
+    semantic: SemanticIndex, postmortem_id: str
+) -> tuple[list[str], dict[str, int], npt.NDArray[np.float32]]:
+    """(ids, id -> row, cosine of each one's document vector to this one's); empty if
+    not embedded."""
     vectors = semantic.vectors
     if vectors is None or postmortem_id not in vectors.position:
-        return {}
+        return [], {}, np.zeros(0, np.float32)
     documents = vectors.document_vectors()
-    scores = documents @ documents[vectors.position[postmortem_id]]
-    return dict(zip(vectors.ids, scores.tolist(), strict=True))
+    scores: npt.NDArray[np.float32] = documents @ documents[vectors.position[postmortem_id]]
+    return vectors.ids, vectors.position, scores
 
 
-def _describe(
-    semantic: SemanticIndex,
-    postmortem_id: str,
-    score: float,
-    other: Summary,
-    shared_classes: list[str],
-    shared_services: list[str],
-    linked: bool,
-) -> dict[str, Any]:
+def describe(target: Summary, item: Scored, passage: dict[str, Any] | None) -> dict[str, Any]:
+    """One related item as the API, the page and the pack show it."""
+    other = item.other
     reasons: list[dict[str, Any]] = []
-    reasons += [{"kind": "error_class", "value": value} for value in shared_classes]
-    reasons += [{"kind": "service", "value": value} for value in shared_services]
-    if linked:
+    reasons += [{"kind": "error_class", "value": value} for value in item.shared_classes]
+    reasons += [{"kind": "service", "value": value} for value in item.shared_services]
+    if item.linked:
         reasons.append({"kind": "linked", "value": "listed under related"})
-    passage = closest_passage(semantic, postmortem_id, other.id)
     if passage is not None:
         reasons.append(passage)
     return {
         "id": other.id,
         "title": other.title,
         "date": other.date,
+        "when": "later" if other.date > target.date else "earlier",
         "services": other.services,
         "error_classes": other.error_classes,
-        "score": round(score, 4),
-        "strength": strength(score),
+        "score": round(item.score, 4),
+        "strength": strength(item.score),
         "reasons": reasons,
     }
 
 
-def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[str, Any] | None:
-    """The passage of `other` closest in meaning to any passage of `source`."""
+def closest_pair(semantic: SemanticIndex, source: str, other: str) -> tuple[int, float] | None:
+    """(ordinal, cosine) of the passage of `other` closest to any passage of `source`."""
     vectors = semantic.vectors
     if vectors is None:
         return None
@@ -279,10 +445,22 @@ def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[st
     ordinals, theirs = vectors.vectors_of(other)
     if not len(mine) or not len(theirs):
         return None
-    grid = mine @ theirs.T
-    best = int(np.argmax(grid.max(axis=0)))
-    ordinal = int(ordinals[best])
-    row = semantic.passages([(other, ordinal)]).get((other, ordinal))
+    best = (mine @ theirs.T).max(axis=0)
+    n = int(np.argmax(best))
+    return int(ordinals[n]), float(best[n])
+
+
+def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[str, Any] | None:
+    """The passage of `other` closest in meaning to any passage of `source`."""
+    pair = closest_pair(semantic, source, other)
+    if pair is None:
+        return None
+    ordinal, similarity = pair
+    return passage_reason(semantic.passages([(other, ordinal)]).get((other, ordinal)), similarity)
+
+
+def passage_reason(row: Passage | None, similarity: float) -> dict[str, Any] | None:
+    """The `similar_passage` reason for a stored passage (None if it is gone)."""
     if row is None:
         return None
     text = _passages.passage_text(row.text, row.heading)
@@ -292,7 +470,7 @@ def closest_passage(semantic: SemanticIndex, source: str, other: str) -> dict[st
         "kind": "similar_passage",
         "value": row.heading or "",
         "passage": text,
-        "similarity": round(float(grid.max(axis=0)[best]), 4),
+        "similarity": round(similarity, 4),
     }
 
 

@@ -75,6 +75,8 @@ class SemanticIndex:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._queries: dict[tuple[str, str], Vector] = {}
+        # Called after every sync that loaded vectors (the stored related lists).
+        self.listeners: list[Callable[[], object]] = []
 
     @property
     def ready(self) -> bool:
@@ -112,6 +114,11 @@ class SemanticIndex:
                 self.state, self.error = "error", f"embedding failed: {error}"
                 return 0
             self.state = "ready"
+            for listener in self.listeners:
+                try:
+                    listener()
+                except Exception:  # derived data; search keeps working without it
+                    log.exception("after embedding: %r failed", listener)
             return count
 
     def start(self) -> None:

@@ -284,3 +284,13 @@ def test_incidents_of_restricted_postmortems_carry_nothing_of_them(client: TestC
     assert stuffing["title"] == "(title hidden: its postmortem is not readable)"
     assert stuffing["postmortem"] is None
     assert stuffing["error_classes"] == ["unclassified"]
+
+
+def test_every_page_template_is_compiled_before_the_first_request(tmp_path: Path) -> None:
+    from api import web
+
+    web.templates.cache_clear()
+    create_app(Settings(library=SAMPLE_LIBRARY, data_dir=tmp_path / "data"))
+    environment = web.templates().env
+    compiled = {key[1] for key in environment.cache or {}}
+    assert {"postmortem.html", "pack.html"} <= compiled

@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from api.app import create_app
 from indexer.config import Settings
+from indexer.db import store
+from indexer.db.models import NeighbourRow
 from tests.conftest import postmortem_text, write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +26,16 @@ def _wait(check: object, seconds: float = 20.0) -> None:
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, "not within the time allowed"
         time.sleep(0.1)
+
+
+def _stored_pairs(settings: Settings) -> set[tuple[str, str]]:
+    """(postmortem, related one) of every stored related list."""
+    engine = store.make_engine(settings.resolved_database_url)
+    try:
+        with store.session(engine) as db:
+            return set(db.exec(select(NeighbourRow.postmortem_id, NeighbourRow.other_id)))
+    finally:
+        engine.dispose()
 
 
 def test_a_postmortem_indexed_by_another_process_reaches_semantic_search_and_related(
@@ -65,3 +78,17 @@ def test_a_postmortem_indexed_by_another_process_reaches_semantic_search_and_rel
         assert status["postmortems"] == before + 1
         related = client.get("/api/postmortems/a/related").json()["items"]
         assert "quasar" in [item["id"] for item in related]
+        # The lists were stored at index time: pages read them, nobody recomputes them.
+        assert {("a", "quasar"), ("quasar", "a")} <= _stored_pairs(settings)
+
+        (settings.library / "quasar.md").unlink()
+        subprocess.run(
+            [sys.executable, "-m", "api.cli", "index"], cwd=ROOT, env=env, check=True, timeout=120
+        )
+
+        def related_forgets_it() -> bool:
+            items = client.get("/api/postmortems/a/related").json()["items"]
+            return "quasar" not in [item["id"] for item in items]
+
+        _wait(related_forgets_it, 10)
+        assert not any("quasar" in pair for pair in _stored_pairs(settings))
