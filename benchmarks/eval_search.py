@@ -43,12 +43,14 @@ from indexer.filters import Filters
 from indexer.library import Library
 from indexer.search import _hybrid, _passages, _query
 from indexer.search._hybrid import Tuning
+from indexer.search._vectors import Match
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MODES = ("fulltext", "semantic", "hybrid")
 KINDS = ("overall", "keyword", "paraphrase", "question")
 FOLDS = 5
 GRANULARITIES = ("sections", "paragraphs")  # the shipped one first
+REFERENCE = "plain"  # the issue's plain passage cut, indexed for the reference rows
 DEPTH = 10
 EVERYONE: frozenset[str] = frozenset()
 
@@ -61,20 +63,46 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     },
     "semantic": {
         "granularity": GRANULARITIES,
+        "semantic_floor": (0.0, 0.3),
         "document_mix": (0.0, 0.3),
+        "passage_mix": (0.0, 0.3, 0.5),
         "semantic_feedback": (0.0, 0.5, 1.0),
     },
     "hybrid": {
         "general_vocabulary": (True, False),
         "feedback_terms": (0, 10),
-        "hybrid_feedback": (False, True),
         "granularity": GRANULARITIES,
-        "vector_feedback": (0.0, 0.5),
-        "rrf_k": (10, 20),
+        "semantic_floor": (0.0, 0.3),
+        "passage_mix": (0.0, 0.3),
+        "fusion": ("rrf", "zscore"),
+        "rrf_k": (10, 60),
         "semantic_vote": (0.6, 0.8, 1.0),
         "semantic_vote_long": (0.8, 1.0, 1.3),
+        "semantic_vote_literal": (0.5, 0.8, 1.0),
     },
 }
+# Not tuning knobs of the ranking: how the corpus is cut, and how hybrid fuses.
+SEARCHER_KNOBS = ("granularity", "fusion")
+
+# Reference rows, fixed settings: the issue's plain MiniLM (one passage per
+# paragraph, "Title. paragraph", document = its best passage, no floor) and a
+# naive fusion of it with our full-text (RRF, k=60, equal votes).
+PLAIN = {"granularity": REFERENCE, "semantic_floor": 0.0}
+REFERENCES = (
+    ("semantic", "plain MiniLM, passage per paragraph (reference)", PLAIN),
+    (
+        "hybrid",
+        "RRF k=60 equal: full-text + plain MiniLM (reference)",
+        {
+            **PLAIN,
+            "fusion": "rrf",
+            "rrf_k": 60,
+            "semantic_vote": 1.0,
+            "semantic_vote_long": 1.0,
+            "semantic_vote_literal": 1.0,
+        },
+    ),
+)
 
 Query = dict[str, Any]
 Config = dict[str, Any]
@@ -100,8 +128,9 @@ class Rankers:
 
     def searcher(self, config: Config) -> _hybrid.Searcher:
         library = self.libraries[config.get("granularity", _passages.GRANULARITY)]
-        tuning = Tuning(**{k: v for k, v in config.items() if k != "granularity"})
-        return dataclasses.replace(library.searcher, tuning=tuning)
+        tuning = Tuning(**{k: v for k, v in config.items() if k not in SEARCHER_KNOBS})
+        fusion = config.get("fusion", library.searcher.fusion)
+        return dataclasses.replace(library.searcher, tuning=tuning, fusion=fusion)
 
     @cache  # noqa: B019 - one Rankers per run
     def lexical(
@@ -114,19 +143,48 @@ class Rankers:
             _query.parse(text), Filters(), EVERYONE, 100, expand, feedback=searcher.tuning.feedback
         )
 
+    @cache  # noqa: B019
+    def matches(
+        self, text: str, granularity: str, floor: float, mix: float, passages: float
+    ) -> list[Match]:
+        """The semantic matches as `Searcher.ranking` finds them (no feedback)."""
+        config = {
+            "granularity": granularity,
+            "semantic_floor": floor,
+            "document_mix": mix,
+            "passage_mix": passages,
+        }
+        searcher = self.searcher(config)
+        vector = searcher.semantic.query_vector(text)
+        return searcher._semantic_matches(text, Filters(), EVERYONE, 100, vector)
+
     def ranked(self, text: str, mode: str, config: Config) -> list[str]:
         tuning = self.searcher(config).tuning
         terms = tuning.feedback_terms
         lexical = self.lexical(text, tuning.general_vocabulary, terms, tuning.feedback_weight)
         if mode == "fulltext":
             return [i for i, _ in lexical[:DEPTH]]
+        if config.get("fusion", "rrf") != "rrf":
+            config = {k: v for k, v in config.items() if k != "rrf_k"}  # not read
         return self.ranking(text, mode, tuple(sorted(config.items())))
 
     @cache  # noqa: B019
     def ranking(self, text: str, mode: str, config: tuple[tuple[str, Any], ...]) -> list[str]:
-        """The ranking as `Searcher.ranking` makes it (its steps depend on each other)."""
+        """The ranking as `Searcher.ranking` makes it; without feedback, from the
+        memoised lexical ranking and semantic matches (the same steps, done once)."""
         searcher = self.searcher(dict(config))
+        tuning = searcher.tuning
         parsed = _query.parse(text)
+        if mode == "hybrid" and not tuning.hybrid_feedback:
+            granularity = dict(config).get("granularity", _passages.GRANULARITY)
+            lexical = self.lexical(
+                text, tuning.general_vocabulary, tuning.feedback_terms, tuning.feedback_weight
+            )
+            found = self.matches(
+                text, granularity, tuning.semantic_floor, tuning.document_mix, tuning.passage_mix
+            )
+            fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning, parsed)
+            return [i for i, _ in fused[:DEPTH]]
         expand = searcher.expansion(text)
         fused, _ = searcher.ranking(parsed, text, Filters(), mode, EVERYONE, 100, expand)
         return [i for i, _ in fused[:DEPTH]]
@@ -180,7 +238,7 @@ def open_libraries(corpus: Path, cache_dir: Path, model: str | None) -> dict[str
     write_library(corpus, folder)
     libraries = {}
     shipped = _passages.GRANULARITY
-    for granularity in GRANULARITIES:
+    for granularity in (*GRANULARITIES, REFERENCE):
         _passages.GRANULARITY = granularity  # cut the passages this way while indexing
         overrides = {"embedding_model": model} if model else {}
         settings = Settings(library=folder, data_dir=cache_dir / f"data-{granularity}", **overrides)
@@ -332,6 +390,13 @@ def main() -> None:
     print_table(
         "All dev queries, shipped settings (Tuning()), end to end (nDCG@10)",
         ((mode, end_to_end(shipped, queries, mode)) for mode in MODES),
+    )
+    print_table(
+        "Reference rows, all dev queries, fixed settings (nDCG@10)",
+        (
+            (name, by_kind(per_query(rankers, queries, mode, [config])[0], queries))
+            for mode, name, config in REFERENCES
+        ),
     )
     print_table(
         "Typos: one word misspelled per query, shipped settings (nDCG@10)",
