@@ -63,22 +63,16 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     },
     "semantic": {
         "granularity": GRANULARITIES,
-        "semantic_floor": (0.0, 0.3),
         "document_mix": (0.0, 0.3),
-        "passage_mix": (0.0, 0.3, 0.5),
         "semantic_feedback": (0.0, 0.5, 1.0),
     },
     "hybrid": {
         "general_vocabulary": (True, False),
         "feedback_terms": (0, 10),
         "granularity": GRANULARITIES,
-        "semantic_floor": (0.0, 0.3),
-        "passage_mix": (0.0, 0.3),
-        "fusion": ("rrf", "zscore"),
-        "rrf_k": (10, 60),
+        "rrf_k": (10, 20),
         "semantic_vote": (0.6, 0.8, 1.0),
         "semantic_vote_long": (0.8, 1.0, 1.3),
-        "semantic_vote_literal": (0.5, 0.8, 1.0),
     },
 }
 # Not tuning knobs of the ranking: how the corpus is cut, and how hybrid fuses.
@@ -99,7 +93,6 @@ REFERENCES = (
             "rrf_k": 60,
             "semantic_vote": 1.0,
             "semantic_vote_long": 1.0,
-            "semantic_vote_literal": 1.0,
         },
     ),
 )
@@ -144,16 +137,9 @@ class Rankers:
         )
 
     @cache  # noqa: B019
-    def matches(
-        self, text: str, granularity: str, floor: float, mix: float, passages: float
-    ) -> list[Match]:
+    def matches(self, text: str, granularity: str, floor: float, mix: float) -> list[Match]:
         """The semantic matches as `Searcher.ranking` finds them (no feedback)."""
-        config = {
-            "granularity": granularity,
-            "semantic_floor": floor,
-            "document_mix": mix,
-            "passage_mix": passages,
-        }
+        config = {"granularity": granularity, "semantic_floor": floor, "document_mix": mix}
         searcher = self.searcher(config)
         vector = searcher.semantic.query_vector(text)
         return searcher._semantic_matches(text, Filters(), EVERYONE, 100, vector)
@@ -180,9 +166,7 @@ class Rankers:
             lexical = self.lexical(
                 text, tuning.general_vocabulary, tuning.feedback_terms, tuning.feedback_weight
             )
-            found = self.matches(
-                text, granularity, tuning.semantic_floor, tuning.document_mix, tuning.passage_mix
-            )
+            found = self.matches(text, granularity, tuning.semantic_floor, tuning.document_mix)
             fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning, parsed)
             return [i for i, _ in fused[:DEPTH]]
         expand = searcher.expansion(text)
@@ -423,10 +407,10 @@ def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
         for fold, c in enumerate(chosen):
             print(f"  fold {fold + 1} chose: {describe(candidates[c])}")
         print(f"  best on all queries: {describe(candidates[best_all])}")
-        if mode == "hybrid":
-            ablations = ablate(rankers, queries, folds, mode)
+        if mode != "fulltext":
+            ablations += ablate(rankers, queries, folds, mode)
     print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", chosen_rows)
-    print_table("Hybrid, cross-validated, one knob fixed (the others chosen per fold)", ablations)
+    print_table("Cross-validated, one knob fixed (the others chosen per fold)", ablations)
     print(f"\n(sweep took {time.perf_counter() - started:.0f}s)")
 
 
@@ -440,7 +424,7 @@ def ablate(
             table, _ = cross_validated(
                 per_query(rankers, queries, mode, candidates), queries, folds
             )
-            rows.append((f"{knob}={value}", table))
+            rows.append((f"{mode}: {knob}={value}", table))
     return rows
 
 

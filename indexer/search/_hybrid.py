@@ -10,8 +10,6 @@ ranker matched.
 
 from __future__ import annotations
 
-import re
-import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -33,7 +31,7 @@ from indexer.search._semantic import SemanticIndex, Vector
 from indexer.search._vectors import Match
 
 MODES = ("hybrid", "fulltext", "semantic")
-FUSIONS = ("rrf", "weighted", "zscore")
+FUSIONS = ("rrf", "weighted")
 CANDIDATES = 100
 SEMANTIC_WEIGHT = 0.6  # the weighted fusion's share for semantic scores
 
@@ -52,10 +50,6 @@ class Tuning:
     # (descriptions and questions, where shared words matter less).
     semantic_vote: float = 0.8
     semantic_vote_long: float = 0.8
-    # ... and for literal queries: a quoted phrase, or a token that looks like
-    # code or an error message (digits, `:/_=<>()[]{}`, dotted or camelCase
-    # names), which an embedding model reads as word pieces it has rarely seen.
-    semantic_vote_literal: float = 0.8
     # A postmortem counts as a semantic match when it is at least this close to
     # the query (cosine, all-MiniLM-L6-v2). Below it, passages share little
     # more than the register of incident writing.
@@ -63,8 +57,6 @@ class Tuning:
     # How much of a postmortem's semantic score is its mean vector's cosine
     # (the rest is its best passage's): _vectors.py.
     document_mix: float = 0.0
-    # ... and how much is the mean cosine of its few best passages (_vectors.py).
-    passage_mix: float = 0.0
     # Expand full-text queries with the built-in general vocabulary
     # (_expansion.py); the taxonomy's own names are always used.
     general_vocabulary: bool = True
@@ -87,21 +79,11 @@ class Tuning:
         return Feedback(self.feedback_terms, self.feedback_weight)
 
     def vote(self, parsed: _query.ParsedQuery) -> float:
-        """The semantic vote for this query: literal, else by its length in content words."""
-        if literal(parsed):
-            return self.semantic_vote_literal
+        """The semantic vote for this query: by its length in content words."""
         words = len(_expansion.content_words(" ".join(parsed.words)))
-        if words > SHORT_QUERY_WORDS:
+        if parsed.phrases or words > SHORT_QUERY_WORDS:
             return self.semantic_vote_long
         return self.semantic_vote
-
-
-_LITERAL = re.compile(r"\d|[:/\\_=<>()\[\]{}]|\w\.\w|[a-z][A-Z]")
-
-
-def literal(parsed: _query.ParsedQuery) -> bool:
-    """A query with a quoted phrase or a token of code or an error message in it."""
-    return bool(parsed.phrases) or bool(_LITERAL.search(parsed.text))
 
 
 SHORT_QUERY_WORDS = 3
@@ -316,13 +298,12 @@ class Searcher:
         # Postmortems the reader may not see are set aside before the cut, so the
         # candidates are exactly those of a library without them.
         hidden = self.index.hidden_from(groups)
-        tuning = self.tuning
         found = self.semantic.search(
-            text, wide + len(hidden or ()), vector, tuning.document_mix, tuning.passage_mix
+            text, wide + len(hidden or ()), vector, self.tuning.document_mix
         )
         if hidden:
             found = [m for m in found if m.postmortem_id not in hidden][:wide]
-        matches = [m for m in found if m.score >= tuning.semantic_floor]
+        matches = [m for m in found if m.score >= self.tuning.semantic_floor]
         allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
         return [m for m in matches if m.postmortem_id in allowed][:k]
 
@@ -336,25 +317,14 @@ def fuse(
 ) -> list[tuple[str, float]]:
     """Combine a full-text and a semantic ranking into one, best first."""
     scores: dict[str, float] = {}
-    vote = tuning.vote(parsed) if parsed is not None else tuning.semantic_vote
     if fusion == "rrf":
         k = tuning.rrf_k
+        vote = tuning.vote(parsed) if parsed is not None else tuning.semantic_vote
         for rank, (identifier, _) in enumerate(lexical):
             scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (k + rank + 1)
         for rank, match in enumerate(semantic):
             share = vote / (k + rank + 1)
             scores[match.postmortem_id] = scores.get(match.postmortem_id, 0.0) + share
-    elif fusion == "zscore":
-        lexical_z = _standardised([score for _, score in lexical])
-        semantic_z = _standardised([m.score for m in semantic])
-        # A postmortem only one ranker found gets the other's lowest candidate's score.
-        floors = (min(lexical_z, default=0.0), min(semantic_z, default=0.0))
-        ids = [i for i, _ in lexical] + [m.postmortem_id for m in semantic]
-        scores = {identifier: floors[0] + vote * floors[1] for identifier in ids}
-        for (identifier, _), z in zip(lexical, lexical_z, strict=True):
-            scores[identifier] += z - floors[0]
-        for match, z in zip(semantic, semantic_z, strict=True):
-            scores[match.postmortem_id] += vote * (z - floors[1])
     else:
         floor = tuning.semantic_floor
         top = lexical[0][1] if lexical else 1.0
@@ -367,14 +337,6 @@ def fuse(
             )
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return [(identifier, round(score, 6)) for identifier, score in ordered]
-
-
-def _standardised(scores: list[float]) -> list[float]:
-    """Scores as z-scores within their own list (all 0 when they do not vary)."""
-    if len(scores) < 2:
-        return [0.0] * len(scores)
-    mean, spread = statistics.fmean(scores), statistics.pstdev(scores)
-    return [(score - mean) / spread if spread else 0.0 for score in scores]
 
 
 def _unavailable(semantic: SemanticIndex) -> str:

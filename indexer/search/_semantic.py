@@ -160,12 +160,7 @@ class SemanticIndex:
         return ExactVectorIndex(ids, ordinals, matrix, self.blocks)
 
     def search(
-        self,
-        query: str,
-        k: int,
-        vector: Vector | None = None,
-        document_mix: float = 0.0,
-        passage_mix: float = 0.0,
+        self, query: str, k: int, vector: Vector | None = None, document_mix: float = 0.0
     ) -> list[Match]:
         """Top `k` postmortems by their best passage (see `ExactVectorIndex.search`);
         empty until ready. `vector` is the query's embedding when the caller has it.
@@ -174,7 +169,7 @@ class SemanticIndex:
         if vectors is None or not query.strip():
             return []
         vector = vector if vector is not None else self.query_vector(query)
-        return [] if vector is None else vectors.search(vector, k, document_mix, passage_mix)
+        return [] if vector is None else vectors.search(vector, k, document_mix)
 
     def toward(self, vector: Vector, ids: list[str], weight: float) -> Vector:
         """`vector` moved toward the mean of these postmortems' vectors (Rocchio feedback)."""

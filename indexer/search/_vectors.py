@@ -28,7 +28,6 @@ from indexer.search._embeddings import Vectors, normalise
 # of the index passes in (the library's, created and shut down with it).
 CORES = os.cpu_count() or 1
 BLOCK_ROWS = 8192
-TOP_PASSAGES = 3  # how many best passages `passage_mix` averages
 
 
 def single_threaded_blas() -> None:
@@ -91,16 +90,12 @@ class ExactVectorIndex:
         end = int(self.starts[n + 1]) if n + 1 < len(self.starts) else self.passages
         return slice(int(self.starts[n]), end)
 
-    def search(
-        self, query: Vectors, k: int, document_mix: float = 0.0, passage_mix: float = 0.0
-    ) -> list[Match]:
+    def search(self, query: Vectors, k: int, document_mix: float = 0.0) -> list[Match]:
         """The `k` postmortems closest to `query` (a unit vector), best first.
 
         A postmortem scores its best passage's cosine, mixed with
-        `document_mix` of its mean vector's cosine and `passage_mix` of the
-        mean cosine of its TOP_PASSAGES best passages: the best passage finds
-        the one paragraph that says it, the others how much of the postmortem
-        is about it.
+        `document_mix` of its mean vector's cosine: the best passage finds the
+        one paragraph that says it, the mean what the whole postmortem is about.
         """
         if not self.ids or k <= 0:
             return []
@@ -109,9 +104,7 @@ class ExactVectorIndex:
         best = passage_best
         if document_mix:
             whole = self.document_vectors() @ query
-            best = (1 - document_mix) * best + document_mix * whole
-        if passage_mix:
-            best = (1 - passage_mix) * best + passage_mix * self._top_mean(scores, passage_best)
+            best = (1 - document_mix) * passage_best + document_mix * whole
         k = min(k, len(best))
         top = np.argpartition(-best, k - 1)[:k]
         top = top[np.argsort(-best[top], kind="stable")]
@@ -126,22 +119,6 @@ class ExactVectorIndex:
             top.tolist(), best[top].tolist(), self.ordinals[best_row[top]].tolist(), strict=True
         )
         return [Match(self.ids[n], score, ordinal) for n, score, ordinal in found]
-
-    def _top_mean(self, scores: Vectors, passage_best: Vectors) -> Vectors:
-        """Each postmortem's mean cosine over its TOP_PASSAGES best passages (or all it has)."""
-        counts = np.diff(self.starts, append=self.passages)
-        total, seen = passage_best.astype(np.float64), np.ones(len(passage_best))
-        remaining = scores.astype(np.float64)
-        found = passage_best
-        for _ in range(TOP_PASSAGES - 1):
-            # Set aside each postmortem's best remaining row (ties: all of them, rarely).
-            remaining = np.where(remaining >= np.repeat(found, counts), -np.inf, remaining)
-            found = np.maximum.reduceat(remaining, self.starts)
-            present = np.isfinite(found)
-            total += np.where(present, found, 0.0)
-            seen += present
-        mean: Vectors = (total / seen).astype(np.float32)
-        return mean
 
     def vectors_of(self, postmortem_id: str) -> tuple[npt.NDArray[np.int32], Vectors]:
         """(ordinals, vectors) of one postmortem's passages; empty if unknown."""

@@ -43,6 +43,41 @@ def test_passages_carry_title_and_heading_and_respect_the_size_limits() -> None:
     assert not [p for p in passages if "14:02" in p.text or "Alert on pool use" in p.text]
 
 
+def test_paragraph_passages_follow_the_authors_paragraphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_passages, "GRANULARITY", "paragraphs")
+    body = (
+        "## Impact\nCheckout failed for many shoppers\nwhile the pool was exhausted.\n\n"
+        "All times UTC.\n\nRefunds were issued to everyone who was charged twice.\n\n"
+        "## Contributing factors\n" + LONG + "\n\n## Timeline\n- 14:02 pages fire\n"
+    )
+    passages = _passages.chunk(parse(postmortem_text(body=body), "x.md"))
+    texts = [p.text for p in passages]
+    assert texts[0] == (
+        "Orders API returned errors. Impact. Checkout failed for many shoppers while the pool"
+        " was exhausted."
+    )
+    # A paragraph too short to stand alone joins the next one of its section.
+    assert texts[1] == (
+        "Orders API returned errors. Impact. All times UTC. Refunds were issued to everyone"
+        " who was charged twice."
+    )
+    factors = [p for p in passages if p.heading == "Contributing factors"]
+    assert len(factors) == 3  # a long paragraph is still cut into windows
+    assert not [t for t in texts if "14:02" in t]
+
+
+def test_the_plain_reference_cut_embeds_every_paragraph_with_the_title(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_passages, "GRANULARITY", "plain")
+    body = "## Impact\nCheckout failed.\n\n## Timeline\n- 14:02 pages fire\n"
+    texts = [p.text for p in _passages.chunk(parse(postmortem_text(body=body), "x.md"))]
+    assert texts == [
+        "Orders API returned errors. Checkout failed.",
+        "Orders API returned errors. 14:02 pages fire",
+    ]
+
+
 def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
     embedder = HashingEmbedder(64)
     first, second = embedder.embed(["database connections ran out", "database connections ran out"])
