@@ -8,13 +8,23 @@ all-MiniLM-L6-v2, cached in --cache across runs), and prints:
 
 1. the all-dev table: the shipped settings (`Tuning()`), every query, every
    mode, scored end to end through `Searcher.search`;
-2. the cross-validated table: for each mode, the judged queries are split
+2. reference rows, fixed settings: the issue's plain MiniLM (one passage
+   per paragraph, "Title. paragraph", best passage, no floor: the "plain"
+   cut of _passages.py) and a naive RRF (k=60, equal votes) of it with our
+   full-text;
+3. the typo and match-strength tables;
+4. the cross-validated table: for each mode, the judged queries are split
    into 5 folds (stratified by kind); the settings with the best mean
    nDCG@10 on four folds are scored on the fifth, and the held-out scores
    of all five folds are averaged;
-3. ablations under the same cross-validation: each knob fixed to each value
-   while the others are still chosen on the training folds;
-4. the settings each fold chose, and the settings best on all queries.
+5. ablations for semantic and hybrid mode under the same cross-validation:
+   each knob fixed to each value while the others are still chosen on the
+   training folds;
+6. the settings each fold chose, and the settings best on all queries.
+
+Hybrid rankings without feedback are fused from memoised full-text rankings
+and semantic matches (the steps of `Searcher.ranking`, each done once per
+query), so the grid costs seconds.
 
 The judged queries are a black box: this prints aggregates only, never a
 query, its text or a per-query figure. Defaults read ../shared.
