@@ -51,7 +51,7 @@ from benchmarks.relevance import load_queries, ndcg_at
 from indexer.config import Settings
 from indexer.filters import Filters
 from indexer.library import Library
-from indexer.search import _hybrid, _passages, _query
+from indexer.search import _hybrid, _passages, _query, _schema
 from indexer.search._hybrid import Tuning
 from indexer.search._vectors import Match
 
@@ -70,6 +70,7 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     "fulltext": {
         "general_vocabulary": (True, False),
         "feedback_terms": (0, 10, 20),
+        "title_boost": (0.25, 0.5, 1.0),
     },
     "semantic": {
         "granularity": GRANULARITIES,
@@ -79,14 +80,17 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     "hybrid": {
         "general_vocabulary": (True, False),
         "feedback_terms": (0, 10),
+        "title_boost": (0.25, 0.5, 1.0),
         "granularity": GRANULARITIES,
         "rrf_k": (10, 20),
         "semantic_vote": (0.6, 0.8, 1.0),
         "semantic_vote_long": (0.8, 1.0, 1.3),
     },
 }
-# Not tuning knobs of the ranking: how the corpus is cut, and how hybrid fuses.
-SEARCHER_KNOBS = ("granularity", "fusion")
+# Not `Tuning` fields: how the corpus is cut, how hybrid fuses, and the
+# full-text title field's boost (_schema.FIELD_BOOSTS; the body repeats the title).
+SEARCHER_KNOBS = ("granularity", "fusion", "title_boost")
+SHIPPED_BOOSTS = dict(_schema.FIELD_BOOSTS)
 
 # Reference rows, fixed settings: the issue's plain MiniLM (one passage per
 # paragraph, "Title. paragraph", document = its best passage, no floor) and a
@@ -137,14 +141,23 @@ class Rankers:
 
     @cache  # noqa: B019 - one Rankers per run
     def lexical(
-        self, text: str, general: bool, terms: int, weight: float
+        self, text: str, general: bool, terms: int, weight: float, title: float
     ) -> list[tuple[str, float]]:
         config = {"general_vocabulary": general, "feedback_terms": terms, "feedback_weight": weight}
         searcher = self.searcher(config)
+        self.boost_title(title)
         expand = searcher.expansion(text)
         return searcher.index.rank(
             _query.parse(text), Filters(), EVERYONE, 100, expand, feedback=searcher.tuning.feedback
         )
+
+    def boost_title(self, title: float) -> None:
+        """Full-text queries parsed from now on boost the title field by `title`."""
+        boosts = {**SHIPPED_BOOSTS, "title": title}
+        if boosts != _schema.FIELD_BOOSTS:
+            _schema.FIELD_BOOSTS = boosts
+            for library in self.libraries.values():
+                library.searcher.index._queries.clear()  # parsed with the old boosts
 
     @cache  # noqa: B019
     def matches(self, text: str, granularity: str, floor: float, mix: float) -> list[Match]:
@@ -156,8 +169,7 @@ class Rankers:
 
     def ranked(self, text: str, mode: str, config: Config) -> list[str]:
         tuning = self.searcher(config).tuning
-        terms = tuning.feedback_terms
-        lexical = self.lexical(text, tuning.general_vocabulary, terms, tuning.feedback_weight)
+        lexical = self.lexical(text, *lexical_knobs(tuning, config))
         if mode == "fulltext":
             return [i for i, _ in lexical[:DEPTH]]
         if config.get("fusion", "rrf") != "rrf":
@@ -173,15 +185,18 @@ class Rankers:
         parsed = _query.parse(text)
         if mode == "hybrid" and not tuning.hybrid_feedback:
             granularity = dict(config).get("granularity", _passages.GRANULARITY)
-            lexical = self.lexical(
-                text, tuning.general_vocabulary, tuning.feedback_terms, tuning.feedback_weight
-            )
+            lexical = self.lexical(text, *lexical_knobs(tuning, dict(config)))
             found = self.matches(text, granularity, tuning.semantic_floor, tuning.document_mix)
             fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning, parsed)
             return [i for i, _ in fused[:DEPTH]]
         expand = searcher.expansion(text)
         fused, _ = searcher.ranking(parsed, text, Filters(), mode, EVERYONE, 100, expand)
         return [i for i, _ in fused[:DEPTH]]
+
+
+def lexical_knobs(tuning: Tuning, config: Config) -> tuple[bool, int, float, float]:
+    title = config.get("title_boost", SHIPPED_BOOSTS["title"])
+    return tuning.general_vocabulary, tuning.feedback_terms, tuning.feedback_weight, title
 
 
 def configs(mode: str, fixed: Config | None = None) -> list[Config]:
@@ -419,6 +434,7 @@ def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
         print(f"  best on all queries: {describe(candidates[best_all])}")
         if mode != "fulltext":
             ablations += ablate(rankers, queries, folds, mode)
+    rankers.boost_title(SHIPPED_BOOSTS["title"])
     print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", chosen_rows)
     print_table("Cross-validated, one knob fixed (the others chosen per fold)", ablations)
     print(f"\n(sweep took {time.perf_counter() - started:.0f}s)")
