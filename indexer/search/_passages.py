@@ -6,11 +6,13 @@ Short sections are merged into the next one and long ones are cut into
 overlapping windows, because the embedding model reads at most 256 word
 pieces and a passage that is mostly padding or truncated embeds poorly.
 
-GRANULARITY "paragraphs" cuts one passage per paragraph instead (lines
-shorter than PARAGRAPH_MIN_WORDS joined with the next). It is not the
-default: under cross-validation on ../shared/eval it was level with
-sections in semantic mode and behind them in hybrid mode (docs/search.md);
-benchmarks/eval_search.py keeps measuring both.
+GRANULARITY "paragraphs" cuts one passage per paragraph instead (the
+author's blank lines; a paragraph under PARAGRAPH_MIN_WORDS joins the next).
+It is not the default: under cross-validation on ../shared/eval it beat
+sections in semantic mode (+0.015 nDCG@10) and lost to them in hybrid mode
+(-0.031), and hybrid is the default (docs/search.md);
+benchmarks/eval_search.py keeps measuring both. "plain" is the issue's
+reference cut, for the harness only: "Title. paragraph" for every paragraph.
 
 The timeline and the action items are not embedded: they are lists of
 timestamps and tasks whose meaning the other sections state in prose, and
