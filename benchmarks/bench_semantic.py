@@ -5,7 +5,9 @@
 1. Embedding throughput at ingest: passages cut and embedded with the real
    model (PML_EMBEDDING_MODEL, default the packaged all-MiniLM-L6-v2) for the
    sample library, for `--embed` synthetic postmortems and, where
-   ../shared is present, for the 230 public postmortems.
+   ../shared is present, for the 230 public postmortems; and for the sample
+   library as indexing embeds it (`SemanticIndex.sync`: batches of stored
+   passages written to the vector cache).
 2. Hybrid search latency at `--count` postmortems over HTTP with the model
    loaded. Embedding 10,000 postmortems takes tens of minutes on 2 cores, so
    passages beyond the `--embed` sample get random unit vectors written to
@@ -56,6 +58,24 @@ def throughput(embedder: embeddings.Embedder, folder: Path, limit: int | None = 
     return (
         f"{len(postmortems)} postmortems, {len(passages)} passages in {seconds:.1f}s: "
         f"{len(postmortems) / seconds:.1f} postmortems/s, {len(passages) / seconds:.1f} passages/s"
+    )
+
+
+def indexing(model: str, folder: Path, data: Path) -> str:
+    """Throughput as indexing embeds: `SemanticIndex.sync` after a refresh, model preloaded."""
+    library = Library.open(Settings(library=folder, data_dir=data, embedding_model=model))
+    try:
+        library.refresh()
+        library.semantic.load_model()
+        started = time.perf_counter()
+        passages = library.semantic.sync()
+        seconds = time.perf_counter() - started
+        count = len(library.semantic.vectors or ())
+    finally:
+        library.close()
+    return (
+        f"{count} postmortems, {passages} passages in {seconds:.1f}s: "
+        f"{count / seconds:.1f} postmortems/s, {passages / seconds:.1f} passages/s"
     )
 
 
@@ -117,6 +137,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pml-bench-") as tmp:
         library_dir = generate(Path(tmp) / "library", args.count)
         print("sample library:", throughput(embedder, ROOT / "postmortems"))
+        print("  as indexed:  ", indexing(model, ROOT / "postmortems", Path(tmp) / "sample"))
         print("synthetic:     ", throughput(embedder, library_dir, args.embed))
         if CORPUS.is_file():
             write_library(CORPUS, Path(tmp) / "corpus")

@@ -8,13 +8,23 @@ all-MiniLM-L6-v2, cached in --cache across runs), and prints:
 
 1. the all-dev table: the shipped settings (`Tuning()`), every query, every
    mode, scored end to end through `Searcher.search`;
-2. the cross-validated table: for each mode, the judged queries are split
+2. reference rows, fixed settings: the issue's plain MiniLM (one passage
+   per paragraph, "Title. paragraph", best passage, no floor: the "plain"
+   cut of _passages.py) and a naive RRF (k=60, equal votes) of it with our
+   full-text;
+3. the typo and match-strength tables;
+4. the cross-validated table: for each mode, the judged queries are split
    into 5 folds (stratified by kind); the settings with the best mean
    nDCG@10 on four folds are scored on the fifth, and the held-out scores
    of all five folds are averaged;
-3. ablations under the same cross-validation: each knob fixed to each value
-   while the others are still chosen on the training folds;
-4. the settings each fold chose, and the settings best on all queries.
+5. ablations for semantic and hybrid mode under the same cross-validation:
+   each knob fixed to each value while the others are still chosen on the
+   training folds;
+6. the settings each fold chose, and the settings best on all queries.
+
+Hybrid rankings without feedback are fused from memoised full-text rankings
+and semantic matches (the steps of `Searcher.ranking`, each done once per
+query), so the grid costs seconds.
 
 The judged queries are a black box: this prints aggregates only, never a
 query, its text or a per-query figure. Defaults read ../shared.
@@ -41,14 +51,16 @@ from benchmarks.relevance import load_queries, ndcg_at
 from indexer.config import Settings
 from indexer.filters import Filters
 from indexer.library import Library
-from indexer.search import _hybrid, _passages, _query
+from indexer.search import _hybrid, _passages, _query, _schema
 from indexer.search._hybrid import Tuning
+from indexer.search._vectors import Match
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MODES = ("fulltext", "semantic", "hybrid")
 KINDS = ("overall", "keyword", "paraphrase", "question")
 FOLDS = 5
 GRANULARITIES = ("sections", "paragraphs")  # the shipped one first
+REFERENCE = "plain"  # the issue's plain passage cut, indexed for the reference rows
 DEPTH = 10
 EVERYONE: frozenset[str] = frozenset()
 
@@ -58,6 +70,7 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     "fulltext": {
         "general_vocabulary": (True, False),
         "feedback_terms": (0, 10, 20),
+        "title_boost": (0.25, 0.5, 1.0),
     },
     "semantic": {
         "granularity": GRANULARITIES,
@@ -67,14 +80,36 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     "hybrid": {
         "general_vocabulary": (True, False),
         "feedback_terms": (0, 10),
-        "hybrid_feedback": (False, True),
+        "title_boost": (0.25, 0.5, 1.0),
         "granularity": GRANULARITIES,
-        "vector_feedback": (0.0, 0.5),
         "rrf_k": (10, 20),
         "semantic_vote": (0.6, 0.8, 1.0),
         "semantic_vote_long": (0.8, 1.0, 1.3),
     },
 }
+# Not `Tuning` fields: how the corpus is cut, how hybrid fuses, and the
+# full-text title field's boost (_schema.FIELD_BOOSTS; the body repeats the title).
+SEARCHER_KNOBS = ("granularity", "fusion", "title_boost")
+SHIPPED_BOOSTS = dict(_schema.FIELD_BOOSTS)
+
+# Reference rows, fixed settings: the issue's plain MiniLM (one passage per
+# paragraph, "Title. paragraph", document = its best passage, no floor) and a
+# naive fusion of it with our full-text (RRF, k=60, equal votes).
+PLAIN = {"granularity": REFERENCE, "semantic_floor": 0.0}
+REFERENCES = (
+    ("semantic", "plain MiniLM, passage per paragraph (reference)", PLAIN),
+    (
+        "hybrid",
+        "RRF k=60 equal: full-text + plain MiniLM (reference)",
+        {
+            **PLAIN,
+            "fusion": "rrf",
+            "rrf_k": 60,
+            "semantic_vote": 1.0,
+            "semantic_vote_long": 1.0,
+        },
+    ),
+)
 
 Query = dict[str, Any]
 Config = dict[str, Any]
@@ -100,36 +135,68 @@ class Rankers:
 
     def searcher(self, config: Config) -> _hybrid.Searcher:
         library = self.libraries[config.get("granularity", _passages.GRANULARITY)]
-        tuning = Tuning(**{k: v for k, v in config.items() if k != "granularity"})
-        return dataclasses.replace(library.searcher, tuning=tuning)
+        tuning = Tuning(**{k: v for k, v in config.items() if k not in SEARCHER_KNOBS})
+        fusion = config.get("fusion", library.searcher.fusion)
+        return dataclasses.replace(library.searcher, tuning=tuning, fusion=fusion)
 
     @cache  # noqa: B019 - one Rankers per run
     def lexical(
-        self, text: str, general: bool, terms: int, weight: float
+        self, text: str, general: bool, terms: int, weight: float, title: float
     ) -> list[tuple[str, float]]:
         config = {"general_vocabulary": general, "feedback_terms": terms, "feedback_weight": weight}
         searcher = self.searcher(config)
+        self.boost_title(title)
         expand = searcher.expansion(text)
         return searcher.index.rank(
             _query.parse(text), Filters(), EVERYONE, 100, expand, feedback=searcher.tuning.feedback
         )
 
+    def boost_title(self, title: float) -> None:
+        """Full-text queries parsed from now on boost the title field by `title`."""
+        boosts = {**SHIPPED_BOOSTS, "title": title}
+        if boosts != _schema.FIELD_BOOSTS:
+            _schema.FIELD_BOOSTS = boosts
+            for library in self.libraries.values():
+                library.searcher.index._queries.clear()  # parsed with the old boosts
+
+    @cache  # noqa: B019
+    def matches(self, text: str, granularity: str, floor: float, mix: float) -> list[Match]:
+        """The semantic matches as `Searcher.ranking` finds them (no feedback)."""
+        config = {"granularity": granularity, "semantic_floor": floor, "document_mix": mix}
+        searcher = self.searcher(config)
+        vector = searcher.semantic.query_vector(text)
+        return searcher._semantic_matches(text, Filters(), EVERYONE, 100, vector)
+
     def ranked(self, text: str, mode: str, config: Config) -> list[str]:
         tuning = self.searcher(config).tuning
-        terms = tuning.feedback_terms
-        lexical = self.lexical(text, tuning.general_vocabulary, terms, tuning.feedback_weight)
+        lexical = self.lexical(text, *lexical_knobs(tuning, config))
         if mode == "fulltext":
             return [i for i, _ in lexical[:DEPTH]]
+        if config.get("fusion", "rrf") != "rrf":
+            config = {k: v for k, v in config.items() if k != "rrf_k"}  # not read
         return self.ranking(text, mode, tuple(sorted(config.items())))
 
     @cache  # noqa: B019
     def ranking(self, text: str, mode: str, config: tuple[tuple[str, Any], ...]) -> list[str]:
-        """The ranking as `Searcher.ranking` makes it (its steps depend on each other)."""
+        """The ranking as `Searcher.ranking` makes it; without feedback, from the
+        memoised lexical ranking and semantic matches (the same steps, done once)."""
         searcher = self.searcher(dict(config))
+        tuning = searcher.tuning
         parsed = _query.parse(text)
+        if mode == "hybrid" and not tuning.hybrid_feedback:
+            granularity = dict(config).get("granularity", _passages.GRANULARITY)
+            lexical = self.lexical(text, *lexical_knobs(tuning, dict(config)))
+            found = self.matches(text, granularity, tuning.semantic_floor, tuning.document_mix)
+            fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning, parsed)
+            return [i for i, _ in fused[:DEPTH]]
         expand = searcher.expansion(text)
         fused, _ = searcher.ranking(parsed, text, Filters(), mode, EVERYONE, 100, expand)
         return [i for i, _ in fused[:DEPTH]]
+
+
+def lexical_knobs(tuning: Tuning, config: Config) -> tuple[bool, int, float, float]:
+    title = config.get("title_boost", SHIPPED_BOOSTS["title"])
+    return tuning.general_vocabulary, tuning.feedback_terms, tuning.feedback_weight, title
 
 
 def configs(mode: str, fixed: Config | None = None) -> list[Config]:
@@ -180,7 +247,7 @@ def open_libraries(corpus: Path, cache_dir: Path, model: str | None) -> dict[str
     write_library(corpus, folder)
     libraries = {}
     shipped = _passages.GRANULARITY
-    for granularity in GRANULARITIES:
+    for granularity in (*GRANULARITIES, REFERENCE):
         _passages.GRANULARITY = granularity  # cut the passages this way while indexing
         overrides = {"embedding_model": model} if model else {}
         settings = Settings(library=folder, data_dir=cache_dir / f"data-{granularity}", **overrides)
@@ -334,6 +401,13 @@ def main() -> None:
         ((mode, end_to_end(shipped, queries, mode)) for mode in MODES),
     )
     print_table(
+        "Reference rows, all dev queries, fixed settings (nDCG@10)",
+        (
+            (name, by_kind(per_query(rankers, queries, mode, [config])[0], queries))
+            for mode, name, config in REFERENCES
+        ),
+    )
+    print_table(
         "Typos: one word misspelled per query, shipped settings (nDCG@10)",
         typo_table(shipped, queries),
     )
@@ -358,10 +432,11 @@ def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
         for fold, c in enumerate(chosen):
             print(f"  fold {fold + 1} chose: {describe(candidates[c])}")
         print(f"  best on all queries: {describe(candidates[best_all])}")
-        if mode == "hybrid":
-            ablations = ablate(rankers, queries, folds, mode)
+        if mode != "fulltext":
+            ablations += ablate(rankers, queries, folds, mode)
+    rankers.boost_title(SHIPPED_BOOSTS["title"])
     print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", chosen_rows)
-    print_table("Hybrid, cross-validated, one knob fixed (the others chosen per fold)", ablations)
+    print_table("Cross-validated, one knob fixed (the others chosen per fold)", ablations)
     print(f"\n(sweep took {time.perf_counter() - started:.0f}s)")
 
 
@@ -375,7 +450,7 @@ def ablate(
             table, _ = cross_validated(
                 per_query(rankers, queries, mode, candidates), queries, folds
             )
-            rows.append((f"{knob}={value}", table))
+            rows.append((f"{mode}: {knob}={value}", table))
     return rows
 
 

@@ -105,8 +105,11 @@ def _text(line: str) -> str:
     return line.strip()
 
 
-def sections(body: str) -> list[Section]:
+def sections(body: str, paragraphs: bool = False) -> list[Section]:
     """Split a body at its `#`/`##` headings; text before the first has heading ''.
+
+    `paragraphs`: keep one blank line between paragraphs (semantic search
+    embeds them apart); otherwise blank lines are dropped.
 
     This is a line scanner, not a Markdown parser: indexing calls it for
     every file, and a full parse costs more than everything else in indexing
@@ -129,15 +132,22 @@ def sections(body: str) -> list[Section]:
             continue
         heading = _HEADING.match(raw)
         if heading and len(heading.group(1)) <= 2:
-            result[-1].text = "\n".join(line for line in lines if line)
+            result[-1].text = _joined(lines, paragraphs)
             result.append(Section(_text(heading.group(2)), "", number))
             lines = []
         elif not (_RULE.match(raw) or _TABLE_RULE.match(raw)):
             lines.append(_text(heading.group(2)) if heading else _text(raw))
-    result[-1].text = "\n".join(line for line in lines if line)
+    result[-1].text = _joined(lines, paragraphs)
     if not result[0].text:
         result.pop(0)
     return result
+
+
+def _joined(lines: list[str], paragraphs: bool) -> str:
+    if not paragraphs:
+        return "\n".join(line for line in lines if line)
+    kept = [line for n, line in enumerate(lines) if line or (n and lines[n - 1])]
+    return "\n".join(kept).strip("\n")
 
 
 @dataclass(frozen=True)

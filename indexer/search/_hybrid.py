@@ -244,14 +244,13 @@ class Searcher:
                 moved = self.semantic.toward(vector, top, self.tuning.semantic_feedback)
                 matches = self._rematched(matches, text, filters, groups, k, moved)
             return [(m.postmortem_id, round(m.score, 4)) for m in matches], matches
-        # The query's embedding (traced torch) runs beside full-text ranking: both
-        # release the interpreter lock (numpy's BLAS is single-threaded: _vectors.py).
+        # The query's embedding (traced torch) and the vector product run beside
+        # full-text ranking: all of them release the interpreter lock.
         tuning = self.tuning
-        pending = self.helpers.submit(self.semantic.query_vector, text)
+        pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
         first = NO_FEEDBACK if tuning.hybrid_feedback else tuning.feedback
         lexical = self.index.rank(parsed, filters, groups, k, expand, feedback=first)
-        vector = pending.result()
-        matches = self._semantic_matches(text, filters, groups, k, vector)
+        vector, matches = pending.result()
         fused = fuse(lexical, matches, self.fusion, tuning, parsed)
         if not tuning.hybrid_feedback or not fused:
             return fused, matches
@@ -264,6 +263,13 @@ class Searcher:
             moved = self.semantic.toward(vector, top, tuning.vector_feedback)
             matches = self._rematched(matches, text, filters, groups, k, moved)
         return fuse(lexical, matches, self.fusion, tuning, parsed), matches
+
+    def _embedded_matches(
+        self, text: str, filters: Filters, groups: frozenset[str], k: int
+    ) -> tuple[Vector | None, list[Match]]:
+        """The query's vector and its semantic matches."""
+        vector = self.semantic.query_vector(text)
+        return vector, self._semantic_matches(text, filters, groups, k, vector)
 
     def _rematched(
         self,

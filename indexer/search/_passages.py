@@ -6,11 +6,13 @@ Short sections are merged into the next one and long ones are cut into
 overlapping windows, because the embedding model reads at most 256 word
 pieces and a passage that is mostly padding or truncated embeds poorly.
 
-GRANULARITY "paragraphs" cuts one passage per paragraph instead (lines
-shorter than PARAGRAPH_MIN_WORDS joined with the next). It is not the
-default: under cross-validation on ../shared/eval it was level with
-sections in semantic mode and behind them in hybrid mode (docs/search.md);
-benchmarks/eval_search.py keeps measuring both.
+GRANULARITY "paragraphs" cuts one passage per paragraph instead (the
+author's blank lines; a paragraph under PARAGRAPH_MIN_WORDS joins the next).
+It is not the default: under cross-validation on ../shared/eval it beat
+sections in semantic mode (+0.015 nDCG@10) and lost to them in hybrid mode
+(-0.031), and hybrid is the default (docs/search.md);
+benchmarks/eval_search.py keeps measuring both. "plain" is the issue's
+reference cut, for the harness only: "Title. paragraph" for every paragraph.
 
 The timeline and the action items are not embedded: they are lists of
 timestamps and tasks whose meaning the other sections state in prose, and
@@ -21,14 +23,16 @@ with them). Full-text search still reads every word of them.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
+from indexer.format import markdown
 from indexer.format.postmortem import Postmortem
 
 # Bump when what `chunk` returns changes: every postmortem is then cut again.
 VERSION = 2  # sections; benchmarks/eval_search.py indexes paragraphs apart
 GRANULARITY = "sections"
-PARAGRAPH_MIN_WORDS = 25
+PARAGRAPH_MIN_WORDS = 10
 MIN_WORDS = 40
 MAX_WORDS = 160
 OVERLAP_WORDS = 30
@@ -82,20 +86,26 @@ def _sections(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
     return merged
 
 
+def _blocks(text: str) -> list[list[str]]:
+    """The words of each paragraph (blocks of lines between blank lines)."""
+    return [block.split() for block in re.split(r"\n\s*\n", text) if block.split()]
+
+
 def _paragraphs(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
-    """(heading, words) per paragraph; lines too short to stand alone join the next."""
+    """(heading, words) per paragraph; a paragraph too short to stand alone (a
+    lone line like "All times UTC.") joins the next one of its section."""
     lead = " ".join(p for p in (postmortem.impact_summary, postmortem.trigger) if p)
-    sections = [("Summary", [lead])] if lead else []
+    sections = [("Summary", [lead.split()])] if lead else []
     sections += [
-        (s.heading, s.text.split("\n"))
-        for s in postmortem.sections
+        (s.heading, _blocks(s.text))
+        for s in markdown.sections(postmortem.body, paragraphs=True)
         if s.heading.strip().lower() not in NOT_EMBEDDED
     ]
     result: list[tuple[str, list[str]]] = []
-    for heading, lines in sections:
+    for heading, blocks in sections:
         words: list[str] = []
-        for line in lines:
-            words += line.split()
+        for block in blocks:
+            words += block
             if len(words) >= PARAGRAPH_MIN_WORDS:
                 result.append((heading, words))
                 words = []
@@ -107,8 +117,20 @@ def _paragraphs(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
     return result
 
 
+def _plain(postmortem: Postmortem) -> list[Chunk]:
+    """The issue's reference cut: "Title. paragraph" for every paragraph of the body
+    as written, nothing merged, skipped or windowed (benchmarks/eval_search.py)."""
+    body = "\n\n".join(s.text for s in markdown.sections(postmortem.body, paragraphs=True))
+    return [
+        Chunk(n, "", f"{postmortem.title}. {' '.join(words)}")
+        for n, words in enumerate(_blocks(body))
+    ]
+
+
 def chunk(postmortem: Postmortem) -> list[Chunk]:
     """The passages of a postmortem, in document order (at least one: the title)."""
+    if GRANULARITY == "plain":
+        return _plain(postmortem) or [Chunk(0, "", postmortem.title)]
     result: list[Chunk] = []
     parts = _paragraphs(postmortem) if GRANULARITY == "paragraphs" else _sections(postmortem)
     for heading, words in parts:

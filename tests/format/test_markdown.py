@@ -30,3 +30,11 @@ def test_sections_split_at_level_two_headings() -> None:
     assert "The pool ran dry." in parts[1].text and "Detail" in parts[1].text
     assert parts[2].line == 9
     assert "The pool ran dry." in plain_text(body)
+
+
+def test_sections_can_keep_paragraph_breaks() -> None:
+    body = "## Impact\nFirst line\nwraps here.\n\n\n**Second** paragraph.\n\n## Timeline\n- 10:00 x"
+    assert sections(body)[0].text == "First line\nwraps here.\nSecond paragraph."
+    kept = sections(body, paragraphs=True)
+    assert kept[0].text == "First line\nwraps here.\n\nSecond paragraph."  # one blank line
+    assert kept[1].text == "10:00 x"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -16,10 +18,15 @@ from api.cli import main
 from indexer.config import Settings
 from indexer.format.postmortem import parse
 from indexer.indexing import ingest
-from indexer.search import _passages
-from indexer.search._embeddings import EmbeddingError, HashingEmbedder, resolve_precision
+from indexer.search import _passages, _semantic, _vectors
+from indexer.search._embeddings import (
+    EmbeddingError,
+    HashingEmbedder,
+    normalise,
+    resolve_precision,
+)
 from indexer.search._hybrid import fuse
-from indexer.search._vectors import Match
+from indexer.search._vectors import ExactVectorIndex, Match
 from tests.conftest import postmortem_text, write
 
 LONG = " ".join(f"word{n}" for n in range(400))
@@ -41,6 +48,41 @@ def test_passages_carry_title_and_heading_and_respect_the_size_limits() -> None:
     assert [p.ordinal for p in passages] == list(range(len(passages)))
     # Timestamps and task lists are left to full-text search.
     assert not [p for p in passages if "14:02" in p.text or "Alert on pool use" in p.text]
+
+
+def test_paragraph_passages_follow_the_authors_paragraphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_passages, "GRANULARITY", "paragraphs")
+    body = (
+        "## Impact\nCheckout failed for many shoppers\nwhile the pool was exhausted.\n\n"
+        "All times UTC.\n\nRefunds were issued to everyone who was charged twice.\n\n"
+        "## Contributing factors\n" + LONG + "\n\n## Timeline\n- 14:02 pages fire\n"
+    )
+    passages = _passages.chunk(parse(postmortem_text(body=body), "x.md"))
+    texts = [p.text for p in passages]
+    assert texts[0] == (
+        "Orders API returned errors. Impact. Checkout failed for many shoppers while the pool"
+        " was exhausted."
+    )
+    # A paragraph too short to stand alone joins the next one of its section.
+    assert texts[1] == (
+        "Orders API returned errors. Impact. All times UTC. Refunds were issued to everyone"
+        " who was charged twice."
+    )
+    factors = [p for p in passages if p.heading == "Contributing factors"]
+    assert len(factors) == 3  # a long paragraph is still cut into windows
+    assert not [t for t in texts if "14:02" in t]
+
+
+def test_the_plain_reference_cut_embeds_every_paragraph_with_the_title(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_passages, "GRANULARITY", "plain")
+    body = "## Impact\nCheckout failed.\n\n## Timeline\n- 14:02 pages fire\n"
+    texts = [p.text for p in _passages.chunk(parse(postmortem_text(body=body), "x.md"))]
+    assert texts == [
+        "Orders API returned errors. Checkout failed.",
+        "Orders API returned errors. 14:02 pages fire",
+    ]
 
 
 def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
@@ -239,6 +281,32 @@ def test_vectors_are_cached_by_content(settings: Settings, open_library: Any) ->
     assert reopened.semantic.vectors is not None and len(reopened.semantic.vectors) == 4
 
 
+class _RecordingEmbedder(HashingEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(texts)
+        return super().embed(texts)
+
+
+def test_passages_are_embedded_shortest_first_so_batches_pad_little(
+    settings: Settings, open_library: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n, sizes in enumerate(((120, 45), (60, 150, 90), (75, 140))):
+        body = "".join(f"## Part {size}\n" + "word " * size + "\n\n" for size in sizes)
+        write(settings.library, f"2025/p{n}.md", postmortem_text(id=f"p{n}", body=body))
+    monkeypatch.setattr(_semantic, "BATCH", 2)
+    library = open_library(settings)
+    library.refresh()
+    recorder = _RecordingEmbedder()
+    library.semantic.embedder = recorder
+    assert library.semantic.sync() == 7
+    lengths = [len(text) for batch in recorder.batches for text in batch]
+    assert len(recorder.batches) > 2 and lengths == sorted(lengths)
+
+
 def test_passages_are_cut_anew_when_the_cutting_changes(
     settings: Settings, open_library: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,3 +331,22 @@ def test_an_unknown_precision_is_a_clear_error() -> None:
     with pytest.raises(EmbeddingError, match="precision must be one of auto, float32, bfloat16"):
         resolve_precision("int4")
     assert resolve_precision("float32") == "float32"
+
+
+def test_the_half_precision_product_ranks_as_float32_does() -> None:
+    rng = np.random.default_rng(7)
+    ids = [f"pm{n // 3:04d}" for n in range(3 * 6000)]  # 6,000 postmortems, 3 passages each
+    matrix = normalise(rng.standard_normal((len(ids), 32)).astype(np.float32))
+    ordinals = [n % 3 for n in range(len(ids))]
+    query = normalise(matrix[:1] + matrix[4:5])[0]  # close to pm0000 and pm0001
+    exact = ExactVectorIndex(ids, ordinals, matrix).search(query, 20)
+    with ThreadPoolExecutor(2) as pool:
+        for blocks in (None, pool):  # 18,000 rows: the product is cut into row blocks
+            half = ExactVectorIndex(ids, ordinals, matrix, blocks, half=True)
+            assert half._half is not None and len(ids) >= _vectors.BLOCK_ROWS * 2
+            found = half.search(query, 20)
+            assert [m.postmortem_id for m in found[:2]] == ["pm0000", "pm0001"]
+            assert [m.ordinal for m in found[:2]] == [0, 1]
+            assert max(abs(a.score - b.score) for a, b in zip(found, exact, strict=True)) < 2e-3
+            close = {m.postmortem_id for m in exact[:10]}
+            assert len(close & {m.postmortem_id for m in found[:10]}) >= 9
