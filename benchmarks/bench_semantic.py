@@ -154,6 +154,12 @@ def main() -> None:
             print(f"embedded all {count} passages in {time.perf_counter() - started:.0f}s")
         else:
             print(f"random unit vectors for {fill_random(library, embedder.name)} passages")
+            # Load them and store every related list now, as `pml index` would: the server
+            # then has nothing to build in the background while it is timed.
+            started = time.perf_counter()
+            library.semantic.embedder = embedder
+            library.semantic.sync()
+            print(f"vectors loaded, related lists stored in {time.perf_counter() - started:.0f}s")
         library.close()
         serve(settings, args.queries)
 

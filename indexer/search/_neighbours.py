@@ -107,6 +107,8 @@ def refresh(engine: Engine, semantic: SemanticIndex) -> int:
     hidden = _related._hidden(engine, EVERYONE)
     done = 0
     for start in range(0, len(affected), _BATCH):
+        if semantic.stopping:  # shutting down: the lists not written yet are built next time
+            break
         batch = sorted(affected)[start : start + _BATCH]
         computed = [_compute(engine, semantic, i, hidden, visible) for i in batch]
         _write(engine, [c for c in computed if c is not None], embedder.name, [])

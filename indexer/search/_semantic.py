@@ -98,6 +98,11 @@ class SemanticIndex:
             return False
         return True
 
+    @property
+    def stopping(self) -> bool:
+        """Has `stop` been called (long work after embedding should end early)?"""
+        return self._stopping.is_set()
+
     def sync(self, progress: Progress | None = None) -> int:
         """Embed passages that have no vector yet and reload the index; returns how many."""
         with self._lock:
