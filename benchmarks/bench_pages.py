@@ -5,6 +5,8 @@
 Requests go through the whole ASGI app in-process (FastAPI's TestClient), so
 the figures are the server's work (routing, indexer calls, templates,
 middleware) without network or browser time. The target is under 100 ms.
+Each page is requested WARM_UP times before it is timed: the process's first
+use of a query or template (compiled once) is not the steady state.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from indexer.config import Settings
 
 LIBRARY = Path(__file__).resolve().parent.parent / "postmortems"
 EXAMPLE = "2025-02-11-orders-pgbouncer-pool-exhaustion"
+WARM_UP = 5
 PAGES = {
     "search (empty)": "/",
     "search (query)": "/?q=connection+pool+exhaustion",
@@ -62,6 +65,8 @@ def main() -> None:
             print(f"{'page':<26} {'p50 ms':>8} {'p99 ms':>8}   ({count} requests each)")
             for name, url in PAGES.items():
                 headers = FRAGMENT if "fragment" in name else {}
+                for _ in range(WARM_UP):  # first-use costs (statement compilation) are not counted
+                    client.get(url, headers=headers)
                 timings = []
                 for _ in range(count):
                     started = time.perf_counter()
