@@ -46,12 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import write_library
 from benchmarks.eval_search import FOLDS, folds_of
-from benchmarks.relevance import load_queries
+from benchmarks.relevance import add_eval_arguments, load_queries
 from indexer.config import Settings
 from indexer.library import Library
 from indexer.search import _related, related
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 K = 5
 SCOPES = ("all", "past")
 
@@ -201,14 +200,7 @@ def shipped_end_to_end(library: Library, asked: list[str], together: Pairs) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=SHARED / "corpus/public-postmortems.jsonl")
-    parser.add_argument(
-        "--queries",
-        type=Path,
-        nargs="+",
-        default=[SHARED / "eval/queries-dev.jsonl", SHARED / "eval/queries-dev2.jsonl"],
-    )
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/pml-eval")
+    add_eval_arguments(parser)
     parser.add_argument("--no-grid", action="store_true", help="only the all-dev table")
     args = parser.parse_args()
     queries = [q for path in args.queries for q in load_queries(path)]

@@ -47,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import write_library
-from benchmarks.relevance import load_queries, ndcg_at
+from benchmarks.relevance import add_eval_arguments, load_queries, ndcg_at
 from indexer.config import Settings
 from indexer.filters import Filters
 from indexer.library import Library
@@ -55,7 +55,6 @@ from indexer.search import _hybrid, _passages, _query, _schema
 from indexer.search._hybrid import Tuning
 from indexer.search._vectors import Match
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MODES = ("fulltext", "semantic", "hybrid")
 KINDS = ("overall", "keyword", "paraphrase", "question")
 FOLDS = 5
@@ -378,14 +377,7 @@ def describe(config: Config) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=SHARED / "corpus/public-postmortems.jsonl")
-    parser.add_argument(
-        "--queries",
-        type=Path,
-        nargs="+",
-        default=[SHARED / "eval/queries-dev.jsonl", SHARED / "eval/queries-dev2.jsonl"],
-    )
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/pml-eval")
+    add_eval_arguments(parser)
     parser.add_argument("--model", default=None, help="PML_EMBEDDING_MODEL to use")
     parser.add_argument("--quick", action="store_true", help="skip the cross-validation sweep")
     args = parser.parse_args()

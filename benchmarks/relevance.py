@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """--corpus, --queries and --cache, as every evaluation over ../shared takes them."""
+    parser.add_argument("--corpus", type=Path, default=SHARED / "corpus/public-postmortems.jsonl")
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        nargs="+",
+        default=[SHARED / "eval/queries-dev.jsonl", SHARED / "eval/queries-dev2.jsonl"],
+    )
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/pml-eval")
 
 
 def load_queries(path: Path) -> list[dict[str, Any]]:

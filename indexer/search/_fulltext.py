@@ -539,7 +539,7 @@ class SearchIndex:
         searcher = self._searcher()
         if not searcher.doc_freq("body", term):
             return False
-        if self._limited(searcher) == {}:  # nothing is restricted: no need to ask
+        if self._sees_all(searcher, groups):  # every holder is visible: no need to ask
             return True
         query = tantivy.Query.boolean_query(
             [

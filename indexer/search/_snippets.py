@@ -47,18 +47,27 @@ def phrases_of(names: tuple[str, ...]) -> tuple[Phrase, ...]:
     return tuple(p for p in (tuple(analyze(name)) for name in names) if p)
 
 
+Token = tuple[int, int, str | None]  # start, end, stem (None: a stop word)
+
+
+def _tokens(text: str, cues: re.Pattern[str]) -> list[Token]:
+    """The tokens of `text` that may stand for a query word (see `_cues`), stemmed."""
+    return [(m.start(), m.end(), _stem(m.group())) for m in cues.finditer(text)]
+
+
+def _spans(
+    text: str, found: list[Token], words: frozenset[str], phrases: tuple[Phrase, ...]
+) -> set[tuple[int, int]]:
+    """Character spans to mark among `found`: query words anywhere, whole expansion names."""
+    spans = {(start, end) for start, end, stem in found if stem in words}
+    spans.update(_phrase_marks(text, [t for t in found if t[2] is not None], phrases))
+    return spans
+
+
 def _marks(text: str, words: frozenset[str], phrases: tuple[Phrase, ...]) -> list[tuple[int, int]]:
-    """Character spans to highlight: query words anywhere, whole expansion names."""
-    tokens = [(m.start(), m.end(), _stem(m.group())) for m in _TOKEN.finditer(text)]
-    spans = [(start, end) for start, end, stem in tokens if stem is not None and stem in words]
-    meaningful = [(start, end, stem) for start, end, stem in tokens if stem is not None]
-    stems = [stem for _, _, stem in meaningful]
-    for phrase in phrases:
-        n = len(phrase)
-        for i in range(len(stems) - n + 1):
-            if tuple(stems[i : i + n]) == phrase:
-                spans.append((meaningful[i][0], meaningful[i + n - 1][1]))
-    return sorted(set(spans))
+    """Character spans to highlight in `text`, in order."""
+    cues = _cues(words, phrases)
+    return sorted(_spans(text, _tokens(text, cues), words, phrases)) if cues else []
 
 
 def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
@@ -133,7 +142,7 @@ def snippet(
     cues = _cues(words, phrases)
     if cues is None:
         return ""
-    found = [(m.start(), m.end(), _stem(m.group())) for m in cues.finditer(body)]
+    found = _tokens(body, cues)
     if not found:
         return ""
     lines = _kept_lines(body, skip)
@@ -142,8 +151,7 @@ def snippet(
     if error_words:
         return _error_line(body, found, lines, words, phrases, error_words)
     starts, ends = _sentences(body, lines)
-    spans = {(first, last) for first, last, stem in found if stem in words}
-    spans.update(_phrase_marks(body, [t for t in found if t[2] is not None], phrases))
+    spans = _spans(body, found, words, phrases)
     # A mark counts for the sentence it lies in (a name across two counts for neither).
     counts: Counter[int] = Counter()
     for first, last in spans:
@@ -195,7 +203,7 @@ def _sentences(body: str, lines: list[tuple[int, int]]) -> tuple[list[int], list
 
 def _error_line(
     body: str,
-    found: list[tuple[int, int, str | None]],
+    found: list[Token],
     lines: list[tuple[int, int]],
     words: frozenset[str],
     phrases: tuple[Phrase, ...],
@@ -219,7 +227,7 @@ def _error_line(
 
 
 def _phrase_marks(
-    body: str, found: list[tuple[int, int, str | None]], phrases: tuple[Phrase, ...]
+    body: str, found: list[Token], phrases: tuple[Phrase, ...]
 ) -> list[tuple[int, int]]:
     """Spans of whole names among the matched tokens: consecutive, with only stop words between."""
     spans = []
