@@ -103,16 +103,18 @@ class Follower:
 
     def catch_up(self) -> int:
         """Re-index what another replica changed; returns how many postmortems changed."""
+        semantic = self.library.semantic
         with self.library.lock, store.session(self.library.engine) as db:
             generation = store.get_meta(db, GENERATION)
             if generation == self.generation:
-                return 0
-            if generation == seen_generation(self.library):
+                changed, removed = [], set()
+            elif generation == seen_generation(self.library):
                 # Indexed into this data directory: by this process, or by `pml index`
                 # beside `pml serve` (same folder). The full-text index on disk is
                 # current; the vectors in memory may not be.
                 self.generation, self.hashes = generation, _stored_hashes(db)
                 changed, removed = [], set()
+                semantic.stale = True
             else:
                 stored = _stored_hashes(db)
                 changed = [i for i, digest in stored.items() if self.hashes.get(i) != digest]
@@ -125,10 +127,12 @@ class Follower:
                         batch.upsert(postmortem)
                 self.generation, self.hashes = generation, stored
                 mark_in_step(self.library)
-        if self.library.semantic.embedder is not None:
+                semantic.stale = True
+        if semantic.embedder is not None and semantic.stale:
             # Vectors (and related lists, read from them) come from the database:
-            # embed what is new and reload, whoever indexed it.
-            self.library.semantic.sync()
+            # embed what is new and reload, whoever indexed it. A sync that failed
+            # (a database blip) is tried again on the next poll.
+            semantic.sync()
         if changed or removed:
             log.info("replica caught up: %d changed, %d removed", len(changed), len(removed))
         return len(changed) + len(removed)

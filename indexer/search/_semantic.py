@@ -18,10 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from indexer.db import store
 from indexer.db.models import ChunkRow, EmbeddingRow
 from indexer.search import _embeddings
 from indexer.search._embeddings import Embedder, EmbeddingError, Vectors
@@ -44,6 +44,13 @@ _VECTORS = text(
     " ON e.model = :model AND e.content_hash = c.content_hash"
     " ORDER BY c.postmortem_id, c.ordinal"
 )
+
+
+def _insert_vectors(engine: Engine) -> object:
+    """INSERT ... ON CONFLICT DO NOTHING into the vector cache."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(EmbeddingRow.__table__)  # type: ignore[attr-defined]
+    return statement.on_conflict_do_nothing(index_elements=["model", "content_hash"])
 
 
 class Passage(NamedTuple):
@@ -75,6 +82,10 @@ class SemanticIndex:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._queries: dict[tuple[str, str], Vector] = {}
+        # The database may hold passages the loaded vectors lack: a change another
+        # process indexed, or a sync that failed (a database blip; the vectors
+        # loaded before it keep serving). The pollers sync while it is set.
+        self.stale = False
         # Called after every sync that loaded vectors (the stored related lists).
         self.listeners: list[Callable[[], object]] = []
 
@@ -111,14 +122,18 @@ class SemanticIndex:
             assert self.embedder is not None
             if not self.ready:
                 self.state = "embedding"
+            self.stale = False  # set again by a change seen while this sync runs
             try:
                 count = self._embed_pending(self.embedder, progress)
                 self.vectors = self._load_vectors(self.embedder.name)
             except Exception as error:  # keep serving full-text whatever the model did
                 log.exception("embedding failed")
-                self.state, self.error = "error", f"embedding failed: {error}"
+                self.error = f"embedding failed: {error}"
+                self.stale = True  # the next poll tries again
+                if self.vectors is None:
+                    self.state = "error"
                 return 0
-            self.state = "ready"
+            self.state, self.error = "ready", None
             for listener in self.listeners:
                 try:
                     listener()
@@ -151,12 +166,14 @@ class SemanticIndex:
             batch = pending[start : start + BATCH]
             vectors = embedder.embed([passage for _, passage in batch])
             rows = [
-                EmbeddingRow(model=embedder.name, content_hash=digest, vector=vector.tobytes())
+                {"model": embedder.name, "content_hash": digest, "vector": vector.tobytes()}
                 for (digest, _), vector in zip(batch, vectors, strict=True)
             ]
-            with store.session(self.engine) as db:
-                db.add_all(rows)
-                db.commit()  # per batch: a crash keeps what was already embedded
+            # Per batch: a crash keeps what was already embedded. Another process
+            # (`pml index` beside `pml serve`, a replica) may have stored the same
+            # passage meanwhile; its vector is the same, so the first one stays.
+            with self.engine.begin() as connection:
+                connection.execute(_insert_vectors(self.engine), rows)
             if progress:
                 progress(min(start + BATCH, len(pending)), len(pending))
         return len(pending)

@@ -281,6 +281,68 @@ def test_vectors_are_cached_by_content(settings: Settings, open_library: Any) ->
     assert reopened.semantic.vectors is not None and len(reopened.semantic.vectors) == 4
 
 
+class _RacingEmbedder(HashingEmbedder):
+    """Embeds as the hashing model does, after letting another process store first."""
+
+    def __init__(self, other: Any) -> None:
+        super().__init__()
+        self.other = other
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self.other is not None:
+            other, self.other = self.other, None
+            assert other.semantic.sync() > 0  # `pml index` stores the same passages
+        return super().embed(texts)
+
+
+def test_two_processes_embedding_the_same_passages_both_succeed(
+    settings: Settings, open_library: Any
+) -> None:
+    _library(settings.library)
+    server, indexer = open_library(settings), open_library(settings)
+    server.refresh()
+    indexer.semantic.load_model()
+    server.semantic.embedder = _RacingEmbedder(indexer)
+    assert server.semantic.sync() > 0
+    assert server.semantic.ready and server.semantic.error is None
+    assert server.semantic.vectors is not None and len(server.semantic.vectors) == 4
+    assert [m.postmortem_id for m in server.semantic.search("certificate", 1)] == ["cert"]
+
+
+class _FailingOnceEmbedder(HashingEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self.failures:
+            self.failures -= 1
+            raise MemoryError("the model ran out of memory")
+        return super().embed(texts)
+
+
+def test_a_failed_sync_keeps_the_loaded_vectors_serving_and_is_tried_again(
+    settings: Settings, open_library: Any
+) -> None:
+    _library(settings.library)
+    library = open_library(settings)
+    library.refresh()
+    assert library.semantic.sync() > 0
+    library.semantic.embedder = _FailingOnceEmbedder()
+    write(
+        settings.library,
+        "2025/disk.md",
+        postmortem_text(id="disk", title="Disk full on the ledger", date="2025-07-01"),
+    )
+    library.refresh()  # its sync fails: the four loaded postmortems keep serving
+    assert library.semantic.ready and library.semantic.stale
+    assert "ran out of memory" in str(library.semantic.error)
+    assert library.semantic.vectors is not None and len(library.semantic.vectors) == 4
+    assert library.semantic.sync() > 0  # the next poll embeds what was left
+    assert not library.semantic.stale and library.semantic.error is None
+    assert len(library.semantic.vectors) == 5
+
+
 class _RecordingEmbedder(HashingEmbedder):
     def __init__(self) -> None:
         super().__init__()
