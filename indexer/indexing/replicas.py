@@ -104,16 +104,17 @@ class Follower:
     def catch_up(self) -> int:
         """Re-index what another replica changed; returns how many postmortems changed."""
         semantic = self.library.semantic
+        changed: list[str] = []
+        removed: set[str] = set()
         with self.library.lock, store.session(self.library.engine) as db:
             generation = store.get_meta(db, GENERATION)
             if generation == self.generation:
-                changed, removed = [], set()
+                pass  # nothing new (the vectors may still be stale: see below)
             elif generation == seen_generation(self.library):
                 # Indexed into this data directory: by this process, or by `pml index`
                 # beside `pml serve` (same folder). The full-text index on disk is
                 # current; the vectors in memory may not be.
                 self.generation, self.hashes = generation, _stored_hashes(db)
-                changed, removed = [], set()
                 semantic.stale = True
             else:
                 stored = _stored_hashes(db)

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import text
@@ -46,7 +46,7 @@ _VECTORS = text(
 )
 
 
-def _insert_vectors(engine: Engine) -> object:
+def _insert_vectors(engine: Engine) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING into the vector cache."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(EmbeddingRow.__table__)  # type: ignore[attr-defined]
