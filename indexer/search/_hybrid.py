@@ -62,7 +62,9 @@ class Tuning:
     general_vocabulary: bool = True
     # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
     # the top hits agree on join the query, the strongest at this weight (0: off).
-    feedback_terms: int = 0
+    # Chosen by every fold once the top hits came from the query without
+    # proximity (cross-validated hybrid +0.032; docs/search.md).
+    feedback_terms: int = 10
     feedback_weight: float = 0.3
     # Hybrid feedback: after a first fusion, its top FEEDBACK_DOCS postmortems
     # give full-text its feedback words (instead of full-text's own top hits)

@@ -13,7 +13,7 @@ from indexer.format import taxonomy
 from indexer.format.postmortem import parse
 from indexer.search import SearchIndex, _expansion, _query
 from indexer.search._fulltext import Feedback
-from indexer.search._hybrid import Tuning, fuse
+from indexer.search._hybrid import DEFAULT_TUNING, Tuning, fuse
 from indexer.search._vectors import Match
 from tests.conftest import postmortem_text
 
@@ -87,6 +87,19 @@ def test_feedback_words_find_postmortems_that_share_the_top_hits_vocabulary() ->
     assert "cousin" not in [
         i for i, _ in index.rank(excluded, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3))
     ]
+
+
+def test_a_full_text_search_takes_feedback_from_its_own_top_hits_by_default() -> None:
+    index = _index()
+    assert DEFAULT_TUNING.feedback_terms > 0  # shipped on: docs/search.md
+    plain = [hit.id for hit in index.search("pool saturated").results]
+    results = index.search("pool saturated", feedback=DEFAULT_TUNING.feedback)
+    found = {hit.id: hit for hit in results.results}
+    assert "cousin" not in plain and "cousin" in found
+    assert list(found)[: len(plain)] == plain
+    # It shares none of the query's words: found, but never called a strong match.
+    assert found["cousin"].strength == "weak"
+    assert "hidden" not in found and "far" not in found
 
 
 def test_the_semantic_vote_follows_query_length() -> None:
