@@ -150,19 +150,34 @@ def snippet(
         return ""
     if error_words:
         return _error_line(body, found, lines, words, phrases, error_words)
-    starts, ends = _sentences(body, lines)
     spans = _spans(body, found, words, phrases)
-    # A mark counts for the sentence it lies in (a name across two counts for neither).
-    counts: Counter[int] = Counter()
+    line_starts = [start for start, _ in lines]
+    marked: dict[int, list[tuple[int, int]]] = {}  # kept line -> its marks
     for first, last in spans:
-        sentence = bisect_right(starts, first) - 1
-        if sentence >= 0 and last <= ends[sentence]:
-            counts[sentence] += 1
-    if not counts:
+        n = bisect_right(line_starts, first) - 1
+        if n >= 0 and last <= lines[n][1]:
+            marked.setdefault(n, []).append((first, last))
+    # A mark counts for the sentence it lies in (a name across two counts for
+    # neither). Only lines with marks are cut into sentences.
+    best, best_count = None, 0
+    for n in sorted(marked):
+        start, end = lines[n]
+        starts, ends = [start], []
+        for brk in _BREAK.finditer(body, start, end):
+            ends.append(brk.start())
+            starts.append(brk.end())
+        ends.append(end)
+        counts: Counter[int] = Counter()
+        for first, last in marked[n]:
+            sentence = bisect_right(starts, first) - 1
+            if sentence >= 0 and last <= ends[sentence]:
+                counts[sentence] += 1
+        for sentence in sorted(counts):  # the first of the best
+            if counts[sentence] > best_count:
+                best, best_count = (starts[sentence], end), counts[sentence]
+    if best is None:
         return ""
-    sentence = max(sorted(counts), key=lambda n: counts[n])  # the first of the best
-    line_end = next(end for start, end in lines if start <= starts[sentence] < end)
-    chosen = _SENTENCE.split(body[starts[sentence] : line_end])
+    chosen = _SENTENCE.split(body[best[0] : best[1]])
     text = chosen[0]
     for more in chosen[1:]:
         if len(text) + 1 + len(more) > SNIPPET_CHARS:
@@ -182,23 +197,6 @@ def _kept_lines(body: str, skip: frozenset[str]) -> list[tuple[int, int]]:
             start = match.start() + len(raw) - len(raw.lstrip())
             kept.append((start, start + len(text)))
     return kept
-
-
-def _sentences(body: str, lines: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """Starts and ends of the sentences of the kept lines, in order."""
-    breaks = [(m.start(), m.end()) for m in _BREAK.finditer(body)]
-    starts, ends = [], []
-    at = 0
-    for start, end in lines:
-        while at < len(breaks) and breaks[at][0] < start:
-            at += 1
-        starts.append(start)
-        while at < len(breaks) and breaks[at][1] <= end:
-            ends.append(breaks[at][0])
-            starts.append(breaks[at][1])
-            at += 1
-        ends.append(end)
-    return starts, ends
 
 
 def _error_line(
@@ -230,12 +228,17 @@ def _phrase_marks(
     body: str, found: list[Token], phrases: tuple[Phrase, ...]
 ) -> list[tuple[int, int]]:
     """Spans of whole names among the matched tokens: consecutive, with only stop words between."""
+    if not phrases:
+        return []
+    at: dict[str | None, list[int]] = {}  # stem -> where it stands among the tokens
+    for i, (_, _, stem) in enumerate(found):
+        at.setdefault(stem, []).append(i)
     spans = []
     for phrase in phrases:
         n = len(phrase)
-        for i in range(len(found) - n + 1):
-            if found[i][2] != phrase[0]:
-                continue
+        for i in at.get(phrase[0], ()):
+            if i + n > len(found):
+                break
             if all(found[i + j][2] == phrase[j] for j in range(1, n)) and all(
                 _stop_words_only(body, found[i + j][1], found[i + j + 1][0]) for j in range(n - 1)
             ):
