@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from api import (
+    admission,
     deps,
     docs,
     feeds,
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(incidents.router)
+    # Inside the request metrics: a request's wait for its turn is part of its latency.
+    app.add_middleware(admission.Admission, limit=settings.max_busy_requests)
     prometheus.install(app)
     app.include_router(webhooks.router)
     app.include_router(reports.page_router)

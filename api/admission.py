@@ -1,0 +1,66 @@
+"""Admission: at most `PML_MAX_BUSY_REQUESTS` requests compute at once; the rest wait their turn.
+
+Searches, pages and trends are CPU work in Python threads. Admitted all at
+once, 32 of them share two cores and the interpreter lock in slices, so every
+one of them takes as long as all of them together, and the longest take
+longest of all (the tail of a load test). Admitted a few at a time, in
+arrival order, each runs nearly as fast as alone and waits only for the
+requests that came before it: the same throughput, a far shorter tail.
+
+Only reads (GET, HEAD) take turns: a write's body arrives at the client's
+pace, and a slow upload must not hold a turn. A request holds its turn until
+its response starts; a streamed body (an export) is sent without it. The
+operations routes (`/healthz`, `/readyz`, `/metrics`) and static files never
+wait: a probe must answer under load. A pure ASGI middleware (asyncio's
+semaphore wakes waiters in arrival order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+NEVER_WAIT = ("/healthz", "/readyz", "/metrics")
+STATIC = "/static/"
+READS = ("GET", "HEAD")
+
+
+class Admission:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._turns: asyncio.Semaphore | None = None  # made in the server's event loop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or self.limit <= 0
+            or scope["method"] not in READS
+            or path in NEVER_WAIT
+            or path.startswith(STATIC)
+        ):
+            await self.app(scope, receive, send)
+            return
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(self.limit)
+        turns = self._turns
+        await turns.acquire()
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                turns.release()
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                release()  # computed; a streamed body goes out without the turn
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            release()
