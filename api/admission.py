@@ -1,11 +1,12 @@
-"""Admission: at most `PML_MAX_BUSY_REQUESTS` requests compute at once; the rest wait their turn.
+"""Admission: at most `PML_MAX_BUSY_REQUESTS` reads compute at once; the rest wait their turn.
 
 Searches, pages and trends are CPU work in Python threads. Admitted all at
 once, 32 of them share two cores and the interpreter lock in slices, so every
 one of them takes as long as all of them together, and the longest take
 longest of all (the tail of a load test). Admitted a few at a time, in
 arrival order, each runs nearly as fast as alone and waits only for the
-requests that came before it: the same throughput, a far shorter tail.
+requests that came before it: more requests per second and a far shorter
+tail (docs/deployment.md has the figures).
 
 Only reads (GET, HEAD) take turns: a write's body arrives at the client's
 pace, and a slow upload must not hold a turn. A request holds its turn until
@@ -18,6 +19,7 @@ semaphore wakes waiters in arrival order).
 from __future__ import annotations
 
 import asyncio
+import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,10 +28,22 @@ STATIC = "/static/"
 READS = ("GET", "HEAD")
 
 
+def default_limit() -> int:
+    """One turn per CPU core this process may use.
+
+    Measured with benchmarks/bench_load.py on 2 cores (docs/deployment.md):
+    2 turns gave the most requests per second and the shortest tail; 1
+    leaves a core idle while a turn waits on the database or on tantivy
+    (which lets go of the interpreter lock), 3 or more bring the contention
+    back.
+    """
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+
+
 class Admission:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.limit = default_limit() if limit is None else limit
         self._turns: asyncio.Semaphore | None = None  # made in the server's event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -54,11 +54,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body any route accepts (imports have their own limit).",
     )
-    max_busy_requests: int = Field(
-        default=4,
+    max_busy_requests: int | None = Field(
+        default=None,
         ge=0,
-        description="Requests computed at once; more wait their turn in arrival order "
-        "(0: no limit). Health, readiness and metrics never wait.",
+        description="Reads computed at once; more wait their turn in arrival order "
+        "(default: one per CPU core; 0: no limit). Health, readiness and metrics never wait.",
     )
     git_url: str | None = Field(
         default=None, description="Repository to follow: https, ssh, git URL or a local path."
