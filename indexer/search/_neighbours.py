@@ -23,6 +23,11 @@ it, when it is among that class's SHARED_CLASS_CANDIDATES newest, the only
 ones taken as candidates by class; lists linked to or from it). Other lists
 keep their items; their tf-idf context (the candidates' words) may drift
 slightly until they are next recomputed.
+
+A list records the model and the ranking (RANKING) it was computed with;
+another model or a release that ranks differently makes every list stale,
+and all are recomputed once (in the background, after the vectors load;
+pages compute lists per request meanwhile).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ STORED = 25  # items kept per list (and up to STORED earlier ones for scope=past
 EVERYONE: frozenset[str] = frozenset()
 _BATCH = 200  # lists written per transaction
 _IN = 500  # ids per SQL IN list
+# Bumped whenever `_related` scores differently: lists stored by another ranking are stale.
+RANKING = 1
 
 
 def related(
@@ -98,7 +105,9 @@ def refresh(engine: Engine, semantic: SemanticIndex) -> int:
     changed = {
         i
         for i, digest in shared.items()
-        if i not in lists or lists[i].content_hash != digest or lists[i].model != embedder.name
+        if i not in lists
+        or lists[i].content_hash != digest
+        or lists[i].model != _made_by(embedder.name)
     }
     if not changed and not removed:
         return 0
@@ -111,9 +120,9 @@ def refresh(engine: Engine, semantic: SemanticIndex) -> int:
             break
         batch = sorted(affected)[start : start + _BATCH]
         computed = [_compute(engine, semantic, i, hidden, visible) for i in batch]
-        _write(engine, [c for c in computed if c is not None], embedder.name, [])
+        _write(engine, [c for c in computed if c is not None], _made_by(embedder.name), [])
         done += len(batch)
-    _write(engine, [], embedder.name, sorted(removed))
+    _write(engine, [], _made_by(embedder.name), sorted(removed))
     log.info(
         "related lists: %d recomputed (%d changed, %d removed) in %.1f s",
         done,
@@ -235,7 +244,7 @@ def _read(
         embedder = semantic.embedder
         if stored is None or stored.content_hash != target.content_hash:
             return None
-        if embedder is not None and stored.model != embedder.name:
+        if embedder is not None and stored.model != _made_by(embedder.name):
             return None
         rows = list(
             db.exec(
@@ -290,3 +299,8 @@ def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), _IN):
         yield ordered[start : start + _IN]
+
+
+def _made_by(model: str) -> str:
+    """What a stored list records it was computed with: the model and the ranking."""
+    return f"{model} / ranking {RANKING}"

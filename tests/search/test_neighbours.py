@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -14,7 +15,7 @@ from api.app import create_app
 from indexer.config import Settings
 from indexer.db import store
 from indexer.db.models import NeighbourList, NeighbourRow
-from indexer.search import _related, refresh_neighbours, related
+from indexer.search import _neighbours, _related, refresh_neighbours, related
 from tests.conftest import SAMPLE_LIBRARY, postmortem_text, write
 
 POOL = "2025-02-11-orders-pgbouncer-pool-exhaustion"
@@ -207,3 +208,18 @@ def test_one_change_recomputes_only_the_lists_it_may_touch(
         db.commit()
     recomputed = refresh_neighbours(library.engine, library.semantic)
     assert 1 <= recomputed < 101
+
+
+def test_a_release_that_ranks_differently_recomputes_every_list_once(
+    tmp_path: Path, open_library: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = _library(tmp_path, open_library)
+    count = len(_stored(library))
+    assert refresh_neighbours(library.engine, library.semantic) == 0
+    monkeypatch.setattr(_neighbours, "RANKING", _neighbours.RANKING + 1)
+    # Until they are recomputed, a stored list of the old ranking is never served.
+    assert _neighbours._read(library.engine, library.semantic, POOL, 10, False) is None
+    assert related(library.engine, library.semantic, POOL) == _computed(library, POOL)
+    assert refresh_neighbours(library.engine, library.semantic) == count
+    assert refresh_neighbours(library.engine, library.semantic) == 0
+    assert _neighbours._read(library.engine, library.semantic, POOL, 10, False) is not None
