@@ -512,10 +512,11 @@ class SearchIndex:
         weights: dict[str, float] = {}
         seen: Counter[str] = Counter()
         for _, address in top:
-            words = [w for w in _schema.analyze(searcher.doc(address)["body"][0]) if w not in asked]
-            for word, count in Counter(words).items():
+            counts = Counter(_schema.analyze(searcher.doc(address)["body"][0]))
+            length = counts.total() - sum(counts.pop(word, 0) for word in asked)
+            for word, count in counts.items():
                 if len(word) > 2 and not word.isdigit():
-                    weights[word] = weights.get(word, 0.0) + count / len(words)
+                    weights[word] = weights.get(word, 0.0) + count / length
                     seen[word] += 1
         total = searcher.num_docs
         scored = []
