@@ -44,7 +44,8 @@ class Admission:
     def __init__(self, app: ASGIApp, limit: int | None = None) -> None:
         self.app = app
         self.limit = default_limit() if limit is None else limit
-        self._turns: asyncio.Semaphore | None = None  # made in the server's event loop
+        # Made in the server's event loop (anew if the app is served from another one).
+        self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -57,9 +58,10 @@ class Admission:
         ):
             await self.app(scope, receive, send)
             return
-        if self._turns is None:
-            self._turns = asyncio.Semaphore(self.limit)
-        turns = self._turns
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Semaphore(self.limit))
+        turns = self._turns[1]
         await turns.acquire()
         held = True
 

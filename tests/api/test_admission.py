@@ -107,3 +107,24 @@ def test_the_service_answers_many_readers_at_once_with_one_turn(settings: Settin
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(search, range(24))) == {200}
         assert client.get("/healthz").status_code == 200
+
+
+def test_an_app_served_again_from_another_event_loop_still_takes_turns() -> None:
+    work = _Work()
+    app = work.app(limit=1)
+
+    async def contended(round: int) -> list[str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pml") as client:
+            names = [f"{round}-{n}" for n in range(3)]
+            tasks = []
+            for name in names:
+                tasks.append(asyncio.create_task(client.get("/slow", params={"name": name})))
+                await asyncio.sleep(0.01)
+            for name in names:
+                await _until(lambda name=name: name in work.started)
+                work.finish.setdefault(name, asyncio.Event()).set()
+            return [(await task).json()["name"] for task in tasks]
+
+    assert asyncio.run(contended(1)) == ["1-0", "1-1", "1-2"]
+    assert asyncio.run(contended(2)) == ["2-0", "2-1", "2-2"]  # a new loop, new turns
