@@ -39,9 +39,11 @@ def _index() -> SearchIndex:
         "the PgBouncer pool had no free server slots.",
         "echo": "PgBouncer pool saturated again on the catalog cluster; PgBouncer "
         "server slots were all taken.",
-        "cousin": "Catalog requests queued behind PgBouncer; server slots ran dry and "
-        "PgBouncer refused clients.",
+        "cousin": "Catalog requests queued behind the PgBouncer pool; server slots ran dry "
+        "and PgBouncer refused clients.",
         "hidden": "PgBouncer server slots ran dry, PgBouncer refused clients.",
+        "swimming": "The pool pump failed; the pool was closed and the pool heater was off.",
+        "relative": "PgBouncer server slots ran dry; PgBouncer refused clients all night.",
         "far": "The certificate expired on the identity provider overnight.",
     }
     topics = ("a DNS record", "a disk", "a leap second", "a bad deploy", "a BGP route", "cron")
@@ -60,29 +62,22 @@ def _index() -> SearchIndex:
     return index
 
 
-def test_feedback_words_find_postmortems_that_share_the_top_hits_vocabulary() -> None:
+def test_feedback_words_reorder_what_the_query_matches_and_never_add() -> None:
     index = _index()
     parsed = _query.parse("pool saturated")
     plain = [i for i, _ in index.rank(parsed, Filters(), frozenset(), 10)]
-    assert "cousin" not in plain  # shares no word with the query as typed
-    widened = index.rank(
-        parsed, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3), feedback_ids=plain
-    )
-    ranked = [i for i, _ in widened]
-    assert ranked[: len(plain)] == plain  # feedback words count less than the query's own
-    assert "cousin" in ranked and "far" not in ranked
-    assert "hidden" not in ranked  # restricted: visibility holds for feedback matches too
-    assert "hidden" in [
+    # "swimming" says "pool" most often; "cousin" says it once, in the top hits' words.
+    assert plain.index("swimming") < plain.index("cousin")
+    reordered = [
         i
         for i, _ in index.rank(
-            parsed,
-            Filters(),
-            frozenset({"sec"}),
-            10,
-            feedback=Feedback(10, 0.3),
-            feedback_ids=plain,
+            parsed, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3), feedback_ids=plain
         )
     ]
+    assert reordered.index("cousin") < reordered.index("swimming")
+    assert set(reordered) == set(plain)  # the same matches: feedback adds none
+    assert "relative" not in reordered  # the top hits' words, but none of the query's
+    assert "hidden" not in reordered  # restricted: visibility holds for feedback too
     excluded = _query.parse("pool saturated -catalog")
     assert "cousin" not in [
         i for i, _ in index.rank(excluded, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3))
@@ -92,14 +87,15 @@ def test_feedback_words_find_postmortems_that_share_the_top_hits_vocabulary() ->
 def test_a_full_text_search_takes_feedback_from_its_own_top_hits_by_default() -> None:
     index = _index()
     assert DEFAULT_TUNING.feedback_terms > 0  # shipped on: docs/search.md
-    plain = [hit.id for hit in index.search("pool saturated").results]
+    plain = index.search("pool saturated")
     results = index.search("pool saturated", feedback=DEFAULT_TUNING.feedback)
-    found = {hit.id: hit for hit in results.results}
-    assert "cousin" not in plain and "cousin" in found
-    assert list(found)[: len(plain)] == plain
-    # It shares none of the query's words: found, but never called a strong match.
-    assert found["cousin"].strength == "weak"
-    assert "hidden" not in found and "far" not in found
+    before = [hit.id for hit in plain.results]
+    after = [hit.id for hit in results.results]
+    assert before.index("swimming") < before.index("cousin")
+    assert after.index("cousin") < after.index("swimming")
+    # Only reordered: the count, and so the facets, are the query's own.
+    assert sorted(after) == sorted(before) and results.total == plain.total
+    assert "far" not in after and "hidden" not in after and "relative" not in after
 
 
 def test_the_semantic_vote_follows_query_length() -> None:
