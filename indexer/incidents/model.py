@@ -30,7 +30,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -189,8 +188,7 @@ def _upsert_statement(engine: Engine) -> Any:
     Executed with a list of rows (executemany): a multi-row VALUES clause
     would be recompiled for every chunk, which costs more than the insert.
     """
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(IncidentRow.__table__)  # type: ignore[attr-defined]
+    statement = store.upsert_into(engine, IncidentRow.__table__)  # type: ignore[attr-defined]
     changing = {
         column.name: statement.excluded[column.name]
         for column in IncidentRow.__table__.columns  # type: ignore[attr-defined]

@@ -61,7 +61,8 @@ class Tuning:
     # (_expansion.py); the taxonomy's own names are always used.
     general_vocabulary: bool = True
     # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
-    # the top hits agree on join the query, the strongest at this weight (0: off).
+    # the top hits agree on reorder the query's matches, the strongest at this
+    # weight of a query word (0: off).
     # Chosen by every fold once the top hits came from the query without
     # proximity (cross-validated hybrid +0.032; docs/search.md).
     feedback_terms: int = 10

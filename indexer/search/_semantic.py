@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from indexer.db import store
 from indexer.db.models import ChunkRow, EmbeddingRow
 from indexer.search import _embeddings
 from indexer.search._embeddings import Embedder, EmbeddingError, Vectors
@@ -48,8 +48,7 @@ _VECTORS = text(
 
 def _insert_vectors(engine: Engine) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING into the vector cache."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(EmbeddingRow.__table__)  # type: ignore[attr-defined]
+    statement = store.upsert_into(engine, EmbeddingRow.__table__)  # type: ignore[attr-defined]
     return statement.on_conflict_do_nothing(index_elements=["model", "content_hash"])
 
 

@@ -19,6 +19,7 @@ import html
 import re
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
 
 from indexer.search._schema import analyze
@@ -150,12 +151,11 @@ def snippet(
         return ""
     if error_words:
         return _error_line(body, found, lines, words, phrases, error_words)
-    spans = _spans(body, found, words, phrases)
-    line_starts = [start for start, _ in lines]
+    line_of = _line_finder(lines)
     marked: dict[int, list[tuple[int, int]]] = {}  # kept line -> its marks
-    for first, last in spans:
-        n = bisect_right(line_starts, first) - 1
-        if n >= 0 and last <= lines[n][1]:
+    for first, last in _spans(body, found, words, phrases):
+        n = line_of(first, last)
+        if n is not None:
             marked.setdefault(n, []).append((first, last))
     # A mark counts for the sentence it lies in (a name across two counts for
     # neither). Only lines with marks are cut into sentences.
@@ -199,6 +199,17 @@ def _kept_lines(body: str, skip: frozenset[str]) -> list[tuple[int, int]]:
     return kept
 
 
+def _line_finder(lines: list[tuple[int, int]]) -> Callable[[int, int], int | None]:
+    """Which kept line a span lies in, wholly (None: a skipped line, or across two)."""
+    starts = [start for start, _ in lines]
+
+    def line_of(first: int, last: int) -> int | None:
+        n = bisect_right(starts, first) - 1
+        return n if n >= 0 and last <= lines[n][1] else None
+
+    return line_of
+
+
 def _error_line(
     body: str,
     found: list[Token],
@@ -209,10 +220,12 @@ def _error_line(
 ) -> str:
     """The line holding most of a pasted error message's words, as it is ("" if none does)."""
     held: dict[int, set[str]] = {}
-    starts = [start for start, _ in lines]
+    line_of = _line_finder(lines)
     for first, last, stem in found:
-        n = bisect_right(starts, first) - 1
-        if n >= 0 and last <= lines[n][1] and stem in words:
+        if stem is None or stem not in words:
+            continue
+        n = line_of(first, last)
+        if n is not None:
             held.setdefault(n, set()).add(stem)
     enough = max(2, ERROR_SHARE * error_words)
     best = [n for n in sorted(held) if len(held[n]) >= enough]
