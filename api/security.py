@@ -70,7 +70,7 @@ def own_origin(settings: Settings, request: Request) -> str:
     return origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")
 
 
-def check_origin(request: Request) -> None:
+async def check_origin(request: Request) -> None:
     """Refuse a write that a browser sent from another site (app-wide dependency)."""
     if request.method in SAFE_METHODS:
         return

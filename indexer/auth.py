@@ -161,6 +161,11 @@ def resolve(
     return Identity(user[:256], split_groups(headers.get(GROUPS_HEADER, "")), "proxy")
 
 
+def reads_database(settings: Settings, headers: Mapping[str, str]) -> bool:
+    """Whether `resolve` would look a token up in the database for these headers."""
+    return settings.auth != "off" and bool(headers.get("authorization"))
+
+
 def check_writer(settings: Settings, identity: Identity | None) -> None:
     """Writes need an identity while access control is on (and PML_WRITE_GROUP if set)."""
     if settings.auth == "off":
