@@ -166,10 +166,12 @@ def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
         taxonomy.words_for("services", postmortem.services),
         " ".join(postmortem.tags),
     ]
+    body = "\n".join([postmortem.title, *lead, markdown.plain_text(postmortem.sections)])
     values: dict[str, Any] = {
         "id": postmortem.id,
         "title": postmortem.title,
-        "body": "\n".join([postmortem.title, *lead, markdown.plain_text(postmortem.sections)]),
+        "body": body,
+        "terms": _schema.term_counts(body),
         "vocab": " ".join(vocab),
         "headings": [s.heading for s in postmortem.sections if s.heading],
         "service": postmortem.services,
@@ -517,8 +519,8 @@ class SearchIndex:
         weights: dict[str, float] = {}
         seen: Counter[str] = Counter()
         for _, address in top:
-            counts = Counter(_schema.analyze(searcher.doc(address)["body"][0]))
-            length = counts.total() - sum(counts.pop(word, 0) for word in asked)
+            counts, length = _schema.terms_of(searcher.doc(address)["terms"][0])
+            length -= sum(counts.pop(word, 0) for word in asked)
             for word, count in counts.items():
                 if len(word) > 2 and not word.isdigit():
                     weights[word] = weights.get(word, 0.0) + count / length

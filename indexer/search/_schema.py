@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import tantivy
 
 from indexer import filters
 
 # Bump when fields, tokenizers or what is written into them change: an index
 # with another version is deleted and rebuilt from the library.
-SCHEMA_VERSION = 6  # stored `headings`, so snippets never start in one
+SCHEMA_VERSION = 7  # stored `terms`: feedback reads word counts instead of analysing bodies
 ANALYZER = "pml_en"
 
 # Multi-valued keyword fields: one per filter (indexer/filters.py); the counted ones
@@ -46,6 +48,19 @@ def analyze(text: str) -> list[str]:
     return list(_ANALYZER.analyze(text))
 
 
+def term_counts(text: str) -> bytes:
+    """The analysed words of `text` with their counts: "total word count word count ..."."""
+    counts = Counter(analyze(text))
+    pairs = " ".join(f"{word} {count}" for word, count in counts.items())
+    return f"{counts.total()} {pairs}".encode()
+
+
+def terms_of(stored: bytes) -> tuple[dict[str, int], int]:
+    """What `term_counts` wrote: each word's count, and how many words there are in all."""
+    parts = stored.decode().split()
+    return dict(zip(parts[1::2], map(int, parts[2::2]), strict=True)), int(parts[0])
+
+
 def build() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
@@ -55,6 +70,10 @@ def build() -> tantivy.Schema:
     builder.add_text_field("headings", stored=True, tokenizer_name="raw")
     for name in (*FACETS, *KEYWORDS):
         builder.add_text_field(name, stored=True, tokenizer_name="raw", fast=True)
+    # How often each analysed word occurs in the body (`terms_of`), written at
+    # indexing: pseudo-relevance feedback reads it instead of analysing the body
+    # of each top hit again (~0.15 ms a hit).
+    builder.add_bytes_field("terms", stored=True, indexed=False)
     builder.add_integer_field("day", stored=True, indexed=True, fast=True)
     # A 63-bit hash of the id: ranking reads it from a fast field to learn which
     # postmortem a hit is, instead of loading the whole stored document.

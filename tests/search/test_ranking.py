@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from benchmarks import eval_search
 from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.format.postmortem import parse
-from indexer.search import SearchIndex, _expansion, _query
+from indexer.search import SearchIndex, _expansion, _query, _schema
 from indexer.search._fulltext import Feedback
 from indexer.search._hybrid import DEFAULT_TUNING, Tuning, fuse
 from indexer.search._vectors import Match
@@ -96,6 +97,15 @@ def test_a_full_text_search_takes_feedback_from_its_own_top_hits_by_default() ->
     # Only reordered: the count, and so the facets, are the query's own.
     assert sorted(after) == sorted(before) and results.total == plain.total
     assert "far" not in after and "hidden" not in after and "relative" not in after
+
+
+def test_feedback_reads_word_counts_stored_at_indexing_as_the_analyser_counts_them() -> None:
+    text = "Café DB-01 ran out of connections; db-01 ran OUT again at 09:30, 5xx x2 ß."
+    words = _schema.analyze(text)
+    counts, total = _schema.terms_of(_schema.term_counts(text))
+    assert counts == Counter(words) and total == len(words)
+    assert counts["db"] == 2 and "01" in counts and "cafe" in counts  # short words and digits too
+    assert _schema.terms_of(_schema.term_counts("")) == ({}, 0)
 
 
 def test_the_semantic_vote_follows_query_length() -> None:
