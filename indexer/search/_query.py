@@ -8,13 +8,11 @@ field called `error`. So the text is split into words, quoted phrases and
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 
 MAX_QUERY_LENGTH = 500
 MAX_TERMS = 32
-PROXIMITY_SLOP = 1
 _PIECE = re.compile(r'(-?)"([^"]*)"|(-?)([^\s"]+)')
 _WORD = re.compile(r"[\w.'+#/-]+")
 _OPERATORS = {"AND", "OR", "NOT", "&&", "||"}
@@ -44,16 +42,13 @@ class ParsedQuery:
     def empty(self) -> bool:
         return not (self.words or self.phrases)
 
-    def tantivy_syntax(self, proximity: bool = True) -> str:
-        """The query in tantivy syntax with every term quoted (so nothing is an operator)."""
+    def tantivy_syntax(self) -> str:
+        """The query in tantivy syntax with every term quoted (so nothing is an operator).
+
+        Proximity is not part of it: the index scores adjacent words from its
+        `pairs` field (SearchIndex._together).
+        """
         parts = [f'"{word}"' for word in self.words]
-        # Adjacent words that also appear near each other score higher ("split brain"
-        # beats a text that says "split" and, elsewhere, "brain").
-        if proximity:
-            parts += [
-                f'body:"{first} {second}"~{PROXIMITY_SLOP}'
-                for first, second in itertools.pairwise(self.words)
-            ]
         parts += [f'"{phrase}"' for phrase in self.phrases]
         parts += [f'-"{word}"' for word in self.excluded]
         return " ".join(parts)

@@ -78,6 +78,20 @@ def test_an_excluded_word_excludes() -> None:
     assert excluded.total == 2
 
 
+def test_query_words_that_stand_together_rank_first_across_stop_words() -> None:
+    apart = "Memory use was fine and memory graphs stayed flat. The queue ran out of disk."
+    together = "The worker ran out of memory and restarted."
+    index = build(
+        postmortem("apart", title="Node restart", summary=apart),
+        postmortem("together", title="Worker restart", summary=together),
+    )
+    # Proximity reads indexed word pairs: stop words are gone on both sides, so
+    # "out of memory" asks for the pair out-memory, which only one text holds.
+    results = index.search("out of memory")
+    assert ids(results) == ["together", "apart"]
+    assert results.total == 2  # it reorders; it does not change what matches
+
+
 def test_a_quoted_phrase_matches_only_the_words_together() -> None:
     index = build(
         postmortem("together", summary="The queue depth alarm fired late."),
