@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -691,10 +692,31 @@ class SearchIndex:
         text: str | ParsedQuery,
         passages: dict[str, tuple[str, str]],
         expand: Expansion = NO_EXPANSION,
+        ready: dict[str, Hit] | None = None,
     ) -> list[Hit]:
-        """Display hits for ranked ids; a given passage (heading, text) becomes the snippet."""
+        """Display hits for ranked ids; a given passage (heading, text) becomes the snippet.
+
+        `ready` holds hits made earlier for the same query (no passage given):
+        they are reused with this ranking's score instead of being made again.
+        """
         if not ranked:
             return []
+        ready = ready or {}
+        if ready:
+            made = self.hits(
+                [(i, s) for i, s in ranked if i not in ready or i in passages],
+                text,
+                passages,
+                expand,
+            )
+            fresh = {hit.id: hit for hit in made}
+            result = []
+            for identifier, score in ranked:
+                if identifier in fresh:
+                    result.append(fresh[identifier])
+                elif identifier in ready and identifier not in passages:
+                    result.append(dataclasses.replace(ready[identifier], score=round(score, 4)))
+            return result
         searcher = self._searcher()
         found = searcher.search(self._ids_query([i for i, _ in ranked]), len(ranked), count=False)
         parsed = _query.parsed(text)

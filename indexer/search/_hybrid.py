@@ -11,7 +11,7 @@ ranker matched.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -22,6 +22,7 @@ from indexer.search._fulltext import (
     FEEDBACK_DOCS,
     NO_FEEDBACK,
     Feedback,
+    Hit,
     Results,
     SearchIndex,
     page_bounds,
@@ -197,7 +198,17 @@ class Searcher:
         limit, offset = page_bounds(limit, offset)
         parsed = _query.parse(text)
         k = max(CANDIDATES, offset + limit)
-        ranked, matches = self.ranking(parsed, text, filters, mode, groups, k, expand)
+        ready: dict[str, Hit] = {}
+
+        def prepare(lexical: list[tuple[str, float]]) -> None:
+            # While the semantic side is still running, make the display hits of
+            # full-text's page: most of the fused page is among them.
+            page = lexical[offset : offset + limit]
+            ready.update((hit.id, hit) for hit in self.index.hits(page, parsed, {}, expand))
+
+        ranked, matches = self.ranking(
+            parsed, text, filters, mode, groups, k, expand, while_waiting=prepare
+        )
         ids = list(dict(ranked)) if mode == "semantic" else [m.postmortem_id for m in matches]
         matched = parsed if mode != "semantic" else EVERYTHING
         summary = self.helpers.submit(
@@ -210,7 +221,7 @@ class Searcher:
             key[0]: (row.heading, _passages.passage_text(row.text, row.heading))
             for key, row in self.semantic.passages(keys).items()
         }
-        hits = self.index.hits(page, parsed, passages, expand)
+        hits = self.index.hits(page, parsed, passages, expand, ready)
         closeness = {m.postmortem_id: m.score for m in matches}
         for hit in hits:
             similarity = closeness.get(hit.id)
@@ -234,9 +245,13 @@ class Searcher:
         groups: frozenset[str],
         k: int,
         expand: Expansion,
+        while_waiting: Callable[[list[tuple[str, float]]], None] | None = None,
     ) -> tuple[list[tuple[str, float]], list[Match]]:
         """The semantic or hybrid ranking (id, score), best first, and the semantic matches.
 
+        In hybrid mode, `while_waiting` is given the full-text ranking if it is
+        ready before the semantic side (the query's embedding and the vector
+        product, on a helper thread), to use the wait.
         benchmarks/eval_search.py scores this same ranking.
         """
         if mode == "semantic":
@@ -253,6 +268,8 @@ class Searcher:
         pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
         first = NO_FEEDBACK if tuning.hybrid_feedback else tuning.feedback
         lexical = self.index.rank(parsed, filters, groups, k, expand, feedback=first)
+        if while_waiting is not None and not pending.done():
+            while_waiting(lexical)
         vector, matches = pending.result()
         fused = fuse(lexical, matches, self.fusion, tuning, parsed)
         if not tuning.hybrid_feedback or not fused:

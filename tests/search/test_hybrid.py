@@ -15,7 +15,7 @@ from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.format.postmortem import Postmortem, parse
 from indexer.indexing import ingest
-from indexer.search import Searcher, SearchIndex, SemanticIndex, SemanticUnavailable
+from indexer.search import Searcher, SearchIndex, SemanticIndex, SemanticUnavailable, _query
 from tests.conftest import SAMPLE_LIBRARY, postmortem_text
 from tests.filter_samples import NAMES, pair, sample
 
@@ -154,3 +154,22 @@ def test_semantic_mode_says_when_it_is_unavailable(searcher: Searcher) -> None:
     # Hybrid falls back to full-text rather than failing.
     fallback = off.search("clients queued", mode="hybrid")
     assert fallback.mode == "fulltext" and fallback.results[0].id == "pool"
+
+
+def test_hits_made_while_the_semantic_side_runs_are_the_hits_made_after(
+    searcher: Searcher,
+) -> None:
+    # Hybrid search makes full-text's page while it waits for the query's
+    # embedding, then reuses those hits for the fused page: the same page
+    # as making them afterwards, whatever the fused order and passages.
+    parsed = _query.parse("server connections timed out")
+    expand = searcher.expansion(parsed.text)
+    lexical = searcher.index.rank(parsed, Filters(), frozenset(), 10, expand)
+    assert len(lexical) >= 3
+    ready = {hit.id: hit for hit in searcher.index.hits(lexical[:2], parsed, {}, expand)}
+    fused = [(identifier, 0.5 / (n + 1)) for n, (identifier, _) in enumerate(lexical[::-1])]
+    passages = {lexical[0][0]: ("Summary", "A passage that says server connections ran out.")}
+    made = searcher.index.hits(fused, parsed, passages, expand)
+    assert searcher.index.hits(fused, parsed, passages, expand, ready) == made
+    assert [hit.id for hit in made] == [identifier for identifier, _ in fused]
+    assert made[-1].section == "Summary"  # a passage wins over a hit made earlier
