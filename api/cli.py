@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from indexer import auth
@@ -49,7 +50,16 @@ _TAG = re.compile(r"</?b>")
 
 
 def _settings(library: Path | None = None) -> Settings:
-    settings = Settings()
+    """The settings from PML_* variables; a bad value is an error naming the variable."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"PML_{'_'.join(map(str, problem['loc'])).upper()}={problem.get('input')!r}: "
+            f"{problem['msg']}"
+            for problem in error.errors()
+        )
+        raise click.ClickException(f"invalid setting: {problems}") from None
     if library is not None:
         settings.library = library
     return settings

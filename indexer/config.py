@@ -36,7 +36,9 @@ class Settings(BaseSettings):
         default="auto",
         description="Model precision; auto: bfloat16 where the CPU has bfloat16 instructions.",
     )
-    search_fusion: str = Field(default="rrf", description="Hybrid fusion: rrf or weighted.")
+    search_fusion: Literal["rrf", "weighted"] = Field(
+        default="rrf", description="Hybrid fusion: rrf (reciprocal ranks) or weighted (scores)."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

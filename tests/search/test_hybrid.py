@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from api.cli import main
 from indexer.db import store
 from indexer.filters import Filters
 from indexer.format import taxonomy
@@ -173,3 +175,17 @@ def test_hits_made_while_the_semantic_side_runs_are_the_hits_made_after(
     assert searcher.index.hits(fused, parsed, passages, expand, ready) == made
     assert [hit.id for hit in made] == [identifier for identifier, _ in fused]
     assert made[-1].section == "Summary"  # a passage wins over a hit made earlier
+
+
+def test_a_misspelled_fusion_setting_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It used to mean weighted fusion without a word.
+    monkeypatch.setenv("PML_LIBRARY", str(tmp_path))
+    monkeypatch.setenv("PML_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PML_SEARCH_FUSION", "rff")
+    result = CliRunner().invoke(main, ["search", "pool"])
+    assert result.exit_code == 1
+    assert "PML_SEARCH_FUSION='rff': Input should be 'rrf' or 'weighted'" in result.output
+    monkeypatch.setenv("PML_SEARCH_FUSION", "weighted")
+    assert CliRunner().invoke(main, ["search", "pool"]).exit_code == 0
