@@ -702,7 +702,6 @@ class SearchIndex:
         """
         if not ranked:
             return []
-        ready = ready or {}
         if ready:
             made = self.hits(
                 [(i, s) for i, s in ranked if i not in ready or i in passages],
@@ -796,9 +795,9 @@ class SearchIndex:
         (measured: docs/search.md).
         """
         clauses = [
-            tantivy.Query.term_query(self.schema, "body", words[0])
+            tantivy.Query.term_query(self.schema, "body", alone[0])
             for first, second in itertools.pairwise(parsed.words)
-            if len(words := _schema.analyze(f"{first} {second}")) == 1
+            if len(alone := _schema.analyze(f"{first} {second}")) == 1
         ]
         words = _schema.analyze(" ".join(parsed.words))
         clauses += [

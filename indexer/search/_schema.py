@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TypedDict
 
 import tantivy
 
@@ -49,12 +50,8 @@ def analyze(text: str) -> list[str]:
     return list(_ANALYZER.analyze(text))
 
 
-def term_counts(text: str) -> bytes:
-    """The analysed words of `text` with their counts: "total word count word count ..."."""
-    return _counts(analyze(text))
-
-
 def _counts(words: list[str]) -> bytes:
+    """Analysed words with their counts: "total word count word count ..."."""
     counts = Counter(words)
     pairs = " ".join(f"{word} {count}" for word, count in counts.items())
     return f"{counts.total()} {pairs}".encode()
@@ -71,7 +68,12 @@ def pairs_of(words: list[str]) -> str:
     return " ".join(map(pair, words, words[1:]))
 
 
-def body_fields(body: str) -> dict[str, object]:
+class BodyFields(TypedDict):
+    terms: bytes
+    pairs: str
+
+
+def body_fields(body: str) -> BodyFields:
     """The fields written from one analysis of the body: `terms` and `pairs`."""
     words = analyze(body)
     return {"terms": _counts(words), "pairs": pairs_of(words)}
@@ -83,7 +85,7 @@ def pairs_analyzer() -> tantivy.TextAnalyzer:
 
 
 def terms_of(stored: bytes) -> tuple[dict[str, int], int]:
-    """What `term_counts` wrote: each word's count, and how many words there are in all."""
+    """What `body_fields` stored as `terms`: each word's count, and how many words in all."""
     parts = stored.decode().split()
     return dict(zip(parts[1::2], map(int, parts[2::2]), strict=True)), int(parts[0])
 

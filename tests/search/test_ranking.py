@@ -102,10 +102,10 @@ def test_a_full_text_search_takes_feedback_from_its_own_top_hits_by_default() ->
 def test_feedback_reads_word_counts_stored_at_indexing_as_the_analyser_counts_them() -> None:
     text = "Café DB-01 ran out of connections; db-01 ran OUT again at 09:30, 5xx x2 ß."
     words = _schema.analyze(text)
-    counts, total = _schema.terms_of(_schema.term_counts(text))
+    counts, total = _schema.terms_of(_schema.body_fields(text)["terms"])
     assert counts == Counter(words) and total == len(words)
     assert counts["db"] == 2 and "01" in counts and "cafe" in counts  # short words and digits too
-    assert _schema.terms_of(_schema.term_counts("")) == ({}, 0)
+    assert _schema.terms_of(_schema.body_fields("")["terms"]) == ({}, 0)
 
 
 def test_the_semantic_vote_follows_query_length() -> None:
