@@ -407,8 +407,9 @@ def test_the_half_precision_product_ranks_as_float32_does() -> None:
             half = ExactVectorIndex(ids, ordinals, matrix, blocks, half=True)
             assert half._half is not None and len(ids) >= _vectors.BLOCK_ROWS * 2
             found = half.search(query, 20)
-            assert [m.postmortem_id for m in found[:2]] == ["pm0000", "pm0001"]
-            assert [m.ordinal for m in found[:2]] == [0, 1]
+            # The two are equally close: which comes first is rounding's choice.
+            best = sorted((m.postmortem_id, m.ordinal) for m in found[:2])
+            assert best == [("pm0000", 0), ("pm0001", 1)]
             assert max(abs(a.score - b.score) for a, b in zip(found, exact, strict=True)) < 2e-3
             close = {m.postmortem_id for m in exact[:10]}
             assert len(close & {m.postmortem_id for m in found[:10]}) >= 9
