@@ -92,3 +92,16 @@ def test_expansion_is_on_stemmed_words_and_only_for_what_the_query_names() -> No
     assert lag.error_classes == ("queue-backlog",)
     assert "messages piling up" in lag.phrases
     assert synonyms.expand(vocabulary, "quarterly planning notes") == Expansion()
+
+
+def test_an_other_name_matches_only_where_its_words_stand_together(settings: Settings) -> None:
+    _library(settings.library)
+    together = "## Summary\nAll night, messages piling up in the orders queue went unseen.\n"
+    apart = "## Summary\nNo messages were lost; work piling up on one team was the problem.\n"
+    write(settings.library, "together.md", postmortem_text(id="together", body=together))
+    write(settings.library, "apart.md", postmortem_text(id="apart", body=apart))
+    settings.embedding_model = "none"
+    with TestClient(create_app(settings)) as client:
+        # "consumer lag" names queue-backlog, whose alias "messages piling up" is three
+        # words: the body must hold all of them side by side, not just each of them.
+        assert sorted(_ids(client, "consumer lag")) == ["lag", "together"]
