@@ -850,9 +850,7 @@ class SearchIndex:
     def _excluded(self, parsed: _query.ParsedQuery) -> tantivy.Query:
         return self._parsed(" ".join(f'"{word}"' for word in parsed.excluded))
 
-    def _parsed(
-        self, syntax: str, fields: tuple[str, ...] = _schema.TEXT_FIELDS
-    ) -> tantivy.Query:
+    def _parsed(self, syntax: str, fields: tuple[str, ...] = _schema.TEXT_FIELDS) -> tantivy.Query:
         """Parse (about 1 ms for a long query); one search parses the same text several times."""
         query = self._queries.get((syntax, fields))
         if query is None:
