@@ -244,16 +244,15 @@ def _phrase_marks(
     """Spans of whole names among the matched tokens: consecutive, with only stop words between."""
     if not phrases:
         return []
-    at: dict[str | None, list[int]] = {}  # stem -> where it stands among the tokens
-    for i, (_, _, stem) in enumerate(found):
-        at.setdefault(stem, []).append(i)
-    spans = []
+    starting: dict[str, list[Phrase]] = {}  # first stem -> the names starting with it
     for phrase in phrases:
-        n = len(phrase)
-        for i in at.get(phrase[0], ()):
-            if i + n > len(found):
-                break
-            if all(found[i + j][2] == phrase[j] for j in range(1, n)) and all(
+        starting.setdefault(phrase[0], []).append(phrase)
+    stems = tuple(stem for _, _, stem in found)
+    spans = []
+    for i, stem in enumerate(stems):
+        for phrase in starting.get(stem or "", ()):
+            n = len(phrase)
+            if stems[i : i + n] == phrase and all(
                 _stop_words_only(body, found[i + j][1], found[i + j + 1][0]) for j in range(n - 1)
             ):
                 spans.append((found[i][0], found[i + n - 1][1]))
