@@ -52,8 +52,20 @@ Token = tuple[int, int, str | None]  # start, end, stem (None: a stop word)
 
 
 def _tokens(text: str, cues: re.Pattern[str]) -> list[Token]:
-    """The tokens of `text` that may stand for a query word (see `_cues`), stemmed."""
+    """The tokens of `text` that may stand for a query word (see `_cues`), stemmed.
+
+    ASCII text is lower-cased first and searched case-sensitively: the same
+    matches at the same offsets, about twice as fast as IGNORECASE.
+    """
+    if text.isascii():
+        text, cues = text.lower(), _case_sensitive(cues)
     return [(m.start(), m.end(), _stem(m.group())) for m in cues.finditer(text)]
+
+
+@lru_cache(maxsize=1024)
+def _case_sensitive(cues: re.Pattern[str]) -> re.Pattern[str]:
+    """`cues` for lower-case text: its alternatives are lower-case stems' first letters."""
+    return re.compile(cues.pattern, re.ASCII)
 
 
 def _spans(
