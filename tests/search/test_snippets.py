@@ -87,3 +87,14 @@ def test_words_the_stemmer_respells_are_still_marked(settings: Settings) -> None
     with TestClient(create_app(settings)) as client:
         snippet = _snippet(client, "during")
     assert snippet.startswith("It failed <b>during</b> the backup window."), snippet
+
+
+@pytest.mark.parametrize("team", ["Payments", "Paiements à Zürich"])
+def test_words_are_marked_whatever_their_case_in_any_script(settings: Settings, team: str) -> None:
+    """ASCII bodies are searched lower-cased; others as they are: the same marks either way."""
+    body = f"## Summary\n\n{team} saw errors.\n\nThe DATABASE Failover took ten minutes.\n"
+    write(settings.library, "failover.md", postmortem_text(id="failover", body=body))
+    settings.embedding_model = "none"
+    with TestClient(create_app(settings)) as client:
+        snippet = _snippet(client, "database failover")
+    assert snippet.startswith("The <b>DATABASE</b> <b>Failover</b> took ten minutes."), snippet
