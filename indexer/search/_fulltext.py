@@ -801,13 +801,7 @@ class SearchIndex:
             if len(alone := _schema.analyze(f"{first} {second}")) == 1
         ]
         words = _schema.analyze(" ".join(parsed.words))
-        clauses += [
-            tantivy.Query.boost_query(
-                tantivy.Query.term_query(self.schema, "pairs", _schema.pair(first, second)),
-                PAIR_BOOST,
-            )
-            for first, second in itertools.pairwise(words)
-        ]
+        clauses += [tantivy.Query.boost_query(q, PAIR_BOOST) for q in self._pair_terms(words)]
         if not clauses:
             return None
         return tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses])
@@ -832,20 +826,25 @@ class SearchIndex:
                 if words:  # one word: a term query in every text field
                     clauses.append((tantivy.Occur.Should, self._parsed(f'"{cleaned}"')))
                 continue
-            pairs = [
-                (
-                    tantivy.Occur.Must,
-                    tantivy.Query.term_query(self.schema, "pairs", _schema.pair(first, second)),
-                )
-                for first, second in itertools.pairwise(words)
-            ]
-            body = pairs[0][1] if len(pairs) == 1 else tantivy.Query.boolean_query(pairs)
+            pairs = self._pair_terms(words)
+            body = (
+                pairs[0]
+                if len(pairs) == 1
+                else tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in pairs])
+            )
             short = self._parsed(f'"{cleaned}"', SHORT_TEXT_FIELDS)
             whole = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Should, short), (tantivy.Occur.Should, body)]
             )
             clauses.append((tantivy.Occur.Should, whole))
         return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _pair_terms(self, words: list[str]) -> list[tantivy.Query]:
+        """A term query on the `pairs` field for each two adjacent analysed words."""
+        return [
+            tantivy.Query.term_query(self.schema, "pairs", _schema.pair(first, second))
+            for first, second in itertools.pairwise(words)
+        ]
 
     def _excluded(self, parsed: _query.ParsedQuery) -> tantivy.Query:
         return self._parsed(" ".join(f'"{word}"' for word in parsed.excluded))
