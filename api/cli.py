@@ -125,11 +125,16 @@ def serve(host: str | None, port: int | None) -> None:
     """Index the library if it changed, then serve the API and UI."""
     import uvicorn
 
+    import frontend
     from api.app import create_app
 
     settings = _settings()
+    try:
+        app = create_app(settings)
+    except frontend.MissingAssets as error:
+        raise click.ClickException(str(error)) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,

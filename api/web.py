@@ -3,15 +3,14 @@
 The pages are server-rendered Jinja2 (autoescaped) with a little JavaScript
 from our own /static path; a strict Content-Security-Policy on every HTML
 response means no inline script or handler can run, even if a template
-slipped. Third-party code (htmx, Chart.js) is installed by `npm ci` into
-frontend/node_modules and served from /static/vendor.
+slipped. Third-party code (htmx, Chart.js) is served from /static/vendor;
+`frontend.VENDORED` says where it comes from.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -22,17 +21,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import frontend
 from api import security
 from indexer.format import markdown
 from indexer.reports import pack
 
-FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
-VENDOR = {
-    "htmx": FRONTEND / "node_modules" / "htmx.org" / "dist",
-    "chart.js": FRONTEND / "node_modules" / "chart.js" / "dist",
-    "swagger-ui": FRONTEND / "node_modules" / "swagger-ui-dist",
-    "redoc": FRONTEND / "node_modules" / "redoc" / "bundles",
-}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -57,14 +50,15 @@ def install(app: FastAPI) -> None:
     wraps the whole app, outside Starlette's error layer (see `api.app`), so
     that a 500 carries them too.
     """
+    frontend.check_assets()  # a missing file stops the start, not each request for it
     templates()  # compiled now, so the first reader of each page does not wait for it
-    for name, folder in VENDOR.items():
+    for vendored in frontend.VENDORED:
         app.mount(
-            f"/static/vendor/{name}",
-            StaticFiles(directory=folder, check_dir=False),
-            name=f"vendor-{name}",
+            f"/static/vendor/{vendored.name}",
+            StaticFiles(directory=vendored.directory()),
+            name=f"vendor-{vendored.name}",
         )
-    app.mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=frontend.STATIC), name="static")
 
 
 class SecurityHeaders:
@@ -127,7 +121,7 @@ def _own_path(scope: Scope, location: bytes) -> bytes:
 def templates() -> Jinja2Templates:
     """The page templates, autoescaped, with the filters the pages use."""
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(FRONTEND / "templates"),
+        loader=jinja2.FileSystemLoader(frontend.TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
