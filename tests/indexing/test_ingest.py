@@ -196,21 +196,3 @@ def test_a_reopened_index_names_its_hits_and_sees_other_writers(
         "pm-1",
         "pm-3",
     }
-
-
-def test_fulltext_ranks_words_that_stand_together_first(
-    settings: Settings, open_library: Any
-) -> None:
-    apart = "The cluster was split across two racks. Later the brain of the scheduler hung."
-    write(settings.library, "a.md", postmortem_text(id="apart", title="Scheduler hang", body=apart))
-    together = "A network partition caused split brain: both nodes accepted writes."
-    write(
-        settings.library,
-        "b.md",
-        postmortem_text(id="together", title="Two primaries", body=together),
-    )
-    library = open_library(settings)
-    library.refresh()
-    results = library.index.search("split brain")
-    assert [hit.id for hit in results.results] == ["together", "apart"]
-    assert results.total == 2  # proximity reorders; it does not change what matches

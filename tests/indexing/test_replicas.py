@@ -129,7 +129,8 @@ def test_a_postmortem_indexed_elsewhere_reaches_every_replicas_vectors_and_relat
             return True
 
         while not everywhere():
-            assert time.monotonic() - started < 15, "not on every replica within 15 s"
+            # Only stops a test that would never pass; how soon is bench_gitsync.py's to say.
+            assert time.monotonic() - started < 120, "never reached every replica"
             time.sleep(0.3)
 
 

@@ -1,4 +1,4 @@
-"""Git mode (PML_GIT_URL): the repository's incident history and targets load with the library."""
+"""Following a git repository: its incident history and targets load with each sync."""
 
 from __future__ import annotations
 
