@@ -7,8 +7,10 @@ looks first, and the sdist gets them at their node_modules paths, so a wheel
 built from the sdist finds them as a checkout does. Only the files the pages
 load are shipped (`frontend.VENDORED`), with each package's licence.
 
-A build without them stops and says to run `npm ci`: an installed package
-without its scripts would serve pages that half work.
+A build without them (no `npm ci`) still builds, with a warning: `pml lint`
+in a CI job or pre-commit hook, installed from git, needs no npm. Such a
+package's `pml serve` refuses to start and says what is missing
+(`frontend.check_assets`), rather than serve pages that half work.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
-from setuptools.errors import SetupError
+from setuptools.warnings import SetuptoolsWarning
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "frontend" / "node_modules"
@@ -29,7 +31,10 @@ from frontend import VENDORED  # noqa: E402
 
 
 def _shipped() -> list[tuple[Path, Path]]:
-    """(file in node_modules, its place in the wheel's frontend/vendor/) for every shipped file."""
+    """(file in node_modules, its place in the wheel's frontend/vendor/) for every shipped file.
+
+    Empty, with a warning, when any is missing: all of them or none.
+    """
     shipped = []
     for vendored in VENDORED:
         package = NODE_MODULES / vendored.package
@@ -38,10 +43,13 @@ def _shipped() -> list[tuple[Path, Path]]:
         shipped.append((package / vendored.licence, Path("LICENSES", vendored.package)))
     missing = [str(path.relative_to(HERE)) for path, _ in shipped if not path.is_file()]
     if missing:
-        raise SetupError(
-            f"missing {', '.join(missing)}: run `npm ci` in frontend/ before building "
-            "(`make install` does), so the package can serve its pages' scripts"
+        SetuptoolsWarning.emit(
+            "Building without the pages' npm files",
+            f"Missing {', '.join(missing)}. The package lints, indexes and searches, but its "
+            "`pml serve` will refuse to start: run `npm ci` in frontend/ before building "
+            "(`make install` does).",
         )
+        return []
     return shipped
 
 

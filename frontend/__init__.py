@@ -73,11 +73,17 @@ def check_assets() -> None:
         for file in vendored.files
         if not (vendored.directory() / file).is_file()
     ]
-    if missing:
-        listed = ", ".join(str(path) for path in missing)
+    if not missing:
+        return
+    if (ROOT / "package.json").is_file():  # a source checkout: npm has not run
         raise MissingAssets(
-            f"the pages' third-party browser files are missing: {listed}. "
-            f"In a source checkout run `npm ci` in {ROOT} (`make install` does); "
-            "an installed package that lacks them was built without them: rebuild it "
-            "after `npm ci`."
+            f"the pages' third-party browser files are missing: "
+            f"{', '.join(str(path) for path in missing)}. "
+            f"Run `npm ci` in {ROOT} (`make install` does), then start again."
         )
+    names = ", ".join(str(path.relative_to(ROOT)) for path in missing)
+    raise MissingAssets(
+        f"this installation was built without the pages' third-party browser files ({names}): "
+        "`pml serve` needs them. Build the package from a checkout after `npm ci` in "
+        "frontend/ and install it again."
+    )

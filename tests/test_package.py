@@ -8,7 +8,9 @@ those pages load. To stay fast and offline the new environment borrows the
 test environment's dependencies (a .pth line) but not its editable install
 of this project, and the build uses the installed setuptools.
 
-A checkout without `npm ci` must refuse to start, naming what is missing.
+Without `npm ci`, a checkout's `pml serve` refuses to start, naming what is
+missing; a package built without it still installs and lints (a CI job or a
+pre-commit hook installing from git needs no npm) and refuses to serve.
 """
 
 from __future__ import annotations
@@ -41,13 +43,21 @@ NOT_IN_A_CLONE = shutil.ignore_patterns(
 LINK = re.compile(r'(?:href|src)="(/[^"]*)"')
 
 
-def _clone(target: Path) -> Path:
-    """The checkout as a fresh clone has it after `npm ci` in frontend/."""
+def _clone(target: Path, *, npm: bool = True) -> Path:
+    """The checkout as a fresh clone has it (after `npm ci` in frontend/ when `npm`)."""
     shutil.copytree(ROOT, target, ignore=NOT_IN_A_CLONE)
-    for vendored in frontend.VENDORED:
+    for vendored in frontend.VENDORED if npm else ():
         package = Path("frontend", "node_modules", vendored.package)
         shutil.copytree(ROOT / package, target / package)
     return target
+
+
+def _wheel(clone: Path, dist: Path) -> Path:
+    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*build, "--wheel-dir", dist, clone], check=True)
+    (wheel,) = dist.glob("postmortem_library-*.whl")
+    shutil.rmtree(clone)  # the installed package must not lean on the sources
+    return wheel
 
 
 def _install(wheel: Path, venv: Path) -> Path:
@@ -75,12 +85,7 @@ def _install(wheel: Path, venv: Path) -> Path:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`pml` from a wheel built from a fresh clone, installed into a fresh environment."""
     base = tmp_path_factory.mktemp("package")
-    clone = _clone(base / "clone")
-    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*build, "--wheel-dir", base / "dist", clone], check=True)
-    (wheel,) = (base / "dist").glob("postmortem_library-*.whl")
-    shutil.rmtree(clone)  # the installed package must not lean on the sources
-    return _install(wheel, base / "venv")
+    return _install(_wheel(_clone(base / "clone"), base / "dist"), base / "venv")
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +93,8 @@ def server(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """The installed `pml serve` on the sample library, from a folder with no sources in it."""
     home = tmp_path_factory.mktemp("serve")
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PML_")},
-        "PML_LIBRARY": str(ROOT / "postmortems"),
-        "PML_DATA_DIR": str(home / "data"),
-        "PML_EMBEDDING_MODEL": "hash",
-        "PML_LOG_LEVEL": "warning",
-    }
-    env.pop("PYTHONPATH", None)
     command = [installed, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=home, env=env)
+    process = subprocess.Popen(command, cwd=home, env=_env(home))
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
@@ -105,6 +102,17 @@ def server(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def _env(home: Path) -> dict[str, str]:
+    """Our environment without its PML_* settings, serving the sample library."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PML_")}
+    env.pop("PYTHONPATH", None)
+    env["PML_LIBRARY"] = str(ROOT / "postmortems")
+    env["PML_DATA_DIR"] = str(home / "data")
+    env["PML_EMBEDDING_MODEL"] = "hash"
+    env["PML_LOG_LEVEL"] = "warning"
+    return env
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -198,19 +206,32 @@ def test_a_checkout_without_npm_ci_refuses_to_start_and_says_what_is_missing(
     checkout = tmp_path / "checkout"
     for part in ("api", "indexer", "frontend"):
         shutil.copytree(ROOT / part, checkout / part, ignore=NOT_IN_A_CLONE)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PML_")},
-        "PML_LIBRARY": str(ROOT / "postmortems"),
-        "PML_DATA_DIR": str(tmp_path / "data"),
-        "PML_EMBEDDING_MODEL": "hash",
-    }
     command = [sys.executable, "-m", "api.cli", "serve", "--port", str(free_port())]
     result = subprocess.run(
-        command, cwd=checkout, env=env, capture_output=True, text=True, timeout=120
+        command, cwd=checkout, env=_env(tmp_path), capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "npm ci" in result.stderr
+    assert f"Run `npm ci` in {checkout / 'frontend'}" in result.stderr
     for vendored in frontend.VENDORED:
         for file in vendored.files:
             assert str(Path(vendored.package, vendored.folder, file)) in result.stderr
+
+
+def test_a_package_built_without_npm_ci_lints_but_refuses_to_serve(tmp_path: Path) -> None:
+    """A lint-only install from git (a CI job, a pre-commit hook) needs no npm."""
+    wheel = _wheel(_clone(tmp_path / "clone", npm=False), tmp_path / "dist")
+    pml = _install(wheel, tmp_path / "venv")
+    env = _env(tmp_path)
+    lint = subprocess.run(
+        [pml, "lint", ROOT / "postmortems"], env=env, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    command = [pml, "serve", "--port", str(free_port())]
+    serve = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert serve.returncode == 1
+    assert "Traceback" not in serve.stderr
+    assert "built without the pages' third-party browser files" in serve.stderr
+    assert "htmx.org/dist/htmx.min.js" in serve.stderr and "npm ci" in serve.stderr
