@@ -2,8 +2,8 @@
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN and start them with
 an inline script, so offline they are blank and no strict policy fits them.
-Ours load `swagger-ui-dist` and `redoc` from frontend/node_modules (served
-from /static/vendor like htmx) and start Swagger UI from our own script.
+Ours load `swagger-ui-dist` and `redoc` from /static/vendor like htmx
+(`frontend.VENDORED`) and start Swagger UI from our own script.
 """
 
 from __future__ import annotations
