@@ -114,6 +114,13 @@ def _summary(row: PostmortemRow) -> str:
     return row.impact_summary or ""
 
 
+def _marked(row: PostmortemRow) -> str:
+    """The title, with `[Draft]` or `[In review]` before it when it is not finished."""
+    if row.status == "published":
+        return row.title
+    return f"[{row.status.replace('_', ' ').capitalize()}] {row.title}"
+
+
 def _postmortem_entries(db: Session, base: str, ids: list[str]) -> list[dict[str, Any]]:
     rows = {
         row.id: row for row in db.exec(select(PostmortemRow).where(col(PostmortemRow.id).in_(ids)))
@@ -134,7 +141,7 @@ def _postmortem_entries(db: Session, base: str, ids: list[str]) -> list[dict[str
         entries.append(
             {
                 "url": f"{base}/postmortems/{row.id}",
-                "title": row.title,
+                "title": _marked(row),
                 "updated": updated[row.id],
                 "published": _midnight(row.date),
                 "categories": categories,
@@ -147,7 +154,11 @@ def _postmortem_entries(db: Session, base: str, ids: list[str]) -> list[dict[str
 def _matching_ids(
     library: LibraryDep, db: Session, text: str, chosen: Filters, mode: str
 ) -> list[str]:
-    """The newest matches: all filtered postmortems without words, else the best 100 by date."""
+    """The newest matches: all filtered postmortems without words, else the best 100 by date.
+
+    A feed is shared: published postmortems only, unless `status` asks for others.
+    """
+    chosen = chosen.shared()
     if not text.strip():
         _, page = catalog.list_postmortems(db, chosen, limit=ENTRIES, groups=OUTSIDER)
         return [item["id"] for item in page]

@@ -63,6 +63,7 @@ class SearchHit(BaseModel):
     strength: Literal["strong", "partial", "weak"]
     coverage: float
     similarity: float | None
+    status: Literal["draft", "in_review", "published"]
 
 
 class SearchResponse(BaseModel):
@@ -96,8 +97,14 @@ def run_search(
     sort: str = "relevance",
     as_typed: bool = False,
 ) -> Results:
-    """One search, for the JSON route and the page alike."""
+    """One search, for the JSON route and the page alike.
+
+    Without words it is the library's list, a shared view: drafts and
+    postmortems in review are left out unless a `status` filter asks for them.
+    """
     searcher = library.searcher_for(groups)
+    if not text.strip():
+        chosen = chosen.shared()
     if sort != "date" or not text.strip():  # without words, results are newest first already
         return searcher.search(
             text, chosen, mode=mode, limit=limit, offset=offset, groups=groups, as_typed=as_typed
@@ -204,6 +211,10 @@ class SearchState:
         changed = [v for v in values if v != value] if value in values else [*values, value]
         return self.url({**self.filters, name: changed})
 
+    def unfinished(self) -> str:
+        """The URL listing the drafts and postmortems in review the home list leaves out."""
+        return self.url({**self.filters, "status": list(filters.UNFINISHED_STATUSES)})
+
     def without(self, name: str) -> str:
         return self.url({k: v for k, v in self.filters.items() if k != name})
 
@@ -247,11 +258,19 @@ def search_page(
     context.update(facet_names=FACET_LABELS, page_size=PAGE_SIZE, title="Search")
     context.update(facets=ordered_facets(results.facets) if results else {})
     context.update(semantic_state=library.semantic.state)
+    context.update(unfinished_left_out=_unfinished(library, groups, state, chosen))
     fragment = web.fragment_for(request, "results")
     response = web.render(request, "_results.html" if fragment else "search.html", context, status)
     if fragment:
         response.headers["hx-push-url"] = state.url(page=page)
     return response
+
+
+def _unfinished(library: Library, groups: frozenset[str], state: SearchState, chosen: Filters) -> int:
+    """How many drafts and postmortems in review the home list leaves out (0 when searching)."""
+    if state.q or "status" in state.filters:
+        return 0
+    return library.searcher_for(groups).search("", chosen.unfinished(), limit=1).total
 
 
 @router.get("/api/postmortems", tags=["postmortems"])
@@ -262,8 +281,13 @@ def list_postmortems(
     limit: Annotated[int, Query(ge=1, le=catalog.MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=catalog.MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    """Postmortems, newest first, filtered by vocabulary and date."""
-    total, items = catalog.list_postmortems(db, chosen, limit=limit, offset=offset, groups=groups)
+    """Postmortems, newest first, filtered by vocabulary and date.
+
+    Published ones only, unless `status` asks for drafts or postmortems in review.
+    """
+    total, items = catalog.list_postmortems(
+        db, chosen.shared(), limit=limit, offset=offset, groups=groups
+    )
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 

@@ -47,6 +47,11 @@ NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 COUNTED: tuple[str, ...] = tuple(f.name for f in FIELDS if f.counted)
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 MAX_VALUES = 20  # values of one field in one request
+# What shared views (the home list, feeds, reviews) show unless the reader asks
+# for a status: drafts and postmortems in review are not finished, and a
+# reader who never opens them should not take them for lessons learned.
+SHARED_STATUSES: tuple[str, ...] = ("published",)
+UNFINISHED_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in SHARED_STATUSES)
 
 
 class FilterError(ValueError):
@@ -74,6 +79,16 @@ class Filters:
     def active(self) -> dict[str, list[str]]:
         """The fields that filter, in the order of `FIELDS`."""
         return {name: list(values) for name in NAMES if (values := self.values.get(name))}
+
+    def shared(self) -> Filters:
+        """These filters as a shared view applies them: published only, unless a status was chosen."""
+        if self.values.get("status"):
+            return self
+        return Filters({**self.values, "status": SHARED_STATUSES}, self.since, self.until)
+
+    def unfinished(self) -> Filters:
+        """These filters, for the drafts and postmortems in review that `shared` leaves out."""
+        return Filters({**self.values, "status": UNFINISHED_STATUSES}, self.since, self.until)
 
     @property
     def empty(self) -> bool:

@@ -227,7 +227,7 @@ def weekly(
             and not incident["postmortem_hidden"]
         )
     chosen = {kind: [value] for kind, value in _scope_links(scope)}
-    filters = Filters(chosen, since=window.since, until=window.until)
+    filters = Filters(chosen, since=window.since, until=window.until).shared()
     _, postmortems = catalog.list_postmortems(db, filters, limit=catalog.MAX_PAGE, groups=groups)
     overdue = action_items(db, as_of, groups, overdue=True, scope=scope)
     near_misses = nearmiss.groups(db, as_of, since=window.since)

@@ -85,6 +85,8 @@ class Hit:
     strength: str = "weak"
     coverage: float = 0.0
     similarity: float | None = None
+    # draft, in_review or published: pages mark the unfinished ones.
+    status: str = "published"
 
 
 @dataclass
@@ -985,6 +987,7 @@ class SearchIndex:
             error_classes=values.get("error_class", []),
             score=round(score, 4),
             snippet=snippet.replace("\n", " "),
+            status=(values.get("status") or ["published"])[0],
         )
 
     def _summary(self, searcher: tantivy.Searcher, query: tantivy.Query) -> Counts:

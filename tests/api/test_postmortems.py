@@ -89,6 +89,7 @@ def test_search_shape_and_ranking(client: TestClient) -> None:
         "strength",
         "coverage",
         "similarity",
+        "status",
     }
     assert top["id"] == "pool"
     assert top["date"] == "2025-02-11"
