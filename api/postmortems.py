@@ -266,7 +266,9 @@ def search_page(
     return response
 
 
-def _unfinished(library: Library, groups: frozenset[str], state: SearchState, chosen: Filters) -> int:
+def _unfinished(
+    library: Library, groups: frozenset[str], state: SearchState, chosen: Filters
+) -> int:
     """How many drafts and postmortems in review the home list leaves out (0 when searching)."""
     if state.q or "status" in state.filters:
         return 0

@@ -81,7 +81,7 @@ class Filters:
         return {name: list(values) for name in NAMES if (values := self.values.get(name))}
 
     def shared(self) -> Filters:
-        """These filters as a shared view applies them: published only, unless a status was chosen."""
+        """These filters as a shared view applies them: published only unless a status is chosen."""
         if self.values.get("status"):
             return self
         return Filters({**self.values, "status": SHARED_STATUSES}, self.since, self.until)
