@@ -45,6 +45,7 @@ SHORT_TEXT_FIELDS = tuple(f for f in _schema.TEXT_FIELDS if f != "body")
 NO_EXPANSION = Expansion()
 HELD_WORDS = 20  # query words per search when reading which words a hit holds
 FEW_IDS = 64  # up to this many ids, a query for them is a list of term queries
+COUNT_BATCH = 512  # matches read at a time when counting the strong and partial ones
 SEARCHER_SECONDS = 1.0
 PARSED_QUERIES = 256
 MAX_LIMITED = 10_000  # restricted postmortems held in memory for visibility checks
@@ -417,7 +418,7 @@ class SearchIndex:
         plain = self._plain(parsed, expand, filters, groups, searcher)
         summary: Future[Counts] | None = None
         if helpers is not None:
-            summary = helpers.submit(self._summary, searcher, plain)
+            summary = helpers.submit(self._counts, searcher, parsed, plain)
         if parsed.empty:
             found = searcher.search(query, limit, count=False, offset=offset, order_by_field="day")
         else:
@@ -437,7 +438,7 @@ class SearchIndex:
                 hit.coverage = round(_strength.coverage(asked, words), 3)
                 hit.strength = _strength.grade(hit.coverage, None)
             hits.append(hit)
-        counts = summary.result() if summary is not None else self._summary(searcher, plain)
+        counts = summary.result() if summary is not None else self._counts(searcher, parsed, plain)
         took = (time.perf_counter() - started) * 1000
         return Results(text, counts.total, round(took, 2), hits, counts.facets)
 
@@ -690,6 +691,80 @@ class SearchIndex:
         searcher = self._searcher()
         query = self._combine(tantivy.Query.boolean_query(clauses), filters, groups, searcher)
         return self._summary(searcher, query)
+
+    def counted(
+        self,
+        parsed: ParsedQuery,
+        filters: Filters,
+        groups: frozenset[str],
+        expand: Expansion = NO_EXPANSION,
+        *,
+        close: Sequence[str] = (),
+        among: Sequence[str] | None = None,
+    ) -> Counts:
+        """Count and facets of the strong and partial matches (_strength.py): the
+        postmortems holding enough of the query's own words, plus `close` (those
+        near enough in meaning). `among`: only these may count (semantic mode).
+        """
+        searcher = self._searcher()
+        text_query = self._text_query(parsed, expand, proximity=False)
+        if among is not None:
+            text_query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, text_query), (tantivy.Occur.Must, self._ids_query(among))]
+            )
+        plain = self._combine(text_query, filters, groups, searcher)
+        ids = set(self._covering(searcher, parsed, plain)) | set(close)
+        if not ids:
+            return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
+        query = self._combine(self._ids_query(sorted(ids)), filters, groups, searcher)
+        return self._summary(searcher, query)
+
+    def _counts(
+        self, searcher: tantivy.Searcher, parsed: ParsedQuery, plain: tantivy.Query
+    ) -> Counts:
+        """Full-text's count and facets: everything without words, else the strong and partial."""
+        if parsed.empty:
+            return self._summary(searcher, plain)
+        ids = self._covering(searcher, parsed, plain)
+        if not ids:
+            return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
+        return self._summary(searcher, self._ids_query(ids))
+
+    def _covering(
+        self, searcher: tantivy.Searcher, parsed: ParsedQuery, plain: tantivy.Query
+    ) -> list[str]:
+        """Which matches of `plain` hold enough of the query's words to be at least partial.
+
+        Each of the query's words scores 1, so a match's score is how many it
+        holds (what `coverage` counts); matches come best first, so reading
+        stops at the first one below the bar.
+        """
+        asked = sorted(asked_words(parsed))
+        if not asked:
+            return []
+        words = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.const_score_query(
+                    tantivy.Query.term_query(self.schema, "body", word), 1.0
+                ),
+            )
+            for word in asked
+        ]
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, tantivy.Query.const_score_query(plain, 0.0)), *words]
+        )
+        wanted = COUNT_BATCH
+        while True:
+            hits = searcher.search(query, wanted, count=False).hits
+            enough = [
+                address
+                for score, address in hits
+                if _strength.grade(round(score) / len(asked), None) != "weak"
+            ]
+            if len(hits) < wanted or len(enough) < len(hits):
+                return self._identify(searcher, enough)
+            wanted *= 4
 
     def hits(
         self,

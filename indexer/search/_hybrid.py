@@ -4,8 +4,9 @@ Hybrid search asks both rankers for their top candidates under the same
 filters and visibility, and fuses the two rankings. Reciprocal rank fusion
 (RRF) is the default: measured on ../shared/eval it beat a tuned weighted sum
 of normalised scores (see docs/search.md), and it needs no score calibration
-between BM25 and cosine similarity. Facets and totals count everything either
-ranker matched.
+between BM25 and cosine similarity. The total and the facets count what either
+ranker matched strongly or partially (_strength.py): weak matches may be listed,
+labelled, but are not counted.
 """
 
 from __future__ import annotations
@@ -92,7 +93,6 @@ class Tuning:
 
 SHORT_QUERY_WORDS = 3
 DEFAULT_TUNING = Tuning()
-EVERYTHING = _query.parse("")
 
 
 class SemanticUnavailable(RuntimeError):
@@ -209,10 +209,11 @@ class Searcher:
         ranked, matches = self.ranking(
             parsed, text, filters, mode, groups, k, expand, while_waiting=prepare
         )
-        ids = list(dict(ranked)) if mode == "semantic" else [m.postmortem_id for m in matches]
-        matched = parsed if mode != "semantic" else EVERYTHING
+        # The count and facets cover the strong and partial matches only (_strength.py).
+        close = [m.postmortem_id for m in matches if _strength.grade(0.0, m.score) != "weak"]
+        among = [identifier for identifier, _ in ranked] if mode == "semantic" else None
         summary = self.helpers.submit(
-            self.index.summarize, matched, filters, groups, expand, ids=ids
+            self.index.counted, parsed, filters, groups, expand, close=close, among=among
         )
         page = ranked[offset : offset + limit]
         best = {m.postmortem_id: m.ordinal for m in matches}
@@ -229,8 +230,7 @@ class Searcher:
             hit.strength = _strength.grade(hit.coverage, hit.similarity)
         counted = summary.result()
         took = round((time.perf_counter() - started) * 1000, 2)
-        total = max(counted.total, len(ranked))
-        return Results(text, total, took, hits, counted.facets, mode=mode)
+        return Results(text, counted.total, took, hits, counted.facets, mode=mode)
 
     def expansion(self, text: str) -> Expansion:
         """What the query also means (_expansion.py), as the tuning asks."""
