@@ -63,6 +63,7 @@ class SearchHit(BaseModel):
     strength: Literal["strong", "partial", "weak"]
     coverage: float
     similarity: float | None
+    named: bool
     status: Literal["draft", "in_review", "published"]
 
 

@@ -82,10 +82,11 @@ class Hit:
     score: float
     snippet: str
     section: str | None = None
-    # How well it matches (_strength.py), and the two signals that say so.
+    # How well it matches (_strength.py), and the signals that say so.
     strength: str = "weak"
     coverage: float = 0.0
     similarity: float | None = None
+    named: bool = False  # it holds another name of what the query describes (expansion)
     # draft, in_review or published: pages mark the unfinished ones.
     status: str = "published"
 
@@ -418,7 +419,7 @@ class SearchIndex:
         plain = self._plain(parsed, expand, filters, groups, searcher)
         summary: Future[Counts] | None = None
         if helpers is not None:
-            summary = helpers.submit(self._counts, searcher, parsed, plain)
+            summary = helpers.submit(self._counts, searcher, parsed, plain, expand)
         if parsed.empty:
             found = searcher.search(query, limit, count=False, offset=offset, order_by_field="day")
         else:
@@ -436,9 +437,16 @@ class SearchIndex:
             hit = self._hit(stored, float(score) if not parsed.empty else 0.0, snippets)
             if not parsed.empty:
                 hit.coverage = round(_strength.coverage(asked, words), 3)
-                hit.strength = _strength.grade(hit.coverage, None)
             hits.append(hit)
-        counts = summary.result() if summary is not None else self._counts(searcher, parsed, plain)
+        if not parsed.empty:
+            named = self._named(searcher, [hit.id for hit in hits], expand)
+            for hit in hits:
+                hit.named = hit.id in named
+                hit.strength = _strength.grade(hit.coverage, None, hit.named)
+        if summary is None:
+            counts = self._counts(searcher, parsed, plain, expand)
+        else:
+            counts = summary.result()
         took = (time.perf_counter() - started) * 1000
         return Results(text, counts.total, round(took, 2), hits, counts.facets)
 
@@ -713,35 +721,46 @@ class SearchIndex:
                 [(tantivy.Occur.Must, text_query), (tantivy.Occur.Must, self._ids_query(among))]
             )
         plain = self._combine(text_query, filters, groups, searcher)
-        ids = set(self._covering(searcher, parsed, plain)) | set(close)
+        ids = set(self._covering(searcher, parsed, plain, expand)) | set(close)
         if not ids:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
         query = self._combine(self._ids_query(sorted(ids)), filters, groups, searcher)
         return self._summary(searcher, query)
 
     def _counts(
-        self, searcher: tantivy.Searcher, parsed: ParsedQuery, plain: tantivy.Query
+        self,
+        searcher: tantivy.Searcher,
+        parsed: ParsedQuery,
+        plain: tantivy.Query,
+        expand: Expansion = NO_EXPANSION,
     ) -> Counts:
         """Full-text's count and facets: everything without words, else the strong and partial."""
         if parsed.empty:
             return self._summary(searcher, plain)
-        ids = self._covering(searcher, parsed, plain)
+        ids = self._covering(searcher, parsed, plain, expand)
         if not ids:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
         return self._summary(searcher, self._ids_query(ids))
 
     def _covering(
-        self, searcher: tantivy.Searcher, parsed: ParsedQuery, plain: tantivy.Query
+        self,
+        searcher: tantivy.Searcher,
+        parsed: ParsedQuery,
+        plain: tantivy.Query,
+        expand: Expansion = NO_EXPANSION,
     ) -> list[str]:
-        """Which matches of `plain` hold enough of the query's words to be at least partial.
+        """Which matches of `plain` are at least partial by their words: holding enough
+        of the query's words, or another name of what it describes (`_named_query`).
 
         Each of the query's words scores 1, so a match's score is how many it
         holds (what `coverage` counts); matches come best first, so reading
         stops at the first one below the bar.
         """
         asked = sorted(asked_words(parsed))
-        if not asked:
+        other_names = self._named_query(expand)
+        if not asked and other_names is None:
             return []
+        scale = max(len(asked), 1)
         words = [
             (
                 tantivy.Occur.Should,
@@ -751,6 +770,9 @@ class SearchIndex:
             )
             for word in asked
         ]
+        if other_names is not None:  # holding another name is as good as every word
+            named = tantivy.Query.const_score_query(other_names, float(scale))
+            words.append((tantivy.Occur.Should, named))
         query = tantivy.Query.boolean_query(
             [(tantivy.Occur.Must, tantivy.Query.const_score_query(plain, 0.0)), *words]
         )
@@ -760,11 +782,34 @@ class SearchIndex:
             enough = [
                 address
                 for score, address in hits
-                if _strength.grade(round(score) / len(asked), None) != "weak"
+                if _strength.grade(round(score) / scale, None) != "weak"
             ]
             if len(hits) < wanted or len(enough) < len(hits):
                 return self._identify(searcher, enough)
             wanted *= 4
+
+    def _named_query(self, expand: Expansion) -> tantivy.Query | None:
+        """Postmortems tagged with an error class the query names, or holding another name."""
+        clauses = []
+        if expand.error_classes:
+            tagged = tantivy.Query.term_set_query(
+                self.schema, "error_class", list(expand.error_classes)
+            )
+            clauses.append((tantivy.Occur.Should, tagged))
+        if (other_names := self._other_names(expand.phrases)) is not None:
+            clauses.append((tantivy.Occur.Should, other_names))
+        return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _named(self, searcher: tantivy.Searcher, ids: Sequence[str], expand: Expansion) -> set[str]:
+        """Which of `ids` hold another name of what the query describes."""
+        named = self._named_query(expand)
+        if named is None or not ids:
+            return set()
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, named), (tantivy.Occur.Must, self._ids_query(ids))]
+        )
+        found = searcher.search(query, len(ids), count=False)
+        return set(self._identify(searcher, [address for _, address in found.hits]))
 
     def hits(
         self,
@@ -807,12 +852,14 @@ class SearchIndex:
             stored[document["id"][0]] = document
             holds[document["id"][0]] = words
         snippets = highlight_for(parsed, expand)
+        named = self._named(searcher, list(stored), expand)
         result = []
         for identifier, score in ranked:
             if identifier not in stored:
                 continue
             passage = passages.get(identifier)
             hit = self._hit(stored[identifier], score, None if passage else snippets)
+            hit.named = identifier in named
             if asked:
                 hit.coverage = round(_strength.coverage(asked, holds[identifier]), 3)
             if passage:

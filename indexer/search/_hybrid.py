@@ -227,7 +227,7 @@ class Searcher:
         for hit in hits:
             similarity = closeness.get(hit.id)
             hit.similarity = round(similarity, 4) if similarity is not None else None
-            hit.strength = _strength.grade(hit.coverage, hit.similarity)
+            hit.strength = _strength.grade(hit.coverage, hit.similarity, hit.named)
         counted = summary.result()
         took = round((time.perf_counter() - started) * 1000, 2)
         return Results(text, counted.total, took, hits, counted.facets, mode=mode)

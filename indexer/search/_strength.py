@@ -22,12 +22,17 @@ PARTIAL_COVERAGE = 0.5
 LEVELS = ("strong", "partial", "weak")
 
 
-def grade(coverage: float, similarity: float | None) -> str:
-    """strong, partial or weak (see the module docstring)."""
+def grade(coverage: float, similarity: float | None, named: bool = False) -> str:
+    """strong, partial or weak (see the module docstring).
+
+    `named`: the postmortem holds another name of what the query describes
+    (its error class's alias, a synonym: _expansion.py). "rolled back" finds
+    a write-up that only says "reverted": it is about the query, so at least partial.
+    """
     close = similarity if similarity is not None else 0.0
     if coverage >= 1.0 or close >= STRONG_SIMILARITY:
         return "strong"
-    if coverage >= PARTIAL_COVERAGE or close >= PARTIAL_SIMILARITY:
+    if coverage >= PARTIAL_COVERAGE or close >= PARTIAL_SIMILARITY or named:
         return "partial"
     return "weak"
 

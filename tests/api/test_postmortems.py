@@ -89,6 +89,7 @@ def test_search_shape_and_ranking(client: TestClient) -> None:
         "strength",
         "coverage",
         "similarity",
+        "named",
         "status",
     }
     assert top["id"] == "pool"
