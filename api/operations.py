@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import col, select
 
 from api.deps import FollowerDep, IdentityDep, LibraryDep, SessionDep, auth_errors
 from indexer import auth
-from indexer.db import catalog, models, store
+from indexer.db import catalog, store
 from indexer.indexing import gitsync
 
 router = APIRouter()
@@ -33,17 +32,16 @@ def audit_log(
 
 @router.get("/api/problems", tags=["library"])
 def problems(db: SessionDep, library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
-    """Files the last indexing run could not read, with the reason.
+    """Files the indexing runs could not read, or indexed with a lint error, with the reason.
 
-    A file that might be a restricted postmortem (its visibility could not be
-    read as `internal`) is listed for PML_ADMIN_GROUP only: even its path may
-    tell. `pml index` and `pml lint` print every problem.
+    `indexed` is false for a file that was skipped and true for one served
+    with its lint error (its page shows the error too). A file that might be
+    a restricted postmortem (its visibility could not be read as `internal`,
+    or it is restricted) is listed for PML_ADMIN_GROUP only: even its path
+    may tell. `pml index` and `pml lint` print every problem.
     """
-    query = select(models.IngestProblem).order_by(col(models.IngestProblem.path))
-    if not auth.is_admin(library.settings, identity):
-        query = query.where(col(models.IngestProblem.restricted).is_(False))
-    rows = db.exec(query)
-    return {"items": [{"path": r.path, "line": r.line, "message": r.message} for r in rows]}
+    admin = auth.is_admin(library.settings, identity)
+    return {"items": store.list_problems(db, restricted=admin)}
 
 
 @router.get("/healthz", tags=["operations"])

@@ -188,6 +188,7 @@ def get_postmortem(
             "related": _visible_ids(db, _ordered(row, "related", links.get("related", [])), groups),
             "duplicate_of": next(iter(_visible_ids(db, [row.duplicate_of or ""], groups)), None),
             "action_items": actions,
+            "problems": store.problems_of(db, row.path),
             "body_markdown": row.body,
             "body_html": markdown.render_html(shown_body),
         }

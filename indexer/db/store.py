@@ -224,10 +224,19 @@ def _action_items(postmortem: Postmortem) -> list[dict[str, Any]]:
 
 
 def replace_problems(
-    db: Session, problems: Iterable[Finding], shared: Collection[str] = ()
+    db: Session,
+    problems: Iterable[Finding],
+    shared: Collection[str] = (),
+    keep: Collection[str] = (),
 ) -> None:
-    """The files the last run could not index; those in `shared` are readable by everyone."""
-    db.exec(delete(IngestProblem))
+    """The files the last run could not index, or indexed with a lint error; those in
+    `shared` are readable by everyone. The problems of the files in `keep` (unchanged
+    since they were found, so not linted again) stay.
+    """
+    kept = set(keep)
+    for row in db.exec(select(IngestProblem)):
+        if row.path not in kept:
+            db.delete(row)
     for finding in {f.path: f for f in problems}.values():
         db.add(
             IngestProblem(
@@ -237,6 +246,30 @@ def replace_problems(
                 restricted=finding.path not in shared,
             )
         )
+
+
+def list_problems(db: Session, *, restricted: bool) -> list[dict[str, Any]]:
+    """The problems of the last runs, by path (`restricted`: those of possibly restricted
+    files too); `indexed` says whether the file is served anyway (a lint error)."""
+    query = select(IngestProblem).order_by(col(IngestProblem.path))
+    if not restricted:
+        query = query.where(col(IngestProblem.restricted).is_(False))
+    rows = list(db.exec(query))
+    served = set(
+        db.exec(
+            select(PostmortemRow.path).where(col(PostmortemRow.path).in_([r.path for r in rows]))
+        )
+    )
+    return [
+        {"path": r.path, "line": r.line, "message": r.message, "indexed": r.path in served}
+        for r in rows
+    ]
+
+
+def problems_of(db: Session, path: str) -> list[dict[str, Any]]:
+    """The lint errors a served postmortem was indexed with (see `indexing.ingest`)."""
+    rows = db.exec(select(IngestProblem).where(IngestProblem.path == path))
+    return [{"line": r.line, "message": r.message} for r in rows]
 
 
 def links_for(db: Session, ids: list[str]) -> dict[str, dict[str, list[str]]]:

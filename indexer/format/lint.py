@@ -7,7 +7,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from indexer.format import files as library
@@ -37,6 +37,8 @@ def lint_postmortem(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]
         _empty_fields,
         _imported,
         _vocabulary,
+        _teams,
+        _dates_agree,
         _timestamp_order,
         _action_items,
         _detection_gap,
@@ -258,6 +260,9 @@ def _vocabulary(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
     )
     for kind, label, values in kinds:
         vocabulary = taxonomy.kind(kind)
+        # A misspelt service or error class would be indexed as a second one and
+        # split every count by it: an error, so CI stops it before merge.
+        level = "warning" if kind == "contributing_factors" else "error"
         for position, value in enumerate(values):
             if value in vocabulary:
                 continue
@@ -266,8 +271,55 @@ def _vocabulary(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
                 f"; did you mean '{hint}'?" if hint else ""
             )
             findings.append(
-                _finding(postmortem, f"{kind}.{position}", "warning", "vocabulary", message)
+                _finding(postmortem, f"{kind}.{position}", level, "vocabulary", message)
             )
+    return findings
+
+
+def _teams(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
+    """Teams must be ones the taxonomy knows (`teams:`, or a service's `team:`), if it knows any."""
+    known = taxonomy.teams
+    if not known:
+        return []
+    findings = []
+    for position, team in enumerate(postmortem.teams):
+        if team in known:
+            continue
+        hint = suggest(team, known)
+        message = f"unknown team '{team}' (not in taxonomy.yaml)" + (
+            f"; did you mean '{hint}'?" if hint else ""
+        )
+        findings.append(_finding(postmortem, f"teams.{position}", "error", "vocabulary", message))
+    return findings
+
+
+_ID_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})(?:\b|_|-)")
+
+
+def _dates_agree(postmortem: Postmortem, taxonomy: Taxonomy) -> list[Finding]:
+    """`date`, the day the id starts with and `timestamps.started_at` name one day.
+
+    started_at may fall on the next or previous day in UTC (an evening
+    incident in New York), so its day as written and in UTC both agree.
+    """
+    findings = []
+    day = postmortem.date.isoformat()
+    named = _ID_DAY.match(postmortem.id)
+    if named and named.group(1) != day:
+        message = (
+            f"'date' is {day} but the id '{postmortem.id}' starts with {named.group(1)}: "
+            "fix whichever is wrong (the id is the URL, so prefer fixing 'date')"
+        )
+        findings.append(_finding(postmortem, "date", "error", "date-mismatch", message))
+    started = postmortem.timestamps.get("started_at")
+    if started is not None and "date" in postmortem.front_matter:
+        days = {started.date(), started.astimezone(UTC).date()}
+        if postmortem.date not in days:
+            message = (
+                f"'date' is {day} but timestamps.started_at ({started.isoformat()}) "
+                f"is on {started.date().isoformat()}"
+            )
+            findings.append(_finding(postmortem, "date", "error", "date-mismatch", message))
     return findings
 
 

@@ -8,6 +8,7 @@ invalid values left out rather than guessed.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -322,15 +323,43 @@ def _date(reader: _Reader, timestamps: dict[str, datetime], path: str) -> date:
         day = parse_date(raw)
         if day is not None:
             return day
-        reader.report("date", f"'date' is '{raw}'; expected a date like 2025-03-14")
+        reader.report("date", date_problem("date", raw))
     if "started_at" in timestamps:
         return timestamps["started_at"].date()
     line = reader.doc.line_of("date", 1)
     if raw is not None:
-        raise MalformedPostmortem(path, line, f"'date' is '{raw}'; expected a date like 2025-03-14")
+        raise MalformedPostmortem(path, line, date_problem("date", raw))
     raise MalformedPostmortem(
         path, line, "missing required field 'date' (or timestamps.started_at)"
     )
+
+
+_DAY_PARTS = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})")
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+def date_problem(key: str, raw: Any) -> str:
+    """What is wrong with a date that did not parse, in words: "February has 28 days in 2026"."""
+    wrong_day = calendar_problem(raw)
+    if wrong_day:
+        return f"'{key}' is '{raw}': {wrong_day}"
+    return f"'{key}' is '{raw}'; expected a date like 2025-03-14"
+
+
+def calendar_problem(raw: Any) -> str | None:
+    """Why a value shaped like YYYY-MM-DD is no day of the calendar (None: it is, or no date)."""
+    parts = _DAY_PARTS.match(raw) if isinstance(raw, str) else None
+    if parts is None:
+        return None
+    year, month, day = (int(part) for part in parts.groups())
+    if not 1 <= month <= 12:
+        return f"there is no month {month} (months are 01 to 12)"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return f"{_MONTHS[month - 1]} has {days} days in {year}"
+    return None
 
 
 def _timestamps(reader: _Reader) -> dict[str, datetime]:
@@ -357,9 +386,12 @@ def _timestamps(reader: _Reader) -> dict[str, datetime]:
             continue
         parsed = parse_timestamp(value)
         if parsed is None:
+            wrong_day = calendar_problem(value)
             reader.report(
                 key,
-                f"'{key}' is '{value}'; expected ISO 8601 with a time zone, "
+                f"'{key}' is '{value}': {wrong_day}"
+                if wrong_day
+                else f"'{key}' is '{value}'; expected ISO 8601 with a time zone, "
                 "like 2025-03-14T18:02:00+00:00",
                 code="timestamp",
             )

@@ -33,12 +33,20 @@ class Taxonomy:
     services: dict[str, Term] = field(default_factory=dict)
     error_classes: dict[str, Term] = field(default_factory=dict)
     contributing_factors: dict[str, Term] = field(default_factory=dict)
+    # Teams besides the services' owners (`team:` of a service): `teams:` in the file.
+    other_teams: tuple[str, ...] = ()
     path: Path | None = None
     _names: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
         return not (self.services or self.error_classes or self.contributing_factors)
+
+    @property
+    def teams(self) -> list[str]:
+        """Every team the library knows: the services' owners and the `teams:` list."""
+        owners = {term.team for term in self.services.values() if term.team}
+        return sorted(owners | set(self.other_teams))
 
     def kind(self, name: str) -> dict[str, Term]:
         vocabulary: dict[str, Term] = getattr(self, name)
@@ -118,7 +126,15 @@ def parse(text: str, path: Path) -> Taxonomy:
         for entry in entries:
             term = _term(path, kind, entry)
             vocabulary[term.id] = term
+    taxonomy.other_teams = tuple(_term(path, "teams", entry).id for entry in _teams(path, data))
     return taxonomy
+
+
+def _teams(path: Path, data: dict[str, Any]) -> list[Any]:
+    entries = data.get("teams") or []
+    if not isinstance(entries, list):
+        raise TaxonomyError(path, 1, "'teams' must be a list")
+    return entries
 
 
 def _term(path: Path, kind: str, entry: Any) -> Term:

@@ -23,7 +23,7 @@ from typing import Any
 
 from indexer import incidents
 from indexer.db import store
-from indexer.format import taxonomy
+from indexer.format import lint, taxonomy
 from indexer.format.files import SourceFile
 from indexer.format.postmortem import Finding, MalformedPostmortem, Postmortem, content_hash, parse
 from indexer.indexing import replicas
@@ -45,15 +45,19 @@ class Report:
     rebuilt: bool = False
     problems: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    # Files indexed and served with a lint error, which /api/problems and their page show.
+    flagged: list[Finding] = field(default_factory=list)
 
     @property
     def indexed(self) -> int:
         return self.added + self.updated
 
     def summary(self) -> str:
+        flagged = len({finding.path for finding in self.flagged})
         return (
             f"{self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged, {len(self.problems)} skipped"
+            + (f", {flagged} indexed with lint errors" if flagged else "")
             + (" (full rebuild)" if self.rebuilt else "")
             + f" in {self.seconds:.2f}s"
         )
@@ -65,6 +69,8 @@ class _Plan:
     delete_ids: set[str] = field(default_factory=set)
     problems: list[Finding] = field(default_factory=list)
     shared: set[str] = field(default_factory=set)  # problem files everyone may know of
+    flagged: list[Finding] = field(default_factory=list)
+    kept: set[str] = field(default_factory=set)  # unchanged files: their problems stay
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -124,6 +130,7 @@ def _index(
         stored = store.known_hashes(db)
     rebuild = force or index.rebuilt or index.count() != len(stored)
     plan = _plan(files, stored, rebuild, progress)
+    _flag(plan, target.taxonomy)
     with index.batch(target.taxonomy) as batch:
         if rebuild:
             batch.clear()
@@ -135,7 +142,7 @@ def _index(
         store.delete_postmortems(db, plan.delete_ids)
         db.flush()
         store.write_postmortems(db, plan.write, passage_rows(plan.write))
-        store.replace_problems(db, plan.problems, plan.shared)
+        store.replace_problems(db, [*plan.problems, *plan.flagged], plan.shared, plan.kept)
         store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
         if plan.write or plan.delete_ids:
             replicas.bump(db)  # same transaction: other replicas see rows and generation together
@@ -148,7 +155,27 @@ def _index(
         rebuilt=rebuild,
         problems=plan.problems,
         seconds=time.perf_counter() - started,
+        flagged=plan.flagged,
     )
+
+
+def _flag(plan: _Plan, vocabulary: taxonomy.Taxonomy) -> None:
+    """Lint what is written: a file with a lint error is indexed, and its problem shown.
+
+    Indexed rather than skipped, so a wrong service does not hide a whole
+    postmortem; shown on its page and in /api/problems, so it is not served
+    as if it were fine. `pml lint` in CI is what keeps such files out.
+    """
+    for postmortem in plan.write:
+        errors = [f for f in lint.lint_postmortem(postmortem, vocabulary) if f.level == "error"]
+        if not errors:
+            continue
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more: run pml lint)" if len(errors) > 1 else ""
+        message = f"indexed with a lint error: {first.message}{more}"
+        plan.flagged.append(Finding(first.path, first.line, "error", first.code, message))
+        if postmortem.visibility == "internal":
+            plan.shared.add(postmortem.path)
 
 
 def passage_rows(postmortems: list[Postmortem]) -> list[dict[str, Any]]:
@@ -184,6 +211,7 @@ def _plan(
         if previous and source.digest is not None and previous[1] == source.digest:
             owners[previous[0]] = display
             plan.unchanged += 1
+            plan.kept.add(display)
             continue
         text = None
         try:
@@ -191,6 +219,7 @@ def _plan(
             if previous and previous[1] == content_hash(text):
                 owners[previous[0]] = display
                 plan.unchanged += 1
+                plan.kept.add(display)
                 continue
             candidates.append(parse(text, display))
         except MalformedPostmortem as error:

@@ -70,7 +70,11 @@ def test_ids_are_unique_in_the_library(library_dir: Path) -> None:
     write(
         library_dir,
         "old/elsewhere.md",
-        postmortem_text(id=taken, timestamps={"started_at": "2025-03-14T10:00:00+00:00"}),
+        postmortem_text(
+            id=taken,
+            date=TODAY.isoformat(),
+            timestamps={"started_at": f"{TODAY.isoformat()}T10:00:00+00:00"},
+        ),
     )
     assert Path(new(library_dir, "Cache stampede!")[1]).stem == f"{taken}-2"
     assert lint_json(library_dir) == []
