@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from api import (
     admission,
+    browse,
     deps,
     docs,
     feeds,
@@ -113,6 +114,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(reports.page_router)
     app.include_router(feeds.router)
     app.include_router(incidents.page_router)
+    app.include_router(browse.router)  # after incidents: /api/services/unmapped comes first
+    app.include_router(browse.page_router)
     docs.install(app)
     web.install(app)
     _install_error_handlers(app)

@@ -230,6 +230,7 @@ def incidents_page(
         "filters": chosen,
         "page": incident_list(db, groups, chosen, limit, offset),
         "unmapped": model.unmapped_services(db, library.taxonomy),
+        "choices": query.choices(db, groups),
     }
     return web.render(request, "incidents.html", context)
 

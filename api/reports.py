@@ -115,20 +115,31 @@ def budget_report(
 
 
 def trend_reports(
-    db: Session, cache: metrics.TrendCache, as_of: date, days: int, period: Period, count: int
+    db: Session,
+    cache: metrics.TrendCache,
+    as_of: date,
+    days: int,
+    period: Period,
+    count: int,
+    scope: metrics.Scope | None = None,
 ) -> dict[str, Callable[[], dict[str, Any]]]:
-    """The trends page's reports by name, each computed only when asked for (a CSV needs one)."""
+    """The trends page's reports by name, each computed only when asked for (a CSV needs one).
+
+    `scope` narrows them to a service and/or an error class, as on the reviews
+    (the error budget by service only: it is not kept per class).
+    """
+    scope = scope or metrics.Scope()
     return {
-        "failure-modes": lambda: metrics.failure_modes(db, as_of, days),
-        "services": lambda: metrics.services(db, as_of, days),
+        "failure-modes": lambda: metrics.failure_modes(db, as_of, days, scope),
+        "services": lambda: metrics.services(db, as_of, days, scope),
         "mttr": lambda: reviews.with_recent(
-            duration_report(db, cache, "mttr", as_of, period, count)
+            duration_report(db, cache, "mttr", as_of, period, count, scope)
         ),
-        "error-budget": lambda: budget_report(db, cache, as_of, period, count),
+        "error-budget": lambda: budget_report(db, cache, as_of, period, count, scope.service),
     }
 
 
-TABLES: dict[str, Callable[[dict[str, Any]], tables.Table]] = {
+TABLES: dict[str, Callable[[dict[str, Any], tables.Scope], tables.Table]] = {
     "failure-modes": tables.failure_modes,
     "services": tables.services,
     "mttr": tables.duration,
@@ -307,10 +318,14 @@ def action_items(
     owner: Name = None,
     overdue: bool = False,
     as_of: AsOf = None,
+    service: Name = None,
+    error_class: Name = None,
 ) -> dict[str, Any]:
-    """Action items across visible postmortems; `overdue=true` keeps open ones past due."""
+    """Action items across visible postmortems; `overdue=true` keeps open ones past due;
+    `service` and `error_class` keep those of postmortems about it (the page: /action-items)."""
+    scope = metrics.Scope(service=service or None, error_class=error_class or None)
     items = reviews.action_items(
-        db, today(as_of), groups, status=list(status), owner=owner, overdue=overdue
+        db, today(as_of), groups, status=list(status), owner=owner, overdue=overdue, scope=scope
     )
     return {"total": len(items), "items": items}
 
@@ -339,23 +354,35 @@ def trends_page(
     request: Request,
     db: SessionDep,
     cache: CacheDep,
+    library: LibraryDep,
     as_of: AsOf = None,
     days: Days = 90,
     period: PeriodQuery = "month",
     periods: Periods = 12,
+    service: Name = None,
+    error_class: Name = None,
 ) -> HTMLResponse:
-    """Failure modes, services, MTTR with its verdict, error budget; tables and CSV."""
+    """Failure modes, services, MTTR with its verdict, error budget; tables and CSV.
+
+    The same as-of date and service / error-class filters as the reviews; every
+    bar and row leads to the incidents it counts.
+    """
     day = today(as_of)
-    makers = trend_reports(db, cache, day, days, period, periods)
+    scope = metrics.Scope(service=service or None, error_class=error_class or None)
+    makers = trend_reports(db, cache, day, days, period, periods, scope)
     reports = {name: make() for name, make in makers.items()}
-    found = {name: TABLES[name](report) for name, report in reports.items()}
+    chosen = {"service": scope.service, "error_class": scope.error_class}
+    found = {name: TABLES[name](report, chosen) for name, report in reports.items()}
     params: dict[str, Any] = {"days": days, "period": period, "periods": periods}
     if as_of:
         params["as_of"] = as_of.isoformat()
+    params.update({name: value for name, value in chosen.items() if value})
     context: dict[str, Any] = {"nav": "trends", "title": "Trends", "mttr": reports["mttr"]}
     context["tables"] = found
-    context.update(params=params, query=urlencode(params), windows=WINDOWS)
+    context.update(params=params, query=urlencode(params), windows=WINDOWS, scope=scope)
     context.update(period_counts=PERIOD_COUNTS, as_of=day.isoformat())
+    context["services"] = sorted(library.taxonomy.services)
+    context["error_classes"] = sorted(library.taxonomy.error_classes)
     return web.render(request, "trends.html", context)
 
 
@@ -368,13 +395,16 @@ def trend_csv(
     days: Days = 90,
     period: PeriodQuery = "month",
     periods: Periods = 12,
+    service: Name = None,
+    error_class: Name = None,
 ) -> Response:
     """One table of the trends page as CSV."""
-    make = trend_reports(db, cache, today(as_of), days, period, periods).get(name)
+    scope = metrics.Scope(service=service or None, error_class=error_class or None)
+    make = trend_reports(db, cache, today(as_of), days, period, periods, scope).get(name)
     if make is None:
         raise HTTPException(404, f"no trend table '{name}'; use one of {', '.join(TABLES)}")
     return PlainTextResponse(
-        TABLES[name](make()).csv(),
+        TABLES[name](make(), None).csv(),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{name}.csv"'},
     )
@@ -412,13 +442,14 @@ def review_page(
 
 
 def _monthly_tables(review: dict[str, Any]) -> dict[str, tables.Table]:
+    scope = review["scope"]
     return {
-        "failure-modes": tables.failure_modes(review["failure_modes"]),
-        "services": tables.services(review["services"]),
-        "mttr": tables.duration(review["mttr"]),
-        "mtta": tables.duration(review["mtta"]),
-        "mttd": tables.duration(review["mttd"]),
-        "error-budget": tables.error_budget(review["error_budget"]),
+        "failure-modes": tables.failure_modes(review["failure_modes"], scope),
+        "services": tables.services(review["services"], scope),
+        "mttr": tables.duration(review["mttr"], scope),
+        "mtta": tables.duration(review["mtta"], scope),
+        "mttd": tables.duration(review["mttd"], scope),
+        "error-budget": tables.error_budget(review["error_budget"], scope),
     }
 
 

@@ -39,6 +39,7 @@
       return tr.querySelector("td[data-value]") !== null;
     });
     return {
+      links: rows.map(function (tr) { return tr.getAttribute("data-href"); }),
       labels: rows.map(function (tr) { return tr.cells[0].textContent.trim(); }),
       datasets: columns.map(function (column) {
         return {
@@ -85,7 +86,19 @@
     if (horizontal) {
       canvas.parentElement.style.height = Math.max(220, data.labels.length * (18 * columns.length + 10) + 60) + "px";
     }
-    new Chart(canvas, { type: kind, data: data, options: options(kind, horizontal, palette, columns.length) });
+    var settings = options(kind, horizontal, palette, columns.length);
+    /* A bar or point leads to what it counts: the link of its table row. */
+    settings.onClick = function (event, elements) {
+      var link = elements.length ? data.links[elements[0].index] : null;
+      if (link) {
+        window.location.href = link;
+      }
+    };
+    settings.onHover = function (event, elements) {
+      var link = elements.length ? data.links[elements[0].index] : null;
+      event.native.target.style.cursor = link ? "pointer" : "default";
+    };
+    new Chart(canvas, { type: kind, data: data, options: settings });
     /* The chart now shows the numbers: fold their table away (open for readers without JS). */
     var numbers = canvas.closest(".chart-card") && canvas.closest(".chart-card").querySelector("details.numbers");
     if (numbers) {

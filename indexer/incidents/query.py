@@ -62,17 +62,40 @@ def _class_condition(error_class: str, groups: frozenset[str]) -> Any:
 
 
 def _conditions(chosen: IncidentFilters, groups: frozenset[str]) -> list[Any]:
+    """SQL for the filters; names match whatever their case (`Orders`, `sev1`)."""
     found: list[Any] = []
     for name in ("source", "service", "severity"):
         value = getattr(chosen, name)
         if value:
-            found.append(getattr(IncidentRow.__table__.c, name) == value)  # type: ignore[attr-defined]
+            column = getattr(IncidentRow.__table__.c, name)  # type: ignore[attr-defined]
+            found.append(func.lower(column) == value.strip().lower())
     if chosen.since:
         found.append(col(IncidentRow.started_day) >= chosen.since)
     if chosen.until:
         found.append(col(IncidentRow.started_day) <= chosen.until)
     if chosen.error_class:
-        found.append(_class_condition(chosen.error_class, groups))
+        found.append(_class_condition(chosen.error_class.strip().lower(), groups))
+    return found
+
+
+def choices(db: Session, groups: frozenset[str]) -> dict[str, list[str]]:
+    """The values each filter can take, as stored: what the page's selects offer.
+
+    Error classes are those the reader's list can show (`_class_condition`):
+    of visible postmortems' incidents, and each incident's own class.
+    """
+    found: dict[str, list[str]] = {}
+    for name in ("source", "service", "severity"):
+        column = getattr(IncidentRow.__table__.c, name)  # type: ignore[attr-defined]
+        values = db.exec(select(column).where(column.is_not(None)).distinct())
+        found[name] = sorted({str(value) for value in values})
+    listed = select(IncidentClass.error_class).join(
+        IncidentRow, col(IncidentRow.id) == col(IncidentClass.incident_id)
+    )
+    own = select(IncidentRow.error_class).where(col(IncidentRow.error_class).is_not(None))
+    classes = {str(c) for c in db.exec(listed.where(_shown(groups)).distinct())}
+    classes |= {str(c) for c in db.exec(own.distinct())}
+    found["error_class"] = sorted(classes)
     return found
 
 

@@ -8,21 +8,34 @@ are shown in minutes (the reports carry seconds).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
+
+from indexer import periods
 
 Cell = str | int | float | None
 
 
 @dataclass
 class Table:
-    """A titled grid: one header row, then rows of plain values (None is an empty cell)."""
+    """A titled grid: one header row, then rows of plain values (None is an empty cell).
+
+    `links` holds, per row, the page listing what the row counts (the filtered
+    incident list): the table's row heading and the chart's bar lead there.
+    """
 
     name: str
     title: str
     columns: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
+    links: list[str | None] = field(default_factory=list)
+
+    def link(self, position: int) -> str | None:
+        return self.links[position] if position < len(self.links) else None
 
     def csv(self) -> str:
         """The table as CSV, every text cell made safe to open in a spreadsheet."""
@@ -57,22 +70,57 @@ def minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60, 1)
 
 
-def failure_modes(report: dict[str, Any]) -> Table:
+def incidents_url(**filters: str | None) -> str:
+    """The incident list with these filters (empty ones left out)."""
+    return "/incidents?" + urlencode({k: v for k, v in filters.items() if v})
+
+
+Scope = Mapping[str, str | None] | None  # service and error_class a report is narrowed to
+
+
+def _scope(report: dict[str, Any], scope: Scope = None) -> dict[str, str | None]:
+    chosen = scope if scope is not None else (report.get("scope") or {})
+    return {"service": chosen.get("service"), "error_class": chosen.get("error_class")}
+
+
+def failure_modes(report: dict[str, Any], scope: Scope = None) -> Table:
     title = f"Top failure modes, {report['since']} to {report['until']}"
     columns = ["error class", "incidents", "previous window", "change"]
     rows: list[list[Cell]] = [
         [i["error_class"], i["incidents"], i["previous"], i["change"]] for i in report["items"]
     ]
-    return Table("failure-modes", title, columns, rows)
+    window = {"since": report["since"], "until": report["until"], **_scope(report, scope)}
+    links: list[str | None] = [
+        incidents_url(**{**window, "error_class": i["error_class"]}) for i in report["items"]
+    ]
+    return Table("failure-modes", title, columns, rows, links)
 
 
-def services(report: dict[str, Any]) -> Table:
+def services(report: dict[str, Any], scope: Scope = None) -> Table:
     title = f"Incidents by service, {report['since']} to {report['until']}"
     rows: list[list[Cell]] = [[i["service"], i["incidents"]] for i in report["items"]]
-    return Table("services", title, ["service", "incidents"], rows)
+    window = {"since": report["since"], "until": report["until"], **_scope(report, scope)}
+    links: list[str | None] = [
+        incidents_url(**{**window, "service": i["service"]}) for i in report["items"]
+    ]
+    return Table("services", title, ["service", "incidents"], rows, links)
 
 
-def duration(report: dict[str, Any]) -> Table:
+def _period_links(report: dict[str, Any], count: int, scope: Scope = None) -> list[str | None]:
+    """The incident list of each of the report's last `count` periods, oldest first."""
+    as_of = dt.date.fromisoformat(report["as_of"])
+    bounds = periods.last_periods(as_of, report["period"], count)
+    return [
+        incidents_url(
+            since=start.isoformat(),
+            until=min(periods.last_day(start, report["period"]), as_of).isoformat(),
+            **_scope(report, scope),
+        )
+        for _, start in bounds
+    ]
+
+
+def duration(report: dict[str, Any], scope: Scope = None) -> Table:
     """A duration trend (MTTR, MTTA or MTTD) per period, in minutes."""
     metric = report["metric"]
     columns = [
@@ -94,10 +142,11 @@ def duration(report: dict[str, Any]) -> Table:
         ]
         for point in report["series"]
     ]
-    return Table(metric, f"{metric.upper()} per {report['period']}", columns, rows)
+    links = _period_links(report, len(rows), scope)
+    return Table(metric, f"{metric.upper()} per {report['period']}", columns, rows, links)
 
 
-def error_budget(report: dict[str, Any]) -> Table:
+def error_budget(report: dict[str, Any], scope: Scope = None) -> Table:
     """Error-budget minutes per period: all services, then one column per service.
 
     Periods are the rows, so the chart drawn from the first column shows what its
@@ -110,4 +159,5 @@ def error_budget(report: dict[str, Any]) -> Table:
         spent = [item["series"][position]["minutes"] for item in items]
         rows.append([label, round(sum(spent), 1), *(round(minutes, 1) for minutes in spent)])
     title = f"Error budget consumed per {report['period']} (minutes)"
-    return Table("error-budget", title, columns, rows)
+    links = _period_links(report, len(rows), scope)
+    return Table("error-budget", title, columns, rows, links)
