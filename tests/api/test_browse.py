@@ -141,3 +141,24 @@ def test_incident_filters_ignore_case(client: TestClient) -> None:
     assert typed["total"] == exact["total"] > 0
     page = client.get("/incidents", params={"service": "Orders"}).text
     assert '<option value="orders" selected>' in page
+
+
+@pytest.mark.parametrize(
+    "query", [{"as_of": "2026-10-25"}, {"as_of": "2026-10-25", "service": "orders"}]
+)
+def test_weekly_review_figures_lead_to_their_lists(
+    client: TestClient, query: dict[str, str]
+) -> None:
+    page = client.get("/review/weekly", params=query).text
+    figures = re.findall(
+        r'<a class="stat[^"]*" href="([^"]+)"><span class="stat-value">(\d+)', page
+    )
+    links = {unescape(link).split("?")[0]: (unescape(link), int(n)) for link, n in figures}
+    link, incidents = links["/incidents"]
+    assert _incidents_total(client, link) == incidents
+    link, postmortems = links["/"]
+    listed = client.get("/api/search", params=parse_qsl(urlsplit(link).query)).json()
+    assert listed["total"] == postmortems
+    link, overdue = links["/action-items"]
+    params = parse_qsl(urlsplit(link).query)
+    assert client.get("/api/action-items", params=params).json()["total"] == overdue

@@ -16,6 +16,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 AS_OF = "2026-11-26"
+DRAWN = "window.Chart && Chart.getChart(document.querySelector('#chart-services'))"
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +47,15 @@ def page(browser: Any) -> Iterator[Any]:
 
 def test_clicking_a_bar_opens_the_incidents_it_counts(page: Any, base: str) -> None:
     page.goto(f"{base}/trends?as_of={AS_OF}&days=365")
-    page.wait_for_function("window.Chart && Chart.getChart(document.getElementById('chart-services'))")
+    page.wait_for_function(DRAWN)
     canvas = page.locator("#chart-services")
     canvas.scroll_into_view_if_needed()
     point = page.evaluate(
         """() => {
             const chart = Chart.getChart(document.getElementById('chart-services'));
             const bar = chart.getDatasetMeta(0).data[0];
-            return {x: bar.x, y: bar.y, base: bar.base, horizontal: chart.options.indexAxis === 'y'};
+            const horizontal = chart.options.indexAxis === 'y';
+            return {x: bar.x, y: bar.y, base: bar.base, horizontal: horizontal};
         }"""
     )
     # The middle of the first bar, in the canvas's own coordinates.
