@@ -420,9 +420,14 @@ def lint_command(paths: tuple[Path, ...], style: str, duplicates: bool, fix: boo
     errors = sum(1 for f in findings if f.level == "error")
     warnings = len(findings) - errors
     if style == "text":
-        summary = f"{errors} errors, {warnings} warnings"
-        click.echo(summary + (f", {len(notes)} notes" if notes else ""), err=True)
+        summary = f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
+        click.echo(summary + (f", {plural(len(notes), 'note')}" if notes else ""), err=True)
     sys.exit(1 if errors else 0)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 error`, `2 errors`, `0 errors`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _library_root(path: Path) -> Path | None:
@@ -624,7 +629,7 @@ def _print_import(origin: str, report: Any) -> None:
     verbs = ("would be added", "would be updated") if report.dry_run else ("added", "updated")
     click.echo(
         f"{report.added} {verbs[0]}, {report.updated} {verbs[1]}, {len(report.errors)} rejected, "
-        f"{len(report.warnings)} warnings"
+        f"{plural(len(report.warnings), 'warning')}"
     )
 
 

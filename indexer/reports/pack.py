@@ -115,15 +115,20 @@ def build_for_class(
         )
         if not ids:
             return None
+        # Members of the class, not precedents anyone chose: no "why it is related".
         items = [_chosen(db, identifier, groups) for identifier in ids]
-        precedents = [_precedent(db, item, day) for item in items if item is not None]
-        rows = [record_row(db, identifier, groups) for identifier in ids]
+        members = [{**item, "reasons": [], "chosen": False} for item in items if item is not None]
+        precedents = [_precedent(db, item, day) for item in members]
+        rows = [record_row(db, identifier, groups, [error_class]) for identifier in ids]
     return {"error_class": error_class, "postmortems": precedents, "comparison": rows}
 
 
-def record_row(db: Session, postmortem_id: str, groups: frozenset[str]) -> dict[str, Any]:
+def record_row(
+    db: Session, postmortem_id: str, groups: frozenset[str], only: list[str] | None = None
+) -> dict[str, Any]:
     """One line of the recurrence comparison: when, how bad, how fast seen, what was fixed,
-    and whether the failure came back (a later readable postmortem of a shared error class).
+    and whether the failure came back (a later readable postmortem of a shared error class;
+    with `only`, of one of those classes: an error class's pack asks about that class).
 
     Read from the row, its links and its action items: no body is rendered.
     """
@@ -144,6 +149,8 @@ def record_row(db: Session, postmortem_id: str, groups: frozenset[str]) -> dict[
             .order_by(col(ActionItemRow.position))
         )
     )
+    if only is not None:
+        classes = [name for name in classes if name in only]
     later: list[str] = []
     if classes:
         later = list(

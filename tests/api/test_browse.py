@@ -162,3 +162,15 @@ def test_weekly_review_figures_lead_to_their_lists(
     link, overdue = links["/action-items"]
     params = parse_qsl(urlsplit(link).query)
     assert client.get("/api/action-items", params=params).json()["total"] == overdue
+
+
+def test_error_class_pack_says_only_what_is_true(client: TestClient) -> None:
+    name = "connection-pool-exhaustion"
+    pack = client.get(f"/api/error-classes/{name}/pack").json()
+    assert all(item["reasons"] == [] for item in pack["postmortems"])
+    page = client.get(f"/error-classes/{name}/pack").text
+    assert "chosen by the presenter" not in page
+    # "Came back" names later postmortems of this error class only.
+    members = {item["id"] for item in pack["postmortems"]}
+    came_back = [later for row in pack["comparison"] for later in row["came_back"]]
+    assert came_back and set(came_back) <= members

@@ -92,3 +92,22 @@ def test_service_page_links_lead_to_the_lists_behind_its_figures(page: Any, base
     page.locator(".stat").nth(1).click()
     page.wait_for_url("**/incidents?service=orders")
     assert page.locator("#list-heading").inner_text().startswith(f"{incidents} incident")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/error-classes/connection-pool-exhaustion/pack",
+        "/postmortems/2025-02-11-orders-pgbouncer-pool-exhaustion/pack",
+    ],
+)
+def test_pack_comparison_fits_and_is_headed_once(page: Any, base: str, path: str) -> None:
+    page.goto(f"{base}{path}")
+    sizes = page.evaluate(
+        """() => {
+            const table = document.querySelector('table.comparison');
+            return {table: table.scrollWidth, wrap: table.closest('.table-wrap').clientWidth};
+        }"""
+    )
+    assert sizes["table"] <= sizes["wrap"], sizes
+    assert page.get_by_text("How the recurrences compare", exact=True).count() == 1

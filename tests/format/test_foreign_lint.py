@@ -161,7 +161,8 @@ def test_summary_counts_what_was_printed(library_dir: Path, monkeypatch: object)
     printed = out.count(": warning: ")
     assert printed == 7  # the seven missing sections of thin.md
     assert "secret.md:" in err and ": note: restricted postmortems are hidden" in err
-    assert err.strip().endswith(f"0 errors, {printed} warnings, 1 notes")
+    warnings = f"{printed} warning{'' if printed == 1 else 's'}"
+    assert err.strip().endswith(f"0 errors, {warnings}, 1 note")
     assert code == 0
 
 

@@ -157,3 +157,9 @@ def test_problems_stay_while_the_file_is_unchanged_and_go_when_fixed(
         library.refresh()
         with TestClient(create_app(settings)) as client:
             assert client.get("/api/problems").json()["items"] == []
+
+
+def test_the_summary_counts_in_words(library_dir: Path) -> None:
+    write(library_dir, "a.md", postmortem_text(timestamps=STAMPS, services=["ordres"]))
+    result = CliRunner().invoke(main, ["lint", str(library_dir)])
+    assert result.stderr.strip().endswith("1 error, 0 warnings")
