@@ -147,7 +147,9 @@ def write_postmortems(
     Rows go in as one multi-row insert per table: indexing thousands of files
     is dominated by per-row ORM overhead otherwise.
     """
-    delete_postmortems(db, [p.id for p in postmortems])
+    ids = [p.id for p in postmortems]
+    seen = _first_seen(db, ids)
+    delete_postmortems(db, ids)
     now = dt.datetime.now(dt.UTC)
     rows: dict[Any, list[dict[str, Any]]] = {
         PostmortemRow: [],
@@ -157,7 +159,9 @@ def write_postmortems(
         ChunkRow: passages,
     }
     for postmortem in postmortems:
-        rows[PostmortemRow].append(_row(postmortem, now))
+        before = seen.get(postmortem.id)
+        same = before is not None and before[0] == postmortem.content_hash
+        rows[PostmortemRow].append(_row(postmortem, before[1] if same and before else now))
         rows[PostmortemLink].extend(
             {"postmortem_id": postmortem.id, "kind": kind, "value": value}
             for kind, value in _links(postmortem)
@@ -171,6 +175,22 @@ def write_postmortems(
     for table, values in rows.items():
         for start in range(0, len(values), _CHUNK):
             db.execute(insert(table.__table__), values[start : start + _CHUNK])
+
+
+def _first_seen(db: Session, ids: list[str]) -> dict[str, tuple[str, dt.datetime]]:
+    """id -> (content hash, indexed_at) of the stored rows of these postmortems.
+
+    indexed_at is when indexing first saw a postmortem's current text: a
+    rebuild keeps it, an edit moves it (the feeds' `updated` without git history).
+    """
+    seen: dict[str, tuple[str, dt.datetime]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = select(PostmortemRow.id, PostmortemRow.content_hash, PostmortemRow.indexed_at)
+        for identifier, content, at in db.exec(
+            query.where(col(PostmortemRow.id).in_(ids[start : start + _CHUNK]))
+        ):
+            seen[identifier] = (content, at)
+    return seen
 
 
 def _row(postmortem: Postmortem, now: dt.datetime) -> dict[str, Any]:

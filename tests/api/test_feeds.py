@@ -7,7 +7,9 @@ requires (feed: id, title, updated, author; entry: id, title, updated).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -17,7 +19,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
-from tests.conftest import SAMPLE_LIBRARY
+from indexer.library import Library
+from tests.conftest import SAMPLE_LIBRARY, postmortem_text, write
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PUBLIC = "https://pml.example.com"
@@ -139,3 +142,28 @@ def test_pages_link_their_feeds(client: TestClient) -> None:
     assert (
         f'<link rel="alternate" {feed_type} title="Incident digest" href="/digest.atom">' in digest
     )
+
+
+def _entry_updated(settings: Settings, identifier: str) -> str:
+    with TestClient(create_app(settings)) as client:
+        feed = ET.fromstring(client.get("/feed.atom").content)
+    for entry in feed.iter(f"{ATOM}entry"):
+        if entry.findtext(f"{ATOM}id", "").endswith(f"/postmortems/{identifier}"):
+            return entry.findtext(f"{ATOM}updated", "")
+    raise AssertionError(f"{identifier} is not in the feed")
+
+
+def test_an_edit_moves_the_entry_updated_and_a_rebuild_does_not(
+    settings: Settings, library_dir: Path
+) -> None:
+    """Without git history, `updated` is when indexing first saw the file's current text."""
+    text = postmortem_text(id="edited", date="2020-01-02", summary="First words.")
+    write(library_dir, "edited.md", text)
+    first = _entry_updated(settings, "edited")
+    assert first > "2020-01-02T00:00:00Z"  # not the incident date: when it was indexed
+    with Library.open(settings) as library:
+        library.refresh(force=True)
+    assert _entry_updated(settings, "edited") == first
+    time.sleep(1.1)  # the feed's stamps are to the second
+    write(library_dir, "edited.md", text.replace("First words.", "Better words."))
+    assert _entry_updated(settings, "edited") > first
