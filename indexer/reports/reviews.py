@@ -20,7 +20,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from indexer import periods
@@ -237,6 +237,7 @@ def weekly(
         "since": window.since.isoformat(),
         "until": window.until.isoformat(),
         "scope": {"service": scope.service, "error_class": scope.error_class},
+        "latest_incident_day": None if incidents else latest_incident_day(db, as_of, scope),
         "incidents": incidents,
         "postmortems": postmortems,
         "action_items_missing_owner_or_due": action_items(
@@ -247,6 +248,17 @@ def weekly(
         "suspected_duplicates": suspected_duplicates(incidents),
         "near_misses": near_misses,
     }
+
+
+def latest_incident_day(db: Session, as_of: dt.date, scope: metrics.Scope) -> str | None:
+    """The last day up to `as_of` with an incident in `scope`: where an empty week can jump.
+
+    A library whose history stops before today (the shipped sample) would
+    otherwise open its weekly review on an empty week with nowhere to go.
+    """
+    latest = select(func.max(scope.table.c.started_day)).where(*scope.conditions(as_of))
+    day = db.execute(latest).scalar()
+    return day.isoformat() if day else None
 
 
 def with_recent(report: dict[str, Any]) -> dict[str, Any]:

@@ -174,3 +174,14 @@ def test_error_class_pack_says_only_what_is_true(client: TestClient) -> None:
     members = {item["id"] for item in pack["postmortems"]}
     came_back = [later for row in pack["comparison"] for later in row["came_back"]]
     assert came_back and set(came_back) <= members
+
+
+def test_an_empty_week_points_to_the_latest_week_with_incidents(client: TestClient) -> None:
+    page = client.get("/review/weekly", params={"as_of": "2027-06-01"}).text
+    found = re.search(r'started on (\d{4}-\d{2}-\d{2}): <a href="([^"]+)"', page)
+    assert found, "the empty week says where the incidents are"
+    day, link = found.group(1), unescape(found.group(2))
+    assert link == f"/review/weekly?as_of={day}"
+    week = client.get("/api/review/weekly", params={"as_of": day}).json()
+    assert week["incidents"] and week["latest_incident_day"] is None
+    assert max(i["started_at"][:10] for i in week["incidents"]) == day
