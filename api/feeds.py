@@ -5,8 +5,8 @@ whoever asks: restricted postmortems never appear, and no feed asks who is
 reading. Links are absolute, built from `PML_PUBLIC_URL` (else the address
 `pml serve` listens on), never from the request's Host header, which a
 client chooses. Dates come from the library (the incident date, the file's
-last commit, else when indexing first saw the file's current text), so a
-feed changes only when the library does.
+last commit, else when indexing saw the file's text change), so a feed
+changes only when the library does.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def _feed(
 
 
 def _updated(db: Session, rows: list[PostmortemRow]) -> dict[str, dt.datetime]:
-    """Each postmortem's last commit (from the git history), else when indexing first saw
-    its current text (an edit moves it; a rebuild does not), never before its incident date."""
+    """Each postmortem's last commit (from the git history), else when indexing saw its
+    text change (`store._changed_at`: the incident day until it is edited)."""
     paths = {row.path: row.id for row in rows}
     history = db.exec(select(HistoryRow).where(col(HistoryRow.path).in_(list(paths)))).all()
     found = {paths[entry.path]: entry.updated_at for entry in history}

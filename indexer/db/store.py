@@ -159,9 +159,7 @@ def write_postmortems(
         ChunkRow: passages,
     }
     for postmortem in postmortems:
-        before = seen.get(postmortem.id)
-        same = before is not None and before[0] == postmortem.content_hash
-        rows[PostmortemRow].append(_row(postmortem, before[1] if same and before else now))
+        rows[PostmortemRow].append(_row(postmortem, _changed_at(postmortem, seen, now)))
         rows[PostmortemLink].extend(
             {"postmortem_id": postmortem.id, "kind": kind, "value": value}
             for kind, value in _links(postmortem)
@@ -178,11 +176,7 @@ def write_postmortems(
 
 
 def _first_seen(db: Session, ids: list[str]) -> dict[str, tuple[str, dt.datetime]]:
-    """id -> (content hash, indexed_at) of the stored rows of these postmortems.
-
-    indexed_at is when indexing first saw a postmortem's current text: a
-    rebuild keeps it, an edit moves it (the feeds' `updated` without git history).
-    """
+    """id -> (content hash, indexed_at) of the stored rows of these postmortems."""
     seen: dict[str, tuple[str, dt.datetime]] = {}
     for start in range(0, len(ids), _CHUNK):
         query = select(PostmortemRow.id, PostmortemRow.content_hash, PostmortemRow.indexed_at)
@@ -191,6 +185,22 @@ def _first_seen(db: Session, ids: list[str]) -> dict[str, tuple[str, dt.datetime
         ):
             seen[identifier] = (content, at)
     return seen
+
+
+def _changed_at(
+    postmortem: Postmortem, seen: dict[str, tuple[str, dt.datetime]], now: dt.datetime
+) -> dt.datetime:
+    """The postmortem's `indexed_at`: when its text last changed, as far as indexing knows.
+
+    A new postmortem: its incident day (midnight UTC), so two servers indexing
+    one library agree and nothing depends on when they started. An edit: the
+    moment it was indexed. The same text again (a rebuild): unchanged. The
+    feeds' `updated` reads it when there is no git history.
+    """
+    before = seen.get(postmortem.id)
+    if before is None:
+        return dt.datetime.combine(postmortem.date, dt.time(), tzinfo=dt.UTC)
+    return before[1] if before[0] == postmortem.content_hash else now
 
 
 def _row(postmortem: Postmortem, now: dt.datetime) -> dict[str, Any]:

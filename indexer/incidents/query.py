@@ -81,8 +81,8 @@ def _conditions(chosen: IncidentFilters, groups: frozenset[str]) -> list[Any]:
 def choices(db: Session, groups: frozenset[str]) -> dict[str, list[str]]:
     """The values each filter can take, as stored: what the page's selects offer.
 
-    Error classes are those the reader's list can show (`_class_condition`):
-    of visible postmortems' incidents, and each incident's own class.
+    Error classes are those the reader's list can show (`_item`): those of
+    incidents whose postmortem the reader may see, and the own class of the rest.
     """
     found: dict[str, list[str]] = {}
     for name in ("source", "service", "severity"):
@@ -92,9 +92,10 @@ def choices(db: Session, groups: frozenset[str]) -> dict[str, list[str]]:
     listed = select(IncidentClass.error_class).join(
         IncidentRow, col(IncidentRow.id) == col(IncidentClass.incident_id)
     )
-    own = select(IncidentRow.error_class).where(col(IncidentRow.error_class).is_not(None))
     classes = {str(c) for c in db.exec(listed.where(_shown(groups)).distinct())}
-    classes |= {str(c) for c in db.exec(own.distinct())}
+    # An incident whose postmortem the reader may not see shows its own class only (`_item`).
+    own = select(IncidentRow.error_class).where(~_shown(groups)).distinct()
+    classes |= {str(c or UNCLASSIFIED) for c in db.exec(own)}
     found["error_class"] = sorted(classes)
     return found
 

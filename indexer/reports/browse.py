@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections import Counter
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from indexer.db import catalog
 from indexer.db.models import IncidentRow, PostmortemLink, PostmortemRow
@@ -133,14 +134,15 @@ def error_classes(
     db: Session, taxonomy: Taxonomy, as_of: dt.date, groups: frozenset[str]
 ) -> dict[str, Any]:
     """Every error class of the taxonomy with its postmortems and recent incidents."""
-    counted = (
-        select(PostmortemLink.value, func.count())
-        .join(PostmortemRow, col(PostmortemRow.id) == col(PostmortemLink.postmortem_id))
-        .where(col(PostmortemLink.kind) == "error_class", catalog.visible(groups))
-        .where(col(PostmortemRow.status) == "published")
-        .group_by(col(PostmortemLink.value))
+    shown = select(PostmortemRow.id).where(catalog.visible(groups))
+    shown = shown.where(col(PostmortemRow.status) == "published")
+    readable = set(db.exec(shown))
+    links = select(PostmortemLink.postmortem_id, PostmortemLink.value)
+    postmortems = Counter(
+        str(value)
+        for identifier, value in db.exec(links.where(col(PostmortemLink.kind) == "error_class"))
+        if identifier in readable
     )
-    postmortems = {str(value): int(n) for value, n in db.exec(counted)}
     modes = metrics.failure_modes(db, as_of, TREND_DAYS)
     recent = {item["error_class"]: item for item in modes["items"]}
     items = []

@@ -47,8 +47,7 @@ def test_reports_file_line_level_message(library_dir: Path) -> None:
     path = f"{library_dir}/2025/bad.md"
     assert code == 1
     assert (
-        f"{path}:8: warning: unknown service 'ordres' (not in taxonomy.yaml); "
-        "did you mean 'orders'?"
+        f"{path}:8: error: unknown service 'ordres' (not in taxonomy.yaml); did you mean 'orders'?"
     ) in out
     assert "did you mean 'connection-pool-exhaustion'?" in out
     assert f"{path}:13: error: detected_at (2025-03-14T09:00:00+00:00) is before started_at" in out
