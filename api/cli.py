@@ -65,8 +65,13 @@ def _settings(library: Path | None = None) -> Settings:
     return settings
 
 
-def _bar(label: str) -> Callable[[int, int], None]:
-    """A progress callback that draws a bar on stderr once there is work to show."""
+def _bar(label: str) -> Callable[[int, int], None] | None:
+    """A progress callback that draws a bar on stderr once there is work to show.
+
+    Only on a terminal: in CI logs and service logs a bar is a wall of noise.
+    """
+    if not sys.stderr.isatty():
+        return None
     state: dict[str, Any] = {}
 
     def progress(done: int, total: int) -> None:
@@ -157,14 +162,25 @@ def index(path: Path | None, force: bool) -> None:
         )
     with Library.open(_settings(path)) as library:
         report = library.refresh(force=force, progress=_bar("Reading postmortems"))
-        embedded = library.semantic.sync(progress=_bar("Embedding passages"))
+        changed = force or report.indexed or report.removed or report.rebuilt
+        # Nothing changed and every passage has its vector: the model need not load (~20 s).
+        skip = not changed and library.semantic.up_to_date()
+        embedded = 0 if skip else library.semantic.sync(progress=_bar("Embedding passages"))
     for problem in report.problems:
         click.echo(
             f"{library.root / problem.path}:{problem.line}: skipped: {problem.message}", err=True
         )
+    for flagged in report.flagged:
+        click.echo(f"{library.root / flagged.path}:{flagged.line}: {flagged.message}", err=True)
     click.echo(report.summary())
-    if library.semantic.state == "ready":
-        click.echo(f"semantic: {embedded} passages embedded, the rest from the vector cache")
+    if skip:
+        click.echo("semantic: nothing to embed (the model was not loaded)")
+    elif library.semantic.state == "ready":
+        passages = "passage" if embedded == 1 else "passages"
+        click.echo(
+            f"semantic: {embedded} new {passages} embedded "
+            f"(from {report.indexed} added or changed postmortems); the rest were unchanged"
+        )
     elif library.semantic.error:
         click.echo(f"semantic search unavailable: {library.semantic.error}", err=True)
 
@@ -315,8 +331,9 @@ def _incident_facts(reference: str) -> tuple[authoring.Facts, str]:
 @click.option(
     "--mode",
     type=click.Choice(["hybrid", "fulltext", "semantic"]),
-    default="hybrid",
-    show_default=True,
+    default=None,
+    help="fulltext (default here: answers in a second, no model to load), hybrid or semantic "
+    "(both load the embedding model first, ~20 s).",
 )
 @_filter_options
 def search(
@@ -324,11 +341,19 @@ def search(
     limit: int,
     offset: int,
     as_json: bool,
-    mode: str,
+    mode: str | None,
     **chosen: Any,
 ) -> None:
-    """Search the library: `pml search connection pool exhaustion --severity SEV1`."""
+    """Search the library: `pml search connection pool exhaustion --severity SEV1`.
+
+    Full-text unless `--mode` asks for meaning too: an author checking a
+    draft wants an answer in a second, not a model load.
+    """
     filters = _filters(chosen)
+    if mode is None:
+        mode = "fulltext"
+        if not as_json and sys.stderr.isatty():
+            click.echo("(full-text; --mode hybrid also matches by meaning)", err=True)
     with _open() as library:
         try:
             if mode != "fulltext":

@@ -99,6 +99,7 @@ class SentenceTransformerEmbedder:
         self.threads = threads or os.cpu_count() or 1
         self.bulk_threads = bulk_threads or os.cpu_count() or 1
         self.precision = resolve_precision(precision)
+        _quiet_loaders()
         try:
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             if self.precision == "bfloat16":
@@ -320,3 +321,16 @@ def load(spec: str, threads: int = 1, bulk_threads: int = 0, precision: str = "a
     return SentenceTransformerEmbedder(
         path, name=spec, threads=threads, bulk_threads=bulk_threads, precision=precision
     )
+
+
+def _quiet_loaders() -> None:
+    """Loading a model draws progress bars (transformers' "Loading weights"): not in our logs.
+
+    The hub's bars are off through HF_HUB_DISABLE_PROGRESS_BARS, read when it is imported.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # an older transformers draws none
+        return
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

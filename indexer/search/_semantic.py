@@ -34,6 +34,11 @@ QUERY_CACHE = 512
 Progress = Callable[[int, int], None]
 Vector = Vectors  # one row
 
+_MODELS = text("SELECT COUNT(DISTINCT e.model) FROM embedding e")
+_UNEMBEDDED = text(
+    "SELECT 1 FROM chunk c WHERE NOT EXISTS ("
+    " SELECT 1 FROM embedding e WHERE e.content_hash = c.content_hash) LIMIT 1"
+)
 _PENDING = text(
     "SELECT c.content_hash, MIN(c.text) FROM chunk c WHERE NOT EXISTS ("
     " SELECT 1 FROM embedding e WHERE e.model = :model AND e.content_hash = c.content_hash)"
@@ -107,6 +112,20 @@ class SemanticIndex:
             log.error("semantic search is off: %s", message)
             return False
         return True
+
+    def up_to_date(self) -> bool:
+        """Does every passage have a vector, of the one model the database holds vectors of?
+
+        Asked without loading the model (its name is only known once loaded),
+        so `pml index` with nothing to do starts no model. After changing
+        PML_EMBEDDING_MODEL, `pml index --force` embeds for the new one.
+        """
+        if self.state == "disabled":
+            return True
+        with self.engine.connect() as connection:
+            models = connection.execute(_MODELS).scalar()
+            missing = connection.execute(_UNEMBEDDED).first()
+        return models == 1 and missing is None
 
     @property
     def stopping(self) -> bool:
