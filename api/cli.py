@@ -162,9 +162,10 @@ def index(path: Path | None, force: bool) -> None:
         )
     with Library.open(_settings(path)) as library:
         report = library.refresh(force=force, progress=_bar("Reading postmortems"))
-        changed = force or report.indexed or report.removed or report.rebuilt
-        # Nothing changed and every passage has its vector: the model need not load (~20 s).
-        skip = not changed and library.semantic.up_to_date()
+        # Every passage has its vector (nothing changed, or only text outside the
+        # embedded sections): the model need not load (~20 s). A running `pml serve`
+        # catches up on the related lists when it next syncs.
+        skip = not force and library.semantic.up_to_date()
         embedded = 0 if skip else library.semantic.sync(progress=_bar("Embedding passages"))
     for problem in report.problems:
         click.echo(
