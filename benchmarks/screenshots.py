@@ -32,11 +32,16 @@ PAGES = {
     "postmortem": f"/postmortems/{EXAMPLE}",
     "pack": f"/postmortems/{EXAMPLE}/pack",
     "class-pack": "/error-classes/connection-pool-exhaustion/pack",
-    "trends": "/trends",
+    "trends": "/trends?as_of=2026-11-26",
     "review-weekly": "/review/weekly?as_of=2026-10-25",
     "review-monthly": "/review/monthly",
     "review-quarterly": "/review/quarterly",
     "near-misses": "/near-misses",
+    "incidents": "/incidents?service=orders",
+    "service": "/services/orders?as_of=2026-11-26",
+    "error-classes": "/error-classes?as_of=2026-11-26",
+    "error-class": "/error-classes/connection-pool-exhaustion?as_of=2026-11-26",
+    "action-items": "/action-items?overdue=true&as_of=2026-11-26",
     "digest": "/digest?week=2026-W43",
 }
 LAPTOP = {"width": 1366, "height": 860}
