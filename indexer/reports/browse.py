@@ -163,8 +163,8 @@ def error_classes(
                 "url": f"/error-classes/{name}",
             }
         )
-    return {"as_of": as_of.isoformat(), "since": modes["since"], "until": modes["until"],
-            "items": items}  # fmt: skip
+    window = {"since": modes["since"], "until": modes["until"]}
+    return {"as_of": as_of.isoformat(), **window, "items": items}
 
 
 def action_items(

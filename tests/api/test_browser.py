@@ -68,7 +68,7 @@ def test_typing_shows_results_without_a_page_load(page: Any, base: str) -> None:
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "q"
     page.keyboard.type("certificate expiry", delay=15)
-    page.wait_for_selector("text=for “certificate expiry”")
+    page.wait_for_selector("text=match “certificate expiry”")
     assert page.evaluate("window.pmlNoReload") is True
     assert "q=certificate+expiry" in page.url
     titles = page.locator(".hit-title").all_inner_texts()

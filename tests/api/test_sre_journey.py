@@ -60,8 +60,9 @@ def test_review_pages_have_a_date_picker_and_filters(client: TestClient) -> None
     )
     page = client.get("/review/weekly", params={"as_of": AS_OF, "service": "identity"}).text
     assert '<option value="identity" selected>' in page
-    assert page.count('<td data-label="Service">identity</td>') == len(identity["incidents"])
-    assert 'data-label="Service">orders<' not in page
+    cell = '<td data-label="Service"><a href="/services/identity">identity</a></td>'
+    assert page.count(cell) == len(identity["incidents"])
+    assert 'href="/services/orders"' not in page
     # An empty <select> means "all", not "the service named ''".
     blank = client.get("/review/weekly", params={"as_of": AS_OF, "service": "", "error_class": ""})
     assert blank.status_code == 200 and "Clear filters" not in blank.text
