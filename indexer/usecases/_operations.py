@@ -1,0 +1,89 @@
+"""Operations: the files indexing skipped (with their access rule), readiness, shared secrets.
+
+`problems` decides who may see which skipped file: a file that might be a
+restricted postmortem names nothing outside PML_ADMIN_GROUP, not even its path.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from indexer import auth
+from indexer.db import catalog, models, store
+from indexer.incidents import model
+from indexer.incidents.model import ImportReport
+from indexer.indexing import ingest
+from indexer.library import Library
+from indexer.reports import metrics
+from indexer.usecases import _incidents
+
+
+def problems(library: Library, identity: auth.Identity | None) -> dict[str, Any]:
+    """Files the last indexing run could not read, with the reason, as `identity` may see them."""
+    query = select(models.IngestProblem).order_by(col(models.IngestProblem.path))
+    if not auth.is_admin(library.settings, identity):
+        query = query.where(col(models.IngestProblem.restricted).is_(False))
+    with store.session(library.engine) as db:
+        rows = db.exec(query)
+        return {"items": [{"path": r.path, "line": r.line, "message": r.message} for r in rows]}
+
+
+def database_checks(library: Library, groups: frozenset[str] | None) -> dict[str, Any]:
+    """Whether the database answers and, when it does, what the reader may count in it.
+
+    `groups` None counts every postmortem (PML_ADMIN_GROUP's view).
+    """
+    checks: dict[str, Any] = {}
+    try:
+        store.ping(library.engine)
+        checks["database"] = True
+    except Exception as error:  # any driver error means not ready
+        checks["database"] = False
+        checks["database_error"] = type(error).__name__
+    if checks["database"]:
+        with store.session(library.engine) as db:
+            checks["postmortems"] = catalog.count_visible(db, groups)
+            checks["indexed_at"] = store.get_meta(db, "indexed_at")
+    return checks
+
+
+def shared_secret(library: Library, key: str) -> bytes:
+    """A random key made once and shared through the database by every replica."""
+    with store.session(library.engine) as db:
+        found = store.get_meta(db, key)
+        if found is None:
+            store.set_meta(db, key, secrets.token_hex(32))
+            try:
+                db.commit()
+            except IntegrityError:  # another replica made it first: use theirs
+                db.rollback()
+            found = store.get_meta(db, key)
+    assert found is not None
+    return bytes.fromhex(found)
+
+
+def incident_totals(library: Library, cache: dict[str, Any]) -> list[dict[str, Any]]:
+    """Incident counts, resolve times and error budget by service and class (for /metrics).
+
+    Recomputed only when the incident table changed since `cache` was filled.
+    """
+    with store.session(library.engine) as db:
+        version = model.version(db)
+        if cache.get("version") != version:
+            cache.update(version=version, rows=metrics.totals(db))
+    rows: list[dict[str, Any]] = cache["rows"]
+    return rows
+
+
+def refresh(
+    library: Library, *, force: bool = False, progress: ingest.Progress | None = None
+) -> tuple[ingest.Report, ImportReport | None]:
+    """Bring a library folder's stores up to date: index what changed, then load its incident
+    history. `pml serve` (folder mode) and `pml index` both come here; a followed git
+    repository is brought up to date by `gitsync.sync`, which loads the same two things."""
+    report = library.refresh(force=force, progress=progress)
+    return report, _incidents.load_history(library)
