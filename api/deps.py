@@ -1,7 +1,8 @@
 """Request dependencies: the library, a database session, who is asking, and the filters.
 
-Route signatures read like a spec with these aliases (`db: SessionDep`,
-`groups: GroupsDep`, `chosen: FiltersDep`). `get_groups` is the one place
+Route signatures read like a spec with these aliases (`library: LibraryDep`,
+`groups: GroupsDep`, `chosen: FiltersDep`); routes never get a database
+session: they call `indexer.usecases`, which opens its own. `get_groups` is the one place
 every surface's visibility comes from; `guard_writes` runs app-wide.
 """
 
@@ -17,11 +18,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BeforeValidator
-from sqlmodel import Session
 
 from api import security
 from indexer import auth, filters
-from indexer.db import store
 from indexer.filters import FilterError, Filters
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.library import Library
@@ -36,11 +35,6 @@ from indexer.search import MAX_LIMIT, MAX_OFFSET
 async def get_library(request: Request) -> Library:
     library: Library = request.state.library
     return library
-
-
-def get_session(library: Annotated[Library, Depends(get_library)]) -> Iterator[Session]:
-    with store.session(library.engine) as db:
-        yield db
 
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pml"'}
@@ -136,7 +130,6 @@ async def get_follower(request: Request) -> CoalescingRunner | None:
 
 
 LibraryDep = Annotated[Library, Depends(get_library)]
-SessionDep = Annotated[Session, Depends(get_session)]
 GroupsDep = Annotated[frozenset[str], Depends(get_groups)]
 FollowerDep = Annotated[CoalescingRunner | None, Depends(get_follower)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

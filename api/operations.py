@@ -7,11 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import col, select
 
-from api.deps import FollowerDep, IdentityDep, LibraryDep, SessionDep, auth_errors
-from indexer import auth
-from indexer.db import catalog, models, store
+from api.deps import FollowerDep, IdentityDep, LibraryDep, auth_errors
+from indexer import auth, usecases
 from indexer.indexing import gitsync
 
 router = APIRouter()
@@ -32,18 +30,14 @@ def audit_log(
 
 
 @router.get("/api/problems", tags=["library"])
-def problems(db: SessionDep, library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
+def problems(library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
     """Files the last indexing run could not read, with the reason.
 
     A file that might be a restricted postmortem (its visibility could not be
     read as `internal`) is listed for PML_ADMIN_GROUP only: even its path may
     tell. `pml index` and `pml lint` print every problem.
     """
-    query = select(models.IngestProblem).order_by(col(models.IngestProblem.path))
-    if not auth.is_admin(library.settings, identity):
-        query = query.where(col(models.IngestProblem.restricted).is_(False))
-    rows = db.exec(query)
-    return {"items": [{"path": r.path, "line": r.line, "message": r.message} for r in rows]}
+    return usecases.problems(library, identity)
 
 
 @router.get("/healthz", tags=["operations"])
@@ -68,17 +62,8 @@ def readyz(library: LibraryDep, follower: FollowerDep, identity: IdentityDep) ->
         "semantic": library.semantic.ready,
         "semantic_status": semantic,
     }
-    try:
-        store.ping(library.engine)
-        checks["database"] = True
-    except Exception as error:  # any driver error means not ready
-        checks["database"] = False
-        checks["database_error"] = type(error).__name__
-    with store.session(library.engine) as db:
-        if checks["database"]:
-            groups = identity.groups if identity else frozenset()
-            checks["postmortems"] = catalog.count_visible(db, None if admin else groups)
-            checks["indexed_at"] = store.get_meta(db, "indexed_at")
+    groups = identity.groups if identity else frozenset()
+    checks.update(usecases.database_checks(library, None if admin else groups))
     if library.settings.git_url and checks["database"]:
         # A failing sync does not make us unready: the previous index keeps serving.
         checks["sync"] = gitsync.status(library)

@@ -34,11 +34,14 @@ from indexer.usecases._incidents import (
 from indexer.usecases._operations import (
     database_checks,
     incident_totals,
+    migrate_database,
     problems,
     refresh,
     shared_secret,
 )
 from indexer.usecases._reading import (
+    LIST_MAX_OFFSET,
+    LIST_MAX_PAGE,
     SORTED_WINDOW,
     RelatedScope,
     Sort,
@@ -75,6 +78,8 @@ __all__ = [
     "EARLIEST",
     "ENTRIES",
     "LATEST",
+    "LIST_MAX_OFFSET",
+    "LIST_MAX_PAGE",
     "OUTSIDER",
     "SORTED_WINDOW",
     "Cadence",
@@ -94,6 +99,7 @@ __all__ = [
     "incident_facts",
     "incident_list",
     "incident_totals",
+    "migrate_database",
     "investment_ranking",
     "list_postmortems",
     "load_history",

@@ -6,12 +6,14 @@ from __future__ import annotations
 class NotFound(LookupError):
     """Nothing by that name the reader may see; the message is safe to show.
 
-    `did_you_mean` holds close names the reader may see, and `link` the URL
-    pattern (`{}` for one of them) that a page offers them as.
+    `did_you_mean` holds close names the reader may see (None: not looked
+    for), and `link` the URL pattern (`{}` for one of them) a page offers them as.
     """
 
-    def __init__(self, message: str, did_you_mean: list[str] | None = None, link: str = "") -> None:
+    def __init__(
+        self, message: str, did_you_mean: list[str] | None = None, link: str = "/postmortems/{}"
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.did_you_mean = did_you_mean or []
+        self.did_you_mean = did_you_mean
         self.link = link

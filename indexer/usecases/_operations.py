@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from indexer import auth
-from indexer.db import catalog, models, store
+from indexer.config import Settings
+from indexer.db import catalog, migrate, models, store
 from indexer.incidents import model
 from indexer.incidents.model import ImportReport
 from indexer.indexing import ingest
@@ -87,3 +88,14 @@ def refresh(
     repository is brought up to date by `gitsync.sync`, which loads the same two things."""
     report = library.refresh(force=force, progress=progress)
     return report, _incidents.load_history(library)
+
+
+def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
+    """Bring the database schema to the newest revision: (revision before, revision now)."""
+    engine = store.plain_engine(settings.resolved_database_url)
+    try:
+        before = migrate.current(engine)
+        migrate.upgrade(engine)
+        return before, migrate.current(engine)
+    finally:
+        engine.dispose()

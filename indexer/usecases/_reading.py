@@ -22,7 +22,7 @@ from indexer.usecases._errors import NotFound
 Sort = Literal["relevance", "date"]
 RelatedScope = Literal["all", "past"]
 SORTED_WINDOW = 100  # sort=date orders this many best matches by date
-POSTMORTEM_LINK = "/postmortems/{}"
+LIST_MAX_PAGE, LIST_MAX_OFFSET = catalog.MAX_PAGE, catalog.MAX_OFFSET  # of the list
 
 
 def search(
@@ -78,7 +78,7 @@ def not_found(library: Library, postmortem_id: str, groups: frozenset[str]) -> N
     """The error for an id the reader cannot see, with the closest ids they can."""
     with store.session(library.engine) as db:
         close = catalog.close_ids(db, postmortem_id, groups)
-    return NotFound(f"no postmortem with id '{postmortem_id[:200]}'", close, POSTMORTEM_LINK)
+    return NotFound(f"no postmortem with id '{postmortem_id[:200]}'", close)
 
 
 def postmortem_record(
