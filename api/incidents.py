@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import OperationalError
 
 from api import security, web
-from api.deps import GroupsDep, LibraryDep
+from api.deps import GroupsDep, IncidentFiltersDep, LibraryDep
 from api.reports import AsOf, today
-from indexer import usecases
+from indexer import filters, usecases
 from indexer.format import authoring, taxonomy
 from indexer.incidents import alerts, importers, nearmiss, query
 from indexer.library import Library
@@ -156,32 +156,20 @@ def uploaded_file(content_type: str, body: bytes) -> bytes:
     raise HTTPException(400, "the multipart upload has no file part: send -F file=@<export>")
 
 
+# The incident page's filter form: the declared fields, then the start-day window.
+FORM_INPUTS = [(field.name, field.label, "text") for field in filters.INCIDENT_FIELDS] + [
+    ("since", "Started on or after", "date"),
+    ("until", "Started on or before", "date"),
+]
 IncidentLimit = Annotated[int, Query(ge=1, le=query.MAX_PAGE)]
 IncidentOffset = Annotated[int, Query(ge=0, le=1_000_000)]
-
-
-def incident_filters(
-    source: str | None = None,
-    service: str | None = None,
-    severity: str | None = None,
-    error_class: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-) -> query.IncidentFilters:
-    """The list's filters, from the query string (the API and the page share them)."""
-    if since and until and since > until:
-        raise HTTPException(422, f"since ({since}) is after until ({until})")
-    return query.IncidentFilters(source, service, severity, error_class, since, until)
-
-
-FiltersDep = Annotated[query.IncidentFilters, Depends(incident_filters)]
 
 
 @router.get("/api/incidents", tags=["incidents"], responses=REJECTED)
 def list_incidents(
     library: LibraryDep,
     groups: GroupsDep,
-    chosen: FiltersDep,
+    chosen: IncidentFiltersDep,
     limit: IncidentLimit = 50,
     offset: IncidentOffset = 0,
 ) -> dict[str, Any]:
@@ -211,7 +199,7 @@ def incidents_page(
     request: Request,
     groups: GroupsDep,
     library: LibraryDep,
-    chosen: FiltersDep,
+    chosen: IncidentFiltersDep,
     limit: IncidentLimit = 50,
     offset: IncidentOffset = 0,
 ) -> HTMLResponse:
@@ -219,7 +207,12 @@ def incidents_page(
     context = {
         "nav": "incidents",
         "title": "Incidents",
-        "filters": chosen,
+        "inputs": FORM_INPUTS,
+        "filters": {
+            **{field.name: next(iter(chosen.get(field.name)), None) for field in chosen.fields},
+            "since": chosen.since,
+            "until": chosen.until,
+        },
         "page": usecases.incident_list(library, groups, chosen, limit, offset),
         "unmapped": usecases.unmapped_services(library),
     }

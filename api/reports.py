@@ -21,7 +21,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from api import web
-from api.deps import GroupsDep, LibraryDep
+from api.deps import (
+    ActionItemFiltersDep,
+    GroupsDep,
+    LibraryDep,
+    ScopeDep,
+    ServiceScopeDep,
+)
 from indexer import periods, usecases
 from indexer.library import Library
 from indexer.reports import digest, metrics, tables, targets
@@ -134,13 +140,12 @@ def _duration_route(metric: metrics.Metric) -> Callable[..., dict[str, Any]]:
     def route(
         library: LibraryDep,
         cache: CacheDep,
+        chosen: ScopeDep,
         as_of: AsOf = None,
         period: PeriodQuery = "month",
         periods: Periods = 12,
-        service: Name = None,
-        error_class: Name = None,
     ) -> dict[str, Any]:
-        scope = metrics.Scope(service=service, error_class=error_class)
+        scope = metrics.Scope.of(chosen)
         with _bad_request():
             return usecases.duration_report(
                 library, cache, metric, today(as_of), period, periods, scope
@@ -165,12 +170,13 @@ for _metric, _description in DURATION_DOCS.items():
 def error_budget(
     library: LibraryDep,
     cache: CacheDep,
+    chosen: ServiceScopeDep,
     as_of: AsOf = None,
     period: PeriodQuery = "month",
     periods: Periods = 12,
-    service: Name = None,
 ) -> dict[str, Any]:
     """Error-budget minutes consumed per service and period."""
+    service = chosen.get("service")
     with _bad_request():
         return usecases.budget_report(library, cache, today(as_of), period, periods, service)
 
@@ -193,12 +199,11 @@ def weekly_review(
     library: LibraryDep,
     cache: CacheDep,
     groups: GroupsDep,
+    chosen: ScopeDep,
     as_of: AsOf = None,
-    service: Name = None,
-    error_class: Name = None,
 ) -> dict[str, Any]:
     """The weekly incident sync: last 7 days, action-item gaps, duplicates, near-misses."""
-    scope = metrics.Scope(service=service, error_class=error_class)
+    scope = metrics.Scope.of(chosen)
     return review_data(library, "weekly", today(as_of), cache, groups, scope)
 
 
@@ -206,12 +211,11 @@ def weekly_review(
 def monthly_review(
     library: LibraryDep,
     cache: CacheDep,
+    chosen: ScopeDep,
     as_of: AsOf = None,
-    service: Name = None,
-    error_class: Name = None,
 ) -> dict[str, Any]:
     """The monthly trend review: failure modes, services, MTTR/MTTA/MTTD, error budget."""
-    scope = metrics.Scope(service=service, error_class=error_class)
+    scope = metrics.Scope.of(chosen)
     return review_data(library, "monthly", today(as_of), cache, scope=scope)
 
 
@@ -219,12 +223,11 @@ def monthly_review(
 def quarterly_review(
     library: LibraryDep,
     cache: CacheDep,
+    chosen: ScopeDep,
     as_of: AsOf = None,
-    service: Name = None,
-    error_class: Name = None,
 ) -> dict[str, Any]:
     """Quarterly resilience planning: targets and the investment ranking, joined."""
-    scope = metrics.Scope(service=service, error_class=error_class)
+    scope = metrics.Scope.of(chosen)
     return review_data(library, "quarterly", today(as_of), cache, scope=scope)
 
 
@@ -232,15 +235,12 @@ def quarterly_review(
 def action_items(
     library: LibraryDep,
     groups: GroupsDep,
-    status: Annotated[
-        list[Literal["open", "in_progress", "done", "wont_do"]], Query(max_length=4)
-    ] = [],  # noqa: B006 (FastAPI copies query defaults)
-    owner: Name = None,
+    chosen: ActionItemFiltersDep,
     overdue: bool = False,
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     """Action items across visible postmortems; `overdue=true` keeps open ones past due."""
-    return usecases.action_items(library, today(as_of), groups, list(status), owner, overdue)
+    return usecases.action_items(library, today(as_of), groups, chosen, overdue)
 
 
 @router.get("/api/digest", tags=["reviews"], response_model=None)
@@ -317,23 +317,21 @@ def review_page(
     library: LibraryDep,
     groups: GroupsDep,
     cache: CacheDep,
+    chosen: ScopeDep,
     as_of: AsOf = None,
-    service: Name = None,
-    error_class: Name = None,
 ) -> HTMLResponse:
     """What each review meeting walks through, from the review endpoints' function."""
     day = today(as_of)
-    # An empty <select> submits "": no filter.
-    scope = metrics.Scope(service=service or None, error_class=error_class or None)
+    scope = metrics.Scope.of(chosen)  # an empty <select> submits "": no filter
     review = review_data(library, cadence, day, cache, groups, scope)
     context: dict[str, Any] = {"nav": "review", "cadence": cadence, "as_of": day.isoformat()}
     context["review"] = review
     context["scope"] = scope
     context["services"] = sorted(library.taxonomy.services)
     context["error_classes"] = sorted(library.taxonomy.error_classes)
-    chosen = {"as_of": as_of.isoformat() if as_of else None}
-    chosen.update(service=scope.service, error_class=scope.error_class)
-    context["query"] = urlencode({k: v for k, v in chosen.items() if v})
+    params = [("as_of", as_of.isoformat())] if as_of else []
+    params += [(name, value) for name, values in chosen.active().items() for value in values]
+    context["query"] = urlencode(params)
     if cadence == "monthly":
         context["tables"] = _monthly_tables(review)
     context["title"] = f"{cadence.capitalize()} review"

@@ -26,11 +26,13 @@ from indexer.library import Library
 def incident_list(
     library: Library,
     groups: frozenset[str],
-    chosen: query.IncidentFilters,
+    chosen: Filters,
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """Stored incidents, newest first; postmortems and their classes only where visible."""
+    """Stored incidents, newest first; postmortems and their classes only where visible.
+
+    `chosen` filters by `filters.INCIDENT_FIELDS` and the start day."""
     with store.session(library.engine) as db:
         total, items = query.incidents(db, groups, chosen, limit=limit, offset=offset)
     return {"total": total, "limit": limit, "offset": offset, "items": items}

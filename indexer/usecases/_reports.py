@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from indexer import periods
 from indexer.db import store
+from indexer.filters import ACTION_ITEM_FIELDS, Filters
 from indexer.library import Library
 from indexer.periods import Period
 from indexer.reports import digest, investments, metrics, reviews, targets
@@ -127,11 +128,14 @@ def action_items(
     library: Library,
     as_of: date,
     groups: frozenset[str],
-    status: list[str],
-    owner: str | None,
-    overdue: bool,
+    chosen: Filters | None = None,
+    overdue: bool = False,
 ) -> dict[str, Any]:
-    """Action items across the visible postmortems, soonest due first."""
+    """Action items across the visible postmortems, soonest due first.
+
+    `chosen` filters by `filters.ACTION_ITEM_FIELDS` (status, owner)."""
+    chosen = chosen or Filters(fields=ACTION_ITEM_FIELDS)
+    status, owner = chosen.get("status"), chosen.get("owner")
     with store.session(library.engine) as db:
         items = reviews.action_items(db, as_of, groups, status=status, owner=owner, overdue=overdue)
     return {"total": len(items), "items": items}
