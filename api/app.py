@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     return app
 
 
-def _describe(error: dict[str, object]) -> str:
+def _describe(error: dict[str, Any]) -> str:
     location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
     where = ".".join(location) or "request"
     return f"{where}: {error.get('msg', 'invalid value')}"

@@ -9,6 +9,7 @@ only (see `web.fragment_for`), and the answer tells it which URL to show.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -78,7 +79,10 @@ Sort = Annotated[
 
 
 # Facets whose values have an order of their own; the rest are listed by count.
-NATURAL_ORDER = {"severity": lambda value: value, "year": lambda value: -int(value or 0)}
+NATURAL_ORDER: dict[str, Callable[[str], Any]] = {
+    "severity": lambda value: value,
+    "year": lambda value: -int(value or 0),
+}
 
 
 def ordered_facets(facets: dict[str, dict[str, int]]) -> dict[str, list[tuple[str, int]]]:

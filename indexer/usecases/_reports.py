@@ -64,9 +64,9 @@ def budget_report(
     as_of: date,
     period: Period,
     count: int,
-    service: str | None = None,
+    service: metrics.Names = None,
 ) -> dict[str, Any]:
-    """Error-budget minutes per service and period."""
+    """Error-budget minutes per service and period (`service`: one, any of several, or all)."""
     with store.session(library.engine) as db:
         return metrics.error_budget(
             db, as_of, period=period, count=count, service=service, cache=cache
