@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import OperationalError
 
-from api import security, web
+from api import schemas, security, web
 from api.deps import GroupsDep, IncidentFiltersDep, LibraryDep
 from api.reports import AsOf, today
 from indexer import filters, usecases
@@ -165,7 +165,12 @@ IncidentLimit = Annotated[int, Query(ge=1, le=query.MAX_PAGE)]
 IncidentOffset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-@router.get("/api/incidents", tags=["incidents"], responses=REJECTED)
+@router.get(
+    "/api/incidents",
+    tags=["incidents"],
+    responses=REJECTED,
+    response_model=schemas.IncidentPage,
+)
 def list_incidents(
     library: LibraryDep,
     groups: GroupsDep,
@@ -177,7 +182,9 @@ def list_incidents(
     return usecases.incident_list(library, groups, chosen, limit, offset)
 
 
-@router.get("/api/incidents/{source}/{source_id}", tags=["incidents"])
+@router.get(
+    "/api/incidents/{source}/{source_id}", tags=["incidents"], response_model=schemas.Incident
+)
 def get_incident(
     source: str, source_id: str, library: LibraryDep, groups: GroupsDep
 ) -> dict[str, Any]:
@@ -188,7 +195,7 @@ def get_incident(
     return found
 
 
-@router.get("/api/services/unmapped", tags=["incidents"])
+@router.get("/api/services/unmapped", tags=["incidents"], response_model=schemas.UnmappedServices)
 def unmapped_services(library: LibraryDep) -> dict[str, Any]:
     """Service names of stored incidents that no taxonomy service or alias claims."""
     return {"items": usecases.unmapped_services(library)}

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from api import schemas
 from api.deps import FollowerDep, IdentityDep, LibraryDep, auth_errors
 from indexer import auth, usecases
 from indexer.indexing import gitsync
@@ -29,7 +30,7 @@ def audit_log(
     return {"items": [row.model_dump(mode="json", exclude={"id"}) for row in rows]}
 
 
-@router.get("/api/problems", tags=["library"])
+@router.get("/api/problems", tags=["library"], response_model=schemas.Problems)
 def problems(library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
     """Files the last indexing run could not read, with the reason.
 
@@ -40,7 +41,7 @@ def problems(library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
     return usecases.problems(library, identity)
 
 
-@router.get("/healthz", tags=["operations"])
+@router.get("/healthz", tags=["operations"], response_model=schemas.Health)
 def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}

@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-from api import web
+from api import schemas, web
 from api.deps import FiltersDep, GroupsDep, LibraryDep, Limit, Mode, Offset
 from indexer import filters, usecases
 from indexer.reports import pack
@@ -227,7 +227,7 @@ def search_page(
     return response
 
 
-@router.get("/api/postmortems", tags=["postmortems"])
+@router.get("/api/postmortems", tags=["postmortems"], response_model=schemas.PostmortemPage)
 def list_postmortems(
     library: LibraryDep,
     groups: GroupsDep,
@@ -378,7 +378,11 @@ def error_class_pack_download(name: str, library: LibraryDep, groups: GroupsDep)
     return _markdown_file(pack.class_to_markdown(found), f"{name}-pack.md")
 
 
-@router.get("/api/postmortems/{postmortem_id}/related", tags=["postmortems"])
+@router.get(
+    "/api/postmortems/{postmortem_id}/related",
+    tags=["postmortems"],
+    response_model=schemas.RelatedResponse,
+)
 def related_postmortems(
     postmortem_id: str,
     library: LibraryDep,
@@ -394,7 +398,7 @@ def related_postmortems(
     return usecases.related_postmortems(library, postmortem_id, groups, limit, scope)
 
 
-@router.get("/api/duplicates", tags=["postmortems"])
+@router.get("/api/duplicates", tags=["postmortems"], response_model=schemas.DuplicatePairs)
 def duplicate_postmortems(
     library: LibraryDep,
     groups: GroupsDep,

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from api import web
+from api import schemas, web
 from api.deps import (
     ActionItemFiltersDep,
     GroupsDep,
@@ -115,13 +115,13 @@ def digest_for(library: Library, week: str | None) -> digest.Digest:
 # --- JSON API
 
 
-@router.get("/api/trends/failure-modes", tags=["trends"])
+@router.get("/api/trends/failure-modes", tags=["trends"], response_model=schemas.FailureModes)
 def failure_modes(library: LibraryDep, as_of: AsOf = None, days: Days = 90) -> dict[str, Any]:
     """Incidents per error class in the window, with the window before for comparison."""
     return usecases.failure_modes(library, today(as_of), days)
 
 
-@router.get("/api/trends/services", tags=["trends"])
+@router.get("/api/trends/services", tags=["trends"], response_model=schemas.ServiceCounts)
 def services(library: LibraryDep, as_of: AsOf = None, days: Days = 90) -> dict[str, Any]:
     """Incidents per service in the window, most pages first."""
     return usecases.services(library, today(as_of), days)
@@ -163,10 +163,11 @@ for _metric, _description in DURATION_DOCS.items():
         tags=["trends"],
         name=_metric,
         description=_description,
+        response_model=schemas.DurationTrend,
     )
 
 
-@router.get("/api/trends/error-budget", tags=["trends"])
+@router.get("/api/trends/error-budget", tags=["trends"], response_model=schemas.ErrorBudget)
 def error_budget(
     library: LibraryDep,
     cache: CacheDep,
@@ -181,14 +182,14 @@ def error_budget(
         return usecases.budget_report(library, cache, today(as_of), period, periods, service)
 
 
-@router.get("/api/targets", tags=["planning"])
+@router.get("/api/targets", tags=["planning"], response_model=schemas.Targets)
 def target_status(library: LibraryDep, as_of: AsOf = None) -> dict[str, Any]:
     """Each resilience target's incidents per quarter and its status."""
     with _usable_targets():
         return usecases.target_status(library, today(as_of))
 
 
-@router.get("/api/investments", tags=["planning"])
+@router.get("/api/investments", tags=["planning"], response_model=schemas.Investments)
 def investment_ranking(library: LibraryDep, as_of: AsOf = None, days: Days = 90) -> dict[str, Any]:
     """Failure classes ranked by the scoring model, with each score's components."""
     return usecases.investment_ranking(library, today(as_of), days)
@@ -231,7 +232,7 @@ def quarterly_review(
     return review_data(library, "quarterly", today(as_of), cache, scope=scope)
 
 
-@router.get("/api/action-items", tags=["postmortems"])
+@router.get("/api/action-items", tags=["postmortems"], response_model=schemas.ActionItems)
 def action_items(
     library: LibraryDep,
     groups: GroupsDep,

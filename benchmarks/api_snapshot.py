@@ -313,6 +313,10 @@ def snapshot(model: str) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _exact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
 def compare(before_path: Path, after_path: Path) -> int:
     before = json.loads(before_path.read_text())
     after = json.loads(after_path.read_text())
@@ -324,7 +328,7 @@ def compare(before_path: Path, after_path: Path) -> int:
         elif key not in before:
             print(f"only after: {key}")
             differing += 1
-        elif before[key] != after[key]:
+        elif _exact(before[key]) != _exact(after[key]):  # 3 and 3.0 differ
             differing += 1
             old = json.dumps(before[key], indent=1, sort_keys=True).splitlines()
             new = json.dumps(after[key], indent=1, sort_keys=True).splitlines()
