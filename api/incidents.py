@@ -279,7 +279,7 @@ def add_near_miss(entry: NearMissIn, library: LibraryDep) -> dict[str, Any]:
         raise HTTPException(422, str(error)) from None
 
 
-@router.get("/api/near-misses", tags=["near-misses"])
+@router.get("/api/near-misses", tags=["near-misses"], response_model=schemas.NearMissLog)
 def list_near_misses(
     library: LibraryDep, as_of: AsOf = None, days: LogDays = None
 ) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from indexer.indexing import gitsync
 router = APIRouter()
 
 
-@router.get("/api/audit", tags=["operations"])
+@router.get("/api/audit", tags=["operations"], response_model=schemas.AuditLog)
 def audit_log(
     library: LibraryDep,
     identity: IdentityDep,

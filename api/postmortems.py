@@ -239,7 +239,11 @@ def list_postmortems(
     return usecases.list_postmortems(library, chosen, groups, limit, offset)
 
 
-@router.get("/api/postmortems/{postmortem_id}", tags=["postmortems"])
+@router.get(
+    "/api/postmortems/{postmortem_id}",
+    tags=["postmortems"],
+    response_model=schemas.PostmortemRecord,
+)
 def get_postmortem(postmortem_id: str, groups: GroupsDep, library: LibraryDep) -> dict[str, Any]:
     """One postmortem: metadata, rendered HTML and action items."""
     return usecases.postmortem_record(library, postmortem_id, groups)

@@ -195,7 +195,7 @@ def investment_ranking(library: LibraryDep, as_of: AsOf = None, days: Days = 90)
     return usecases.investment_ranking(library, today(as_of), days)
 
 
-@router.get("/api/review/weekly", tags=["reviews"])
+@router.get("/api/review/weekly", tags=["reviews"], response_model=schemas.WeeklyReview)
 def weekly_review(
     library: LibraryDep,
     cache: CacheDep,
@@ -208,7 +208,7 @@ def weekly_review(
     return review_data(library, "weekly", today(as_of), cache, groups, scope)
 
 
-@router.get("/api/review/monthly", tags=["reviews"])
+@router.get("/api/review/monthly", tags=["reviews"], response_model=schemas.MonthlyReview)
 def monthly_review(
     library: LibraryDep,
     cache: CacheDep,
@@ -220,7 +220,7 @@ def monthly_review(
     return review_data(library, "monthly", today(as_of), cache, scope=scope)
 
 
-@router.get("/api/review/quarterly", tags=["reviews"])
+@router.get("/api/review/quarterly", tags=["reviews"], response_model=schemas.QuarterlyReview)
 def quarterly_review(
     library: LibraryDep,
     cache: CacheDep,
@@ -244,7 +244,12 @@ def action_items(
     return usecases.action_items(library, today(as_of), groups, chosen, overdue)
 
 
-@router.get("/api/digest", tags=["reviews"], response_model=None)
+@router.get(
+    "/api/digest",
+    tags=["reviews"],
+    response_model=None,
+    responses={200: {"model": schemas.Digest, "description": "The digest (format=json)"}},
+)
 def weekly_digest(
     library: LibraryDep,
     week: Week = None,

@@ -187,3 +187,70 @@ class ActionItems(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class PostmortemRecord(PostmortemSummary):
+    """One postmortem; the nested parts (timestamps, impact, history, ...) as stored."""
+
+    visibility: str
+    teams: list[str]
+    tags: list[str]
+    authors: list[str]
+    owner: str | None
+    body_markdown: str
+    body_html: str
+    action_items: list[Item]
+    related: list[str]
+    duplicate_of: str | None
+    history: Item | None
+    incidents: list[Item]
+
+
+class Scope(BaseModel):
+    """What a review is narrowed to: a name, several (a list), or null for all."""
+
+    service: str | list[str] | None
+    error_class: str | list[str] | None
+
+
+class WeeklyReview(Item):
+    since: str
+    until: str
+    scope: Scope
+    incidents: list[Item]
+    postmortems: list[Item]
+
+
+class MonthlyReview(Item):
+    as_of: str
+    scope: Scope
+    mttr: Item
+    mtta: Item
+    mttd: Item
+
+
+class QuarterlyReview(Item):
+    as_of: str
+    scope: Scope
+    targets: list[Item]
+    investments: Item
+
+
+class Digest(Item):
+    week: str
+    since: str
+    until: str
+    items: list[Item]
+    markdown: str
+    html: str
+
+
+class NearMissLog(Item):
+    as_of: str
+    since: str | None
+    recommended: int
+    groups: list[Item]
+
+
+class AuditLog(BaseModel):
+    items: list[Item]
