@@ -157,7 +157,7 @@ class Investments(Item):
     items: list[Investment]
 
 
-class Target(Item):
+class ResilienceTarget(Item):
     id: str
     status: str
     quarters: list[Item]
@@ -165,7 +165,7 @@ class Target(Item):
 
 class Targets(Item):
     as_of: str
-    items: list[Target]
+    items: list[ResilienceTarget]
 
 
 class ActionItem(Item):
