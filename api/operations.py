@@ -47,7 +47,14 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operations"])
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    responses={
+        200: {"model": schemas.Readiness, "description": "Ready"},
+        503: {"model": schemas.Readiness, "description": "Not ready: what is missing"},
+    },
+)
 def readyz(library: LibraryDep, follower: FollowerDep, identity: IdentityDep) -> JSONResponse:
     """Ready to serve: the database answers and the full-text index is open.
 

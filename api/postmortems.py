@@ -276,7 +276,12 @@ def _markdown_file(text: str, name: str) -> Response:
     )
 
 
-@router.get("/api/postmortems/{postmortem_id}/pack", tags=["postmortems"], response_model=None)
+@router.get(
+    "/api/postmortems/{postmortem_id}/pack",
+    tags=["postmortems"],
+    response_model=None,
+    responses=schemas.json_or_markdown(schemas.PresenterPack, "The presenter pack"),
+)
 def presenter_pack(
     postmortem_id: str,
     library: LibraryDep,
@@ -348,7 +353,12 @@ def pack_download(
     return _markdown_file(pack.to_markdown(found), f"{postmortem_id}-pack.md")
 
 
-@router.get("/api/error-classes/{name}/pack", tags=["postmortems"], response_model=None)
+@router.get(
+    "/api/error-classes/{name}/pack",
+    tags=["postmortems"],
+    response_model=None,
+    responses=schemas.json_or_markdown(schemas.ClassPack, "The error class's pack"),
+)
 def error_class_pack(
     name: str,
     library: LibraryDep,

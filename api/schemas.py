@@ -254,3 +254,43 @@ class NearMissLog(Item):
 
 class AuditLog(BaseModel):
     items: list[Item]
+
+
+class PresenterPack(Item):
+    postmortem: Item
+    related: list[Item]
+    comparison: list[Item]
+    candidates: list[Item]
+    added: list[str]
+    removed: list[str]
+
+
+class ClassPack(Item):
+    error_class: str
+    postmortems: list[Item]
+    comparison: list[Item]
+
+
+class Readiness(Item):
+    status: Literal["ready", "not ready"]
+    database: bool
+    fulltext: bool
+    semantic: bool
+    semantic_status: Item
+    postmortems: int | None = None
+    indexed_at: str | None = None
+    sync: Item | None = None
+
+
+def json_or_markdown(model: type[BaseModel], what: str) -> dict[int | str, dict[str, object]]:
+    """OpenAPI for a route that answers `model` as JSON, or Markdown with `format=markdown`."""
+    return {
+        200: {
+            "description": f"{what}: JSON, or Markdown with format=markdown",
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            },
+            "model": model,
+        }
+    }
