@@ -29,9 +29,8 @@ from api import (
     web,
     webhooks,
 )
-from indexer import __version__
+from indexer import __version__, usecases
 from indexer.config import Settings
-from indexer.incidents import importers
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
 from indexer.reports import metrics, sending
@@ -63,9 +62,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
             # Serve the previous index at once; the first sync runs in the background.
             follower.start(run_now=index_on_start)
         elif index_on_start:
-            library.refresh()
-            # The shipped incident history, so no dashboard is empty on a first start.
-            importers.load_history(library.engine, settings.library)
+            # With the shipped incident history, so no dashboard is empty on a first start.
+            usecases.refresh(library)
         # Full-text answers now; semantic search joins when the model has loaded.
         library.semantic.start()
         # Other replicas (or `pml index`) may write the shared database: follow them.
@@ -79,7 +77,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
                 "library": library,
                 "sync": follower,
                 "trend_cache": metrics.TrendCache(),
-                "form_secret": security.load_secret(library.engine),
+                "form_secret": usecases.shared_secret(library, security.SECRET_KEY),
             }
         finally:
             if digests is not None:
@@ -124,7 +122,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     return app
 
 
-def _describe(error: dict[str, object]) -> str:
+def _describe(error: dict[str, Any]) -> str:
     location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
     where = ".".join(location) or "request"
     return f"{where}: {error.get('msg', 'invalid value')}"
@@ -154,6 +152,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SearchQueryError)
     async def search_error(request: Request, error: SearchQueryError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(usecases.NotFound)
+    async def not_found(request: Request, error: usecases.NotFound) -> Response:
+        if error.did_you_mean is None:
+            return await http_error(request, StarletteHTTPException(404, error.message))
+        close = web.NotFound(error.message, error.did_you_mean, error.link)
+        return await http_error(request, close)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:

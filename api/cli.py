@@ -16,26 +16,21 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from sqlmodel import col, select
 
-from indexer import auth
+from indexer import auth, usecases
 from indexer.config import Settings
-from indexer.db import catalog, migrate, store
-from indexer.db.models import UNKNOWN_SERVICE, IncidentRow
 from indexer.filters import FIELDS, FilterError, Filters
 from indexer.format import authoring, convert, fixer, lint, taxonomy
 from indexer.format.postmortem import (
     REF_SOURCES,
     SEVERITIES,
-    TIMESTAMP_FIELDS,
     Finding,
     Postmortem,
     parse_timestamp,
 )
 from indexer.incidents import importers, pull
-from indexer.indexing import githistory, gitsync
+from indexer.indexing import gitsync
 from indexer.library import Library
-from indexer.reports import digest
 from indexer.search import (
     MAX_LIMIT,
     EmbeddingError,
@@ -43,10 +38,11 @@ from indexer.search import (
     SemanticUnavailable,
     duplicate_findings,
     load_embedder,
-    related,
 )
 
 _TAG = re.compile(r"</?b>")
+# The CLI reads the library as a reader outside every audience: no restricted postmortem.
+CLI_READER: frozenset[str] = frozenset()
 
 
 def _settings(library: Path | None = None) -> Settings:
@@ -91,7 +87,7 @@ def _open(library: Path | None = None, *, refresh: bool = True) -> Library:
     lib = Library.open(_settings(library))
     # A library that follows a git repository is brought up to date by `pml sync`.
     if refresh and not lib.settings.git_url:
-        lib.refresh()
+        usecases.refresh(lib)
     return lib
 
 
@@ -161,7 +157,9 @@ def index(path: Path | None, force: bool) -> None:
             "PML_GIT_URL is set, so the library follows that repository: run `pml sync`"
         )
     with Library.open(_settings(path)) as library:
-        report = library.refresh(force=force, progress=_bar("Reading postmortems"))
+        report, history = usecases.refresh(
+            library, force=force, progress=_bar("Reading postmortems")
+        )
         # Every passage has its vector (nothing changed, or only text outside the
         # embedded sections): the model need not load (~20 s). A running `pml serve`
         # catches up on the related lists when it next syncs.
@@ -174,6 +172,8 @@ def index(path: Path | None, force: bool) -> None:
     for flagged in report.flagged:
         click.echo(f"{library.root / flagged.path}:{flagged.line}: {flagged.message}", err=True)
     click.echo(report.summary())
+    if history is not None:
+        click.echo(f"incident history: {history.added} added, {history.updated} updated")
     if skip:
         click.echo("semantic: nothing to embed (the model was not loaded)")
     elif library.semantic.state == "ready":
@@ -297,28 +297,19 @@ def _incident_facts(reference: str) -> tuple[authoring.Facts, str]:
         raise click.BadParameter(
             "expected SOURCE:ID, e.g. pagerduty:Q1ORDERS0314", param_hint="--from-incident"
         )
-    with Library.open(_settings()) as library, store.session(library.engine) as db:
-        row = db.exec(
-            select(IncidentRow).where(
-                col(IncidentRow.source) == source, col(IncidentRow.source_id) == source_id
-            )
-        ).first()
+    with Library.open(_settings()) as library:
+        row = usecases.incident_facts(library, source, source_id)
     if row is None:
         raise click.BadParameter(
             f"no incident {reference} in the database; import it first with "
             f"`pml import incidents FILE --source {source}`",
             param_hint="--from-incident",
         )
-    stamps = {
-        name: stamp
-        for name in TIMESTAMP_FIELDS
-        if (stamp := store.as_utc(getattr(row, name))) is not None
-    }
     facts = authoring.Facts(
-        day=stamps["started_at"].date(),
-        timestamps=stamps,
+        day=row.timestamps["started_at"].date(),
+        timestamps=row.timestamps,
         severity=row.severity if row.severity in SEVERITIES else None,
-        services=[] if row.service == UNKNOWN_SERVICE else [row.service],
+        services=row.services,
         external_refs={source: [source_id]} if source in REF_SOURCES else {},
     )
     return facts, row.title
@@ -336,6 +327,13 @@ def _incident_facts(reference: str) -> tuple[authoring.Facts, str]:
     help="fulltext (default here: answers in a second, no model to load), hybrid or semantic "
     "(both load the embedding model first, ~20 s).",
 )
+@click.option(
+    "--sort",
+    type=click.Choice(["relevance", "date"]),
+    default="relevance",
+    show_default=True,
+    help=f"date: the {usecases.SORTED_WINDOW} best matches, newest first.",
+)
 @_filter_options
 def search(
     query: tuple[str, ...],
@@ -343,6 +341,7 @@ def search(
     offset: int,
     as_json: bool,
     mode: str | None,
+    sort: usecases.Sort,
     **chosen: Any,
 ) -> None:
     """Search the library: `pml search connection pool exhaustion --severity SEV1`.
@@ -359,8 +358,15 @@ def search(
         try:
             if mode != "fulltext":
                 library.semantic.sync(progress=_bar("Embedding passages"))
-            results = library.searcher.search(
-                " ".join(query), filters, mode=mode, limit=limit, offset=offset
+            results = usecases.search(
+                library,
+                " ".join(query),
+                filters,
+                groups=None,
+                mode=mode,
+                limit=limit,
+                offset=offset,
+                sort=sort,
             )
         except SearchQueryError as error:
             raise click.UsageError(str(error)) from None
@@ -371,9 +377,7 @@ def search(
             f"({mode} search unavailable: {library.semantic.error}; showing full-text)", err=True
         )
     if as_json:
-        body = results.as_dict()
-        body.update(limit=limit, offset=offset)
-        click.echo(json.dumps(body, indent=2))
+        click.echo(json.dumps(usecases.search_answer(results, limit, offset), indent=2))
         return
     if not results.results:
         click.echo("No results: try fewer words, or drop a filter.")
@@ -481,19 +485,30 @@ def _fix(roots: list[Path], style: str) -> None:
 @main.command(name="related")
 @click.argument("postmortem_id")
 @click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 50))
-@click.option("--all", "everything", is_flag=True, help="Include later postmortems too.")
+@click.option(
+    "--scope",
+    type=click.Choice(["all", "past"]),
+    default="all",
+    show_default=True,
+    help="all: earlier and later postmortems; past: only earlier ones (as the API's scope).",
+)
+@click.option("--all", "everything", is_flag=True, hidden=True)  # the default now; kept working
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the API.")
-def related_command(postmortem_id: str, limit: int, everything: bool, as_json: bool) -> None:
-    """Postmortems related to one, with the reason for each."""
+def related_command(
+    postmortem_id: str, limit: int, scope: usecases.RelatedScope, everything: bool, as_json: bool
+) -> None:
+    """Postmortems related to one, earlier and later, with the reason for each."""
     with _open() as library:
         library.semantic.sync(progress=_bar("Embedding passages"))
-        items = related(
-            library.engine, library.semantic, postmortem_id, limit=limit, past_only=not everything
-        )
-    if items is None:
-        raise click.ClickException(f"no postmortem with id '{postmortem_id}'")
+        try:
+            found = usecases.related_postmortems(
+                library, postmortem_id, CLI_READER, limit, "all" if everything else scope
+            )
+        except usecases.NotFound as error:
+            raise click.ClickException(str(error)) from None
+    items = found["items"]
     if as_json:
-        click.echo(json.dumps({"id": postmortem_id, "items": items}, indent=2))
+        click.echo(json.dumps(found, indent=2))
         return
     if not items:
         click.echo("No related postmortems.")
@@ -513,13 +528,11 @@ def related_command(postmortem_id: str, limit: int, everything: bool, as_json: b
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the API.")
 def show(postmortem_id: str, as_json: bool) -> None:
     """Show one postmortem."""
-    with _open() as library, store.session(library.engine) as db:
-        record = catalog.get_postmortem(db, postmortem_id, today=date.today())
-        if record is not None:
-            web_url = library.settings.git_web_url
-            record["history"] = githistory.describe(db, record["path"], web_url)
-    if record is None:
-        raise click.ClickException(f"no postmortem with id '{postmortem_id}'")
+    with _open() as library:
+        try:
+            record = usecases.postmortem_record(library, postmortem_id, CLI_READER)
+        except usecases.NotFound as error:
+            raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
@@ -667,10 +680,8 @@ def services_group() -> None:
 @services_group.command(name="unmapped")
 def services_unmapped() -> None:
     """Service names of stored incidents that no taxonomy service or alias claims."""
-    from indexer.incidents import model
-
-    with Library.open(_settings()) as library, store.session(library.engine) as db:
-        found = model.unmapped_services(db, library.taxonomy)
+    with Library.open(_settings()) as library:
+        found = usecases.unmapped_services(library)
     for entry in found:
         hint = f"  (maybe {entry['suggestion']}?)" if entry["suggestion"] else ""
         sources = ",".join(entry["sources"])
@@ -706,9 +717,7 @@ def digest_command(week: str | None, as_html: bool, base_url: str, send: bool, f
             if send:
                 outcomes = sending.send(library.engine, library.settings, chosen, force=force)
             else:
-                with store.session(library.engine) as db:
-                    base = base_url or library.settings.public_url or ""
-                    result = digest.build(db, chosen, base_url=base)
+                result = usecases.weekly_digest(library, chosen, base_url or None)
         except PeriodError as error:
             raise click.BadParameter(str(error), param_hint="--week") from None
         except sending.SendError as error:
@@ -724,13 +733,8 @@ def digest_command(week: str | None, as_html: bool, base_url: str, send: bool, f
 @main.command(name="migrate")
 def migrate_command() -> None:
     """Bring the database schema to the newest revision (start-up does this too)."""
-    engine = store.plain_engine(_settings().resolved_database_url)
-    try:
-        before = migrate.current(engine)
-        migrate.upgrade(engine)
-        click.echo(f"database at revision {migrate.current(engine)} (was {before or 'empty'})")
-    finally:
-        engine.dispose()
+    before, now = usecases.migrate_database(_settings())
+    click.echo(f"database at revision {now} (was {before or 'empty'})")
 
 
 @main.group(name="token")

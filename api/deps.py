@@ -1,7 +1,8 @@
 """Request dependencies: the library, a database session, who is asking, and the filters.
 
-Route signatures read like a spec with these aliases (`db: SessionDep`,
-`groups: GroupsDep`, `chosen: FiltersDep`). `get_groups` is the one place
+Route signatures read like a spec with these aliases (`library: LibraryDep`,
+`groups: GroupsDep`, `chosen: FiltersDep`); routes never get a database
+session: they call `indexer.usecases`, which opens its own. `get_groups` is the one place
 every surface's visibility comes from; `guard_writes` runs app-wide.
 """
 
@@ -16,12 +17,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BeforeValidator
-from sqlmodel import Session
+from pydantic import BeforeValidator, StringConstraints
 
 from api import security
 from indexer import auth, filters
-from indexer.db import store
 from indexer.filters import FilterError, Filters
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.library import Library
@@ -36,11 +35,6 @@ from indexer.search import MAX_LIMIT, MAX_OFFSET
 async def get_library(request: Request) -> Library:
     library: Library = request.state.library
     return library
-
-
-def get_session(library: Annotated[Library, Depends(get_library)]) -> Iterator[Session]:
-    with store.session(library.engine) as db:
-        yield db
 
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pml"'}
@@ -136,7 +130,6 @@ async def get_follower(request: Request) -> CoalescingRunner | None:
 
 
 LibraryDep = Annotated[Library, Depends(get_library)]
-SessionDep = Annotated[Session, Depends(get_session)]
 GroupsDep = Annotated[frozenset[str], Depends(get_groups)]
 FollowerDep = Annotated[CoalescingRunner | None, Depends(get_follower)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -144,17 +137,7 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Mode = Literal["hybrid", "fulltext", "semantic"]
 
 
-async def _filter_values(**chosen: Any) -> Filters:
-    """The filters of a request: one query parameter per field of `indexer.filters.FIELDS`.
-
-    `async` although it awaits nothing: FastAPI runs a plain function dependency
-    on a worker thread, and that hop cost every search 1-2 ms at 10,000 postmortems.
-    """
-    since, until = chosen.pop("since"), chosen.pop("until")
-    try:
-        return Filters({name: values for name, values in chosen.items() if values}, since, until)
-    except FilterError as error:
-        raise HTTPException(400, str(error)) from None
+MAX_NAME = 128  # characters of one filter value (a service, a class, an owner)
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -162,38 +145,84 @@ def _blank_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-def _filter_parameters() -> list[inspect.Parameter]:
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    fields = [
-        inspect.Parameter(
-            field.name,
-            keyword,
-            default=[],
-            annotation=Annotated[
-                list[str], Query(max_length=filters.MAX_VALUES, description=field.help)
-            ],
-        )
-        for field in filters.FIELDS
-    ]
-    window = [
+def _field_parameter(field: filters.Field, longest: int | None) -> inspect.Parameter:
+    """One repeatable query parameter (`service=a&service=b`) for a declared field."""
+    kind: Any = str if longest is None else Annotated[str, StringConstraints(max_length=longest)]
+    kind = Literal[field.choices] if field.choices else kind
+    return inspect.Parameter(
+        field.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=[],
+        annotation=Annotated[
+            list[kind], Query(max_length=filters.MAX_VALUES, description=field.help)
+        ],
+    )
+
+
+def _window_parameters(subject: str) -> list[inspect.Parameter]:
+    return [
         inspect.Parameter(
             name,
-            keyword,
+            inspect.Parameter.KEYWORD_ONLY,
             default=None,
             annotation=Annotated[
                 date | None,
                 BeforeValidator(_blank_is_none),
-                Query(description=f"incident date {word}"),
+                Query(description=f"{subject} {word}"),
             ],
         )
         for name, word in (("since", "on or after"), ("until", "on or before"))
     ]
-    return fields + window
 
 
-# FastAPI reads a dependency's parameters from its signature: this one has one
-# query parameter per filter field, so the OpenAPI schema lists them all.
-_filter_values.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    _filter_parameters(), return_annotation=Filters
-)
-FiltersDep = Annotated[Filters, Depends(_filter_values)]
+def filters_dependency(
+    fields: tuple[filters.Field, ...],
+    *,
+    window: str | None = "incident date",
+    error_status: int = 400,
+    keep_blank: bool = False,
+    longest: int | None = MAX_NAME,
+) -> Any:
+    """A dependency reading one list's `Filters` from the query string.
+
+    One repeatable parameter per declared field (so the OpenAPI schema lists
+    them all), plus `since`/`until` when the list has a date (`window` names
+    it). Bad filters answer `error_status` with the reason; a value over
+    `longest` characters, 422. Blank values (what an empty form field submits)
+    are dropped unless `keep_blank`.
+
+    `async` although it awaits nothing: FastAPI runs a plain function dependency
+    on a worker thread, and that hop cost every search 1-2 ms at 10,000 postmortems.
+    """
+
+    async def read(**chosen: Any) -> Filters:
+        since, until = chosen.pop("since", None), chosen.pop("until", None)
+        if not keep_blank:
+            chosen = {name: [v for v in values if v] for name, values in chosen.items()}
+        values = {name: values for name, values in chosen.items() if values}
+        try:
+            return Filters(values, since, until, fields)
+        except FilterError as error:
+            raise HTTPException(error_status, str(error)) from None
+
+    parameters = [_field_parameter(field, longest) for field in fields]
+    parameters += _window_parameters(window) if window else []
+    # FastAPI reads a dependency's parameters from its signature.
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=Filters
+    )
+    return Depends(read)
+
+
+# Search and the postmortem list keep blank values as given (`service=` matches nothing).
+FiltersDep = Annotated[Filters, filters_dependency(filters.FIELDS, keep_blank=True, longest=None)]
+IncidentFiltersDep = Annotated[
+    Filters, filters_dependency(filters.INCIDENT_FIELDS, window="start day", error_status=422)
+]
+ScopeDep = Annotated[Filters, filters_dependency(filters.SCOPE_FIELDS, window=None)]
+# The error budget is per service already: it is narrowed by service only.
+_SERVICE = tuple(field for field in filters.SCOPE_FIELDS if field.name == "service")
+ServiceScopeDep = Annotated[Filters, filters_dependency(_SERVICE, window=None)]
+ActionItemFiltersDep = Annotated[
+    Filters, filters_dependency(filters.ACTION_ITEM_FIELDS, window=None)
+]

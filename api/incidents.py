@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import email.policy
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.parser import BytesParser
 from functools import partial
 from typing import Annotated, Any
@@ -22,15 +22,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
 
-from api import security, web
-from api.deps import GroupsDep, LibraryDep, SessionDep
+from api import schemas, security, web
+from api.deps import GroupsDep, IncidentFiltersDep, LibraryDep
 from api.reports import AsOf, today
-from indexer.db import catalog
-from indexer.filters import Filters
+from indexer import usecases
 from indexer.format import authoring, taxonomy
-from indexer.incidents import alerts, importers, model, nearmiss, query
+from indexer.incidents import alerts, importers, nearmiss, query
 from indexer.library import Library
 
 router = APIRouter()
@@ -158,68 +156,53 @@ def uploaded_file(content_type: str, body: bytes) -> bytes:
     raise HTTPException(400, "the multipart upload has no file part: send -F file=@<export>")
 
 
+# The incident page's filter form: the declared fields, then the start-day window.
 IncidentLimit = Annotated[int, Query(ge=1, le=query.MAX_PAGE)]
 IncidentOffset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-def incident_filters(
-    source: str | None = None,
-    service: str | None = None,
-    severity: str | None = None,
-    error_class: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-) -> query.IncidentFilters:
-    """The list's filters, from the query string (the API and the page share them)."""
-    if since and until and since > until:
-        raise HTTPException(422, f"since ({since}) is after until ({until})")
-    return query.IncidentFilters(source, service, severity, error_class, since, until)
-
-
-FiltersDep = Annotated[query.IncidentFilters, Depends(incident_filters)]
-
-
-def incident_list(
-    db: Session, groups: frozenset[str], chosen: query.IncidentFilters, limit: int, offset: int
-) -> dict[str, Any]:
-    total, items = query.incidents(db, groups, chosen, limit=limit, offset=offset)
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
-
-
-@router.get("/api/incidents", tags=["incidents"], responses=REJECTED)
+@router.get(
+    "/api/incidents",
+    tags=["incidents"],
+    responses=REJECTED,
+    response_model=schemas.IncidentPage,
+)
 def list_incidents(
-    db: SessionDep,
+    library: LibraryDep,
     groups: GroupsDep,
-    chosen: FiltersDep,
+    chosen: IncidentFiltersDep,
     limit: IncidentLimit = 50,
     offset: IncidentOffset = 0,
 ) -> dict[str, Any]:
     """Stored incidents, newest first; postmortems and their classes only where visible."""
-    return incident_list(db, groups, chosen, limit, offset)
+    return usecases.incident_list(library, groups, chosen, limit, offset)
 
 
-@router.get("/api/incidents/{source}/{source_id}", tags=["incidents"])
-def get_incident(source: str, source_id: str, db: SessionDep, groups: GroupsDep) -> dict[str, Any]:
+@router.get(
+    "/api/incidents/{source}/{source_id}", tags=["incidents"], response_model=schemas.Incident
+)
+def get_incident(
+    source: str, source_id: str, library: LibraryDep, groups: GroupsDep
+) -> dict[str, Any]:
     """One stored incident by its source and the source's id."""
-    found = query.incident(db, groups, source, source_id)
+    found = usecases.incident(library, groups, source, source_id)
     if found is None:
         raise HTTPException(404, f"no incident {source_id!r} from {source!r}")
     return found
 
 
-@router.get("/api/services/unmapped", tags=["incidents"])
-def unmapped_services(db: SessionDep, library: LibraryDep) -> dict[str, Any]:
+@router.get("/api/services/unmapped", tags=["incidents"], response_model=schemas.UnmappedServices)
+def unmapped_services(library: LibraryDep) -> dict[str, Any]:
     """Service names of stored incidents that no taxonomy service or alias claims."""
-    return {"items": model.unmapped_services(db, library.taxonomy)}
+    return {"items": usecases.unmapped_services(library)}
 
 
 @page_router.get("/incidents", response_class=HTMLResponse)
 def incidents_page(
     request: Request,
-    db: SessionDep,
     groups: GroupsDep,
     library: LibraryDep,
-    chosen: FiltersDep,
+    chosen: IncidentFiltersDep,
     limit: IncidentLimit = 50,
     offset: IncidentOffset = 0,
 ) -> HTMLResponse:
@@ -227,10 +210,14 @@ def incidents_page(
     context = {
         "nav": "incidents",
         "title": "Incidents",
-        "filters": chosen,
-        "page": incident_list(db, groups, chosen, limit, offset),
-        "unmapped": model.unmapped_services(db, library.taxonomy),
-        "choices": query.choices(db, groups),
+        "filters": {
+            **{field.name: next(iter(chosen.get(field.name)), None) for field in chosen.fields},
+            "since": chosen.since,
+            "until": chosen.until,
+        },
+        "page": usecases.incident_list(library, groups, chosen, limit, offset),
+        "unmapped": usecases.unmapped_services(library),
+        "choices": usecases.incident_choices(library, groups),
     }
     return web.render(request, "incidents.html", context)
 
@@ -268,18 +255,9 @@ class NearMissIn(BaseModel):
     corrective_action: str | None = Field(default=None, max_length=2000)
 
 
-def record_near_miss(db: Session, entry: NearMissIn) -> dict[str, Any]:
+def record_near_miss(library: Library, entry: NearMissIn) -> dict[str, Any]:
     """Log and commit a near-miss; raises nearmiss.NearMissError for an unusable entry."""
-    recorded = nearmiss.record(
-        db, nearmiss.NearMiss(**entry.model_dump()), today=nearmiss.latest_day()
-    )
-    db.commit()
-    return recorded
-
-
-def near_miss_log(db: Session, as_of: date | None, days: int | None) -> dict[str, Any]:
-    """Near-misses grouped by repeat (the page and `GET /api/near-misses`)."""
-    return nearmiss.log(db, today(as_of), days)
+    return usecases.record_near_miss(library, nearmiss.NearMiss(**entry.model_dump()))
 
 
 @router.post(
@@ -289,48 +267,38 @@ def near_miss_log(db: Session, as_of: date | None, days: int | None) -> dict[str
     responses=REJECTED,
     dependencies=JSON_ONLY,
 )
-def add_near_miss(entry: NearMissIn, db: SessionDep) -> dict[str, Any]:
+def add_near_miss(entry: NearMissIn, library: LibraryDep) -> dict[str, Any]:
     """Log a near-miss; the answer says how often this one has been seen."""
     try:
-        return record_near_miss(db, entry)
+        return record_near_miss(library, entry)
     except nearmiss.NearMissError as error:
         raise HTTPException(422, str(error)) from None
 
 
-@router.get("/api/near-misses", tags=["near-misses"])
-def list_near_misses(db: SessionDep, as_of: AsOf = None, days: LogDays = None) -> dict[str, Any]:
+@router.get("/api/near-misses", tags=["near-misses"], response_model=schemas.NearMissLog)
+def list_near_misses(
+    library: LibraryDep, as_of: AsOf = None, days: LogDays = None
+) -> dict[str, Any]:
     """Near-misses grouped by repeat, "postmortem recommended" from the third on."""
-    return near_miss_log(db, as_of, days)
+    return usecases.near_miss_log(library, today(as_of), days)
 
 
 @page_router.get("/near-misses", response_class=HTMLResponse)
 def near_misses_page(
     request: Request,
     library: LibraryDep,
-    db: SessionDep,
     groups: GroupsDep,
     as_of: AsOf = None,
     days: LogDays = None,
     logged: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
     """The near-miss log, repeats grouped, the library's near-miss postmortems, and the form."""
-    return _near_miss_form(request, library, db, groups, as_of, days, logged=logged)
-
-
-def _near_miss_postmortems(
-    db: Session, groups: frozenset[str], as_of: date, days: int | None
-) -> list[dict[str, Any]]:
-    """Postmortems of type near_miss the reader may see, newest first, within the log's window."""
-    since = as_of - timedelta(days=days - 1) if days else None
-    chosen = Filters({"type": ["near_miss"]}, since=since, until=as_of)
-    _, found = catalog.list_postmortems(db, chosen, limit=catalog.MAX_PAGE, groups=groups)
-    return found
+    return _near_miss_form(request, library, groups, as_of, days, logged=logged)
 
 
 def _near_miss_form(
     request: Request,
     library: Library,
-    db: Session,
     groups: frozenset[str],
     as_of: date | None,
     days: int | None,
@@ -342,8 +310,8 @@ def _near_miss_form(
     context = {
         "nav": "near-misses",
         "title": "Near-misses",
-        "log": near_miss_log(db, as_of, days),
-        "postmortems": _near_miss_postmortems(db, groups, today(as_of), days),
+        "log": usecases.near_miss_log(library, today(as_of), days),
+        "postmortems": usecases.near_miss_postmortems(library, groups, today(as_of), days),
         "services": sorted(library.taxonomy.services),
         "days": days,
         "logged": logged,
@@ -366,9 +334,7 @@ def _unknown_service(library: Library, service: str) -> str | None:
 
 
 @page_router.post("/near-misses", response_class=HTMLResponse, response_model=None)
-async def add_near_miss_page(
-    request: Request, library: LibraryDep, db: SessionDep, groups: GroupsDep
-) -> Response:
+async def add_near_miss_page(request: Request, library: LibraryDep, groups: GroupsDep) -> Response:
     """Log a near-miss from the form; errors show next to their fields, success redirects."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -381,7 +347,7 @@ async def add_near_miss_page(
         entry = NearMissIn.model_validate(_optional(values))
         if unknown:
             raise nearmiss.NearMissError(unknown)
-        recorded = record_near_miss(db, entry)
+        recorded = record_near_miss(library, entry)
     except ValidationError as error:
         errors = _field_errors(error, values)
         if unknown:
@@ -390,19 +356,17 @@ async def add_near_miss_page(
         errors = {"service" if unknown else _field_of(str(error)): str(error)}
     else:
         return RedirectResponse(f"/near-misses?logged={recorded['group_count']}", 303)
-    return _near_miss_form(request, library, db, groups, None, None, values=values, errors=errors)
+    return _near_miss_form(request, library, groups, None, None, values=values, errors=errors)
 
 
 @page_router.get("/near-misses/draft.md")
 def near_miss_draft(
     library: LibraryDep,
-    db: SessionDep,
     service: Annotated[str, Query(max_length=128)],
     what_failed: Annotated[str, Query(max_length=500)],
 ) -> Response:
     """A draft postmortem (the library's template) pre-filled from a group of the near-miss log."""
-    key = nearmiss.group_key(service, what_failed)
-    group = next((g for g in nearmiss.groups(db, nearmiss.latest_day()) if g["key"] == key), None)
+    group = usecases.near_miss_group(library, service, what_failed)
     if group is None:
         raise HTTPException(404, f"no near-miss '{what_failed}' for {service} in the log")
     text, identifier = draft(library, group, datetime.now(UTC).date())

@@ -8,15 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import FollowerDep, IdentityDep, LibraryDep, SessionDep, auth_errors
-from indexer import auth
-from indexer.db import catalog, store
+from api import schemas
+from api.deps import FollowerDep, IdentityDep, LibraryDep, auth_errors
+from indexer import auth, usecases
 from indexer.indexing import gitsync
 
 router = APIRouter()
 
 
-@router.get("/api/audit", tags=["operations"])
+@router.get("/api/audit", tags=["operations"], response_model=schemas.AuditLog)
 def audit_log(
     library: LibraryDep,
     identity: IdentityDep,
@@ -30,8 +30,8 @@ def audit_log(
     return {"items": [row.model_dump(mode="json", exclude={"id"}) for row in rows]}
 
 
-@router.get("/api/problems", tags=["library"])
-def problems(db: SessionDep, library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
+@router.get("/api/problems", tags=["library"], response_model=schemas.Problems)
+def problems(library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
     """Files the indexing runs could not read, or indexed with a lint error, with the reason.
 
     `indexed` is false for a file that was skipped and true for one served
@@ -40,17 +40,23 @@ def problems(db: SessionDep, library: LibraryDep, identity: IdentityDep) -> dict
     or it is restricted) is listed for PML_ADMIN_GROUP only: even its path
     may tell. `pml index` and `pml lint` print every problem.
     """
-    admin = auth.is_admin(library.settings, identity)
-    return {"items": store.list_problems(db, restricted=admin)}
+    return usecases.problems(library, identity)
 
 
-@router.get("/healthz", tags=["operations"])
+@router.get("/healthz", tags=["operations"], response_model=schemas.Health)
 def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operations"])
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    responses={
+        200: {"model": schemas.Readiness, "description": "Ready"},
+        503: {"model": schemas.Readiness, "description": "Not ready: what is missing"},
+    },
+)
 def readyz(library: LibraryDep, follower: FollowerDep, identity: IdentityDep) -> JSONResponse:
     """Ready to serve: the database answers and the full-text index is open.
 
@@ -66,17 +72,8 @@ def readyz(library: LibraryDep, follower: FollowerDep, identity: IdentityDep) ->
         "semantic": library.semantic.ready,
         "semantic_status": semantic,
     }
-    try:
-        store.ping(library.engine)
-        checks["database"] = True
-    except Exception as error:  # any driver error means not ready
-        checks["database"] = False
-        checks["database_error"] = type(error).__name__
-    with store.session(library.engine) as db:
-        if checks["database"]:
-            groups = identity.groups if identity else frozenset()
-            checks["postmortems"] = catalog.count_visible(db, None if admin else groups)
-            checks["indexed_at"] = store.get_meta(db, "indexed_at")
+    groups = identity.groups if identity else frozenset()
+    checks.update(usecases.database_checks(library, None if admin else groups))
     if library.settings.git_url and checks["database"]:
         # A failing sync does not make us unready: the previous index keeps serving.
         checks["sync"] = gitsync.status(library)

@@ -8,8 +8,8 @@ only (see `web.fragment_for`), and the answer tells it which URL to show.
 
 from __future__ import annotations
 
-import difflib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -18,24 +18,18 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
-from sqlmodel import Session
 
-from api import web
-from api.deps import FiltersDep, GroupsDep, LibraryDep, Limit, Mode, Offset, SessionDep
-from indexer import filters
-from indexer.db import catalog, store
+from api import schemas, web
+from api.deps import FiltersDep, GroupsDep, LibraryDep, Limit, Mode, Offset
+from indexer import filters, usecases
 from indexer.filters import Filters
-from indexer.indexing import githistory
 from indexer.library import Library
-from indexer.reports import pack, reviews
+from indexer.reports import pack
 from indexer.search import (
     DUPLICATE_THRESHOLD,
     MAX_QUERY_LENGTH,
-    Results,
     SearchQueryError,
     SemanticUnavailable,
-    duplicates,
-    related,
 )
 
 router = APIRouter()
@@ -80,47 +74,19 @@ class SearchResponse(BaseModel):
     corrected: bool = False
 
 
-SORTED_WINDOW = 100  # sort=date orders this many best matches by date
 Sort = Annotated[
-    Literal["relevance", "date"],
-    Query(description=f"relevance (default), or date: the {SORTED_WINDOW} best, newest first"),
+    usecases.Sort,
+    Query(
+        description=f"relevance (default), or date: the {usecases.SORTED_WINDOW} best, newest first"
+    ),
 ]
 
 
-def run_search(
-    library: Library,
-    groups: frozenset[str],
-    text: str,
-    chosen: Filters,
-    mode: str,
-    limit: int,
-    offset: int,
-    sort: str = "relevance",
-    as_typed: bool = False,
-) -> Results:
-    """One search, for the JSON route and the page alike.
-
-    Without words it is the library's list, a shared view: drafts and
-    postmortems in review are left out unless a `status` filter asks for them.
-    """
-    searcher = library.searcher_for(groups)
-    if not text.strip():
-        chosen = chosen.shared()
-    if sort != "date" or not text.strip():  # without words, results are newest first already
-        return searcher.search(
-            text, chosen, mode=mode, limit=limit, offset=offset, groups=groups, as_typed=as_typed
-        )
-    found = searcher.search(
-        text, chosen, mode=mode, limit=SORTED_WINDOW, offset=0, groups=groups, as_typed=as_typed
-    )
-    newest = sorted(found.results, key=lambda hit: (hit.date, hit.id), reverse=True)
-    found.results = newest[offset : offset + limit]
-    found.total = min(found.total, SORTED_WINDOW)
-    return found
-
-
 # Facets whose values have an order of their own; the rest are listed by count.
-NATURAL_ORDER = {"severity": lambda value: value, "year": lambda value: -int(value or 0)}
+NATURAL_ORDER: dict[str, Callable[[str], Any]] = {
+    "severity": lambda value: value,
+    "year": lambda value: -int(value or 0),
+}
 
 
 def ordered_facets(facets: dict[str, dict[str, int]]) -> dict[str, list[tuple[str, int]]]:
@@ -153,9 +119,11 @@ def search(
     words: then `corrected` is true, `did_you_mean` is the query searched, and
     `as_typed=true` searches the query exactly as typed.
     """
-    results = run_search(library, groups, q, chosen, mode, limit, offset, sort, as_typed)
-    body = results.as_dict()
-    body.update(limit=limit, offset=offset)
+    results = usecases.search(
+        library, q, chosen, groups=groups, mode=mode, limit=limit, offset=offset, sort=sort,
+        as_typed=as_typed,
+    )  # fmt: skip
+    body = usecases.search_answer(results, limit, offset)
     # The hot path: skip re-validating our own dataclasses (the schema still documents it).
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
@@ -248,9 +216,10 @@ def search_page(
     results, error, status = None, None, 200
     try:
         offset = (page - 1) * PAGE_SIZE
-        results = run_search(
-            library, groups, state.q, chosen, mode, PAGE_SIZE, offset, sort, as_typed
-        )
+        results = usecases.search(
+            library, state.q, chosen, groups=groups, mode=mode, limit=PAGE_SIZE, offset=offset,
+            sort=sort, as_typed=as_typed,
+        )  # fmt: skip
     except SearchQueryError as problem:  # explained on the page
         error, status = str(problem), 400
     except SemanticUnavailable as problem:
@@ -273,63 +242,42 @@ def _unfinished(
     """How many drafts and postmortems in review the home list leaves out (0 when searching)."""
     if state.q or "status" in state.filters:
         return 0
-    return library.searcher_for(groups).search("", chosen.unfinished(), limit=1).total
+    return usecases.unfinished_count(library, chosen, groups)
 
 
-@router.get("/api/postmortems", tags=["postmortems"])
+@router.get("/api/postmortems", tags=["postmortems"], response_model=schemas.PostmortemPage)
 def list_postmortems(
-    db: SessionDep,
+    library: LibraryDep,
     groups: GroupsDep,
     chosen: FiltersDep,
-    limit: Annotated[int, Query(ge=1, le=catalog.MAX_PAGE)] = 20,
-    offset: Annotated[int, Query(ge=0, le=catalog.MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=usecases.LIST_MAX_PAGE)] = 20,
+    offset: Annotated[int, Query(ge=0, le=usecases.LIST_MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Postmortems, newest first, filtered by vocabulary and date.
 
     Published ones only, unless `status` asks for drafts or postmortems in review.
     """
-    total, items = catalog.list_postmortems(
-        db, chosen.shared(), limit=limit, offset=offset, groups=groups
-    )
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return usecases.list_postmortems(library, chosen, groups, limit, offset)
 
 
-def not_found(db: Session, postmortem_id: str, groups: frozenset[str]) -> web.NotFound:
-    """The 404 for an id the reader cannot see, with the closest ids they can."""
-    close = catalog.close_ids(db, postmortem_id, groups)
-    return web.NotFound(f"no postmortem with id '{postmortem_id[:200]}'", close)
-
-
-def postmortem_record(
-    db: Session, library: Library, postmortem_id: str, groups: frozenset[str]
-) -> dict[str, Any]:
-    """One postmortem as the reader may see it, with its git history and incidents; else 404."""
-    record = catalog.get_postmortem(db, postmortem_id, groups=groups)
-    if record is None:
-        raise not_found(db, postmortem_id, groups)
-    for item in record["action_items"]:
-        item["ticket_url"] = library.settings.ticket_link(item["ticket"])
-    record["history"] = githistory.describe(db, record["path"], library.settings.git_web_url)
-    record["incidents"] = reviews.linked_incidents(db, postmortem_id)
-    return record
-
-
-@router.get("/api/postmortems/{postmortem_id}", tags=["postmortems"])
-def get_postmortem(
-    postmortem_id: str, db: SessionDep, groups: GroupsDep, library: LibraryDep
-) -> dict[str, Any]:
+@router.get(
+    "/api/postmortems/{postmortem_id}",
+    tags=["postmortems"],
+    response_model=schemas.PostmortemRecord,
+)
+def get_postmortem(postmortem_id: str, groups: GroupsDep, library: LibraryDep) -> dict[str, Any]:
     """One postmortem: metadata, rendered HTML and action items."""
-    return postmortem_record(db, library, postmortem_id, groups)
+    return usecases.postmortem_record(library, postmortem_id, groups)
 
 
 @router.get("/postmortems/{postmortem_id}", response_class=HTMLResponse, include_in_schema=False)
 def postmortem_page(
-    request: Request, postmortem_id: str, library: LibraryDep, db: SessionDep, groups: GroupsDep
+    request: Request, postmortem_id: str, library: LibraryDep, groups: GroupsDep
 ) -> HTMLResponse:
     """One postmortem: body, metadata, timeline, action items, incidents, related ones."""
-    record = postmortem_record(db, library, postmortem_id, groups)
-    found = related(library.engine, library.semantic, postmortem_id, limit=RELATED, groups=groups)
-    context = {"record": record, "related": found or [], "title": record["title"]}
+    record = usecases.postmortem_record(library, postmortem_id, groups)
+    found = usecases.related_postmortems(library, postmortem_id, groups, RELATED)
+    context = {"record": record, "related": found["items"], "title": record["title"]}
     context.update(semantic=library.semantic.ready, today=date.today().isoformat())
     return web.render(request, "postmortem.html", context)
 
@@ -341,23 +289,6 @@ Chosen = Annotated[
 ]  # fmt: skip
 
 
-def build_pack(
-    library: Library,
-    postmortem_id: str,
-    groups: frozenset[str],
-    add: list[str] = [],  # noqa: B006 (read only)
-    remove: list[str] = [],  # noqa: B006
-) -> dict[str, Any]:
-    """The presenter pack of one postmortem; 404 when the reader may not see it."""
-    found = pack.build(
-        library.engine, library.semantic, postmortem_id, groups=groups, add=add, remove=remove
-    )
-    if found is None:
-        with store.session(library.engine) as db:
-            raise not_found(db, postmortem_id, groups)
-    return found
-
-
 def _markdown_file(text: str, name: str) -> Response:
     return Response(
         text,
@@ -366,7 +297,12 @@ def _markdown_file(text: str, name: str) -> Response:
     )
 
 
-@router.get("/api/postmortems/{postmortem_id}/pack", tags=["postmortems"], response_model=None)
+@router.get(
+    "/api/postmortems/{postmortem_id}/pack",
+    tags=["postmortems"],
+    response_model=None,
+    responses=schemas.json_or_markdown(schemas.PresenterPack, "The presenter pack"),
+)
 def presenter_pack(
     postmortem_id: str,
     library: LibraryDep,
@@ -379,7 +315,7 @@ def presenter_pack(
 
     `add` and `remove` change the precedents, as the presenter chose them.
     """
-    found = build_pack(library, postmortem_id, groups, add, remove)
+    found = usecases.presenter_pack(library, postmortem_id, groups, add, remove)
     if format == "markdown":
         return Response(pack.to_markdown(found), media_type="text/markdown; charset=utf-8")
     return found
@@ -398,7 +334,7 @@ def pack_page(
     view: Literal["page", "slides"] = "page",
 ) -> HTMLResponse:
     """The presenter pack, laid out for the screen, for print, or as slides."""
-    found = build_pack(library, postmortem_id, groups, add, remove)
+    found = usecases.presenter_pack(library, postmortem_id, groups, add, remove)
     choice = {"add": found["added"], "remove": found["removed"]}
     context = {
         "pack": found,
@@ -434,23 +370,16 @@ def pack_download(
     remove: Chosen = [],  # noqa: B006
 ) -> Response:
     """The presenter pack as one Markdown file."""
-    found = build_pack(library, postmortem_id, groups, add, remove)
+    found = usecases.presenter_pack(library, postmortem_id, groups, add, remove)
     return _markdown_file(pack.to_markdown(found), f"{postmortem_id}-pack.md")
 
 
-def build_class_pack(library: Library, name: str, groups: frozenset[str]) -> dict[str, Any]:
-    found = pack.build_for_class(library.engine, name, groups=groups)
-    if found is None:
-        close = [c for c in library.taxonomy.error_classes if c != name]
-        raise web.NotFound(
-            f"no postmortem you may read has the error class '{name[:200]}'",
-            difflib.get_close_matches(name, close, 5, 0.6),
-            "/error-classes/{}/pack",
-        )
-    return found
-
-
-@router.get("/api/error-classes/{name}/pack", tags=["postmortems"], response_model=None)
+@router.get(
+    "/api/error-classes/{name}/pack",
+    tags=["postmortems"],
+    response_model=None,
+    responses=schemas.json_or_markdown(schemas.ClassPack, "The error class's pack"),
+)
 def error_class_pack(
     name: str,
     library: LibraryDep,
@@ -459,7 +388,7 @@ def error_class_pack(
 ) -> dict[str, Any] | Response:
     """Everything the library learned about one error class: each postmortem, oldest first,
     with its root cause and fixes, and how the recurrences compare."""
-    found = build_class_pack(library, name, groups)
+    found = usecases.class_pack(library, name, groups)
     if format == "markdown":
         return Response(pack.class_to_markdown(found), media_type="text/markdown; charset=utf-8")
     return found
@@ -473,18 +402,22 @@ def error_class_pack_page(
     groups: GroupsDep,
     view: Literal["page", "slides"] = "page",
 ) -> HTMLResponse:
-    found = build_class_pack(library, name, groups)
+    found = usecases.class_pack(library, name, groups)
     context = {"pack": found, "title": f"Everything we learned about {name}", "view": view}
     return web.render(request, "class_pack.html", context)
 
 
 @router.get("/error-classes/{name}/pack.md", include_in_schema=False)
 def error_class_pack_download(name: str, library: LibraryDep, groups: GroupsDep) -> Response:
-    found = build_class_pack(library, name, groups)
+    found = usecases.class_pack(library, name, groups)
     return _markdown_file(pack.class_to_markdown(found), f"{name}-pack.md")
 
 
-@router.get("/api/postmortems/{postmortem_id}/related", tags=["postmortems"])
+@router.get(
+    "/api/postmortems/{postmortem_id}/related",
+    tags=["postmortems"],
+    response_model=schemas.RelatedResponse,
+)
 def related_postmortems(
     postmortem_id: str,
     library: LibraryDep,
@@ -497,20 +430,10 @@ def related_postmortems(
 ) -> dict[str, Any]:
     """The most related postmortems, each with the reasons (shared terms, similar passage),
     `when` (earlier, or later: "this happened again") and `strength` (strong, partial, weak)."""
-    items = related(
-        library.engine,
-        library.semantic,
-        postmortem_id,
-        limit=limit,
-        groups=groups,
-        past_only=scope == "past",
-    )
-    if items is None:
-        raise HTTPException(404, f"no postmortem with id '{postmortem_id}'")
-    return {"id": postmortem_id, "semantic": library.semantic.ready, "items": items}
+    return usecases.related_postmortems(library, postmortem_id, groups, limit, scope)
 
 
-@router.get("/api/duplicates", tags=["postmortems"])
+@router.get("/api/duplicates", tags=["postmortems"], response_model=schemas.DuplicatePairs)
 def duplicate_postmortems(
     library: LibraryDep,
     groups: GroupsDep,
@@ -522,7 +445,5 @@ def duplicate_postmortems(
         raise HTTPException(
             503, "duplicate detection needs semantic search, which is not ready yet"
         )
-    items = duplicates(
-        library.engine, library.semantic, threshold=threshold, groups=groups, since=since
-    )
+    items = usecases.duplicate_pairs(library, groups, threshold, since)
     return {"threshold": threshold, "items": items}

@@ -25,10 +25,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexer import incidents
-from indexer.db import store
+from indexer import usecases
 from indexer.library import Library
-from indexer.reports import metrics
 
 
 class IncidentCollector(Collector):
@@ -49,11 +47,7 @@ class IncidentCollector(Collector):
         budget = CounterMetricFamily(
             "pml_error_budget_consumed_seconds", "Error budget consumed.", labels=labels
         )
-        with store.session(self.library.engine) as db:
-            version = incidents.version(db)
-            if self.cache.get("version") != version:
-                self.cache.update(version=version, rows=metrics.totals(db))
-        rows = self.cache["rows"]
+        rows = usecases.incident_totals(self.library, self.cache)
         for row in rows:
             values = [row["service"], row["error_class"]]
             count.add_metric(values, row["incidents"])

@@ -28,13 +28,10 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from indexer import auth
 from indexer.config import Settings
-from indexer.db import store
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BROWSER_SITES = frozenset({"same-origin", "none"})  # `none`: the user typed or bookmarked it
@@ -106,21 +103,6 @@ def refuse_form_types(request: Request, wanted: str) -> None:
         raise HTTPException(
             415, f"send the file with Content-Type: {wanted} (got {media_type(request)})"
         )
-
-
-def load_secret(engine: Engine) -> bytes:
-    """The form-token key, made once and shared through the database by every replica."""
-    with store.session(engine) as db:
-        found = store.get_meta(db, SECRET_KEY)
-        if found is None:
-            store.set_meta(db, SECRET_KEY, secrets.token_hex(32))
-            try:
-                db.commit()
-            except IntegrityError:  # another replica made it first: use theirs
-                db.rollback()
-            found = store.get_meta(db, SECRET_KEY)
-    assert found is not None
-    return bytes.fromhex(found)
 
 
 def _sign(secret: bytes, cookie: str, identity: auth.Identity | None) -> str:

@@ -11,8 +11,12 @@ The app runs in-process (its real lifespan: indexing, incident history, the
 embedder) on a copy of `postmortems/` in a temporary folder. Every GET route
 the app declares is requested: JSON routes with a set of query variants
 (search modes, each filter, paging, windows), path routes for every
-postmortem id, and every HTML page. The script stops when the app has a GET
-route with path parameters it has no requests for.
+postmortem id, incident and error class, and every HTML page. The script
+stops when the app has a GET route with path parameters it has no requests for.
+A second pass turns access control on (trusted proxy headers) and asks the
+routes that decide access as an outsider, a member of a restricted
+postmortem's audience and an admin; a third runs the CLI's `--json` commands
+against the same library.
 Values that change from run to run (timestamps of the run, latencies, request
 counters) are blanked; see `VOLATILE`.
 """
@@ -58,7 +62,16 @@ FILTERS = [
     {"service": ["orders", "payments"], "severity": "SEV1"},
 ]
 # Keys whose values depend on when the run happened, not on the code.
-VOLATILE = {"indexed_at", "took_ms", "elapsed_ms", "generated_at", "checked_at", "last_sync_at"}
+VOLATILE = {
+    "indexed_at",
+    "took_ms",
+    "elapsed_ms",
+    "generated_at",
+    "checked_at",
+    "last_sync_at",
+    "at",
+}
+_CSRF = re.compile(r'name="csrf_token" value="[0-9a-f]+"')
 _TIMING = re.compile(r"\b\d+(\.\d+)? ms\b")
 _METRIC_LINE = re.compile(r"^(pml_http_|pml_request|python_|process_|pml_search_seconds)")
 
@@ -82,8 +95,44 @@ def get_routes(app: Any) -> list[str]:
     )
 
 
-def requests_for(path: str, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+INCIDENT_FILTERS: list[dict[str, Any]] = [
+    {"service": "orders"},
+    {"service": ["orders", "payments"]},
+    {"severity": "SEV1"},
+    {"error_class": "capacity-exhaustion"},
+    {"source": "csv"},
+    {"since": "2026-01-01", "until": "2026-03-01"},
+    {"limit": 5, "offset": 5},
+    {"since": "not-a-date"},
+]
+TREND_FILTERS: list[dict[str, Any]] = [
+    {"as_of": AS_OF, "service": "orders"},
+    {"as_of": AS_OF, "error_class": "capacity-exhaustion"},
+    {"as_of": AS_OF, "period": "quarter", "periods": 4},
+]
+
+
+def requests_for(
+    path: str, ids: list[str], names: dict[str, list[str]]
+) -> list[tuple[str, dict[str, Any]]]:
     """The requests that cover one route (path and query parameters)."""
+    if path == "/api/incidents/{source}/{source_id}":
+        out = [(f"/api/incidents/{key}", {}) for key in names["incidents"]]
+        return [*out, ("/api/incidents/csv/no-such-incident", {})]
+    if "{name}" in path and "error-classes" in path:
+        out = [(path.replace("{name}", name), {}) for name in names["error_classes"]]
+        return [*out, (path.replace("{name}", "no-such-class"), {})]
+    if path == "/api/incidents" or path == "/incidents":
+        return [(path, {}), *((path, dict(extra)) for extra in INCIDENT_FILTERS)]
+    if path == "/feed.atom":
+        out = [(path, {}), (path, {"q": "database"}), (path, {"q": "outage", "mode": "hybrid"})]
+        return out + [(path, {"q": "outage", **extra}) for extra in FILTERS[:3]]
+    if path.startswith("/api/trends/") and path.split("/")[-1] in ("mttr", "mtta", "mttd"):
+        base = [(path, {"as_of": AS_OF}), (path, {"as_of": AS_OF, "days": 30}), (path, {})]
+        return base + [(path, dict(extra)) for extra in TREND_FILTERS]
+    if path == "/api/trends/error-budget":
+        base = [(path, {"as_of": AS_OF}), (path, {})]
+        return base + [(path, dict(extra)) for extra in TREND_FILTERS if "error_class" not in extra]
     if "{postmortem_id}" in path:
         out = []
         for identifier in ids:
@@ -109,6 +158,9 @@ def requests_for(path: str, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
             out.append((path, {"q": "outage", **extra}))
         out.append((path, {"q": "database", "limit": 3, "offset": 2}))
         out.append((path, {"q": "(unbalanced"}))
+        for sort in ("date", "relevance"):
+            out.append((path, {"q": "database", "sort": sort}))
+            out.append((path, {"q": "database", "sort": sort, "limit": 3, "offset": 2}))
         return out
     if path == "/api/postmortems":
         out = [(path, {}), (path, {"limit": 5, "offset": 5})]
@@ -144,7 +196,83 @@ def _body(response: Any) -> Any:
     text = response.text
     if "openmetrics" in kind or "text/plain; version=" in kind:
         return [line for line in text.splitlines() if not _METRIC_LINE.match(line)]
-    return _TIMING.sub("* ms", text).splitlines()
+    return _CSRF.sub('name="csrf_token" value="*"', _TIMING.sub("* ms", text)).splitlines()
+
+
+def _wait_ready(client: Any, model: str) -> None:
+    for _ in range(600):
+        if client.get("/readyz").json().get("semantic") or model == "none":
+            return
+        time.sleep(0.1)
+
+
+def _names(client: Any) -> dict[str, list[str]]:
+    """Incident keys and error-class names to request path routes with."""
+    incidents = client.get("/api/incidents", params={"limit": 100}).json()["items"]
+    keys = [
+        f"{item['source']}/{item['source_id']}"
+        for item in incidents[:: max(1, len(incidents) // 8)]
+    ]
+    classes = sorted({name for item in incidents for name in item.get("error_classes") or []})
+    return {"incidents": keys, "error_classes": classes[:6]}
+
+
+# Routes whose answers depend on who asks, asked again with access control on.
+ACCESS_ROUTES: list[tuple[str, dict[str, Any]]] = [
+    ("/api/problems", {}),
+    ("/api/postmortems", {"limit": 100}),
+    ("/api/search", {"q": "credential stuffing"}),
+    ("/api/search", {"q": "login", "sort": "date"}),
+    ("/api/postmortems/2026-10-21-identity-credential-stuffing", {}),
+    ("/api/postmortems/2026-10-21-identity-credential-stuffing/related", {}),
+    ("/api/postmortems/2026-10-21-identity-credential-stuffing/pack", {}),
+    ("/postmortems/2026-10-21-identity-credential-stuffing", {}),
+    ("/api/incidents", {"service": "identity"}),
+    ("/api/action-items", {"as_of": AS_OF}),
+    ("/api/review/monthly", {"as_of": AS_OF}),
+    ("/api/digest", {"week": "2026-W43"}),
+    ("/api/error-classes/rate-limiting/pack", {}),
+    ("/feed.atom", {"q": "login"}),
+    ("/api/audit", {}),
+]
+READERS = {
+    "outsider": {"x-forwarded-user": "olive", "x-forwarded-groups": "sre"},
+    "audience": {"x-forwarded-user": "rhea", "x-forwarded-groups": "security"},
+    "admin": {"x-forwarded-user": "ada", "x-forwarded-groups": "admins"},
+}
+CLI_COMMANDS = [
+    ["search", "connection pool exhaustion", "--json"],
+    ["search", "database", "--json", "--mode", "fulltext", "--limit", "3"],
+    ["search", "outage", "--service", "orders", "--json"],
+    ["show", "2025-02-11-orders-pgbouncer-pool-exhaustion", "--json"],
+    ["show", "2026-03-09-checkout-hikari-pool-saturation", "--json"],
+    ["related", "2026-03-09-checkout-hikari-pool-saturation", "--json"],
+    ["related", "2025-02-11-orders-pgbouncer-pool-exhaustion", "--json", "--limit", "10"],
+]
+
+
+def _ask(
+    client: Any, answers: dict[str, Any], label: str, path: str, params: dict[str, Any], **kw: Any
+) -> None:
+    response = client.get(path, params=params, **kw)
+    key = f"{label}GET {path}?{json.dumps(params, sort_keys=True)}"
+    answers[key] = {"status": response.status_code, "body": _body(response)}
+
+
+def _cli(settings: Any, answers: dict[str, Any]) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    env = {"PML_LIBRARY": str(settings.library), "PML_DATA_DIR": str(settings.data_dir)}
+    env["PML_EMBEDDING_MODEL"] = settings.embedding_model
+    for command in CLI_COMMANDS:
+        result = CliRunner().invoke(main, command, env=env)
+        try:
+            body: Any = _blank(json.loads(result.stdout))
+        except ValueError:
+            body = result.stdout.splitlines()
+        answers[f"CLI pml {' '.join(command)}"] = {"status": result.exit_code, "body": body}
 
 
 def snapshot(model: str) -> dict[str, Any]:
@@ -159,23 +287,34 @@ def snapshot(model: str) -> dict[str, Any]:
     try:
         library = work / "postmortems"
         shutil.copytree(ROOT / "postmortems", library)
+        (library / "2026" / "broken-on-purpose.md").write_text("---\nid: [unclosed\n---\n")
         settings = Settings(library=library, data_dir=work / "data", embedding_model=model)
         app = create_app(settings)
         answers: dict[str, Any] = {}
         with TestClient(app) as client:
-            for _ in range(600):
-                if client.get("/readyz").json().get("semantic") or model == "none":
-                    break
-                time.sleep(0.1)
+            _wait_ready(client, model)
             ids = [item["id"] for item in client.get("/api/postmortems?limit=100").json()["items"]]
+            names = _names(client)
             for path in get_routes(app):
-                for concrete, params in requests_for(path, ids):
-                    response = client.get(concrete, params=params)
-                    key = f"GET {concrete}?{json.dumps(params, sort_keys=True)}"
-                    answers[key] = {"status": response.status_code, "body": _body(response)}
+                for concrete, params in requests_for(path, ids, names):
+                    _ask(client, answers, "", concrete, params)
+        _cli(settings, answers)
+        guarded = settings.model_copy(
+            update={"auth": "proxy", "trusted_proxies": "127.0.0.1/32", "admin_group": "admins"}
+        )
+        app = create_app(guarded)
+        with TestClient(app, client=("127.0.0.1", 50000)) as client:
+            _wait_ready(client, model)
+            for reader, headers in READERS.items():
+                for path, params in ACCESS_ROUTES:
+                    _ask(client, answers, f"{reader}: ", path, params, headers=headers)
         return answers
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _exact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def compare(before_path: Path, after_path: Path) -> int:
@@ -189,7 +328,7 @@ def compare(before_path: Path, after_path: Path) -> int:
         elif key not in before:
             print(f"only after: {key}")
             differing += 1
-        elif before[key] != after[key]:
+        elif _exact(before[key]) != _exact(after[key]):  # 3 and 3.0 differ
             differing += 1
             old = json.dumps(before[key], indent=1, sort_keys=True).splitlines()
             new = json.dumps(after[key], indent=1, sort_keys=True).splitlines()

@@ -7,7 +7,9 @@ These checks read every `.py` file under `api/` and `indexer/` with `ast`:
 - `indexer/` keeps a handful of top-level modules, the rest live in packages;
 - nobody reaches into another module's `_private` names, and a package's
   `_private` modules are used only from inside that package;
-- there is one `Filters` type.
+- there is one `Filters` type;
+- `api/` (the doors) never writes SQL: it imports neither `sqlmodel` nor
+  `indexer.db`, and calls `indexer.usecases` instead.
 
 How an import becomes an edge of the import graph
 -------------------------------------------------
@@ -54,6 +56,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("api", "indexer")
 FRAMEWORKS = ("fastapi", "starlette", "click", "uvicorn", "jinja2")
+DATABASE = ("sqlmodel", "indexer.db")  # what the doors leave to indexer.usecases
 MAX_TOP_LEVEL = 12
 
 
@@ -255,6 +258,19 @@ def framework_imports(root: Path) -> list[str]:
     ]
 
 
+def database_imports(root: Path) -> list[str]:
+    """Imports of `DATABASE` (a module, or a name taken from its package) under `api/`."""
+    found = []
+    for s in imports(root):
+        if s.importer.name.split(".")[0] != "api":
+            continue
+        named = [s.module, *(f"{s.module}.{name}" for name in s.names)]
+        hit = next((t for t in named for d in DATABASE if t == d or t.startswith(d + ".")), None)
+        if hit is not None:
+            found.append(f"{s.where(root)} imports {hit}")
+    return found
+
+
 def top_level_modules(root: Path) -> list[str]:
     return sorted(path.name for path in (root / "indexer").glob("*.py"))
 
@@ -312,6 +328,13 @@ def test_no_import_cycles() -> None:
 def test_the_library_never_imports_a_web_or_cli_framework() -> None:
     offenders = framework_imports(ROOT)
     assert not offenders, "indexer/ imports a framework:\n" + "\n".join(offenders)
+
+
+def test_the_doors_never_touch_the_database() -> None:
+    offenders = database_imports(ROOT)
+    assert not offenders, "api/ reaches the database (use indexer.usecases):\n" + "\n".join(
+        offenders
+    )
 
 
 def test_the_library_keeps_few_top_level_modules() -> None:
@@ -403,6 +426,24 @@ def test_framework_imports_in_the_library_are_found(tmp_path: Path) -> None:
     assert sorted(framework_imports(root)) == [
         "indexer/cli.py:1 imports click",
         "indexer/web.py:2 imports starlette.responses",
+    ]
+
+
+def test_database_imports_in_the_doors_are_found(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "api/routes.py": "from sqlmodel import select\nfrom indexer import db\n",
+            "api/cli.py": "def f():\n    from indexer.db.models import Row\n",
+            "api/ok.py": "import sqlmodelish\nfrom indexer import usecases\n",
+            "indexer/db/__init__.py": "",
+            "indexer/usecases.py": "from sqlmodel import select\n",  # the library may
+        },
+    )
+    assert sorted(database_imports(root)) == [
+        "api/cli.py:2 imports indexer.db.models",
+        "api/routes.py:1 imports sqlmodel",
+        "api/routes.py:2 imports indexer.db",
     ]
 
 

@@ -1,6 +1,7 @@
 """What was stored: the incident list and one incident, as every reader may see them.
 
-    total, items = query.incidents(db, groups, IncidentFilters(service="checkout"))
+    chosen = Filters({"service": ["checkout"]}, fields=INCIDENT_FIELDS)
+    total, items = query.incidents(db, groups, chosen)
 
 An incident joined to a restricted postmortem is still an incident (its
 vendor gave it a title and times), but a reader outside that postmortem's
@@ -14,8 +15,7 @@ to the one of a library without the restricted postmortems.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_
@@ -23,22 +23,11 @@ from sqlmodel import Session, col, select
 
 from indexer.db import catalog, store
 from indexer.db.models import IncidentClass, IncidentRow, PostmortemRow
+from indexer.filters import INCIDENT_FIELDS, Filters
 from indexer.format.postmortem import TIMESTAMP_FIELDS
 from indexer.incidents.model import UNCLASSIFIED
 
 MAX_PAGE = 500
-
-
-@dataclass(frozen=True)
-class IncidentFilters:
-    """The list's filters; every one optional. `since`/`until` bound the start day."""
-
-    source: str | None = None
-    service: str | None = None
-    severity: str | None = None
-    error_class: str | None = None
-    since: dt.date | None = None
-    until: dt.date | None = None
 
 
 def _shown(groups: frozenset[str]) -> Any:
@@ -61,20 +50,36 @@ def _class_condition(error_class: str, groups: frozenset[str]) -> Any:
     return or_(and_(_shown(groups), listed), and_(~_shown(groups), own))
 
 
-def _conditions(chosen: IncidentFilters, groups: frozenset[str]) -> list[Any]:
-    """SQL for the filters; names match whatever their case (`Orders`, `sev1`)."""
+def _column_condition(name: str, values: list[str], groups: frozenset[str]) -> Any:
+    """Names match whatever their case (`Orders`, `sev1`)."""
+    column = IncidentRow.__table__.c[name]  # type: ignore[attr-defined]
+    return func.lower(column).in_([value.strip().lower() for value in values])
+
+
+def _classes_condition(name: str, values: list[str], groups: frozenset[str]) -> Any:
+    return or_(*(_class_condition(value.strip().lower(), groups) for value in values))
+
+
+# How each source of `INCIDENT_FIELDS` reads its values: SQL for "any of these values".
+READERS: dict[str, Callable[[str, list[str], frozenset[str]], Any]] = {
+    "column": _column_condition,
+    "incident_class": _classes_condition,
+}
+_unread = [f.name for f in INCIDENT_FIELDS if f.source not in READERS]
+assert not _unread, f"incident filter fields without a reader: {_unread}"
+
+
+def _conditions(chosen: Filters, groups: frozenset[str]) -> list[Any]:
+    """SQL for `chosen` (over `INCIDENT_FIELDS`); `since`/`until` bound the start day."""
     found: list[Any] = []
-    for name in ("source", "service", "severity"):
-        value = getattr(chosen, name)
-        if value:
-            column = getattr(IncidentRow.__table__.c, name)  # type: ignore[attr-defined]
-            found.append(func.lower(column) == value.strip().lower())
+    for field in INCIDENT_FIELDS:
+        values = chosen.get(field.name)
+        if values:
+            found.append(READERS[field.source](field.name, values, groups))
     if chosen.since:
         found.append(col(IncidentRow.started_day) >= chosen.since)
     if chosen.until:
         found.append(col(IncidentRow.started_day) <= chosen.until)
-    if chosen.error_class:
-        found.append(_class_condition(chosen.error_class.strip().lower(), groups))
     return found
 
 
@@ -103,7 +108,7 @@ def choices(db: Session, groups: frozenset[str]) -> dict[str, list[str]]:
 def incidents(
     db: Session,
     groups: frozenset[str],
-    chosen: IncidentFilters,
+    chosen: Filters,
     *,
     limit: int = 50,
     offset: int = 0,

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from indexer.db import catalog
 from indexer.db.models import IncidentRow, PostmortemLink, PostmortemRow
-from indexer.filters import Filters
+from indexer.filters import INCIDENT_FIELDS, Filters
 from indexer.format.taxonomy import Taxonomy
 from indexer.incidents import nearmiss, query
 from indexer.reports import metrics, reviews, tables
@@ -96,7 +96,10 @@ def _common(
     """Postmortems, recent incidents, trends and open action items within `scope`."""
     listed = Filters({name: [value] for name, value in chosen.items()}).shared()
     total, postmortems = catalog.list_postmortems(db, listed, limit=catalog.MAX_PAGE, groups=groups)
-    narrowed = query.IncidentFilters(service=scope.service, error_class=scope.error_class)
+    narrowed = Filters(
+        {"service": list(scope.service), "error_class": list(scope.error_class)},
+        fields=INCIDENT_FIELDS,
+    )
     incident_count, incidents = query.incidents(db, groups, narrowed, limit=RECENT_INCIDENTS)
     modes = metrics.failure_modes(db, as_of, TREND_DAYS, scope)
     by_service = metrics.services(db, as_of, TREND_DAYS, scope)

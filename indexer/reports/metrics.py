@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from sqlmodel import Session, col
 from indexer import incidents, periods
 from indexer.db import store
 from indexer.db.models import IncidentClass, IncidentRow
+from indexer.filters import Filters
 from indexer.incidents import DURATIONS
 from indexer.periods import Period
 
@@ -32,31 +33,65 @@ TREND_THRESHOLD = 0.10  # a change under 10% either way is "flat"
 TREND_PERIODS = 3
 
 
+Names = str | Sequence[str] | None  # one value, any of several, or no narrowing
+
+
+def _names(value: Names) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 @dataclass(frozen=True)
 class Scope:
-    """Optional narrowing to one service and/or one error class.
+    """Optional narrowing to some services and/or error classes (any of each).
 
-    Per-class figures read `incident_by_class` (one row per incident and
-    class, with the incident's columns copied in); the rest read `incident`.
+    Built from a request's `Filters` over `filters.SCOPE_FIELDS` (`Scope.of`).
+    Narrowed to one class, figures read `incident_by_class` (one row per
+    incident and class, with the incident's columns copied in); otherwise
+    `incident`, so an incident of two of the classes asked for counts once.
     """
 
-    service: str | None = None
-    error_class: str | None = None
+    service: tuple[str, ...] = ()
+    error_class: tuple[str, ...] = ()
+
+    def __init__(self, service: Names = None, error_class: Names = None) -> None:
+        object.__setattr__(self, "service", _names(service))
+        object.__setattr__(self, "error_class", _names(error_class))
+
+    @classmethod
+    def of(cls, chosen: Filters) -> Scope:
+        return cls(chosen.get("service"), chosen.get("error_class"))
 
     @property
     def table(self) -> Any:
-        model: Any = IncidentClass if self.error_class else IncidentRow
+        model: Any = IncidentClass if len(self.error_class) == 1 else IncidentRow
         return model.__table__
 
     def conditions(self, as_of: dt.date | None) -> list[Any]:
-        """Started by `as_of` (None: no limit), in the service and class asked for."""
+        """Started by `as_of` (None: no limit), in the services and classes asked for."""
         columns = self.table.c
         result = [] if as_of is None else [columns.started_day <= as_of]
         if self.service:
-            result.append(columns.service == self.service)
-        if self.error_class:
-            result.append(columns.error_class == self.error_class)
+            result.append(columns.service.in_(self.service))
+        if len(self.error_class) == 1:
+            result.append(columns.error_class == self.error_class[0])
+        elif self.error_class:
+            classed = select(col(IncidentClass.incident_id)).where(
+                col(IncidentClass.error_class).in_(self.error_class)
+            )
+            result.append(columns.id.in_(classed))
         return result
+
+    def echo(self) -> dict[str, str | list[str] | None]:
+        """The scope as the reports state it: a name, a list of several, or null."""
+        return {"service": _echo(self.service), "error_class": _echo(self.error_class)}
+
+
+def _echo(names: tuple[str, ...]) -> str | list[str] | None:
+    if len(names) <= 1:
+        return names[0] if names else None
+    return list(names)
 
 
 def _window_json(window: periods.Window) -> dict[str, str]:
@@ -78,9 +113,9 @@ def failure_modes(
         .group_by(col(IncidentClass.error_class))
     )
     if scope.service:
-        statement = statement.where(col(IncidentClass.service) == scope.service)
+        statement = statement.where(col(IncidentClass.service).in_(scope.service))
     if scope.error_class:
-        statement = statement.where(col(IncidentClass.error_class) == scope.error_class)
+        statement = statement.where(col(IncidentClass.error_class).in_(scope.error_class))
     items = [
         {"error_class": name, "incidents": int(n), "previous": int(total - n)}
         for name, n, total in db.execute(statement)
@@ -295,10 +330,11 @@ def error_budget(
     *,
     period: Period = "month",
     count: int = 12,
-    service: str | None = None,
+    service: Names = None,
     cache: TrendCache | None = None,
 ) -> dict[str, Any]:
     """Error-budget minutes consumed per service and period (incidents that carry a figure)."""
+    service = _names(service)
     starts = periods.last_periods(as_of, period, count)
     labels = [label for label, _ in starts]
     live = labels
@@ -324,7 +360,7 @@ def error_budget(
 
 
 def _budget_cells(
-    db: Session, as_of: dt.date | None, period: Period, labels: list[str], service: str | None
+    db: Session, as_of: dt.date | None, period: Period, labels: list[str], service: Names
 ) -> dict[str, dict[str, tuple[float, int]]]:
     """label -> service -> (minutes, incidents with a figure), started by `as_of`."""
     scope = Scope(service=service)

@@ -17,6 +17,7 @@ like every other surface: a restricted postmortem shows only to its audience.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def action_items(
     groups: frozenset[str],
     *,
     status: list[str] | None = None,
-    owner: str | None = None,
+    owner: str | Sequence[str] | None = None,
     overdue: bool = False,
     unassigned: bool = False,
     scope: metrics.Scope | None = None,
@@ -150,15 +151,16 @@ def action_items(
         .join(PostmortemRow, col(PostmortemRow.id) == col(ActionItemRow.postmortem_id))
         .where(catalog.visible(groups))
     )
-    for kind, value in _scope_links(scope):
+    for kind, values in _scope_links(scope):
         named = select(PostmortemLink.postmortem_id).where(
-            col(PostmortemLink.kind) == kind, col(PostmortemLink.value) == value
+            col(PostmortemLink.kind) == kind, col(PostmortemLink.value).in_(values)
         )
         query = query.where(col(ActionItemRow.postmortem_id).in_(named))
     if status:
         query = query.where(col(ActionItemRow.status).in_(status))
     if owner:
-        query = query.where(col(ActionItemRow.owner) == owner)
+        owners = [owner] if isinstance(owner, str) else list(owner)
+        query = query.where(col(ActionItemRow.owner).in_(owners))
     if overdue:
         query = query.where(col(ActionItemRow.due) < as_of, col(ActionItemRow.status).in_(OPEN))
     if unassigned:
@@ -178,12 +180,12 @@ def action_items(
     ]
 
 
-def _scope_links(scope: metrics.Scope | None) -> list[tuple[str, str]]:
-    """The (link kind, value) pairs a postmortem needs to be in `scope`."""
+def _scope_links(scope: metrics.Scope | None) -> list[tuple[str, list[str]]]:
+    """The (link kind, values) pairs a postmortem needs one value of each to be in `scope`."""
     if scope is None:
         return []
     pairs = [("service", scope.service), ("error_class", scope.error_class)]
-    return [(kind, value) for kind, value in pairs if value]
+    return [(kind, list(values)) for kind, values in pairs if values]
 
 
 def by_owner(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -206,9 +208,9 @@ def by_owner(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _in_scope(incident: dict[str, Any], scope: metrics.Scope) -> bool:
-    if scope.service and incident["service"] != scope.service:
+    if scope.service and incident["service"] not in scope.service:
         return False
-    return not scope.error_class or scope.error_class in incident["error_classes"]
+    return not scope.error_class or bool(set(scope.error_class) & set(incident["error_classes"]))
 
 
 def weekly(
@@ -226,17 +228,17 @@ def weekly(
             and incident["postmortem"] is None
             and not incident["postmortem_hidden"]
         )
-    chosen = {kind: [value] for kind, value in _scope_links(scope)}
+    chosen = dict(_scope_links(scope))
     filters = Filters(chosen, since=window.since, until=window.until).shared()
     _, postmortems = catalog.list_postmortems(db, filters, limit=catalog.MAX_PAGE, groups=groups)
     overdue = action_items(db, as_of, groups, overdue=True, scope=scope)
     near_misses = nearmiss.groups(db, as_of, since=window.since)
     if scope.service:
-        near_misses = [group for group in near_misses if group["service"] == scope.service]
+        near_misses = [group for group in near_misses if group["service"] in scope.service]
     return {
         "since": window.since.isoformat(),
         "until": window.until.isoformat(),
-        "scope": {"service": scope.service, "error_class": scope.error_class},
+        "scope": scope.echo(),
         "latest_incident_day": None if incidents else latest_incident_day(db, as_of, scope),
         "incidents": incidents,
         "postmortems": postmortems,
@@ -285,7 +287,7 @@ def monthly(
     }
     return {
         "as_of": as_of.isoformat(),
-        "scope": {"service": scope.service, "error_class": scope.error_class},
+        "scope": scope.echo(),
         "failure_modes": metrics.failure_modes(db, as_of, 30, scope),
         "services": metrics.services(db, as_of, 30, scope),
         **durations,
@@ -300,9 +302,9 @@ def quarterly(
     scope = scope or metrics.Scope()
     found = targets.report(db, library, as_of)["items"]
     if scope.service:
-        found = [t for t in found if t["service"] == scope.service]
+        found = [t for t in found if t["service"] in scope.service]
     if scope.error_class:
-        found = [t for t in found if t["error_class"] == scope.error_class]
+        found = [t for t in found if t["error_class"] in scope.error_class]
     ranking = investments.rank(db, as_of, 90)
     top = ranking["items"][0]["score"] if ranking["items"] else 0
     for rank, item in enumerate(ranking["items"], start=1):
@@ -314,10 +316,10 @@ def quarterly(
             if t["error_class"] == item["error_class"]
         ]
     if scope.error_class:
-        ranking["items"] = [i for i in ranking["items"] if i["error_class"] == scope.error_class]
+        ranking["items"] = [i for i in ranking["items"] if i["error_class"] in scope.error_class]
     return {
         "as_of": as_of.isoformat(),
-        "scope": {"service": scope.service, "error_class": scope.error_class},
+        "scope": scope.echo(),
         "targets": found,
         "investments": ranking,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -70,15 +70,24 @@ def minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60, 1)
 
 
-def incidents_url(**filters: str | None) -> str:
-    """The incident list with these filters (empty ones left out)."""
-    return "/incidents?" + urlencode({k: v for k, v in filters.items() if v})
+Value = str | Sequence[str] | None  # one name, any of several, or none
 
 
-Scope = Mapping[str, str | None] | None  # service and error_class a report is narrowed to
+def incidents_url(**filters: Value) -> str:
+    """The incident list with these filters (empty ones left out; several values repeat)."""
+    pairs = [
+        (name, one)
+        for name, value in filters.items()
+        if value
+        for one in ([value] if isinstance(value, str) else value)
+    ]
+    return "/incidents?" + urlencode(pairs)
 
 
-def _scope(report: dict[str, Any], scope: Scope = None) -> dict[str, str | None]:
+Scope = Mapping[str, Value] | None  # the services and error classes a report is narrowed to
+
+
+def _scope(report: dict[str, Any], scope: Scope = None) -> dict[str, Value]:
     chosen = scope if scope is not None else (report.get("scope") or {})
     return {"service": chosen.get("service"), "error_class": chosen.get("error_class")}
 

@@ -10,6 +10,7 @@ import pytest
 
 from indexer.config import Settings
 from indexer.db import store
+from indexer.filters import INCIDENT_FIELDS, Filters
 from indexer.incidents import query
 from indexer.indexing import gitsync
 from indexer.reports import targets
@@ -58,7 +59,7 @@ def test_sync_loads_the_repositorys_history_and_targets(
     target = open_library(following)
     gitsync.sync(target)
     with store.session(target.engine) as db:
-        total, items = query.incidents(db, frozenset(), query.IncidentFilters())
+        total, items = query.incidents(db, frozenset(), Filters(fields=INCIDENT_FIELDS))
         report = targets.report(db, target.root, dt.date(2025, 9, 30))
     assert total == 2
     first = next(i for i in items if i["source_id"] == "INC-1")
@@ -73,5 +74,5 @@ def test_sync_loads_the_repositorys_history_and_targets(
     origin.commit("More history, no targets")
     gitsync.sync(target)
     with store.session(target.engine) as db:
-        assert query.incidents(db, frozenset(), query.IncidentFilters())[0] == 3
+        assert query.incidents(db, frozenset(), Filters(fields=INCIDENT_FIELDS))[0] == 3
         assert targets.report(db, target.root, dt.date(2025, 9, 30))["items"] == []

@@ -42,7 +42,7 @@ class FileReport:
 
 
 @dataclass
-class ImportReport:
+class ConversionReport:
     files: list[FileReport] = field(default_factory=list)
 
     def count(self, outcome: str) -> int:
@@ -74,13 +74,13 @@ def sources(root: Path) -> list[Path]:
 
 def convert(
     source: Path, out: Path, *, base_url: str | None = None, today: date | None = None
-) -> ImportReport:
+) -> ConversionReport:
     """Convert every file under `source` into `out`; never overwrites a file."""
     today = today or date.today()
     out.mkdir(parents=True, exist_ok=True)
     vocabulary = taxonomy.load(taxonomy.find_root(out))
     taken = authoring.taken_ids(out)
-    report = ImportReport()
+    report = ConversionReport()
     root = source if source.is_dir() else source.parent
     for path in sources(source):
         name = str(path.relative_to(root))
@@ -142,4 +142,4 @@ def _fresh_id(base: str, taken: set[str]) -> str:
     return candidate
 
 
-__all__ = ["ConvertError", "FileReport", "ImportReport", "convert", "files", "sources"]
+__all__ = ["ConversionReport", "ConvertError", "FileReport", "convert", "files", "sources"]

@@ -1,0 +1,297 @@
+"""Response models: what the JSON routes answer, so /openapi.json documents each answer.
+
+The use cases (`indexer.usecases`) build plain dicts; these models describe
+them at the HTTP edge. Items allow extra keys, so a field a use case adds
+shows up before its model says so, and nothing is dropped on the way out.
+Numbers that are whole in one answer and fractional in another are `Number`,
+so a count stays `3` and never becomes `3.0`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Number = int | float
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class PostmortemSummary(Item):
+    id: str
+    title: str
+    date: str
+    path: str
+    severity: str | None
+    status: str | None
+    type: str | None
+    services: list[str]
+    error_classes: list[str]
+    contributing_factors: list[str]
+
+
+class PostmortemPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[PostmortemSummary]
+
+
+class Reason(Item):
+    kind: str
+    value: str | None
+
+
+class RelatedPostmortem(Item):
+    id: str
+    title: str
+    date: str
+    services: list[str]
+    error_classes: list[str]
+    score: Number
+    strength: Literal["strong", "partial", "weak"]
+    when: Literal["earlier", "later"]
+    reasons: list[Reason]
+
+
+class RelatedResponse(BaseModel):
+    id: str
+    semantic: bool
+    items: list[RelatedPostmortem]
+
+
+class DuplicatePairs(BaseModel):
+    threshold: Number
+    items: list[Item]
+
+
+class Incident(Item):
+    source: str
+    source_id: str
+    title: str
+    service: str
+    severity: str | None
+    started_at: str
+    detected_at: str | None
+    acknowledged_at: str | None
+    mitigated_at: str | None
+    resolved_at: str | None
+    error_classes: list[str]
+    postmortem: str | None
+
+
+class IncidentPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[Incident]
+
+
+class UnmappedServices(BaseModel):
+    items: list[Item]
+
+
+class Problem(BaseModel):
+    path: str
+    line: int
+    message: str
+    indexed: bool
+
+
+class Problems(BaseModel):
+    items: list[Problem]
+
+
+class FailureMode(BaseModel):
+    error_class: str
+    incidents: int
+    previous: int
+    change: int
+
+
+class FailureModes(BaseModel):
+    since: str
+    until: str
+    days: int
+    items: list[FailureMode]
+
+
+class ServiceCount(BaseModel):
+    service: str
+    incidents: int
+
+
+class ServiceCounts(BaseModel):
+    since: str
+    until: str
+    days: int
+    items: list[ServiceCount]
+
+
+class DurationTrend(Item):
+    metric: Literal["mttr", "mtta", "mttd"]
+    period: Literal["week", "month", "quarter"]
+    as_of: str
+    series: list[Item]
+    trend: str | None
+    trend_change: Number | None
+
+
+class ErrorBudget(Item):
+    period: Literal["week", "month", "quarter"]
+    as_of: str
+    periods: list[str]
+    items: list[Item]
+
+
+class Investment(Item):
+    error_class: str
+    score: Number
+
+
+class Investments(Item):
+    since: str
+    until: str
+    items: list[Investment]
+
+
+class ResilienceTarget(Item):
+    id: str
+    status: str
+    quarters: list[Item]
+
+
+class Targets(Item):
+    as_of: str
+    items: list[ResilienceTarget]
+
+
+class ActionItem(Item):
+    id: str
+    title: str
+    status: str
+    owner: str | None
+    due: str | None
+    overdue: bool
+    days_overdue: int | None
+    postmortem: str
+    postmortem_title: str
+
+
+class ActionItems(BaseModel):
+    total: int
+    items: list[ActionItem]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class PostmortemRecord(PostmortemSummary):
+    """One postmortem; the nested parts (timestamps, impact, history, ...) as stored."""
+
+    visibility: str
+    teams: list[str]
+    tags: list[str]
+    authors: list[str]
+    owner: str | None
+    body_markdown: str
+    body_html: str
+    action_items: list[Item]
+    related: list[str]
+    duplicate_of: str | None
+    history: Item | None
+    incidents: list[Item]
+
+
+class Scope(BaseModel):
+    """What a review is narrowed to: a name, several (a list), or null for all."""
+
+    service: str | list[str] | None
+    error_class: str | list[str] | None
+
+
+class WeeklyReview(Item):
+    since: str
+    until: str
+    scope: Scope
+    incidents: list[Item]
+    postmortems: list[Item]
+
+
+class MonthlyReview(Item):
+    as_of: str
+    scope: Scope
+    mttr: Item
+    mtta: Item
+    mttd: Item
+
+
+class QuarterlyReview(Item):
+    as_of: str
+    scope: Scope
+    targets: list[Item]
+    investments: Item
+
+
+class Digest(Item):
+    week: str
+    since: str
+    until: str
+    items: list[Item]
+    markdown: str
+    html: str
+
+
+class NearMissLog(Item):
+    as_of: str
+    since: str | None
+    recommended: int
+    groups: list[Item]
+
+
+class AuditLog(BaseModel):
+    items: list[Item]
+
+
+class PresenterPack(Item):
+    postmortem: Item
+    related: list[Item]
+    comparison: list[Item]
+    candidates: list[Item]
+    added: list[str]
+    removed: list[str]
+
+
+class ClassPack(Item):
+    error_class: str
+    postmortems: list[Item]
+    comparison: list[Item]
+
+
+class Readiness(Item):
+    status: Literal["ready", "not ready"]
+    database: bool
+    fulltext: bool
+    semantic: bool
+    semantic_status: Item
+    postmortems: int | None = None
+    indexed_at: str | None = None
+    sync: Item | None = None
+
+
+def json_or_markdown(model: type[BaseModel], what: str) -> dict[int | str, dict[str, object]]:
+    """OpenAPI for a route that answers `model` as JSON, or Markdown with `format=markdown`."""
+    return {
+        200: {
+            "description": f"{what}: JSON, or Markdown with format=markdown",
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            },
+            "model": model,
+        }
+    }
