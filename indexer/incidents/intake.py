@@ -14,9 +14,10 @@ sent live and the same incident imported later are one row.
   `.resolved` date their change with `occurred_at`).
 - Opsgenie outgoing webhooks (the Webhook integration): authenticated by a
   shared token the integration sends as the custom header `X-PML-Token`. The
-  body (`action`, `alert` with epoch-millisecond `createdAt`/`updatedAt`)
-  becomes an alert record: an `Acknowledge` action dates the
-  acknowledgement, a `Close` the resolution, by the alert's `updatedAt`.
+  body (`action`, `alert` with `createdAt` in epoch milliseconds and
+  `updatedAt` in epoch nanoseconds, as every real delivery has them) becomes
+  an alert record: an `Acknowledge` action dates the acknowledgement, a
+  `Close` the resolution, by the alert's `updatedAt`.
 - FireHydrant webhooks: `fh-signature` is the hex HMAC-SHA256 of the raw body
   under the webhook's secret; the body's `data.incident` is an incident as
   `GET /v1/incidents` returns it.
@@ -24,6 +25,7 @@ sent live and the same incident imported later are one row.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -31,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from indexer.incidents.importers import ImportFormatError
+from indexer.incidents.importers._common import RowError, timestamp
 
 MAX_BODY_BYTES = 1024 * 1024
 _ACTION_TIMES = {"Acknowledge": "ackTime", "Close": "closeTime"}
@@ -110,13 +113,19 @@ def _opsgenie_alert(document: Any) -> dict[str, Any]:
     record = {key: value for key, value in alert.items() if key != "alertId"}
     record["id"] = alert.get("alertId") or alert.get("id")
     action = document.get("action")
-    created, updated = _millis(alert.get("createdAt")), _millis(alert.get("updatedAt"))
+    created, updated = _time(alert.get("createdAt")), _time(alert.get("updatedAt"))
     field = _ACTION_TIMES.get(str(action))
     if field and created is not None and updated is not None and updated >= created:
-        record["report"] = {field: updated - created}
+        record["report"] = {field: round((updated - created).total_seconds() * 1000)}
+    if updated is not None:
+        record["updatedAt"] = updated.isoformat()  # the event's own time, whatever its unit
     record["status"] = "closed" if action == "Close" else "open"
     return record
 
 
-def _millis(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _time(value: Any) -> dt.datetime | None:
+    """An Opsgenie time in any unit it uses; None for one we cannot read (the importer names it)."""
+    try:
+        return timestamp(value, "time")
+    except RowError:
+        return None

@@ -12,6 +12,7 @@ claims is kept as it is and listed in the report.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -103,6 +104,8 @@ def _merge_repeats(
                     "values kept and the times it lacks taken from the earlier one",
                 )
             )
+        for note in incident.drop_out_of_order():
+            report.warnings.append((position, f"{incident.source_id}: {note}: left out"))
         problem = incident.problem()
         if problem:
             report.errors.append((position, problem))
@@ -124,7 +127,16 @@ def _complete_partials(
     for identifier, incident in partial.items():
         position = int(incident.raw.get("first_record", 0))
         row = stored.get(identifier)
-        if row is not None:  # the stored record, with the times the log entries add
+        if row is not None and incident.partial == "event":  # the stored start, the event's rest
+            merged = dataclasses.replace(
+                incident, started_at=row.started_at, detected_at=row.detected_at, partial=""
+            ).merged_over(row)
+            problem = merged.problem()
+            if problem:
+                report.errors.append((position, f"{identifier}: {problem}"))
+            else:
+                result.append(merged)
+        elif row is not None:  # the stored record, with the times the log entries add
             merged = incidents.Incident(**{**vars(row), **_times(incident)}).merged_over(row)
             problem = merged.problem()
             if problem:
@@ -133,6 +145,14 @@ def _complete_partials(
                 result.append(merged)
         elif incident.partial == "start":
             result.append(incident)
+        elif incident.partial == "event":
+            report.errors.append(
+                (
+                    position,
+                    f"the event about {identifier} does not say when it started, and the "
+                    "incident is not stored yet: replay it once its trigger is in",
+                )
+            )
         else:
             report.errors.append(
                 (

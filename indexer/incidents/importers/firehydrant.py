@@ -21,6 +21,7 @@ from indexer.incidents.importers._common import (
     documents,
     each,
     records,
+    refuse_foreign,
     service_id,
     service_keys,
     severity,
@@ -36,6 +37,7 @@ SOURCE = "firehydrant"
 def parse(data: bytes, options: Options | None = None) -> Parsed:
     parsed, position = Parsed(), 0
     for document in documents(data):
+        refuse_foreign(document, SOURCE, "FireHydrant incidents")
         items = records(document, ("data",), "FireHydrant incidents")
         each(items, _incident, parsed, position)
         position += len(items)
@@ -109,4 +111,5 @@ def _incident(record: dict[str, Any]) -> Incident:
         severity=severity(record.get("severity")),
         error_class=_error_class(record),
         raw=record,
+        event_at=timestamp(record.get("updated_at"), "updated_at"),
     )

@@ -26,6 +26,7 @@ from indexer.incidents.importers._common import (
     each,
     plus_seconds,
     records,
+    refuse_foreign,
     service_id,
     service_keys,
     severity,
@@ -44,6 +45,7 @@ def parse(data: bytes, options: Options | None = None) -> Parsed:
     options = options or Options()
     parsed, position = Parsed(), 0
     for document in documents(data):
+        refuse_foreign(document, SOURCE, "Opsgenie alerts or incidents")
         items = records(document, ("data",), "Opsgenie alerts or incidents")
         each(items, lambda record: _incident(record, options), parsed, position)
         position += len(items)
@@ -64,6 +66,8 @@ def _milliseconds(report: Any, key: str) -> Any:
 
 
 def _keys(record: dict[str, Any]) -> tuple[str, ...]:
+    """Service names first; without one, the teams the alert is routed to (a team's name
+    or id can be a taxonomy alias, for alerts routed by team rather than by service)."""
     details = record.get("details")
     impacted = record.get("impactedServices")
     return service_keys(
@@ -71,7 +75,26 @@ def _keys(record: dict[str, Any]) -> tuple[str, ...]:
         tagged(record.get("tags"), "service"),
         record.get("serviceId"),
         *(impacted if isinstance(impacted, list) else []),
+        *_teams(record),
     )
+
+
+def _teams(record: dict[str, Any]) -> list[Any]:
+    """Team names, then ids: `teams` (names in webhooks, `{"id"}` or `{"name"}` in the
+    API), `ownerTeam` / `ownerTeamId`, and the `team` an AddTeam action names."""
+    teams = record.get("teams")
+    entries = teams if isinstance(teams, list) else []
+    names = [e.get("name") if isinstance(e, dict) else e for e in entries]
+    ids = [e.get("id") for e in entries if isinstance(e, dict)]
+    owner = record.get("ownerTeam")
+    return [
+        *names,
+        record.get("team"),
+        owner.get("name") if isinstance(owner, dict) else owner,
+        *ids,
+        owner.get("id") if isinstance(owner, dict) else None,
+        record.get("ownerTeamId"),
+    ]
 
 
 def _incident(record: dict[str, Any], options: Options) -> Incident:
@@ -96,4 +119,5 @@ def _incident(record: dict[str, Any], options: Options) -> Incident:
         severity=severity(record.get("priority")),
         error_class=tagged(record.get("tags"), "error_class"),
         raw=record,
+        event_at=timestamp(record.get("updatedAt"), "updatedAt", naive=options.timezone),
     )
