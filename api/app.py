@@ -20,6 +20,7 @@ from api import (
     docs,
     feeds,
     incidents,
+    intake,
     limits,
     operations,
     postmortems,
@@ -31,7 +32,7 @@ from api import (
 )
 from indexer import __version__
 from indexer.config import Settings
-from indexer.incidents import importers
+from indexer.incidents import deliveries, importers
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
 from indexer.reports import metrics, sending
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
             importers.load_history(library.engine, settings.library)
         # Full-text answers now; semantic search joins when the model has loaded.
         library.semantic.start()
+        # Webhook deliveries a killed process stored but never finished: process them now.
+        deliveries.resume(library, on_push=follower.request if follower is not None else None)
         # Other replicas (or `pml index`) may write the shared database: follow them.
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
@@ -80,6 +83,9 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
                 "sync": follower,
                 "trend_cache": metrics.TrendCache(),
                 "form_secret": security.load_secret(library.engine),
+                # Called with each delivery that stored a new incident or firing alert
+                # (`deliveries.Listener`): append to announce them.
+                "intake_listeners": [],
             }
         finally:
             if digests is not None:
@@ -116,6 +122,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(incidents.page_router)
     app.include_router(browse.router)  # after incidents: /api/services/unmapped comes first
     app.include_router(browse.page_router)
+    app.include_router(intake.router)
+    app.include_router(intake.page_router)
     docs.install(app)
     web.install(app)
     _install_error_handlers(app)

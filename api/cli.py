@@ -32,7 +32,7 @@ from indexer.format.postmortem import (
     Postmortem,
     parse_timestamp,
 )
-from indexer.incidents import importers, pull
+from indexer.incidents import deliveries, importers, pull
 from indexer.indexing import githistory, gitsync
 from indexer.library import Library
 from indexer.reports import digest
@@ -786,6 +786,62 @@ def audit_command(since: Any, limit: int) -> None:
     for row in rows:
         at = row.at.isoformat() if row.at else ""
         click.echo(f"{at}\t{row.actor}\t{row.address or '-'}\t{row.action}\t{row.target}")
+
+
+@main.group(name="intake")
+def intake_group() -> None:
+    """Webhook deliveries: every one is stored before processing (docs/metrics.md)."""
+
+
+@intake_group.command(name="list")
+@click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    type=click.Choice(deliveries.OUTCOMES),
+    help="Only these outcomes (repeat); default: failed.",
+)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+def intake_list(outcomes: tuple[str, ...], limit: int) -> None:
+    """Deliveries, newest first: id, received, vendor, event, outcome, detail."""
+    with Library.open(_settings()) as library:
+        rows = deliveries.listing(library.engine, outcomes or ("failed",), limit)
+    for row in rows:
+        entry = deliveries.as_dict(row)
+        click.echo(
+            f"{entry['id']}\t{entry['received_at']}\t{row.vendor}\t{row.event or '-'}\t"
+            f"{row.outcome}\t{row.detail or '-'}"
+        )
+
+
+@intake_group.command(name="replay")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--failed", "all_failed", is_flag=True, help="Every failed delivery.")
+def intake_replay(ids: tuple[int, ...], all_failed: bool) -> None:
+    """Process stored deliveries again (after a fix), oldest first; prints each outcome.
+
+    A replayed event never rolls stored data back: an incident already updated
+    by a later event keeps its newer values. A push replayed here runs the sync.
+    """
+    if not ids and not all_failed:
+        raise click.UsageError("name delivery ids, or --failed for every failed one")
+    with Library.open(_settings()) as library:
+        found = deliveries.chosen(library.engine, ids) if ids else []
+        if all_failed:
+            found += deliveries.listing(library.engine, ("failed",), limit=10_000)
+        missing = sorted(set(ids) - {row.id for row in found})
+        if missing:
+            raise click.ClickException(f"no delivery {', '.join(map(str, missing))}")
+
+        def push() -> bool:
+            gitsync.sync(library)
+            return True
+
+        done = deliveries.replay(library, {row.id: row for row in found}.values(), on_push=push)
+    for row, outcome in done:
+        click.echo(f"{row.id}\t{row.vendor}\t{outcome.status}\t{outcome.detail or '-'}")
+    if any(outcome.status in ("failed", "refused") for _, outcome in done):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

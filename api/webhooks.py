@@ -35,7 +35,7 @@ from indexer.library import Library
 router = APIRouter(tags=["webhooks"])
 UNAUTHORIZED = "invalid or missing signature"
 Check = Callable[[bytes, dict[str, str]], bool]
-# The answer for each outcome; `refused` is 400 for a body that is not JSON, else 422.
+# The answer for each outcome; `refused` is 400 for a malformed body, else 422.
 STATUS = {"stored": 200, "ignored": 200, "failed": 202, "pending": 202}
 
 
@@ -46,6 +46,7 @@ async def receive(
     check: Check,
     on_push: Callable[[], bool] | None = None,
     max_bytes: int = webhooks.MAX_BODY_BYTES,
+    accepted: int | None = None,
 ) -> JSONResponse:
     """Store the delivery, check its signature, process it, answer by its outcome."""
     body = await _body(request, max_bytes)
@@ -68,19 +69,22 @@ async def receive(
     outcome: Outcome = await run_in_threadpool(
         partial(deliveries.process, library, delivery, on_push=on_push, listeners=listeners)
     )
-    return _answer(delivery.id, outcome)
+    return _answer(delivery.id, outcome, accepted)
 
 
-def _answer(delivery_id: int | None, outcome: Outcome) -> JSONResponse:
+def _answer(delivery_id: int | None, outcome: Outcome, accepted: int | None) -> JSONResponse:
+    """The outcome as an answer; `accepted` overrides the 2xx (a push answers 202: the sync
+    it asked for runs later)."""
     if outcome.status == "refused":
-        status = 400 if outcome.detail == "body is not JSON" else 422
+        status = 400 if outcome.malformed else 422
         return JSONResponse({"detail": outcome.detail, "delivery": delivery_id}, status)
-    body: dict[str, Any] = {**outcome.report, "status": outcome.status, "delivery": delivery_id}
+    label = outcome.label or outcome.status
+    body: dict[str, Any] = {**outcome.report, "status": label, "delivery": delivery_id}
     if outcome.detail:
         body["detail"] = outcome.detail
     if outcome.status == "failed":
         body["detail"] = f"{outcome.detail} (kept: `pml intake replay {delivery_id}`)"
-    return JSONResponse(body, STATUS.get(outcome.status, 200))
+    return JSONResponse(body, accepted or STATUS.get(outcome.status, 200))
 
 
 def _always(body: bytes, headers: dict[str, str]) -> bool:
@@ -101,7 +105,7 @@ async def github(request: Request, library: LibraryDep, follower: FollowerDep) -
     def check(body: bytes, headers: dict[str, str]) -> bool:
         return webhooks.github_signature_valid(body, headers.get("x-hub-signature-256"), secrets)
 
-    return await receive(request, library, "github", check, runner.request)
+    return await receive(request, library, "github", check, runner.request, accepted=202)
 
 
 @router.post("/api/webhooks/gitlab", status_code=202)
@@ -112,7 +116,7 @@ async def gitlab(request: Request, library: LibraryDep, follower: FollowerDep) -
     def check(body: bytes, headers: dict[str, str]) -> bool:
         return webhooks.gitlab_token_valid(headers.get("x-gitlab-token"), secrets)
 
-    return await receive(request, library, "gitlab", check, runner.request)
+    return await receive(request, library, "gitlab", check, runner.request, accepted=202)
 
 
 def _enabled(

@@ -66,6 +66,10 @@ class Outcome:
     # newly firing alerts: what a listener announces (see `deliveries.process`).
     new_incidents: list[tuple[str, str]] = field(default_factory=list)
     new_alerts: list[str] = field(default_factory=list)
+    # The word the answer uses for this status (a push "scheduled" a sync), and whether a
+    # refused body is malformed (400) rather than well-formed but not the vendor's (422).
+    label: str = ""
+    malformed: bool = False
 
 
 def handle(
@@ -140,7 +144,7 @@ _IGNORED: dict[str, Callable[[dict[str, Any]], str | None]] = {
 def _incident_event(library: Library, vendor: str, body: bytes) -> Outcome:
     document = _json(body)
     if document is _NOT_JSON:
-        return Outcome("refused", "body is not JSON")
+        return Outcome("refused", "body is not JSON", malformed=True)
     reason = ignored_reason(vendor, document)
     if reason is not None:
         return Outcome("ignored", reason)
@@ -159,7 +163,7 @@ def _incident_event(library: Library, vendor: str, body: bytes) -> Outcome:
 def _alertmanager(library: Library, body: bytes) -> Outcome:
     payload = _json(body)
     if payload is _NOT_JSON:
-        return Outcome("refused", "body is not JSON")
+        return Outcome("refused", "body is not JSON", malformed=True)
     window = library.settings.near_miss_window_minutes
     try:
         report = alerts.receive(library.engine, payload, window, library.taxonomy)
@@ -182,11 +186,11 @@ def _push(
         else:
             decision = webhooks.gitlab_decision(headers.get("x-gitlab-event"), body, branch)
     except webhooks.PayloadError as error:
-        return Outcome("refused", str(error))
+        return Outcome("refused", str(error), malformed=True)
     if not decision.sync:
         return Outcome("ignored", decision.reason)
     if on_push is None:
         return Outcome("failed", f"{decision.reason}: no sync to queue here; run `pml sync`")
     queued = on_push()
     detail = "sync scheduled" if queued else "a sync was already scheduled; it covers this push"
-    return Outcome("stored", f"{decision.reason}: {detail}")
+    return Outcome("stored", f"{decision.reason}: {detail}", label="scheduled")

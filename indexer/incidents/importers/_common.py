@@ -373,7 +373,13 @@ def _incidents_of(document: dict[str, Any]) -> Any:
 
 
 def refuse_foreign(document: Any, source: str, expected: str) -> None:
-    """ImportFormatError naming the other tool when `document` is recognisably its shape."""
+    """ImportFormatError naming the other tool when `document` is recognisably its shape.
+
+    A bare list of records (an export written by a script or a tap) is judged
+    by its records, as the list envelope of any tool would hold them.
+    """
+    if isinstance(document, list):
+        document = {"incidents": document, "data": document}
     if not isinstance(document, dict):
         return
     for name, shape, matches in _SHAPES:
