@@ -256,7 +256,7 @@ def test_gitlab_system_hook_push_is_followed(settings: Settings, tmp_path: Path)
             url, content=hook("gitlab/docs_system_hook_push.json"), headers=headers
         )
         assert answer.status_code == 202, answer.text
-        assert answer.json()["status"] == "stored"
+        assert answer.json()["status"] == "scheduled"
         assert "push to refs/heads/master" in answer.json()["detail"]
         other = hook("gitlab/docs_system_hook_repository_update.json")
         answer = client.post(url, content=other, headers=headers)
