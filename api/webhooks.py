@@ -147,11 +147,21 @@ async def _body(request: Request, limit: int) -> bytes:
 INTAKE_HEADERS = {
     "pagerduty": "x-pagerduty-signature",
     "opsgenie": "x-pml-token",
+    "jsm": "x-pml-token",
     "firehydrant": "fh-signature",
+    "grafana-oncall": "authorization",
 }
 INTAKE_CHECKS = {
     "pagerduty": intake.pagerduty_signature_valid,
     "firehydrant": intake.hex_signature_valid,
+}
+INTAKE_SETTINGS = {
+    "pagerduty": "PML_PAGERDUTY_WEBHOOK_SECRET",
+    "opsgenie": "PML_OPSGENIE_WEBHOOK_TOKEN",
+    "firehydrant": "PML_FIREHYDRANT_WEBHOOK_SECRET",
+    "jsm": "PML_JSM_WEBHOOK_TOKEN",
+    "incident-io": "PML_INCIDENT_IO_WEBHOOK_SECRET",
+    "grafana-oncall": "PML_GRAFANA_ONCALL_WEBHOOK_TOKEN",
 }
 
 
@@ -159,13 +169,15 @@ async def _intake(request: Request, library: Library, vendor: str) -> JSONRespon
     """An incident vendor's webhook: off (404) until its secret is set."""
     secrets = library.settings.intake_secrets(vendor)
     if not secrets:
-        setting = (
-            "OPSGENIE_WEBHOOK_TOKEN" if vendor == "opsgenie" else f"{vendor.upper()}_WEBHOOK_SECRET"
-        )
-        raise HTTPException(404, f"{vendor} intake is off: set PML_{setting} to turn it on")
-    header, signed = INTAKE_HEADERS[vendor], INTAKE_CHECKS.get(vendor)
+        setting = INTAKE_SETTINGS[vendor]
+        raise HTTPException(404, f"{vendor} intake is off: set {setting} to turn it on")
+    header, signed = INTAKE_HEADERS.get(vendor, ""), INTAKE_CHECKS.get(vendor)
 
     def check(body: bytes, headers: dict[str, str]) -> bool:
+        if vendor == "incident-io":
+            return intake.svix_signature_valid(body, headers, secrets)
+        if vendor == "grafana-oncall":
+            return intake.authorization_valid(headers.get(header), secrets)
         if signed is not None:
             return signed(body, headers.get(header), secrets)
         return intake.token_valid(headers.get(header), secrets)
@@ -189,3 +201,21 @@ async def opsgenie(request: Request, library: LibraryDep) -> JSONResponse:
 async def firehydrant(request: Request, library: LibraryDep) -> JSONResponse:
     """A FireHydrant incident webhook, signed with `fh-signature`."""
     return await _intake(request, library, "firehydrant")
+
+
+@router.post("/api/webhooks/jsm")
+async def jsm(request: Request, library: LibraryDep) -> JSONResponse:
+    """A Jira Service Management alert webhook (Opsgenie's format), token in `X-PML-Token`."""
+    return await _intake(request, library, "jsm")
+
+
+@router.post("/api/webhooks/incident-io")
+async def incident_io(request: Request, library: LibraryDep) -> JSONResponse:
+    """An incident.io webhook, signed with `webhook-id`/`webhook-timestamp`/`webhook-signature`."""
+    return await _intake(request, library, "incident-io")
+
+
+@router.post("/api/webhooks/grafana-oncall")
+async def grafana_oncall(request: Request, library: LibraryDep) -> JSONResponse:
+    """A Grafana OnCall / IRM outgoing webhook, with the token as its Authorization header."""
+    return await _intake(request, library, "grafana-oncall")

@@ -105,8 +105,12 @@ def _event_name(vendor: str, headers: Mapping[str, str], body: bytes) -> str:
     event = document.get("event")
     if vendor == "pagerduty" and isinstance(event, dict):
         return str(event.get("event_type", ""))
-    if vendor == "opsgenie":
+    if vendor in ("opsgenie", "jsm"):
         return str(document.get("action", ""))
+    if vendor == "incident-io":
+        return str(document.get("event_type", ""))
+    if vendor == "grafana-oncall" and isinstance(event, dict):
+        return str(event.get("type", ""))
     if vendor == "firehydrant" and isinstance(event, dict):
         return " ".join(str(event.get(k, "")) for k in ("resource_type", "operation")).strip()
     if vendor == "alertmanager":

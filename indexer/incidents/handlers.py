@@ -31,7 +31,14 @@ from indexer.indexing import webhooks
 if TYPE_CHECKING:
     from indexer.library import Library
 
-INCIDENT_VENDORS = ("pagerduty", "opsgenie", "firehydrant")
+INCIDENT_VENDORS = (
+    "pagerduty",
+    "opsgenie",
+    "firehydrant",
+    "jsm",
+    "incident-io",
+    "grafana-oncall",
+)
 GIT_VENDORS = ("github", "gitlab")
 
 # PagerDuty v3 events whose `data` is the incident itself: they may change its times,
@@ -51,8 +58,12 @@ PAGERDUTY_INCIDENT_EVENTS = frozenset(
         "incident.incident_type.changed",
     )
 )
-# Opsgenie alert actions that date something we measure; the others are ignored.
+# Opsgenie (and Jira Service Management) alert actions that date something we measure.
 OPSGENIE_ACTIONS = frozenset(("Create", "Acknowledge", "Close"))
+# incident.io events that carry the whole incident; private ones carry only its id.
+INCIDENT_IO_EVENTS = frozenset(
+    ("public_incident.incident_created_v2", "public_incident.incident_updated_v2")
+)
 
 
 @dataclass
@@ -134,10 +145,33 @@ def _firehydrant_ignored(document: dict[str, Any]) -> str | None:
     return None
 
 
+def _incident_io_ignored(document: dict[str, Any]) -> str | None:
+    event = intake.incident_io_event(document)
+    kind = event.get("event_type")
+    if not isinstance(kind, str):
+        return None  # not an event: refused by name
+    if kind.startswith("private_incident."):
+        return f"incident.io {kind[:80]!r} holds only the id: pull private incidents with --from"
+    if kind not in INCIDENT_IO_EVENTS:
+        return f"incident.io event {kind[:80]!r} has nothing to measure"
+    return None
+
+
+def _grafana_oncall_ignored(document: dict[str, Any]) -> str | None:
+    if not isinstance(document.get("alert_group"), dict) and isinstance(
+        document.get("event"), dict
+    ):
+        return "Grafana OnCall event without an alert group has nothing to measure"
+    return None
+
+
 _IGNORED: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "pagerduty": _pagerduty_ignored,
     "opsgenie": _opsgenie_ignored,
+    "jsm": _opsgenie_ignored,
     "firehydrant": _firehydrant_ignored,
+    "incident-io": _incident_io_ignored,
+    "grafana-oncall": _grafana_oncall_ignored,
 }
 
 

@@ -40,12 +40,18 @@ from indexer.db import store
 from tests.live_server import ROOT, _wait_ready, free_port
 
 VENDORS = Path(__file__).resolve().parent.parent / "fixtures" / "vendors"
-SECRETS = {"pagerduty": "pd-secret", "firehydrant": "fh-secret", "opsgenie": "og-token"}
+SECRETS = {
+    "pagerduty": "pd-secret",
+    "firehydrant": "fh-secret",
+    "opsgenie": "og-token",
+    "grafana-oncall": "oc-token",
+}
 DOCUMENTED = {200, 202, 400, 422}
 URLS = {
     "pagerduty": "/api/webhooks/pagerduty",
     "opsgenie": "/api/webhooks/opsgenie",
     "firehydrant": "/api/webhooks/firehydrant",
+    "grafana-oncall": "/api/webhooks/grafana-oncall",
     "alertmanager": "/api/alerts/alertmanager",
 }
 
@@ -54,7 +60,7 @@ def fixtures() -> list[tuple[str, bytes]]:
     """(vendor, body) for every incident or alert fixture a webhook receives."""
     found = [
         (path.parent.name, path.read_bytes())
-        for vendor in ("pagerduty", "opsgenie", "firehydrant")
+        for vendor in ("pagerduty", "opsgenie", "firehydrant", "grafana-oncall")
         for path in sorted((VENDORS / "webhooks" / vendor).glob("*.json"))
     ]
     found += [(v, (VENDORS / n).read_bytes()) for v, n in _OLDER]
@@ -78,6 +84,8 @@ def headers(vendor: str, body: bytes) -> dict[str, str]:
         found["fh-signature"] = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()  # type: ignore[union-attr]
     elif vendor == "opsgenie":
         found["x-pml-token"] = SECRETS["opsgenie"]
+    elif vendor == "grafana-oncall":
+        found["authorization"] = SECRETS["grafana-oncall"]
     return found
 
 
@@ -86,6 +94,7 @@ def intake_env() -> dict[str, str]:
         "PML_PAGERDUTY_WEBHOOK_SECRET": SECRETS["pagerduty"],
         "PML_FIREHYDRANT_WEBHOOK_SECRET": SECRETS["firehydrant"],
         "PML_OPSGENIE_WEBHOOK_TOKEN": SECRETS["opsgenie"],
+        "PML_GRAFANA_ONCALL_WEBHOOK_TOKEN": SECRETS["grafana-oncall"],
     }
 
 
@@ -107,6 +116,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
             "pagerduty_webhook_secret": SecretStr(SECRETS["pagerduty"]),
             "opsgenie_webhook_token": SecretStr(SECRETS["opsgenie"]),
             "firehydrant_webhook_secret": SecretStr(SECRETS["firehydrant"]),
+            "grafana_oncall_webhook_token": SecretStr(SECRETS["grafana-oncall"]),
         }
     )
     with TestClient(create_app(secured, index_on_start=False)) as test_client:

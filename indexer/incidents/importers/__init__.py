@@ -25,7 +25,14 @@ from indexer import incidents
 from indexer.db import store
 from indexer.db.models import UNKNOWN_SERVICE, IncidentRow
 from indexer.format import taxonomy
-from indexer.incidents.importers import canonical_csv, firehydrant, opsgenie, pagerduty
+from indexer.incidents.importers import (
+    canonical_csv,
+    firehydrant,
+    grafana_oncall,
+    incident_io,
+    opsgenie,
+    pagerduty,
+)
 from indexer.incidents.importers._common import (
     ImportFormatError,
     Options,
@@ -39,6 +46,9 @@ SOURCES: dict[str, Callable[[bytes, Options], Parsed]] = {
     "pagerduty": pagerduty.parse,
     "opsgenie": opsgenie.parse,
     "firehydrant": firehydrant.parse,
+    "jsm": opsgenie.parse_jsm,
+    "incident-io": incident_io.parse,
+    "grafana-oncall": grafana_oncall.parse,
     "csv": canonical_csv.parse,
 }
 

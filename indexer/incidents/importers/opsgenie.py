@@ -13,6 +13,10 @@ resolved incident without one is stored unresolved, with a warning.
 The service comes from `details.service`, a `service:<id>` tag or
 `impactedServices` (Opsgenie service ids: list them as taxonomy aliases);
 the error class from an `error_class:<id>` tag.
+
+Jira Service Management's operations (Opsgenie's successor) sends and lists
+the same alerts: `parse_jsm` reads them as source `jsm`, from its outgoing
+webhook or its REST API's pages (`values`, `links.next`).
 """
 
 from __future__ import annotations
@@ -42,12 +46,21 @@ _RESOLVE_FIELDS = ("resolvedAt", "closedAt", "impactEndDate")
 
 
 def parse(data: bytes, options: Options | None = None) -> Parsed:
-    options = options or Options()
+    return _parse(data, options or Options(), SOURCE)
+
+
+def parse_jsm(data: bytes, options: Options | None = None) -> Parsed:
+    """Jira Service Management alerts (webhook bodies as translated, or API pages)."""
+    return _parse(data, options or Options(), "jsm")
+
+
+def _parse(data: bytes, options: Options, source: str) -> Parsed:
     parsed, position = Parsed(), 0
+    what = "Jira Service Management alerts" if source == "jsm" else "Opsgenie alerts or incidents"
     for document in documents(data):
-        refuse_foreign(document, SOURCE, "Opsgenie alerts or incidents")
-        items = records(document, ("data",), "Opsgenie alerts or incidents")
-        each(items, lambda record: _incident(record, options), parsed, position)
+        refuse_foreign(document, "opsgenie", what)
+        items = records(document, ("data", "values"), what)
+        each(items, lambda record: _incident(record, options, source), parsed, position)
         position += len(items)
     for index, incident in parsed.incidents:
         if incident.raw.get("status") in _DONE and incident.resolved_at is None:
@@ -97,7 +110,7 @@ def _teams(record: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _incident(record: dict[str, Any], options: Options) -> Incident:
+def _incident(record: dict[str, Any], options: Options, source: str = SOURCE) -> Incident:
     identifier = text(record.get("id"), "id", required=True)
     started = timestamp(record.get("createdAt"), "createdAt", required=True, naive=options.timezone)
     assert identifier is not None and started is not None
@@ -107,7 +120,7 @@ def _incident(record: dict[str, Any], options: Options) -> Incident:
         resolved = resolved or timestamp(record.get(name), name, naive=options.timezone)
     keys = _keys(record)
     return Incident(
-        source=SOURCE,
+        source=source,
         source_id=identifier,
         started_at=started,
         detected_at=started,
