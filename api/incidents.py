@@ -79,7 +79,7 @@ FILE_TYPES = {"csv": "text/csv"}  # the vendor exports are JSON
 async def import_incidents(
     request: Request,
     library: LibraryDep,
-    source: Annotated[str, Query(description="pagerduty, opsgenie, firehydrant or csv")],
+    source: Annotated[str, Query(description="pagerduty, opsgenie, firehydrant, jsm, incident-io, grafana-oncall or csv")],
     dry_run: Annotated[bool, Query(description="Only report what would change.")] = False,
     timezone: Annotated[
         str | None, Query(description="IANA zone of times written without one, e.g. Europe/Berlin")
