@@ -72,6 +72,7 @@ IMPORT_REJECTED: dict[int | str, dict[str, Any]] = {
 
 
 JSON_ONLY = [Depends(security.require_json)]
+SOURCE_NAMES = ", ".join(importers.SOURCES)
 FILE_TYPES = {"csv": "text/csv"}  # the vendor exports are JSON
 
 
@@ -79,7 +80,7 @@ FILE_TYPES = {"csv": "text/csv"}  # the vendor exports are JSON
 async def import_incidents(
     request: Request,
     library: LibraryDep,
-    source: Annotated[str, Query(description="pagerduty, opsgenie, firehydrant, jsm, incident-io, grafana-oncall or csv")],
+    source: Annotated[str, Query(description=SOURCE_NAMES)],
     dry_run: Annotated[bool, Query(description="Only report what would change.")] = False,
     timezone: Annotated[
         str | None, Query(description="IANA zone of times written without one, e.g. Europe/Berlin")
