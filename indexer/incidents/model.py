@@ -108,6 +108,9 @@ class Incident:
         present = [name for name in _OPTIONAL_TIMES if getattr(self, name) is not None]
         if any(getattr(self, name).tzinfo is None for name in ("started_at", *present)):
             return []  # problem() names the missing zone
+        values = [self.started_at, *(getattr(self, name) for name in present)]
+        if all(a <= b for a, b in itertools.pairwise(values)):
+            return []  # the usual case: nothing to choose
         best: tuple[float, tuple[str, ...]] = (-1.0, ())
         for size in range(len(present), -1, -1):
             for kept in itertools.combinations(present, size):
@@ -251,6 +254,7 @@ def upsert(
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start : start + _CHUNK]
             known = _stored(db, chunk)
+            _add_latest(db, chunk, known)
             report.updated += len(known)
             report.added += len(chunk) - len(known)
             report.new_incidents.extend(
@@ -288,7 +292,7 @@ def _with_known(
     result = dataclasses.replace(incident) if merged.problem() else merged
     stored_event = store.as_utc(stored["event_at"])
     if stored_event is not None and (result.event_at is None or result.event_at < stored_event):
-        if result.event_at is not None:
+        if result.event_at is not None and "raw" in stored:
             report.stale.append(incident.source_id)
             result = dataclasses.replace(result, service_keys=())
             for name in _LATEST:
@@ -298,15 +302,32 @@ def _with_known(
     return result
 
 
-def _stored(db: Session, incidents: list[Incident]) -> dict[str, dict[str, Any]]:
-    """source_id -> stored times and latest-record columns, for this chunk's stored incidents."""
+def _stored(
+    db: Session, incidents: list[Incident], names: tuple[str, ...] = (*_OPTIONAL_TIMES, "event_at")
+) -> dict[str, dict[str, Any]]:
+    """source_id -> these stored columns, for this chunk's incidents that are stored."""
     table = IncidentRow.__table__.c  # type: ignore[attr-defined]
-    names = (*_OPTIONAL_TIMES, "event_at", *_LATEST, "postmortem_ref")
     query = select(col(IncidentRow.source_id), *(getattr(table, n) for n in names)).where(
         col(IncidentRow.source) == incidents[0].source,
         col(IncidentRow.source_id).in_([incident.source_id for incident in incidents]),
     )
     return {row[0]: dict(zip(names, row[1:], strict=True)) for row in db.execute(query)}
+
+
+def _add_latest(db: Session, chunk: list[Incident], known: dict[str, dict[str, Any]]) -> None:
+    """Read the latest-record columns of the stored incidents this chunk's events are older
+    than (rare: a replay or a late delivery), so only they pay for reading `raw`."""
+    older = [
+        incident
+        for incident in chunk
+        if incident.event_at is not None
+        and incident.source_id in known
+        and (stored := store.as_utc(known[incident.source_id]["event_at"])) is not None
+        and incident.event_at < stored
+    ]
+    if older:
+        for source_id, columns in _stored(db, older, (*_LATEST, "postmortem_ref")).items():
+            known[source_id].update(columns)
 
 
 def version(db: Session) -> str:
