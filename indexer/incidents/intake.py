@@ -45,8 +45,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from indexer.incidents.importers import ImportFormatError
-from indexer.incidents.importers._common import RowError, timestamp
+from indexer.incidents.importers import ImportFormatError, RowError, timestamp
 
 MAX_BODY_BYTES = 1024 * 1024
 _ACTION_TIMES = {"Acknowledge": "ackTime", "Close": "closeTime"}

@@ -37,6 +37,8 @@ from indexer.incidents.importers._common import (
     ImportFormatError,
     Options,
     Parsed,
+    RowError,
+    timestamp,
     urgency_rule,
     zone,
 )
@@ -57,10 +59,12 @@ __all__ = [
     "ImportFormatError",
     "Options",
     "Parsed",
+    "RowError",
     "import_bytes",
     "load_history",
     "load_history_data",
     "parse",
+    "timestamp",
     "urgency_rule",
     "zone",
 ]

@@ -353,7 +353,7 @@ _SHAPES: tuple[tuple[str, str, Callable[[dict[str, Any]], bool]], ...] = (
         "a FireHydrant incident (milestones or lifecycle_phases)",
         lambda d: (
             _has(_first(_incidents_of(d)), "lifecycle_phases")
-            or _has(_first(_incidents_of(d)), "milestones", "incident_url")
+            or _has(_first(_incidents_of(d)), "milestones", "current_milestone")
         ),
     ),
 )
