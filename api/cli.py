@@ -23,7 +23,7 @@ from indexer.config import Settings
 from indexer.db import catalog, migrate, store
 from indexer.db.models import UNKNOWN_SERVICE, IncidentRow
 from indexer.filters import FIELDS, FilterError, Filters
-from indexer.format import authoring, convert, fixer, lint, taxonomy
+from indexer.format import authoring, backstage, convert, fixer, lint, taxonomy
 from indexer.format.postmortem import (
     REF_SOURCES,
     SEVERITIES,
@@ -657,6 +657,45 @@ def _print_import(origin: str, report: Any) -> None:
         f"{report.added} {verbs[0]}, {report.updated} {verbs[1]}, {len(report.errors)} rejected, "
         f"{plural(len(report.warnings), 'warning')}"
     )
+
+
+@import_group.command(name="services")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--dry-run", is_flag=True, help="Only print what would change.")
+def import_services(files: tuple[Path, ...], dry_run: bool) -> None:
+    """Add a Backstage catalog's components to taxonomy.yaml: services, teams, vendor aliases.
+
+    FILES are catalog-info.yaml files or the catalog API's entity list
+    (`curl $BACKSTAGE/api/catalog/entities > entities.json`). Nothing is removed.
+    """
+    found: list[backstage.Service] = []
+    for path in files:
+        try:
+            found += backstage.services(backstage.entities(path.read_bytes()))
+        except backstage.CatalogError as error:
+            raise click.ClickException(f"{path}: {error}") from None
+    settings = _settings()
+    target = settings.library / taxonomy.FILE_NAME
+    current = target.read_text(encoding="utf-8") if target.is_file() else ""
+    try:
+        change = backstage.plan(found, current)
+        text = backstage.merged(current, change)
+    except backstage.CatalogError as error:
+        raise click.ClickException(str(error)) from None
+    for service in change.added:
+        click.echo(f"new service {service.id} (team {service.team or '-'}): "
+                   f"{', '.join(service.aliases) or 'no aliases'}")  # fmt: skip
+    for identifier, aliases in change.extended.items():
+        click.echo(f"{identifier}: aliases added: {', '.join(aliases)}")
+    for identifier, team in change.teams.items():
+        click.echo(f"{identifier}: team {team}")
+    if not dry_run and (change.added or change.extended or change.teams):
+        target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {target}; re-index (or the next sync) picks it up", err=True)
+    elif not (change.added or change.extended or change.teams):
+        click.echo("taxonomy.yaml already has every component", err=True)
 
 
 @main.group(name="services")
