@@ -201,7 +201,7 @@ def test_cli_import(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None
     fixture = str(FIXTURES / "incidents.csv")
     result = runner.invoke(main, ["import", "incidents", fixture, "--source", "csv"])
     assert result.exit_code == 1  # some rows were rejected
-    assert "4 added, 0 updated, 4 rejected, 1 warnings" in result.output
+    assert "4 added, 0 updated, 4 rejected, 1 warning\n" in result.output
     assert f"{fixture}: line 8: severity must be SEV1..SEV4" in result.output
     good = str(FIXTURES / "opsgenie_incidents.json")
     result = runner.invoke(main, ["import", "incidents", good, "--source", "opsgenie"])
