@@ -20,6 +20,7 @@ from api import (
     docs,
     feeds,
     incidents,
+    intake,
     limits,
     operations,
     postmortems,
@@ -31,6 +32,7 @@ from api import (
 )
 from indexer import __version__, usecases
 from indexer.config import Settings
+from indexer.incidents import deliveries
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
 from indexer.reports import metrics, sending
@@ -66,6 +68,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
             usecases.refresh(library)
         # Full-text answers now; semantic search joins when the model has loaded.
         library.semantic.start()
+        # Webhook deliveries a killed process stored but never finished: process them now.
+        deliveries.resume(library, on_push=follower.request if follower is not None else None)
         # Other replicas (or `pml index`) may write the shared database: follow them.
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
@@ -78,6 +82,9 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
                 "sync": follower,
                 "trend_cache": metrics.TrendCache(),
                 "form_secret": usecases.shared_secret(library, security.SECRET_KEY),
+                # Called with each delivery that stored a new incident or firing alert
+                # (`deliveries.Listener`): append to announce them.
+                "intake_listeners": [],
             }
         finally:
             if digests is not None:
@@ -114,6 +121,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(incidents.page_router)
     app.include_router(browse.router)  # after incidents: /api/services/unmapped comes first
     app.include_router(browse.page_router)
+    app.include_router(intake.router)
+    app.include_router(intake.page_router)
     docs.install(app)
     web.install(app)
     _install_error_handlers(app)

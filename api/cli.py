@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from indexer import auth, usecases
 from indexer.config import Settings
 from indexer.filters import FIELDS, FilterError, Filters
-from indexer.format import authoring, convert, fixer, lint, taxonomy
+from indexer.format import authoring, backstage, convert, fixer, lint, taxonomy
 from indexer.format.postmortem import (
     REF_SOURCES,
     SEVERITIES,
@@ -28,7 +28,7 @@ from indexer.format.postmortem import (
     Postmortem,
     parse_timestamp,
 )
-from indexer.incidents import importers, pull
+from indexer.incidents import deliveries, importers, pull
 from indexer.indexing import gitsync
 from indexer.library import Library
 from indexer.search import (
@@ -672,6 +672,45 @@ def _print_import(origin: str, report: Any) -> None:
     )
 
 
+@import_group.command(name="services")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--dry-run", is_flag=True, help="Only print what would change.")
+def import_services(files: tuple[Path, ...], dry_run: bool) -> None:
+    """Add a Backstage catalog's components to taxonomy.yaml: services, teams, vendor aliases.
+
+    FILES are catalog-info.yaml files or the catalog API's entity list
+    (`curl $BACKSTAGE/api/catalog/entities > entities.json`). Nothing is removed.
+    """
+    found: list[backstage.Service] = []
+    for path in files:
+        try:
+            found += backstage.services(backstage.entities(path.read_bytes()))
+        except backstage.CatalogError as error:
+            raise click.ClickException(f"{path}: {error}") from None
+    settings = _settings()
+    target = settings.library / taxonomy.FILE_NAME
+    current = target.read_text(encoding="utf-8") if target.is_file() else ""
+    try:
+        change = backstage.plan(found, current)
+        text = backstage.merged(current, change)
+    except backstage.CatalogError as error:
+        raise click.ClickException(str(error)) from None
+    for service in change.added:
+        click.echo(f"new service {service.id} (team {service.team or '-'}): "
+                   f"{', '.join(service.aliases) or 'no aliases'}")  # fmt: skip
+    for identifier, aliases in change.extended.items():
+        click.echo(f"{identifier}: aliases added: {', '.join(aliases)}")
+    for identifier, team in change.teams.items():
+        click.echo(f"{identifier}: team {team}")
+    if not dry_run and (change.added or change.extended or change.teams):
+        target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {target}; re-index (or the next sync) picks it up", err=True)
+    elif not (change.added or change.extended or change.teams):
+        click.echo("taxonomy.yaml already has every component", err=True)
+
+
 @main.group(name="services")
 def services_group() -> None:
     """The services incidents are counted under."""
@@ -790,6 +829,62 @@ def audit_command(since: Any, limit: int) -> None:
     for row in rows:
         at = row.at.isoformat() if row.at else ""
         click.echo(f"{at}\t{row.actor}\t{row.address or '-'}\t{row.action}\t{row.target}")
+
+
+@main.group(name="intake")
+def intake_group() -> None:
+    """Webhook deliveries: every one is stored before processing (docs/metrics.md)."""
+
+
+@intake_group.command(name="list")
+@click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    type=click.Choice(deliveries.OUTCOMES),
+    help="Only these outcomes (repeat); default: failed.",
+)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+def intake_list(outcomes: tuple[str, ...], limit: int) -> None:
+    """Deliveries, newest first: id, received, vendor, event, outcome, detail."""
+    with Library.open(_settings()) as library:
+        rows = deliveries.listing(library.engine, outcomes or ("failed",), limit)
+    for row in rows:
+        entry = deliveries.as_dict(row)
+        click.echo(
+            f"{entry['id']}\t{entry['received_at']}\t{row.vendor}\t{row.event or '-'}\t"
+            f"{row.outcome}\t{row.detail or '-'}"
+        )
+
+
+@intake_group.command(name="replay")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--failed", "all_failed", is_flag=True, help="Every failed delivery.")
+def intake_replay(ids: tuple[int, ...], all_failed: bool) -> None:
+    """Process stored deliveries again (after a fix), oldest first; prints each outcome.
+
+    A replayed event never rolls stored data back: an incident already updated
+    by a later event keeps its newer values. A push replayed here runs the sync.
+    """
+    if not ids and not all_failed:
+        raise click.UsageError("name delivery ids, or --failed for every failed one")
+    with Library.open(_settings()) as library:
+        found = deliveries.chosen(library.engine, ids) if ids else []
+        if all_failed:
+            found += deliveries.listing(library.engine, ("failed",), limit=10_000)
+        missing = sorted(set(ids) - {row.id for row in found})
+        if missing:
+            raise click.ClickException(f"no delivery {', '.join(map(str, missing))}")
+
+        def push() -> bool:
+            gitsync.sync(library)
+            return True
+
+        done = deliveries.replay(library, {row.id: row for row in found}.values(), on_push=push)
+    for row, outcome in done:
+        click.echo(f"{row.id}\t{row.vendor}\t{outcome.status}\t{outcome.detail or '-'}")
+    if any(outcome.status in ("failed", "refused") for _, outcome in done):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ record through the same function (`record_near_miss`); the page and
 from __future__ import annotations
 
 import email.policy
-import json
 from datetime import UTC, date, datetime
 from email.parser import BytesParser
 from functools import partial
@@ -21,14 +20,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import OperationalError
 
-from api import schemas, security, web
+from api import schemas, security, web, webhooks
 from api.deps import GroupsDep, IncidentFiltersDep, LibraryDep
 from api.reports import AsOf, today
 from indexer import usecases
 from indexer.format import authoring, taxonomy
-from indexer.incidents import alerts, importers, nearmiss, query
+from indexer.incidents import importers, nearmiss, query
 from indexer.library import Library
 
 router = APIRouter()
@@ -72,6 +70,7 @@ IMPORT_REJECTED: dict[int | str, dict[str, Any]] = {
 
 
 JSON_ONLY = [Depends(security.require_json)]
+SOURCE_NAMES = ", ".join(importers.SOURCES)
 FILE_TYPES = {"csv": "text/csv"}  # the vendor exports are JSON
 
 
@@ -79,7 +78,7 @@ FILE_TYPES = {"csv": "text/csv"}  # the vendor exports are JSON
 async def import_incidents(
     request: Request,
     library: LibraryDep,
-    source: Annotated[str, Query(description="pagerduty, opsgenie, firehydrant or csv")],
+    source: Annotated[str, Query(description=SOURCE_NAMES)],
     dry_run: Annotated[bool, Query(description="Only report what would change.")] = False,
     timezone: Annotated[
         str | None, Query(description="IANA zone of times written without one, e.g. Europe/Berlin")
@@ -225,26 +224,13 @@ def incidents_page(
 @router.post(
     "/api/alerts/alertmanager", tags=["incidents"], responses=REJECTED, dependencies=JSON_ONLY
 )
-async def alertmanager(request: Request, library: LibraryDep) -> dict[str, Any]:
-    """Alertmanager webhook (version 4). Repeats answer 200; only unusable payloads get 4xx."""
-    data = await _read_body(request, MAX_ALERT_BYTES)
-    try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise HTTPException(400, "body is not JSON") from None
-    except RecursionError:  # no alert can be told apart in it, so the whole body is refused
-        raise HTTPException(400, "body is JSON nested too deeply to read") from None
-    window = library.settings.near_miss_window_minutes
-    try:
-        report = await run_in_threadpool(
-            alerts.receive, library.engine, payload, window, library.taxonomy
-        )
-    except alerts.AlertPayloadError as error:
-        raise HTTPException(422, str(error)) from None
-    except OperationalError:
-        # Busy or unreachable database: Alertmanager retries on 5xx, so nothing is lost.
-        raise HTTPException(503, "database unavailable; retry", {"Retry-After": "30"}) from None
-    return report.as_dict()
+async def alertmanager(request: Request, library: LibraryDep) -> Response:
+    """Alertmanager webhook (version 4). Repeats answer 200; only unusable payloads get 4xx.
+
+    Stored first like every webhook (`api.webhooks.receive`): a notification that
+    fails to process is kept for `pml intake replay` and answered 202.
+    """
+    return await webhooks.alertmanager(request, library, MAX_ALERT_BYTES)
 
 
 class NearMissIn(BaseModel):

@@ -40,7 +40,7 @@ SECURITY_HEADERS = [
 ]
 # Caches must keep one reader's answer from another: these are what identity comes from.
 IDENTITY_VARY = "Authorization, Cookie, X-Forwarded-User, X-Forwarded-Groups"
-NO_STORE_PATHS = ("/api/audit",)  # the admin's view of who read what
+NO_STORE_PATHS = ("/api/audit", "/api/intake", "/intake")  # the admin's views
 
 
 def install(app: FastAPI) -> None:

@@ -1,60 +1,122 @@
 """Webhooks: git pushes (a sync in the background) and incident intake from the vendors.
 
+Every delivery is stored first (`indexer.incidents.deliveries`), then
+processed; its outcome decides the answer: 200 when something was stored or
+the event is one we ignore (pings, notes, responders, ...), 202 when it
+failed to process and was kept for `pml intake replay`, 401 for a wrong
+signature (that does not say which), 4xx only for a body that can never be
+accepted. Only a database that cannot store the delivery at all answers 503
+(nothing was kept, so the vendor should retry).
+
 Push webhooks are off (404) unless both PML_WEBHOOK_SECRET and PML_GIT_URL
 are set: an endpoint without a secret would let anyone trigger fetches.
-Everything genuine but not a push to the followed branch gets a 202 and is
-ignored. Incident webhooks (PagerDuty, Opsgenie, FireHydrant; see
-`indexer.incidents.intake`) are each off until their secret is set. A wrong
-or missing signature gets a 401 that does not say which.
+Incident webhooks (PagerDuty, Opsgenie, FireHydrant; see
+`indexer.incidents.intake`) are each off until their secret is set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from api.deps import FollowerDep, LibraryDep
-from indexer.incidents import importers, intake
+from indexer.incidents import deliveries, intake
+from indexer.incidents.handlers import Outcome
 from indexer.indexing import webhooks
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.library import Library
 
 router = APIRouter(tags=["webhooks"])
 UNAUTHORIZED = "invalid or missing signature"
+Check = Callable[[bytes, dict[str, str]], bool]
+# The answer for each outcome; `refused` is 400 for a malformed body, else 422.
+STATUS = {"stored": 200, "ignored": 200, "failed": 202, "pending": 202}
+
+
+async def receive(
+    request: Request,
+    library: Library,
+    vendor: str,
+    check: Check,
+    on_push: Callable[[], bool] | None = None,
+    max_bytes: int = webhooks.MAX_BODY_BYTES,
+    accepted: int | None = None,
+) -> JSONResponse:
+    """Store the delivery, check its signature, process it, answer by its outcome."""
+    body = await _body(request, max_bytes)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    valid = check(body, headers)
+    try:
+        delivery = await run_in_threadpool(
+            partial(deliveries.store_delivery, signature="valid" if valid else "invalid"),
+            library.engine,
+            vendor,
+            headers,
+            body,
+        )
+    except OperationalError:
+        # Nothing was stored: only a retry by the vendor can keep this event.
+        raise HTTPException(503, "database unavailable; retry", {"Retry-After": "30"}) from None
+    if not valid:
+        raise HTTPException(401, UNAUTHORIZED)
+    listeners = getattr(request.state, "intake_listeners", ())
+    outcome: Outcome = await run_in_threadpool(
+        partial(deliveries.process, library, delivery, on_push=on_push, listeners=listeners)
+    )
+    return _answer(delivery.id, outcome, accepted)
+
+
+def _answer(delivery_id: int | None, outcome: Outcome, accepted: int | None) -> JSONResponse:
+    """The outcome as an answer; `accepted` overrides the 2xx (a push answers 202: the sync
+    it asked for runs later)."""
+    if outcome.status == "refused":
+        status = 400 if outcome.malformed else 422
+        return JSONResponse({"detail": outcome.detail, "delivery": delivery_id}, status)
+    label = outcome.label or outcome.status
+    body: dict[str, Any] = {**outcome.report, "status": label, "delivery": delivery_id}
+    if outcome.detail:
+        body["detail"] = outcome.detail
+    if outcome.status == "failed":
+        body["detail"] = f"{outcome.detail} (kept: `pml intake replay {delivery_id}`)"
+    return JSONResponse(body, accepted or STATUS.get(outcome.status, 200))
+
+
+def _always(body: bytes, headers: dict[str, str]) -> bool:
+    """No signature of its own (Alertmanager): the app-wide write guard admitted it."""
+    return True
+
+
+async def alertmanager(request: Request, library: Library, max_bytes: int) -> JSONResponse:
+    """An Alertmanager notification, through the same store-first intake as the vendors."""
+    return await receive(request, library, "alertmanager", _always, max_bytes=max_bytes)
 
 
 @router.post("/api/webhooks/github", status_code=202)
-async def github(request: Request, library: LibraryDep, follower: FollowerDep) -> dict[str, Any]:
+async def github(request: Request, library: LibraryDep, follower: FollowerDep) -> JSONResponse:
     """A GitHub push webhook, signed with `X-Hub-Signature-256` (content type JSON or form)."""
     runner, secrets = _enabled(library.settings.webhook_secrets, follower)
-    body = await _body(request)
-    signature = request.headers.get("x-hub-signature-256")
-    if not webhooks.github_signature_valid(body, signature, secrets):
-        raise HTTPException(401, UNAUTHORIZED)
-    event = request.headers.get("x-github-event")
-    try:
-        decision = webhooks.github_decision(event, body, library.settings.git_branch)
-    except webhooks.PayloadError as error:
-        raise HTTPException(400, str(error)) from None
-    return _act(runner, decision)
+
+    def check(body: bytes, headers: dict[str, str]) -> bool:
+        return webhooks.github_signature_valid(body, headers.get("x-hub-signature-256"), secrets)
+
+    return await receive(request, library, "github", check, runner.request, accepted=202)
 
 
 @router.post("/api/webhooks/gitlab", status_code=202)
-async def gitlab(request: Request, library: LibraryDep, follower: FollowerDep) -> dict[str, Any]:
-    """A GitLab push webhook, authenticated by its secret token (`X-Gitlab-Token`)."""
+async def gitlab(request: Request, library: LibraryDep, follower: FollowerDep) -> JSONResponse:
+    """A GitLab push webhook (project or system hook), with its secret token (`X-Gitlab-Token`)."""
     runner, secrets = _enabled(library.settings.webhook_secrets, follower)
-    body = await _body(request)
-    if not webhooks.gitlab_token_valid(request.headers.get("x-gitlab-token"), secrets):
-        raise HTTPException(401, UNAUTHORIZED)
-    event = request.headers.get("x-gitlab-event")
-    try:
-        decision = webhooks.gitlab_decision(event, body, library.settings.git_branch)
-    except webhooks.PayloadError as error:
-        raise HTTPException(400, str(error)) from None
-    return _act(runner, decision)
+
+    def check(body: bytes, headers: dict[str, str]) -> bool:
+        return webhooks.gitlab_token_valid(headers.get("x-gitlab-token"), secrets)
+
+    return await receive(request, library, "gitlab", check, runner.request, accepted=202)
 
 
 def _enabled(
@@ -67,26 +129,17 @@ def _enabled(
     return follower, secrets
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, limit: int) -> bytes:
     """The raw body (signatures cover its exact bytes), refused past the size cap."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > webhooks.MAX_BODY_BYTES:
-        raise HTTPException(413, f"body over {webhooks.MAX_BODY_BYTES} bytes")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body over {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > webhooks.MAX_BODY_BYTES:
-            raise HTTPException(413, f"body over {webhooks.MAX_BODY_BYTES} bytes")
+        if len(body) > limit:
+            raise HTTPException(413, f"body over {limit} bytes")
     return bytes(body)
-
-
-def _act(runner: CoalescingRunner, decision: webhooks.Decision) -> dict[str, Any]:
-    """Queue a sync (coalesced with one already queued) and say what happened."""
-    if not decision.sync:
-        return {"status": "ignored", "detail": decision.reason}
-    queued = runner.request()
-    detail = "sync scheduled" if queued else "a sync was already scheduled; it covers this push"
-    return {"status": "scheduled", "detail": f"{decision.reason}: {detail}"}
 
 
 # --- Incident intake: vendor webhooks upserting the incidents the importers write.
@@ -94,55 +147,75 @@ def _act(runner: CoalescingRunner, decision: webhooks.Decision) -> dict[str, Any
 INTAKE_HEADERS = {
     "pagerduty": "x-pagerduty-signature",
     "opsgenie": "x-pml-token",
+    "jsm": "x-pml-token",
     "firehydrant": "fh-signature",
+    "grafana-oncall": "authorization",
 }
 INTAKE_CHECKS = {
     "pagerduty": intake.pagerduty_signature_valid,
     "firehydrant": intake.hex_signature_valid,
 }
+INTAKE_SETTINGS = {
+    "pagerduty": "PML_PAGERDUTY_WEBHOOK_SECRET",
+    "opsgenie": "PML_OPSGENIE_WEBHOOK_TOKEN",
+    "firehydrant": "PML_FIREHYDRANT_WEBHOOK_SECRET",
+    "jsm": "PML_JSM_WEBHOOK_TOKEN",
+    "incident-io": "PML_INCIDENT_IO_WEBHOOK_SECRET",
+    "grafana-oncall": "PML_GRAFANA_ONCALL_WEBHOOK_TOKEN",
+}
 
 
-async def _intake(request: Request, library: Library, vendor: str) -> dict[str, Any]:
-    """Check the sender, translate the body, upsert through the vendor's importer."""
+async def _intake(request: Request, library: Library, vendor: str) -> JSONResponse:
+    """An incident vendor's webhook: off (404) until its secret is set."""
     secrets = library.settings.intake_secrets(vendor)
     if not secrets:
-        setting = (
-            "OPSGENIE_WEBHOOK_TOKEN" if vendor == "opsgenie" else f"{vendor.upper()}_WEBHOOK_SECRET"
-        )
-        raise HTTPException(404, f"{vendor} intake is off: set PML_{setting} to turn it on")
-    body = await _body(request)
-    header = request.headers.get(INTAKE_HEADERS[vendor])
-    check = INTAKE_CHECKS.get(vendor)
-    valid = check(body, header, secrets) if check else intake.token_valid(header, secrets)
-    if not valid:
-        raise HTTPException(401, UNAUTHORIZED)
-    try:
-        data = intake.translate(vendor, body)
-        report = await run_in_threadpool(
-            partial(
-                importers.import_bytes, library.engine, vendor, data, vocabulary=library.taxonomy
-            )
-        )
-    except importers.ImportFormatError as error:
-        raise HTTPException(400, str(error)) from None
-    if report.errors and not (report.added or report.updated):
-        raise HTTPException(422, "; ".join(message for _, message in report.errors))
-    return report.as_dict()
+        setting = INTAKE_SETTINGS[vendor]
+        raise HTTPException(404, f"{vendor} intake is off: set {setting} to turn it on")
+    header, signed = INTAKE_HEADERS.get(vendor, ""), INTAKE_CHECKS.get(vendor)
+
+    def check(body: bytes, headers: dict[str, str]) -> bool:
+        if vendor == "incident-io":
+            return intake.svix_signature_valid(body, headers, secrets)
+        if vendor == "grafana-oncall":
+            return intake.authorization_valid(headers.get(header), secrets)
+        if signed is not None:
+            return signed(body, headers.get(header), secrets)
+        return intake.token_valid(headers.get(header), secrets)
+
+    return await receive(request, library, vendor, check)
 
 
 @router.post("/api/webhooks/pagerduty")
-async def pagerduty(request: Request, library: LibraryDep) -> dict[str, Any]:
+async def pagerduty(request: Request, library: LibraryDep) -> JSONResponse:
     """A PagerDuty v3 webhook subscription's event, signed with `X-PagerDuty-Signature`."""
     return await _intake(request, library, "pagerduty")
 
 
 @router.post("/api/webhooks/opsgenie")
-async def opsgenie(request: Request, library: LibraryDep) -> dict[str, Any]:
+async def opsgenie(request: Request, library: LibraryDep) -> JSONResponse:
     """An Opsgenie outgoing webhook, with the shared token in the `X-PML-Token` header."""
     return await _intake(request, library, "opsgenie")
 
 
 @router.post("/api/webhooks/firehydrant")
-async def firehydrant(request: Request, library: LibraryDep) -> dict[str, Any]:
+async def firehydrant(request: Request, library: LibraryDep) -> JSONResponse:
     """A FireHydrant incident webhook, signed with `fh-signature`."""
     return await _intake(request, library, "firehydrant")
+
+
+@router.post("/api/webhooks/jsm")
+async def jsm(request: Request, library: LibraryDep) -> JSONResponse:
+    """A Jira Service Management alert webhook (Opsgenie's format), token in `X-PML-Token`."""
+    return await _intake(request, library, "jsm")
+
+
+@router.post("/api/webhooks/incident-io")
+async def incident_io(request: Request, library: LibraryDep) -> JSONResponse:
+    """An incident.io webhook, signed with `webhook-id`/`webhook-timestamp`/`webhook-signature`."""
+    return await _intake(request, library, "incident-io")
+
+
+@router.post("/api/webhooks/grafana-oncall")
+async def grafana_oncall(request: Request, library: LibraryDep) -> JSONResponse:
+    """A Grafana OnCall / IRM outgoing webhook, with the token as its Authorization header."""
+    return await _intake(request, library, "grafana-oncall")

@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     firehydrant_webhook_secret: SecretStr | None = Field(
         default=None, description="FireHydrant webhook signing secrets, comma-separated."
     )
+    jsm_webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Shared token Jira Service Management's alert webhook sends as X-PML-Token.",
+    )
+    incident_io_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="incident.io webhook signing secrets (whsec_...), comma-separated.",
+    )
+    grafana_oncall_webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Token Grafana OnCall/IRM outgoing webhooks send as the Authorization header.",
+    )
 
     auth: Literal["off", "proxy", "token"] = Field(
         default="off", description="Access control: off, proxy (trusted SSO headers) or token."
@@ -195,8 +207,9 @@ class Settings(BaseSettings):
 
     def intake_secrets(self, vendor: str) -> list[str]:
         """The accepted secrets of one vendor's incident webhook (several during rotation)."""
-        value: SecretStr | None = getattr(self, f"{vendor}_webhook_secret", None) or getattr(
-            self, f"{vendor}_webhook_token", None
+        name = vendor.replace("-", "_")
+        value: SecretStr | None = getattr(self, f"{name}_webhook_secret", None) or getattr(
+            self, f"{name}_webhook_token", None
         )
         if value is None:
             return []

@@ -215,6 +215,9 @@ class IncidentRow(SQLModel, table=True):
     tta_seconds: float | None = None
     ttr_seconds: float | None = None
     raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # When the vendor says the stored record was true (a webhook event's own time): an
+    # older event, replayed or late, may add missing times but never roll the rest back.
+    event_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
 class IncidentClass(SQLModel, table=True):
@@ -334,3 +337,29 @@ class NeighbourRow(SQLModel, table=True):
     # The passage of the other postmortem closest to any passage of this one.
     ordinal: int | None = None
     similarity: float | None = None
+
+
+class IntakeDelivery(SQLModel, table=True):
+    """One webhook delivery as received, stored before it is processed (`indexer.intake`).
+
+    A delivery with a wrong signature keeps no body (anyone can send one);
+    every other keeps its exact bytes, so it can be replayed after a fix.
+    """
+
+    __tablename__ = "intake_delivery"
+    __table_args__ = (Index("ix_intake_delivery_outcome", "outcome", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    vendor: str = Field(max_length=32)
+    event: str = Field(default="", max_length=128)
+    headers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    body: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    size: int = 0
+    signature: str = Field(max_length=16)  # valid | invalid
+    outcome: str = Field(default="pending", max_length=16)
+    detail: str = ""
+    attempts: int = 0
+    processed_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )

@@ -92,9 +92,12 @@ class AlertReport:
     duplicates: int = 0
     near_misses: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # Fingerprints of alerts stored for the first time while firing (what is announced).
+    new_firing: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "errors"}
+        hidden = ("errors", "new_firing")
+        body: dict[str, Any] = {k: v for k, v in vars(self).items() if k not in hidden}
         body["errors"] = [{"alert": index, "message": message} for index, message in self.errors]
         return body
 
@@ -211,6 +214,8 @@ def _store(db: Session, alert: Alert, service: str, report: AlertReport) -> Aler
             annotations=alert.annotations,
         )
         report.new += 1
+        if alert.status == "firing":
+            report.new_firing.append(alert.fingerprint)
     elif row.status == "firing" and alert.status == "resolved":
         row.status, row.ends_at = alert.status, alert.ends_at
         report.updated += 1

@@ -77,8 +77,12 @@ class Incident:
     # What the record calls its service (names, vendor ids), for taxonomy aliases.
     service_keys: tuple[str, ...] = ()
     # Built from log entries alone: "start" (a trigger entry dated it) or "times" (only
-    # acknowledge/resolve times). Merged onto the stored incident when there is one.
+    # acknowledge/resolve times); "event": a webhook event that does not date the start.
+    # Merged onto the stored incident when there is one.
     partial: str = ""
+    # The vendor's own time for this record (a webhook event's): a stored record with a
+    # later one is not rolled back by it (see `upsert`).
+    event_at: dt.datetime | None = None
 
     def problem(self) -> str | None:
         """Why this incident cannot be stored, or None."""
@@ -92,6 +96,35 @@ class Incident:
         if self.error_budget_minutes is not None and self.error_budget_minutes < 0:
             return "error_budget_minutes is negative"
         return None
+
+    def drop_out_of_order(self) -> list[str]:
+        """Drop the fewest times that break start <= detected <= acknowledged <= mitigated <=
+        resolved (keeping the resolution when it is one or the other); says what went.
+
+        A vendor record whose times disagree (resolved before acknowledged, in
+        PagerDuty's own examples) is still an incident that happened: its count
+        and its start stay, only the time that cannot be true is left out.
+        """
+        present = [name for name in _OPTIONAL_TIMES if getattr(self, name) is not None]
+        if any(getattr(self, name).tzinfo is None for name in ("started_at", *present)):
+            return []  # problem() names the missing zone
+        values = [self.started_at, *(getattr(self, name) for name in present)]
+        if all(a <= b for a, b in itertools.pairwise(values)):
+            return []  # the usual case: nothing to choose
+        best: tuple[float, tuple[str, ...]] = (-1.0, ())
+        for size in range(len(present), -1, -1):
+            for kept in itertools.combinations(present, size):
+                values = [self.started_at, *(getattr(self, name) for name in kept)]
+                if all(a <= b for a, b in itertools.pairwise(values)):
+                    weight = sum(1.5 if name == "resolved_at" else 1.0 for name in kept)
+                    best = max(best, (weight, kept))
+        dropped = [name for name in present if name not in best[1]]
+        notes = []
+        for name in dropped:
+            value = getattr(self, name)
+            notes.append(f"{name} ({value.isoformat()}) is out of order with the other times")
+            setattr(self, name, None)
+        return notes
 
     def merged_over(self, older: Incident) -> Incident:
         """This record, with the times it lacks taken from an older record of the same incident.
@@ -128,6 +161,11 @@ class ImportReport:
     warnings: list[tuple[int, str]] = field(default_factory=list)
     unmapped_services: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # (source, source_id) of the incidents stored for the first time: what a caller
+    # announces (a webhook's "new incident"), in the order they were stored.
+    new_incidents: list[tuple[str, str]] = field(default_factory=list)
+    # Incidents whose stored record was newer than this one's event (only times added).
+    stale: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +177,7 @@ class ImportReport:
             "errors": [{"row": row, "message": message} for row, message in self.errors],
             "warnings": [{"row": row, "message": message} for row, message in self.warnings],
             "unmapped_services": self.unmapped_services,
+            "stale": self.stale,
         }
 
 
@@ -176,6 +215,7 @@ def _row(incident: Incident) -> dict[str, Any]:
         "ttd_seconds": _seconds(started, stamps["detected_at"]),
         "tta_seconds": _seconds(stamps["detected_at"], stamps["acknowledged_at"]),
         "ttr_seconds": _seconds(started, stamps["resolved_at"]),
+        "event_at": store.as_utc(incident.event_at),
         "raw": {**incident.raw, SERVICE_KEYS: list(keys)}
         if _telling(keys, incident)
         else incident.raw,
@@ -204,18 +244,25 @@ def upsert(
 
     With `dry_run` nothing is written; the report counts what would be added
     and updated. Duplicates in one batch: the last wins (callers merge first).
+    A record older than the stored one (its `event_at` earlier: a replayed or
+    late webhook event) only adds the times the stored one lacks. The
+    incidents stored for the first time are listed in `report.new_incidents`.
     """
     unique = list({(i.source, i.source_id): i for i in incidents}.values())
     statement = _upsert_statement(engine)
     with store.session(engine) as db:
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start : start + _CHUNK]
-            known = _stored_times(db, chunk)
+            known = _stored(db, chunk)
+            _add_latest(db, chunk, known)
             report.updated += len(known)
             report.added += len(chunk) - len(known)
+            report.new_incidents.extend(
+                (i.source, i.source_id) for i in chunk if i.source_id not in known
+            )
             if dry_run:
                 continue
-            rows = [_row(_with_known(incident, known)) for incident in chunk]
+            rows = [_row(_with_known(incident, known, report)) for incident in chunk]
             db.execute(statement, rows)
             _relink_ids(db, _ids(db, rows))
         if not dry_run:
@@ -223,26 +270,64 @@ def upsert(
             db.commit()
 
 
-def _with_known(incident: Incident, known: dict[str, tuple[Any, ...]]) -> Incident:
-    """The incident with the stored times it lacks; as it came if they would not fit in order."""
+# Stored columns an older record may not overwrite (its times are merged instead).
+_LATEST = ("title", "service", "severity", "error_class", "error_budget_minutes", "raw")
+
+
+def _with_known(
+    incident: Incident, known: dict[str, dict[str, Any]], report: ImportReport
+) -> Incident:
+    """The incident with the stored times it lacks; as it came if they would not fit in order.
+
+    An event older than the stored record keeps the stored title, service,
+    severity and the rest: it only fills times.
+    """
     stored = known.get(incident.source_id)
     if stored is None:
         return incident
     older = Incident(incident.source, incident.source_id, incident.started_at)
-    for name, value in zip(_OPTIONAL_TIMES, stored, strict=True):
-        setattr(older, name, store.as_utc(value))
+    for name in _OPTIONAL_TIMES:
+        setattr(older, name, store.as_utc(stored[name]))
     merged = dataclasses.replace(incident).merged_over(older)
-    return incident if merged.problem() else merged
+    result = dataclasses.replace(incident) if merged.problem() else merged
+    stored_event = store.as_utc(stored["event_at"])
+    if stored_event is not None and (result.event_at is None or result.event_at < stored_event):
+        if result.event_at is not None and "raw" in stored:
+            report.stale.append(incident.source_id)
+            result = dataclasses.replace(result, service_keys=())
+            for name in _LATEST:
+                setattr(result, name, stored[name])
+            result.postmortem = stored["postmortem_ref"]
+        result.event_at = stored_event
+    return result
 
 
-def _stored_times(db: Session, incidents: list[Incident]) -> dict[str, tuple[Any, ...]]:
-    """source_id -> stored optional times, for the incidents of this chunk already stored."""
-    columns = [getattr(IncidentRow.__table__.c, name) for name in _OPTIONAL_TIMES]  # type: ignore[attr-defined]
-    query = select(col(IncidentRow.source_id), *columns).where(
+def _stored(
+    db: Session, incidents: list[Incident], names: tuple[str, ...] = (*_OPTIONAL_TIMES, "event_at")
+) -> dict[str, dict[str, Any]]:
+    """source_id -> these stored columns, for this chunk's incidents that are stored."""
+    table = IncidentRow.__table__.c  # type: ignore[attr-defined]
+    query = select(col(IncidentRow.source_id), *(getattr(table, n) for n in names)).where(
         col(IncidentRow.source) == incidents[0].source,
         col(IncidentRow.source_id).in_([incident.source_id for incident in incidents]),
     )
-    return {row[0]: tuple(row[1:]) for row in db.execute(query)}
+    return {row[0]: dict(zip(names, row[1:], strict=True)) for row in db.execute(query)}
+
+
+def _add_latest(db: Session, chunk: list[Incident], known: dict[str, dict[str, Any]]) -> None:
+    """Read the latest-record columns of the stored incidents this chunk's events are older
+    than (rare: a replay or a late delivery), so only they pay for reading `raw`."""
+    older = [
+        incident
+        for incident in chunk
+        if incident.event_at is not None
+        and incident.source_id in known
+        and (stored := store.as_utc(known[incident.source_id]["event_at"])) is not None
+        and incident.event_at < stored
+    ]
+    if older:
+        for source_id, columns in _stored(db, older, (*_LATEST, "postmortem_ref")).items():
+            known[source_id].update(columns)
 
 
 def version(db: Session) -> str:

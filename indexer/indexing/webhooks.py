@@ -66,10 +66,21 @@ def github_decision(event: str | None, body: bytes, branch: str) -> Decision:
 
 
 def gitlab_decision(event: str | None, body: bytes, branch: str) -> Decision:
-    """Sync on a `Push Hook` to `branch`; acknowledge and ignore everything else."""
-    if event != "Push Hook":
+    """Sync on a push to `branch`; acknowledge and ignore everything else.
+
+    A project hook names a push `Push Hook`; a system hook (instance-wide) sends
+    every event as `System Hook` and names a push in the body
+    (`object_kind`/`event_name` "push"), with the same fields as a project push.
+    """
+    if event not in ("Push Hook", "System Hook"):
         return Decision(False, f"'{event or 'unnamed'}' events do not change the library")
     payload = _payload(body)
+    if event == "System Hook" and "push" not in (
+        payload.get("object_kind"),
+        payload.get("event_name"),
+    ):
+        kind = payload.get("event_name") or payload.get("object_kind") or "unnamed"
+        return Decision(False, f"system hook '{str(kind)[:80]}' events do not change the library")
     if payload.get("after") == _DELETED:
         return Decision(False, "the push deleted a branch")
     return _for_branch(payload, branch)

@@ -128,8 +128,11 @@ def test_opsgenie_alerts_and_incidents(client: TestClient) -> None:
 
 def test_firehydrant_milestones(client: TestClient) -> None:
     body = _import(client, "firehydrant", "firehydrant_incidents.json")
-    assert (body["added"], body["rejected"]) == (2, 1)
-    assert "resolved_at" in body["errors"][0]["message"] and body["errors"][0]["row"] == 2
+    # The third incident's resolved milestone is before its start: kept, that time left out.
+    assert (body["added"], body["rejected"]) == (3, 0)
+    warning = body["warnings"][0]
+    assert "resolved_at" in warning["message"] and "left out" in warning["message"]
+    assert warning["row"] == 2
     params = {"as_of": "2026-05-31", "service": "catalog"}
     mttd = client.get("/api/trends/mttd", params=params).json()["series"][-1]
     mttr = client.get("/api/trends/mttr", params=params).json()["series"][-1]
@@ -137,7 +140,7 @@ def test_firehydrant_milestones(client: TestClient) -> None:
     assert mttr["mttr_seconds_median"] == 90 * 60  # resolved 10:40
     modes = client.get("/api/trends/failure-modes", params={"as_of": "2026-06-30"}).json()
     counts = {item["error_class"]: item["incidents"] for item in modes["items"]}
-    assert counts == {"schema-migration": 1, "dns-failure": 1}
+    assert counts == {"schema-migration": 1, "dns-failure": 1, "unclassified": 1}
 
 
 def test_csv_reports_each_bad_line(client: TestClient) -> None:
@@ -145,9 +148,17 @@ def test_csv_reports_each_bad_line(client: TestClient) -> None:
     response = client.post("/api/incidents/import", params={"source": "csv"}, content=data)
     body = response.json()
     assert response.status_code == 200
-    assert (body["added"], body["rejected"]) == (3, 5)
-    assert [error["row"] for error in body["errors"]] == [5, 6, 7, 8, 9]
+    assert (body["added"], body["rejected"]) == (4, 4)
+    assert [error["row"] for error in body["errors"]] == [5, 6, 7, 8]
     assert "time zone" in body["errors"][0]["message"]
+    # INC-7 was detected before it started: kept, the impossible time left out, by name.
+    assert body["warnings"] == [
+        {
+            "row": 9,
+            "message": "INC-7: detected_at (2025-02-14T09:00:00+00:00) is out of order "
+            "with the other times: left out",
+        }
+    ]
     assert "SEV1..SEV4" in body["errors"][3]["message"]
     incidents = _weekly(client, "2025-02-14")
     assert incidents["INC-1"]["postmortem"] == "pool"  # the postmortem column
@@ -190,7 +201,7 @@ def test_cli_import(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None
     fixture = str(FIXTURES / "incidents.csv")
     result = runner.invoke(main, ["import", "incidents", fixture, "--source", "csv"])
     assert result.exit_code == 1  # some rows were rejected
-    assert "3 added, 0 updated, 5 rejected" in result.output
+    assert "4 added, 0 updated, 4 rejected, 1 warning\n" in result.output
     assert f"{fixture}: line 8: severity must be SEV1..SEV4" in result.output
     good = str(FIXTURES / "opsgenie_incidents.json")
     result = runner.invoke(main, ["import", "incidents", good, "--source", "opsgenie"])

@@ -121,7 +121,10 @@ def test_firehydrant_webhook_is_signed(client: TestClient) -> None:
     answer = client.post(url, content=body, headers={"fh-signature": sign("fh-secret", body)})
     assert answer.status_code == 200 and answer.json()["added"] == 1
     assert client.post(url, content=body, headers={"fh-signature": "0" * 64}).status_code == 401
-    junk = b'{"data": {}}'
+    junk = b'{"data": {}}'  # JSON, but never a FireHydrant event: refused by name
+    headers = {"fh-signature": sign("fh-secret", junk)}
+    assert client.post(url, content=junk, headers=headers).status_code == 422
+    junk = b"{not json"
     headers = {"fh-signature": sign("fh-secret", junk)}
     assert client.post(url, content=junk, headers=headers).status_code == 400
 

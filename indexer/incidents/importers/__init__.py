@@ -12,6 +12,7 @@ claims is kept as it is and listed in the report.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -24,11 +25,20 @@ from indexer import incidents
 from indexer.db import store
 from indexer.db.models import UNKNOWN_SERVICE, IncidentRow
 from indexer.format import taxonomy
-from indexer.incidents.importers import canonical_csv, firehydrant, opsgenie, pagerduty
+from indexer.incidents.importers import (
+    canonical_csv,
+    firehydrant,
+    grafana_oncall,
+    incident_io,
+    opsgenie,
+    pagerduty,
+)
 from indexer.incidents.importers._common import (
     ImportFormatError,
     Options,
     Parsed,
+    RowError,
+    timestamp,
     urgency_rule,
     zone,
 )
@@ -38,6 +48,9 @@ SOURCES: dict[str, Callable[[bytes, Options], Parsed]] = {
     "pagerduty": pagerduty.parse,
     "opsgenie": opsgenie.parse,
     "firehydrant": firehydrant.parse,
+    "jsm": opsgenie.parse_jsm,
+    "incident-io": incident_io.parse,
+    "grafana-oncall": grafana_oncall.parse,
     "csv": canonical_csv.parse,
 }
 
@@ -46,10 +59,12 @@ __all__ = [
     "ImportFormatError",
     "Options",
     "Parsed",
+    "RowError",
     "import_bytes",
     "load_history",
     "load_history_data",
     "parse",
+    "timestamp",
     "urgency_rule",
     "zone",
 ]
@@ -103,6 +118,8 @@ def _merge_repeats(
                     "values kept and the times it lacks taken from the earlier one",
                 )
             )
+        for note in incident.drop_out_of_order():
+            report.warnings.append((position, f"{incident.source_id}: {note}: left out"))
         problem = incident.problem()
         if problem:
             report.errors.append((position, problem))
@@ -124,7 +141,16 @@ def _complete_partials(
     for identifier, incident in partial.items():
         position = int(incident.raw.get("first_record", 0))
         row = stored.get(identifier)
-        if row is not None:  # the stored record, with the times the log entries add
+        if row is not None and incident.partial == "event":  # the stored start, the event's rest
+            merged = dataclasses.replace(
+                incident, started_at=row.started_at, detected_at=row.detected_at, partial=""
+            ).merged_over(row)
+            problem = merged.problem()
+            if problem:
+                report.errors.append((position, f"{identifier}: {problem}"))
+            else:
+                result.append(merged)
+        elif row is not None:  # the stored record, with the times the log entries add
             merged = incidents.Incident(**{**vars(row), **_times(incident)}).merged_over(row)
             problem = merged.problem()
             if problem:
@@ -133,6 +159,14 @@ def _complete_partials(
                 result.append(merged)
         elif incident.partial == "start":
             result.append(incident)
+        elif incident.partial == "event":
+            report.errors.append(
+                (
+                    position,
+                    f"the event about {identifier} does not say when it started, and the "
+                    "incident is not stored yet: replay it once its trigger is in",
+                )
+            )
         else:
             report.errors.append(
                 (

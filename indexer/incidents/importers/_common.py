@@ -22,8 +22,12 @@ from indexer.format.postmortem import parse_timestamp
 from indexer.incidents.model import Incident
 
 _SLUG = re.compile(r"[^a-z0-9]+")
-# Epoch milliseconds between 2001 and 2286: anything else is not a time we believe.
-_EPOCH_MS = (10**12, 10**13)
+# Epoch times between 2001 and 2286 in seconds, milliseconds, microseconds or
+# nanoseconds: the ranges do not overlap, so the magnitude says the unit (Opsgenie
+# sends `createdAt` in milliseconds and `updatedAt` in nanoseconds in one body).
+_EPOCH_UNITS = ((10**9, 1), (10**12, 10**3), (10**15, 10**6), (10**18, 10**9))
+# Ruby's Time#to_s, as FireHydrant's webhooks write times: `2023-07-25 13:34:49 UTC`.
+_RUBY_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) (UTC|[+-]\d{4})")
 
 # PagerDuty urgency when an incident has no priority (documented in docs/metrics.md).
 DEFAULT_URGENCY = {"high": "SEV2", "low": "SEV4"}
@@ -165,24 +169,52 @@ def each(
 def timestamp(
     value: Any, name: str, *, required: bool = False, naive: dt.tzinfo | None = None
 ) -> dt.datetime | None:
-    """ISO 8601 with a time zone, or epoch milliseconds; naive ones only with `naive` given."""
+    """ISO 8601 or Ruby-style with a time zone, or an epoch time (seconds, milliseconds,
+    microseconds or nanoseconds, told apart by magnitude); naive ones only with `naive` given."""
     if value is None or value == "":
         if required:
             raise RowError(f"{name} is missing")
         return None
-    parsed = parse_timestamp(value) if isinstance(value, str) else None
+    parsed = _text_time(value) if isinstance(value, str) else None
     if parsed is not None:
         return parsed.astimezone(dt.UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not _EPOCH_MS[0] <= value < _EPOCH_MS[1]:
-            raise RowError(f"{name} is not a time in epoch milliseconds: {value!r}")
-        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+        return _epoch(value, name)
     if parsed is None and naive is not None and isinstance(value, str):
         parsed = _naive(value, naive)
     if parsed is None:
         hint = "" if naive else " (give the file's time zone for local times)"
         raise RowError(f"{name} is not an ISO 8601 timestamp with a time zone: {value!r}{hint}")
     return parsed.astimezone(dt.UTC)
+
+
+def _text_time(value: str) -> dt.datetime | None:
+    parsed = parse_timestamp(value)
+    if parsed is not None:
+        return parsed
+    match = _RUBY_TIME.fullmatch(value.strip())
+    if match is None:
+        return None
+    offset = "+00:00" if match[3] == "UTC" else f"{match[3][:3]}:{match[3][3:]}"
+    try:
+        return dt.datetime.fromisoformat(f"{match[1]}T{match[2]}{offset}")
+    except ValueError:
+        return None
+
+
+def _epoch(value: float, name: str) -> dt.datetime:
+    for low, per_second in _EPOCH_UNITS:
+        if low <= value < low * 10:
+            if isinstance(value, int):  # integer division keeps nanoseconds exact
+                seconds, rest = divmod(value, per_second)
+                return dt.datetime.fromtimestamp(seconds, dt.UTC) + dt.timedelta(
+                    microseconds=rest * 10**6 // per_second
+                )
+            return dt.datetime.fromtimestamp(value / per_second, dt.UTC)
+    raise RowError(
+        f"{name} is not an epoch time between 2001 and 2286 in seconds, milliseconds, "
+        f"microseconds or nanoseconds: {value!r}"
+    )
 
 
 def _naive(value: str, tz: dt.tzinfo) -> dt.datetime | None:
@@ -233,8 +265,15 @@ def severity(value: Any) -> str | None:
     """SEV1..SEV4 from `SEV2`, `sev-2`, `P2`, `2` or a word (critical, high, medium, low).
 
     P5 and lower count as SEV4 (Opsgenie has five priorities); SEV5 is no severity.
-    Every importer, the CSV included, reads severities here.
+    Every importer, the CSV included, reads severities here. An object (FireHydrant's
+    `{"slug": "SEV2", ...}`, PagerDuty's priority reference) is read by its name.
     """
+    if isinstance(value, dict):
+        for key in ("slug", "name", "summary", "value", "description"):
+            found = severity(value.get(key)) if not isinstance(value.get(key), dict) else None
+            if found is not None:
+                return found
+        return None
     if value in _CANONICAL:
         return str(value)
     if value is None or isinstance(value, bool):
@@ -256,3 +295,96 @@ def tagged(tags: Any, key: str) -> str | None:
         if isinstance(tag, str) and tag.lower().startswith(f"{key}:"):
             return tag.split(":", 1)[1].strip() or None
     return None
+
+
+def _first(value: Any) -> Any:
+    """The first record of a list, or the value itself."""
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _has(value: Any, *keys: str) -> bool:
+    return isinstance(value, dict) and all(key in value for key in keys)
+
+
+# Marks of each tool's exports and webhooks that no other tool's share: a file given
+# under the wrong --source is refused by name instead of stored with empty fields.
+_SHAPES: tuple[tuple[str, str, Callable[[dict[str, Any]], bool]], ...] = (
+    (
+        "statuspage",
+        "a Statuspage webhook (page and incident with incident_updates)",
+        lambda d: (
+            _has(d.get("page"), "status_indicator")
+            or _has(_first(d.get("incident")), "incident_updates", "impact")
+        ),
+    ),
+    (
+        "incident-io",
+        "an incident.io incident (reference and incident_status)",
+        lambda d: (
+            _has(_first(d.get("incidents") or d.get("incident")), "reference", "incident_status")
+            or str(d.get("event_type", "")).startswith(("public_incident.", "private_incident."))
+        ),
+    ),
+    (
+        "alertmanager",
+        "an Alertmanager notification (version 4 with alerts)",
+        lambda d: str(d.get("version")) == "4" and isinstance(d.get("alerts"), list),
+    ),
+    (
+        "grafana-oncall",
+        "a Grafana OnCall webhook (alert_group)",
+        lambda d: isinstance(d.get("alert_group"), dict),
+    ),
+    (
+        "opsgenie",
+        "an Opsgenie alert or webhook (tinyId)",
+        lambda d: _has(d.get("alert"), "alertId") or _has(_first(d.get("data")), "tinyId"),
+    ),
+    (
+        "pagerduty",
+        "a PagerDuty incident or v3 event",
+        lambda d: (
+            _has(d.get("event"), "event_type", "resource_type")
+            or _has(_first(d.get("incidents") or d.get("incident")), "incident_number")
+        ),
+    ),
+    (
+        "firehydrant",
+        "a FireHydrant incident (milestones or lifecycle_phases)",
+        lambda d: (
+            _has(_first(_incidents_of(d)), "lifecycle_phases")
+            or _has(_first(_incidents_of(d)), "milestones", "current_milestone")
+        ),
+    ),
+)
+
+
+def _incident_io(document: dict[str, Any]) -> bool:
+    record = _first(document.get("incidents") or document.get("incident"))
+    event = str(document.get("event_type", ""))
+    return _has(record, "reference", "incident_status") or event.startswith(
+        ("public_incident.", "private_incident.")
+    )
+
+
+def _incidents_of(document: dict[str, Any]) -> Any:
+    data = document.get("data")
+    return data.get("incident") if isinstance(data, dict) else data
+
+
+def refuse_foreign(document: Any, source: str, expected: str) -> None:
+    """ImportFormatError naming the other tool when `document` is recognisably its shape.
+
+    A bare list of records (an export written by a script or a tap) is judged
+    by its records, as the list envelope of any tool would hold them.
+    """
+    if isinstance(document, list):
+        document = {"incidents": document, "data": document}
+    if not isinstance(document, dict):
+        return
+    for name, shape, matches in _SHAPES:
+        if name != source and matches(document):
+            raise ImportFormatError(
+                f"this looks like {shape}, not {expected}; "
+                f"import it with the right source (not {source!r})"
+            )

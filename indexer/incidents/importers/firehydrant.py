@@ -7,7 +7,10 @@ sent, often empty, so both are read and the lifecycle wins. The milestones
 canonical timestamps, with the incident's own `started_at` as the fallback
 start. The service is the first of `services[].name` or of the service
 `impacts`; the error class is the `error_class` label or an
-`error_class:<id>` tag. Pages may be concatenated or one per line.
+`error_class:<id>` tag. Pages may be concatenated or one per line; a saved
+webhook delivery (`data.incident`) is read as its incident. Times may be
+written Ruby-style (`2023-07-25 13:34:49 UTC`, as the webhooks send them) and
+the severity may be an object (`{"slug": "SEV2", ...}`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from indexer.incidents.importers._common import (
     documents,
     each,
     records,
+    refuse_foreign,
     service_id,
     service_keys,
     severity,
@@ -36,6 +40,10 @@ SOURCE = "firehydrant"
 def parse(data: bytes, options: Options | None = None) -> Parsed:
     parsed, position = Parsed(), 0
     for document in documents(data):
+        refuse_foreign(document, SOURCE, "FireHydrant incidents")
+        inner = document.get("data") if isinstance(document, dict) else None
+        if isinstance(inner, dict) and isinstance(inner.get("incident"), dict):
+            document = {"data": [inner["incident"]]}  # a saved webhook delivery
         items = records(document, ("data",), "FireHydrant incidents")
         each(items, _incident, parsed, position)
         position += len(items)
@@ -109,4 +117,5 @@ def _incident(record: dict[str, Any]) -> Incident:
         severity=severity(record.get("severity")),
         error_class=_error_class(record),
         raw=record,
+        event_at=timestamp(record.get("updated_at"), "updated_at"),
     )

@@ -13,6 +13,10 @@ resolved incident without one is stored unresolved, with a warning.
 The service comes from `details.service`, a `service:<id>` tag or
 `impactedServices` (Opsgenie service ids: list them as taxonomy aliases);
 the error class from an `error_class:<id>` tag.
+
+Jira Service Management's operations (Opsgenie's successor) sends and lists
+the same alerts: `parse_jsm` reads them as source `jsm`, from its outgoing
+webhook or its REST API's pages (`values`, `links.next`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from indexer.incidents.importers._common import (
     each,
     plus_seconds,
     records,
+    refuse_foreign,
     service_id,
     service_keys,
     severity,
@@ -41,11 +46,21 @@ _RESOLVE_FIELDS = ("resolvedAt", "closedAt", "impactEndDate")
 
 
 def parse(data: bytes, options: Options | None = None) -> Parsed:
-    options = options or Options()
+    return _parse(data, options or Options(), SOURCE)
+
+
+def parse_jsm(data: bytes, options: Options | None = None) -> Parsed:
+    """Jira Service Management alerts (webhook bodies as translated, or API pages)."""
+    return _parse(data, options or Options(), "jsm")
+
+
+def _parse(data: bytes, options: Options, source: str) -> Parsed:
     parsed, position = Parsed(), 0
+    what = "Jira Service Management alerts" if source == "jsm" else "Opsgenie alerts or incidents"
     for document in documents(data):
-        items = records(document, ("data",), "Opsgenie alerts or incidents")
-        each(items, lambda record: _incident(record, options), parsed, position)
+        refuse_foreign(document, "opsgenie", what)
+        items = records(document, ("data", "values"), what)
+        each(items, lambda record: _incident(record, options, source), parsed, position)
         position += len(items)
     for index, incident in parsed.incidents:
         if incident.raw.get("status") in _DONE and incident.resolved_at is None:
@@ -64,6 +79,8 @@ def _milliseconds(report: Any, key: str) -> Any:
 
 
 def _keys(record: dict[str, Any]) -> tuple[str, ...]:
+    """Service names first; without one, the teams the alert is routed to (a team's name
+    or id can be a taxonomy alias, for alerts routed by team rather than by service)."""
     details = record.get("details")
     impacted = record.get("impactedServices")
     return service_keys(
@@ -71,10 +88,29 @@ def _keys(record: dict[str, Any]) -> tuple[str, ...]:
         tagged(record.get("tags"), "service"),
         record.get("serviceId"),
         *(impacted if isinstance(impacted, list) else []),
+        *_teams(record),
     )
 
 
-def _incident(record: dict[str, Any], options: Options) -> Incident:
+def _teams(record: dict[str, Any]) -> list[Any]:
+    """Team names, then ids: `teams` (names in webhooks, `{"id"}` or `{"name"}` in the
+    API), `ownerTeam` / `ownerTeamId`, and the `team` an AddTeam action names."""
+    teams = record.get("teams")
+    entries = teams if isinstance(teams, list) else []
+    names = [e.get("name") if isinstance(e, dict) else e for e in entries]
+    ids = [e.get("id") for e in entries if isinstance(e, dict)]
+    owner = record.get("ownerTeam")
+    return [
+        *names,
+        record.get("team"),
+        owner.get("name") if isinstance(owner, dict) else owner,
+        *ids,
+        owner.get("id") if isinstance(owner, dict) else None,
+        record.get("ownerTeamId"),
+    ]
+
+
+def _incident(record: dict[str, Any], options: Options, source: str = SOURCE) -> Incident:
     identifier = text(record.get("id"), "id", required=True)
     started = timestamp(record.get("createdAt"), "createdAt", required=True, naive=options.timezone)
     assert identifier is not None and started is not None
@@ -84,7 +120,7 @@ def _incident(record: dict[str, Any], options: Options) -> Incident:
         resolved = resolved or timestamp(record.get(name), name, naive=options.timezone)
     keys = _keys(record)
     return Incident(
-        source=SOURCE,
+        source=source,
         source_id=identifier,
         started_at=started,
         detected_at=started,
@@ -96,4 +132,5 @@ def _incident(record: dict[str, Any], options: Options) -> Incident:
         severity=severity(record.get("priority")),
         error_class=tagged(record.get("tags"), "error_class"),
         raw=record,
+        event_at=timestamp(record.get("updatedAt"), "updatedAt", naive=options.timezone),
     )

@@ -36,6 +36,7 @@ from indexer.incidents.importers._common import (
     documents,
     each,
     plus_seconds,
+    refuse_foreign,
     service_id,
     service_keys,
     severity,
@@ -71,6 +72,7 @@ def parse(data: bytes, options: Options | None = None) -> Parsed:
     parsed, position = Parsed(), 0
     logs: dict[str, _Log] = {}
     for document in documents(data):
+        refuse_foreign(document, SOURCE, "PagerDuty data")
         position = _document(document, options, parsed, logs, position)
     _merge_logs(parsed, logs)
     _warn(parsed)
@@ -171,21 +173,34 @@ def _rest(record: dict[str, Any], options: Options) -> Incident:
         severity=_severity(record, _summary(record.get("priority")), options),
         error_class=tagged(_tag_names(record), "error_class"),
         raw=record,
+        event_at=timestamp(record.get("updated_at"), "updated_at"),
     )
 
 
 def _event(event: dict[str, Any], options: Options) -> Incident:
-    """A v3 webhook event about an incident: the incident, dated by the event."""
+    """A v3 webhook event about an incident: the incident, dated by the event.
+
+    Captures from 2021 carry no `created_at` in `data`: a trigger is then dated
+    by the event itself, and any other event is put onto the stored incident
+    (`partial="event"`), whose start it cannot know.
+    """
     data = event.get("data")
     if event.get("resource_type") != "incident" or not isinstance(data, dict):
         raise RowError(f"event {event.get('event_type')!r} is not about an incident")
-    incident = _rest(data, options)
     when = timestamp(event.get("occurred_at"), "event.occurred_at")
     kind = event.get("event_type")
+    partial = ""
+    if not data.get("created_at") and when is not None:
+        partial = "" if kind == "incident.triggered" else "event"
+        data = {**data, "created_at": when.isoformat()}
+    incident = _rest(data, options)
     if kind == "incident.acknowledged" and incident.acknowledged_at is None:
         incident.acknowledged_at = when
     elif kind == "incident.resolved" and incident.resolved_at is None:
         incident.resolved_at = when
+    if partial:
+        incident.detected_at, incident.partial = None, partial
+    incident.event_at = when
     incident.raw = event
     return incident
 
