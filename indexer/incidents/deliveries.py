@@ -99,7 +99,7 @@ def _event_name(vendor: str, headers: Mapping[str, str], body: bytes) -> str:
     """The event type, for the admin's list: a header, or the body's own field."""
     if vendor in EVENT_HEADERS:
         return headers.get(EVENT_HEADERS[vendor], "")
-    document = handlers._json(body) if body else None
+    document = handlers._json(body)[0] if body else None
     if not isinstance(document, dict):
         return ""
     event = document.get("event")

@@ -20,7 +20,6 @@ in docs/metrics.md; an event type a vendor adds later is ignored, not refused.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -101,16 +100,12 @@ def handle(
     return Outcome("refused", f"no intake for {vendor!r}")
 
 
-def _json(body: bytes) -> Any:
+def _json(body: bytes) -> tuple[Any, str | None]:
+    """The body's JSON, or None and why it cannot be read (not JSON, nested too deeply)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _NOT_JSON
-    except RecursionError:
-        return _NOT_JSON
-
-
-_NOT_JSON = object()
+        return importers.load_json(body), None
+    except importers.ImportFormatError as error:
+        return None, str(error)
 
 
 def ignored_reason(vendor: str, document: Any) -> str | None:
@@ -176,9 +171,9 @@ _IGNORED: dict[str, Callable[[dict[str, Any]], str | None]] = {
 
 
 def _incident_event(library: Library, vendor: str, body: bytes) -> Outcome:
-    document = _json(body)
-    if document is _NOT_JSON:
-        return Outcome("refused", "body is not JSON", malformed=True)
+    document, unreadable = _json(body)
+    if unreadable is not None:
+        return Outcome("refused", unreadable, malformed=True)
     reason = ignored_reason(vendor, document)
     if reason is not None:
         return Outcome("ignored", reason)
@@ -195,9 +190,9 @@ def _incident_event(library: Library, vendor: str, body: bytes) -> Outcome:
 
 
 def _alertmanager(library: Library, body: bytes) -> Outcome:
-    payload = _json(body)
-    if payload is _NOT_JSON:
-        return Outcome("refused", "body is not JSON", malformed=True)
+    payload, unreadable = _json(body)
+    if unreadable is not None:
+        return Outcome("refused", unreadable, malformed=True)
     window = library.settings.near_miss_window_minutes
     try:
         report = alerts.receive(library.engine, payload, window, library.taxonomy)
