@@ -399,6 +399,7 @@ class SearchIndex:
         groups: frozenset[str] = frozenset(),
         expand: Expansion = NO_EXPANSION,
         feedback: Feedback = NO_FEEDBACK,
+        proximity: bool = True,
         helpers: Executor | None = None,
     ) -> Results:
         """Full-text ranking for `text`; an empty text lists everything, newest first.
@@ -414,7 +415,7 @@ class SearchIndex:
         parsed = _query.parse(text)
         searcher = self._searcher()
         filters = filters or Filters()
-        text_query = self._text_query(parsed, expand)
+        text_query = self._text_query(parsed, expand, proximity)
         query = self._combine(text_query, filters, groups, searcher)
         plain = self._plain(parsed, expand, filters, groups, searcher)
         summary: Future[Counts] | None = None

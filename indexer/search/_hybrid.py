@@ -62,6 +62,9 @@ class Tuning:
     # Expand full-text queries with the built-in general vocabulary
     # (_expansion.py); the taxonomy's own names are always used.
     general_vocabulary: bool = True
+    # Adjacent query words that stand together in the text score more
+    # (SearchIndex._together: the indexed word pairs).
+    proximity: bool = True
     # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
     # the top hits agree on reorder the query's matches, the strongest at this
     # weight of a query word (0: off).
@@ -178,6 +181,7 @@ class Searcher:
                 groups=groups,
                 expand=expand,
                 feedback=self.tuning.feedback,
+                proximity=self.tuning.proximity,
                 helpers=self.helpers,
             )
         if not self.semantic.ready:
@@ -256,7 +260,10 @@ class Searcher:
         """
         if mode == "semantic":
             vector = self.semantic.query_vector(text)
-            matches = self._semantic_matches(text, filters, groups, k, vector)
+            # Semantic mode ranks by closeness alone: the floor decides what
+            # counts as a match when fusing, but cutting this list short lost
+            # relevant postmortems (docs/search.md, "Semantic mode and the floor").
+            matches = self._semantic_matches(text, filters, groups, k, vector, floor=0.0)
             if self.tuning.semantic_feedback and matches and vector is not None:
                 top = [m.postmortem_id for m in matches[:FEEDBACK_DOCS]]
                 moved = self.semantic.toward(vector, top, self.tuning.semantic_feedback)
@@ -267,7 +274,9 @@ class Searcher:
         tuning = self.tuning
         pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
         first = NO_FEEDBACK if tuning.hybrid_feedback else tuning.feedback
-        lexical = self.index.rank(parsed, filters, groups, k, expand, feedback=first)
+        lexical = self.index.rank(
+            parsed, filters, groups, k, expand, feedback=first, proximity=tuning.proximity
+        )
         if while_waiting is not None and not pending.done():
             while_waiting(lexical)
         vector, matches = pending.result()
@@ -319,6 +328,7 @@ class Searcher:
         groups: frozenset[str],
         k: int,
         vector: Vector | None = None,
+        floor: float | None = None,
     ) -> list[Match]:
         # Filters are applied after the vector search, so ask for more when they are on.
         wide = k * 5 if not filters.empty else k * 2
@@ -330,7 +340,8 @@ class Searcher:
         )
         if hidden:
             found = [m for m in found if m.postmortem_id not in hidden][:wide]
-        matches = [m for m in found if m.score >= self.tuning.semantic_floor]
+        floor = self.tuning.semantic_floor if floor is None else floor
+        matches = [m for m in found if m.score >= floor]
         allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
         return [m for m in matches if m.postmortem_id in allowed][:k]
 

@@ -186,3 +186,36 @@ def test_the_harness_prints_aggregates_only(tmp_path: Path) -> None:
     assert "cross-validated" in done.stdout and "| hybrid |" in done.stdout
     assert "secretqid" not in done.stdout + done.stderr
     assert "zebraword" not in done.stdout + done.stderr
+
+
+def test_the_paired_interval_is_above_zero_only_for_a_gain_most_queries_share() -> None:
+    queries = [{"qid": f"q{n}", "kind": ("keyword", "question")[n % 2]} for n in range(40)]
+    steady = [0.02 + 0.01 * (n % 3) for n in range(40)]
+    low, high = eval_search.interval(steady, queries)
+    assert 0 < low <= high
+    # The same mean gain carried by two queries, the rest losing a little: not shown.
+    lucky = [0.6 if n < 2 else -0.005 for n in range(40)]
+    low, high = eval_search.interval(lucky, queries)
+    assert low < 0 < high
+
+
+def test_an_ablation_chooses_only_among_the_settings_with_the_component_off() -> None:
+    folds = [n % 5 for n in range(10)]
+    candidates = [{"feedback_terms": 10}, {"feedback_terms": 0}, {"feedback_terms": 0}]
+    grid = [[0.9] * 10, [0.1] * 10, [0.3] * 10]
+    allowed = eval_search._where(candidates, "feedback_terms", 0)
+    scores, chosen = eval_search.held_out(grid, folds, allowed)
+    assert chosen == [2] * 5 and scores == [0.3] * 10
+
+
+def test_the_plain_references_rank_by_bm25_and_fuse_by_equal_reciprocal_ranks() -> None:
+    plain = eval_search.PlainBM25(
+        [
+            {"id": "pool", "title": "Pool exhausted", "text": "The connection pool ran dry."},
+            {"id": "disk", "title": "Disk full", "text": "The disk filled; the pool was fine."},
+            {"id": "dns", "title": "DNS outage", "text": "Resolvers failed."},
+        ]
+    )
+    assert plain.rank("connection pool")[:2] == ["pool", "disk"]
+    assert plain.rank("the of") == []  # stop words only
+    assert eval_search.naive_rrf(["a", "b"], ["b", "c"]) == ["b", "a", "c"]
