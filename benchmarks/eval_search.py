@@ -76,6 +76,7 @@ LEVEL = 0.90
 # The settings tried, per mode. Each knob is general (docs/search.md says
 # what it does); none names a query. The first value is the shipped one.
 FULLTEXT_GRID: dict[str, tuple[Any, ...]] = {
+    "framing": (True, False),
     "general_vocabulary": (True, False),
     "feedback_terms": (10, 0),
     "proximity": (True, False),
@@ -84,6 +85,7 @@ FULLTEXT_GRID: dict[str, tuple[Any, ...]] = {
 GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     "fulltext": FULLTEXT_GRID,
     "semantic": {
+        "framing": (True, False),
         "granularity": GRANULARITIES,
         "document_mix": (0.0, 0.3),
         "semantic_feedback": (0.0, 0.5),
@@ -98,6 +100,9 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
 }
 # Each component: (name, mode, knob, with it, without it).
 COMPONENTS = (
+    ("framing words dropped", "fulltext", "framing", True, False),
+    ("framing words dropped", "semantic", "framing", True, False),
+    ("framing words dropped", "hybrid", "framing", True, False),
     ("expansion vocabulary", "fulltext", "general_vocabulary", True, False),
     ("expansion vocabulary", "hybrid", "general_vocabulary", True, False),
     ("feedback", "fulltext", "feedback_terms", 10, 0),
@@ -186,6 +191,7 @@ class Rankers:
         return searcher._semantic_matches(text, Filters(), EVERYONE, CANDIDATES, vector)
 
     def ranked(self, text: str, mode: str, config: Config) -> list[str]:
+        text = self.searcher(config).about(text)
         if mode == "fulltext":
             return [i for i, _ in self.lexical(text, *lexical_knobs(config))[:DEPTH]]
         return self.ranking(text, mode, tuple(sorted(config.items())))

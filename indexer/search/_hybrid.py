@@ -62,6 +62,9 @@ class Tuning:
     # Expand full-text queries with the built-in general vocabulary
     # (_expansion.py); the taxonomy's own names are always used.
     general_vocabulary: bool = True
+    # Search for what a question is about, without its framing ("incidents
+    # where ...", "what went wrong when ..."): _query.topic.
+    framing: bool = True
     # Adjacent query words that stand together in the text score more
     # (SearchIndex._together: the indexed word pairs).
     proximity: bool = True
@@ -132,7 +135,9 @@ class Searcher:
         if mode not in MODES:
             raise SearchQueryError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
         filters = filters or Filters()
+        typed, text = text, self.about(text)
         results = self._search(text, filters, mode, limit, offset, groups)
+        results.query = typed
         if as_typed or not text.strip():
             return results
         parsed = _query.parse(text)
@@ -149,9 +154,10 @@ class Searcher:
         found = self._matches(suggestion, filters, groups)
         if found and found >= self._matches(parsed, filters, groups):
             better = self._search(suggestion, filters, mode, limit, offset, groups)
-            better.query, better.did_you_mean, better.corrected = text, suggestion, True
+            better.query, better.corrected = typed, True
+            better.did_you_mean = _framed(typed, text, suggestion)
             return better
-        results.did_you_mean = suggestion
+        results.did_you_mean = _framed(typed, text, suggestion)
         return results
 
     def _matches(
@@ -235,6 +241,10 @@ class Searcher:
         counted = summary.result()
         took = round((time.perf_counter() - started) * 1000, 2)
         return Results(text, counted.total, took, hits, counted.facets, mode=mode)
+
+    def about(self, text: str) -> str:
+        """What both rankers search for: the query without its framing words."""
+        return _query.topic(text) if self.tuning.framing else text
 
     def expansion(self, text: str) -> Expansion:
         """What the query also means (_expansion.py), as the tuning asks."""
@@ -375,6 +385,12 @@ def fuse(
             )
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return [(identifier, round(score, 6)) for identifier, score in ordered]
+
+
+def _framed(typed: str, about: str, corrected: str) -> str:
+    """The corrected query as the user typed it: its framing words put back."""
+    frame = typed.split()[: len(typed.split()) - len(about.split())]
+    return " ".join([*frame, corrected])
 
 
 def _unavailable(semantic: SemanticIndex) -> str:

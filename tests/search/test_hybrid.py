@@ -210,3 +210,21 @@ def test_a_misspelled_fusion_setting_is_an_error_naming_it(
     assert "PML_SEARCH_FUSION='rff': Input should be 'rrf' or 'weighted'" in result.output
     monkeypatch.setenv("PML_SEARCH_FUSION", "weighted")
     assert CliRunner().invoke(main, ["search", "pool"]).exit_code == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_question_is_searched_for_what_it_is_about_not_its_framing(
+    searcher: Searcher, mode: str
+) -> None:
+    # The framing says what kind of answer is wanted; the rankings are those of the topic.
+    for framing in ("incidents where", "which postmortems describe", "what went wrong when"):
+        asked = searcher.search(f"{framing} the certificate expired overnight", mode=mode)
+        plain = searcher.search("the certificate expired overnight", mode=mode)
+        assert [h.id for h in asked.results] == [h.id for h in plain.results]
+        assert asked.results[0].id == "cert"
+        assert asked.query == f"{framing} the certificate expired overnight"
+
+
+def test_a_correction_keeps_the_framing_words_as_typed(searcher: Searcher) -> None:
+    found = searcher.search("which postmortems describe a certificat expiring")
+    assert found.did_you_mean == "which postmortems describe a certificate expiring"
