@@ -87,13 +87,10 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     "semantic": {
         "framing": (True, False),
         "granularity": GRANULARITIES,
-        "document_mix": (0.0, 0.3),
-        "semantic_feedback": (0.0, 0.5),
     },
     "hybrid": {
         **FULLTEXT_GRID,
         "granularity": GRANULARITIES,
-        "semantic_floor": (0.30, 0.0),
         "rrf_k": (10, 60),
         "semantic_vote": (0.8, 1.0),
     },
@@ -113,9 +110,6 @@ COMPONENTS = (
     ("title weight 0.25 (vs none)", "hybrid", "title_boost", 0.25, 0.0),
     ("passages per section (vs paragraph)", "semantic", "granularity", "sections", "paragraphs"),
     ("passages per section (vs paragraph)", "hybrid", "granularity", "sections", "paragraphs"),
-    ("document mix 0.3", "semantic", "document_mix", 0.3, 0.0),
-    ("semantic feedback 0.5", "semantic", "semantic_feedback", 0.5, 0.0),
-    ("semantic floor 0.30 (vs none)", "hybrid", "semantic_floor", 0.30, 0.0),
     ("fusion constant rrf_k 10 (vs 60)", "hybrid", "rrf_k", 10, 60),
     ("semantic vote 0.8 (vs 1.0)", "hybrid", "semantic_vote", 0.8, 1.0),
 )
@@ -142,10 +136,7 @@ def folds_of(queries: list[Query]) -> list[int]:
 
 
 def tuning_of(config: Config) -> Tuning:
-    fields = {k: v for k, v in config.items() if k not in SEARCHER_KNOBS}
-    if "semantic_vote" in fields:  # one vote for every query length
-        fields["semantic_vote_long"] = fields["semantic_vote"]
-    return Tuning(**fields)
+    return Tuning(**{k: v for k, v in config.items() if k not in SEARCHER_KNOBS})
 
 
 class Rankers:
@@ -184,9 +175,9 @@ class Rankers:
                 library.searcher.index._queries.clear()  # parsed with the old boosts
 
     @cache  # noqa: B019
-    def matches(self, text: str, granularity: str, floor: float) -> list[Match]:
-        """The semantic matches as `Searcher.ranking` finds them in hybrid mode."""
-        searcher = self.searcher({"granularity": granularity, "semantic_floor": floor})
+    def matches(self, text: str, granularity: str) -> list[Match]:
+        """The semantic matches as `Searcher.ranking` finds them."""
+        searcher = self.searcher({"granularity": granularity})
         vector = searcher.semantic.query_vector(text)
         return searcher._semantic_matches(text, Filters(), EVERYONE, CANDIDATES, vector)
 
@@ -207,8 +198,9 @@ class Rankers:
         if mode == "hybrid":
             granularity = settings.get("granularity", _passages.GRANULARITY)
             lexical = self.lexical(text, *lexical_knobs(settings))
-            found = self.matches(text, granularity, tuning.semantic_floor)
-            fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning, parsed)
+            found = self.matches(text, granularity)
+            fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning)
+            fused = _hybrid.matched(fused, lexical, found)
             return [i for i, _ in fused[:DEPTH]]
         expand = searcher.expansion(text)
         ranked, _ = searcher.ranking(parsed, text, Filters(), mode, EVERYONE, CANDIDATES, expand)
@@ -269,7 +261,7 @@ def references(
     words, meaning, both = [], [], []
     for q in queries:
         lexical = plain_bm25.rank(q["query"], CANDIDATES)
-        semantic = [m.postmortem_id for m in rankers.matches(q["query"], REFERENCE, 0.0)]
+        semantic = [m.postmortem_id for m in rankers.matches(q["query"], REFERENCE)]
         words.append(ndcg_at(lexical, q["relevant"]))
         meaning.append(ndcg_at(semantic, q["relevant"]))
         both.append(ndcg_at(naive_rrf(lexical, semantic), q["relevant"]))

@@ -20,8 +20,6 @@ from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.search import _expansion, _passages, _query, _strength, _typos
 from indexer.search._fulltext import (
-    FEEDBACK_DOCS,
-    NO_FEEDBACK,
     Feedback,
     Hit,
     Results,
@@ -47,18 +45,8 @@ class Tuning:
 
     # Reciprocal rank fusion: score = sum of vote / (rrf_k + rank).
     rrf_k: int = 10
-    # The semantic ranking's vote relative to full-text's, for queries of up to
-    # SHORT_QUERY_WORDS content words (keyword-style) and for longer ones
-    # (descriptions and questions, where shared words matter less).
+    # The semantic ranking's vote relative to full-text's.
     semantic_vote: float = 0.8
-    semantic_vote_long: float = 0.8
-    # A postmortem counts as a semantic match when it is at least this close to
-    # the query (cosine, all-MiniLM-L6-v2). Below it, passages share little
-    # more than the register of incident writing.
-    semantic_floor: float = 0.30
-    # How much of a postmortem's semantic score is its mean vector's cosine
-    # (the rest is its best passage's): _vectors.py.
-    document_mix: float = 0.0
     # Expand full-text queries with the built-in general vocabulary
     # (_expansion.py); the taxonomy's own names are always used.
     general_vocabulary: bool = True
@@ -71,33 +59,20 @@ class Tuning:
     # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
     # the top hits agree on reorder the query's matches, the strongest at this
     # weight of a query word (0: off).
-    # Chosen by every fold once the top hits came from the query without
-    # proximity (cross-validated hybrid +0.032; docs/search.md).
     feedback_terms: int = 10
     feedback_weight: float = 0.3
-    # Hybrid feedback: after a first fusion, its top FEEDBACK_DOCS postmortems
-    # give full-text its feedback words (instead of full-text's own top hits)
-    # and move the query's vector toward their mean by `vector_feedback`
-    # (Rocchio); both rankings then run again and are fused again.
-    hybrid_feedback: bool = False
-    vector_feedback: float = 0.0
-    # Semantic mode: move the query's vector toward the mean of its own first
-    # top FEEDBACK_DOCS postmortems by this much (0: off), then search again.
-    semantic_feedback: float = 0.0
 
     @property
     def feedback(self) -> Feedback:
         return Feedback(self.feedback_terms, self.feedback_weight)
 
-    def vote(self, parsed: _query.ParsedQuery) -> float:
-        """The semantic vote for this query: by its length in content words."""
-        words = len(_expansion.content_words(" ".join(parsed.words)))
-        if parsed.phrases or words > SHORT_QUERY_WORDS:
-            return self.semantic_vote_long
-        return self.semantic_vote
 
+# A hybrid list holds full-text's matches and the postmortems at least this
+# close (cosine, all-MiniLM-L6-v2): below it, passages share little more than
+# the register of incident writing. It never orders: cutting either ranking
+# at it lost relevant postmortems under cross-validation (docs/search.md).
+MATCH_SIMILARITY = 0.30
 
-SHORT_QUERY_WORDS = 3
 DEFAULT_TUNING = Tuning()
 
 
@@ -270,38 +245,19 @@ class Searcher:
         """
         if mode == "semantic":
             vector = self.semantic.query_vector(text)
-            # Semantic mode ranks by closeness alone: the floor decides what
-            # counts as a match when fusing, but cutting this list short lost
-            # relevant postmortems (docs/search.md, "Semantic mode and the floor").
-            matches = self._semantic_matches(text, filters, groups, k, vector, floor=0.0)
-            if self.tuning.semantic_feedback and matches and vector is not None:
-                top = [m.postmortem_id for m in matches[:FEEDBACK_DOCS]]
-                moved = self.semantic.toward(vector, top, self.tuning.semantic_feedback)
-                matches = self._rematched(matches, text, filters, groups, k, moved)
+            matches = self._semantic_matches(text, filters, groups, k, vector)
             return [(m.postmortem_id, round(m.score, 4)) for m in matches], matches
         # The query's embedding (traced torch) and the vector product run beside
         # full-text ranking: all of them release the interpreter lock.
         tuning = self.tuning
         pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
-        first = NO_FEEDBACK if tuning.hybrid_feedback else tuning.feedback
         lexical = self.index.rank(
-            parsed, filters, groups, k, expand, feedback=first, proximity=tuning.proximity
+            parsed, filters, groups, k, expand, feedback=tuning.feedback, proximity=tuning.proximity
         )
         if while_waiting is not None and not pending.done():
             while_waiting(lexical)
-        vector, matches = pending.result()
-        fused = fuse(lexical, matches, self.fusion, tuning, parsed)
-        if not tuning.hybrid_feedback or not fused:
-            return fused, matches
-        top = [identifier for identifier, _ in fused[:FEEDBACK_DOCS]]
-        if tuning.feedback_terms:
-            lexical = self.index.rank(
-                parsed, filters, groups, k, expand, feedback=tuning.feedback, feedback_ids=top
-            )
-        if tuning.vector_feedback and vector is not None:
-            moved = self.semantic.toward(vector, top, tuning.vector_feedback)
-            matches = self._rematched(matches, text, filters, groups, k, moved)
-        return fuse(lexical, matches, self.fusion, tuning, parsed), matches
+        _, matches = pending.result()
+        return matched(fuse(lexical, matches, self.fusion, tuning), lexical, matches), matches
 
     def _embedded_matches(
         self, text: str, filters: Filters, groups: frozenset[str], k: int
@@ -310,27 +266,6 @@ class Searcher:
         vector = self.semantic.query_vector(text)
         return vector, self._semantic_matches(text, filters, groups, k, vector)
 
-    def _rematched(
-        self,
-        matches: list[Match],
-        text: str,
-        filters: Filters,
-        groups: frozenset[str],
-        k: int,
-        moved: Vector,
-    ) -> list[Match]:
-        """`matches` reordered by the feedback vector `moved`.
-
-        Feedback reorders what the query matched; it never adds a postmortem
-        that is not close to the query as typed (the floor holds for that).
-        """
-        matched = {m.postmortem_id for m in matches}
-        return [
-            m
-            for m in self._semantic_matches(text, filters, groups, k, moved)
-            if m.postmortem_id in matched
-        ]
-
     def _semantic_matches(
         self,
         text: str,
@@ -338,20 +273,16 @@ class Searcher:
         groups: frozenset[str],
         k: int,
         vector: Vector | None = None,
-        floor: float | None = None,
     ) -> list[Match]:
         # Filters are applied after the vector search, so ask for more when they are on.
         wide = k * 5 if not filters.empty else k * 2
         # Postmortems the reader may not see are set aside before the cut, so the
         # candidates are exactly those of a library without them.
         hidden = self.index.hidden_from(groups)
-        found = self.semantic.search(
-            text, wide + len(hidden or ()), vector, self.tuning.document_mix
-        )
+        found = self.semantic.search(text, wide + len(hidden or ()), vector)
         if hidden:
             found = [m for m in found if m.postmortem_id not in hidden][:wide]
-        floor = self.tuning.semantic_floor if floor is None else floor
-        matches = [m for m in found if m.score >= floor]
+        matches = found
         allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
         return [m for m in matches if m.postmortem_id in allowed][:k]
 
@@ -361,20 +292,19 @@ def fuse(
     semantic: Sequence[Match],
     fusion: str = "rrf",
     tuning: Tuning = DEFAULT_TUNING,
-    parsed: _query.ParsedQuery | None = None,
 ) -> list[tuple[str, float]]:
     """Combine a full-text and a semantic ranking into one, best first."""
     scores: dict[str, float] = {}
     if fusion == "rrf":
         k = tuning.rrf_k
-        vote = tuning.vote(parsed) if parsed is not None else tuning.semantic_vote
+        vote = tuning.semantic_vote
         for rank, (identifier, _) in enumerate(lexical):
             scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (k + rank + 1)
         for rank, match in enumerate(semantic):
             share = vote / (k + rank + 1)
             scores[match.postmortem_id] = scores.get(match.postmortem_id, 0.0) + share
     else:
-        floor = tuning.semantic_floor
+        floor = MATCH_SIMILARITY
         top = lexical[0][1] if lexical else 1.0
         for identifier, score in lexical:
             scores[identifier] = (1 - SEMANTIC_WEIGHT) * score / (top or 1.0)
@@ -385,6 +315,20 @@ def fuse(
             )
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return [(identifier, round(score, 6)) for identifier, score in ordered]
+
+
+def matched(
+    fused: list[tuple[str, float]],
+    lexical: Sequence[tuple[str, float]],
+    semantic: Sequence[Match],
+) -> list[tuple[str, float]]:
+    """The fused ranking of what matches: full-text's matches and the postmortems
+    at least MATCH_SIMILARITY close. Every candidate votes in the fusion, so the
+    order is that of both whole rankings; only the list is cut."""
+    kept = {i for i, _ in lexical} | {
+        m.postmortem_id for m in semantic if m.score >= MATCH_SIMILARITY
+    }
+    return [pair for pair in fused if pair[0] in kept]
 
 
 def _framed(typed: str, about: str, corrected: str) -> str:

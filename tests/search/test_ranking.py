@@ -1,4 +1,4 @@
-"""Ranking settings: general vocabulary only, feedback, query-length votes, the eval harness."""
+"""Ranking settings: general vocabulary only, feedback, the eval harness."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from indexer.format import taxonomy
 from indexer.format.postmortem import parse
 from indexer.search import SearchIndex, _expansion, _query, _schema
 from indexer.search._fulltext import Feedback
-from indexer.search._hybrid import DEFAULT_TUNING, Tuning, fuse
-from indexer.search._vectors import Match
+from indexer.search._hybrid import DEFAULT_TUNING
 from tests.conftest import postmortem_text
 
 EMPTY = taxonomy.parse("schema: 1\n", Path("taxonomy.yaml"))
@@ -70,10 +69,7 @@ def test_feedback_words_reorder_what_the_query_matches_and_never_add() -> None:
     # "swimming" says "pool" most often; "cousin" says it once, in the top hits' words.
     assert plain.index("swimming") < plain.index("cousin")
     reordered = [
-        i
-        for i, _ in index.rank(
-            parsed, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3), feedback_ids=plain
-        )
+        i for i, _ in index.rank(parsed, Filters(), frozenset(), 10, feedback=Feedback(10, 0.3))
     ]
     assert reordered.index("cousin") < reordered.index("swimming")
     assert set(reordered) == set(plain)  # the same matches: feedback adds none
@@ -106,22 +102,6 @@ def test_feedback_reads_word_counts_stored_at_indexing_as_the_analyser_counts_th
     assert counts == Counter(words) and total == len(words)
     assert counts["db"] == 2 and "01" in counts and "cafe" in counts  # short words and digits too
     assert _schema.terms_of(_schema.body_fields("")["terms"]) == ({}, 0)
-
-
-def test_the_semantic_vote_follows_query_length() -> None:
-    lexical = [("words", 1.0), ("meaning", 0.5)]
-    semantic = [Match("meaning", 0.9, 0), Match("words", 0.4, 0)]
-    tuning = Tuning(semantic_vote=0.5, semantic_vote_long=2.0)
-    short = fuse(lexical, semantic, "rrf", tuning, _query.parse("pool exhaustion"))
-    long = fuse(
-        lexical,
-        semantic,
-        "rrf",
-        tuning,
-        _query.parse("clients waited for connections that never came back to the pool"),
-    )
-    assert short[0][0] == "words"
-    assert long[0][0] == "meaning"
 
 
 def test_cross_validation_scores_each_fold_with_settings_chosen_on_the_others() -> None:
