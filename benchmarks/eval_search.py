@@ -423,7 +423,7 @@ def main() -> None:
     args = parser.parse_args()
     queries = [q for path in args.queries for q in load_queries(path)]
     print(f"{len(queries)} judged queries, {FOLDS}-fold cross-validation (aggregates only)")
-    cache_dir = args.cache / (args.model or "default")
+    cache_dir = args.cache / (Path(args.model).name if args.model else "default")
     libraries = open_libraries(args.corpus, cache_dir, args.model)
     documents = load(args.corpus)
     rankers = Rankers(libraries)

@@ -26,11 +26,11 @@ from indexer.search._fulltext import (
     SearchIndex,
     page_bounds,
 )
-from indexer.search._query import Expansion, SearchQueryError
+from indexer.search._query import Expansion
+from indexer.search._request import SORTED_WINDOW, SearchRequest
 from indexer.search._semantic import SemanticIndex, Vector
 from indexer.search._vectors import Match
 
-MODES = ("hybrid", "fulltext", "semantic")
 FUSIONS = ("rrf", "weighted")
 CANDIDATES = 100
 SEMANTIC_WEIGHT = 0.6  # the weighted fusion's share for semantic scores
@@ -101,21 +101,31 @@ class Searcher:
         offset: int = 0,
         groups: frozenset[str] = frozenset(),
         as_typed: bool = False,
+        sort: str = "relevance",
     ) -> Results:
-        """Search in `mode`. A query with a word no visible postmortem contains
-        finds little: it is corrected from the index's vocabulary (_typos.py)
-        and the results are the correction's (`corrected`, `did_you_mean`),
-        unless the correction matches nothing. `as_typed` turns that off.
+        """`run` for a request made of these arguments."""
+        request = SearchRequest(
+            text, filters or Filters(), groups, mode, sort, limit, offset, as_typed
+        )
+        return self.run(request)
+
+    def run(self, request: SearchRequest) -> Results:
+        """The one search pipeline, for every mode: what the query is about (its
+        framing dropped), parsed once, ranked, then one page of hits with
+        snippets, the count and the facets (`_page`), sorted as asked.
+
+        A query with a word no visible postmortem contains finds little: it
+        is corrected from the index's vocabulary (_typos.py) and the results
+        are the correction's (`corrected`, `did_you_mean`), unless the
+        correction matches nothing. `as_typed` turns that off.
         """
-        if mode not in MODES:
-            raise SearchQueryError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
-        filters = filters or Filters()
-        typed, text = text, self.about(text)
-        results = self._search(text, filters, mode, limit, offset, groups)
-        results.query = typed
-        if as_typed or not text.strip():
+        about = self.about(request.text)
+        results = self._sorted(request, about)
+        results.query = request.text
+        if request.as_typed or not about.strip():
             return results
-        parsed = _query.parse(text)
+        groups = request.groups
+        parsed = _query.parse(about)
         suggestion = _typos.correct(
             parsed,
             lambda term: self.index.knows(term, groups),
@@ -126,13 +136,13 @@ class Searcher:
             return results
         # The unknown word matched nothing, so the correction can only add
         # matches; it is shown unless it finds nothing either.
-        found = self._matches(suggestion, filters, groups)
-        if found and found >= self._matches(parsed, filters, groups):
-            better = self._search(suggestion, filters, mode, limit, offset, groups)
-            better.query, better.corrected = typed, True
-            better.did_you_mean = _framed(typed, text, suggestion)
+        found = self._matches(suggestion, request.filters, groups)
+        if found and found >= self._matches(parsed, request.filters, groups):
+            better = self._sorted(request, suggestion)
+            better.query, better.corrected = request.text, True
+            better.did_you_mean = _framed(request.text, about, suggestion)
             return better
-        results.did_you_mean = _framed(typed, text, suggestion)
+        results.did_you_mean = _framed(request.text, about, suggestion)
         return results
 
     def _matches(
@@ -143,46 +153,33 @@ class Searcher:
         expand = self.expansion(" ".join([*parsed.words, *parsed.phrases]))
         return self.index.summarize(parsed, filters, groups, expand).total
 
-    def _search(
-        self,
-        text: str,
-        filters: Filters,
-        mode: str,
-        limit: int,
-        offset: int,
-        groups: frozenset[str],
-    ) -> Results:
-        expand = self.expansion(text)
-        if mode == "fulltext" or not text.strip() or (mode == "hybrid" and not self.semantic.ready):
-            return self.index.search(
-                text,
-                filters,
-                limit=limit,
-                offset=offset,
-                groups=groups,
-                expand=expand,
-                feedback=self.tuning.feedback,
-                proximity=self.tuning.proximity,
-                helpers=self.helpers,
-            )
-        if not self.semantic.ready:
-            raise SemanticUnavailable(_unavailable(self.semantic))
-        return self._fused(text, filters, mode, limit, offset, groups, expand)
+    def _sorted(self, request: SearchRequest, text: str) -> Results:
+        """The page asked for; sorted by date, the SORTED_WINDOW best newest first.
+        Without words, results are newest first already."""
+        if request.sort != "date" or not text.strip():
+            return self._page(request, text, request.limit, request.offset)
+        found = self._page(request, text, SORTED_WINDOW, 0)
+        newest = sorted(found.results, key=lambda hit: (hit.date, hit.id), reverse=True)
+        found.results = newest[request.offset : request.offset + request.limit]
+        found.total = min(found.total, SORTED_WINDOW)
+        return found
 
-    def _fused(
-        self,
-        text: str,
-        filters: Filters,
-        mode: str,
-        limit: int,
-        offset: int,
-        groups: frozenset[str],
-        expand: Expansion,
-    ) -> Results:
+    def _page(self, request: SearchRequest, text: str, limit: int, offset: int) -> Results:
+        """Rank `text` in the request's mode, then build the page's hits, the count
+        and the facets, the same way for every mode."""
         started = time.perf_counter()
-        limit, offset = page_bounds(limit, offset)
+        filters, groups, mode = request.filters, request.groups, request.mode
         parsed = _query.parse(text)
-        k = max(CANDIDATES, offset + limit)
+        if parsed.empty:  # nothing to rank: the library, newest first
+            return self.index.search(
+                text, filters, limit=limit, offset=offset, groups=groups, helpers=self.helpers
+            )
+        if mode == "hybrid" and not self.semantic.ready:
+            mode = "fulltext"  # until the model is ready
+        if mode != "fulltext" and not self.semantic.ready:
+            raise SemanticUnavailable(_unavailable(self.semantic))
+        limit, offset = page_bounds(limit, offset)
+        expand = self.expansion(text)
         ready: dict[str, Hit] = {}
 
         def prepare(lexical: list[tuple[str, float]]) -> None:
@@ -191,9 +188,14 @@ class Searcher:
             page = lexical[offset : offset + limit]
             ready.update((hit.id, hit) for hit in self.index.hits(page, parsed, {}, expand))
 
-        ranked, matches = self.ranking(
-            parsed, text, filters, mode, groups, k, expand, while_waiting=prepare
-        )
+        if mode == "fulltext":
+            ranked = self._lexical(parsed, filters, groups, offset + limit, expand)
+            matches: list[Match] = []
+        else:
+            k = max(CANDIDATES, offset + limit)
+            ranked, matches = self.ranking(
+                parsed, text, filters, mode, groups, k, expand, while_waiting=prepare
+            )
         # The count and facets cover the strong and partial matches only (_strength.py).
         close = [m.postmortem_id for m in matches if _strength.grade(0.0, m.score) != "weak"]
         among = [identifier for identifier, _ in ranked] if mode == "semantic" else None
@@ -201,13 +203,7 @@ class Searcher:
             self.index.counted, parsed, filters, groups, expand, close=close, among=among
         )
         page = ranked[offset : offset + limit]
-        best = {m.postmortem_id: m.ordinal for m in matches}
-        keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
-        passages = {
-            key[0]: (row.heading, _passages.passage_text(row.text, row.heading))
-            for key, row in self.semantic.passages(keys).items()
-        }
-        hits = self.index.hits(page, parsed, passages, expand, ready)
+        hits = self.index.hits(page, parsed, self._best_passages(page, matches), expand, ready)
         closeness = {m.postmortem_id: m.score for m in matches}
         for hit in hits:
             similarity = closeness.get(hit.id)
@@ -216,6 +212,31 @@ class Searcher:
         counted = summary.result()
         took = round((time.perf_counter() - started) * 1000, 2)
         return Results(text, counted.total, took, hits, counted.facets, mode=mode)
+
+    def _lexical(
+        self,
+        parsed: _query.ParsedQuery,
+        filters: Filters,
+        groups: frozenset[str],
+        k: int,
+        expand: Expansion,
+    ) -> list[tuple[str, float]]:
+        """Full-text's ranking, as the tuning asks."""
+        tuning = self.tuning
+        return self.index.rank(
+            parsed, filters, groups, k, expand, feedback=tuning.feedback, proximity=tuning.proximity
+        )
+
+    def _best_passages(
+        self, page: list[tuple[str, float]], matches: list[Match]
+    ) -> dict[str, tuple[str, str]]:
+        """Each hit's closest passage (heading, text without its prefix): its snippet."""
+        best = {m.postmortem_id: m.ordinal for m in matches}
+        keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
+        return {
+            key[0]: (row.heading, _passages.passage_text(row.text, row.heading))
+            for key, row in self.semantic.passages(keys).items()
+        }
 
     def about(self, text: str) -> str:
         """What both rankers search for: the query without its framing words."""
@@ -251,9 +272,7 @@ class Searcher:
         # full-text ranking: all of them release the interpreter lock.
         tuning = self.tuning
         pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
-        lexical = self.index.rank(
-            parsed, filters, groups, k, expand, feedback=tuning.feedback, proximity=tuning.proximity
-        )
+        lexical = self._lexical(parsed, filters, groups, k, expand)
         if while_waiting is not None and not pending.done():
             while_waiting(lexical)
         _, matches = pending.result()

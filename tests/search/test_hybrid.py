@@ -17,7 +17,14 @@ from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.format.postmortem import Postmortem, parse
 from indexer.indexing import ingest
-from indexer.search import Searcher, SearchIndex, SemanticIndex, SemanticUnavailable, _query
+from indexer.search import (
+    Searcher,
+    SearchIndex,
+    SearchRequest,
+    SemanticIndex,
+    SemanticUnavailable,
+    _query,
+)
 from tests.conftest import SAMPLE_LIBRARY, postmortem_text
 from tests.filter_samples import NAMES, pair, sample
 
@@ -228,3 +235,22 @@ def test_a_question_is_searched_for_what_it_is_about_not_its_framing(
 def test_a_correction_keeps_the_framing_words_as_typed(searcher: Searcher) -> None:
     found = searcher.search("which postmortems describe a certificat expiring")
     assert found.did_you_mean == "which postmortems describe a certificate expiring"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_request_sorts_by_date_in_every_mode(searcher: Searcher, mode: str) -> None:
+    text = "connections refused under load clients queued timed out"
+    best = searcher.run(SearchRequest(text, mode=mode, limit=100))
+    newest = searcher.run(SearchRequest(text, mode=mode, sort="date", limit=3))
+    # The same postmortems as the relevance ranking finds, newest first, paged.
+    by_date = sorted(best.results, key=lambda hit: (hit.date, hit.id), reverse=True)
+    assert [h.id for h in newest.results] == [h.id for h in by_date[:3]]
+    second = searcher.run(SearchRequest(text, mode=mode, sort="date", limit=3, offset=3))
+    assert [h.id for h in second.results] == [h.id for h in by_date[3:6]]
+
+
+def test_a_request_with_an_unknown_mode_or_sort_names_it() -> None:
+    with pytest.raises(_query.SearchQueryError, match="sort must be one of relevance, date"):
+        SearchRequest("pool", sort="oldest")
+    with pytest.raises(_query.SearchQueryError, match="mode must be one of"):
+        SearchRequest("pool", mode="fuzzy")
