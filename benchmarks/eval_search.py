@@ -23,7 +23,11 @@ all-MiniLM-L6-v2, cached in --cache across runs), and prints:
    A component whose interval does not lie above zero has not earned its
    place (docs/search.md);
 4. typo correction: the served hybrid search with one word of each query
-   misspelled, corrected and as typed, with the same paired interval.
+   misspelled, corrected and as typed, with the same paired interval;
+5. with --models A B ..., the model table: for each embedding model, served
+   semantic and hybrid nDCG@10, the cross-validated hybrid figure (the
+   shipped passage cut), and the cost of embedding the same passages one
+   after the other on this machine (so both models see the same load).
 
 Rankings that do not depend on fusion (full-text's, the semantic matches)
 are memoised per query, so the grid costs seconds once the corpus is
@@ -77,7 +81,6 @@ LEVEL = 0.90
 # what it does); none names a query. The first value is the shipped one.
 FULLTEXT_GRID: dict[str, tuple[Any, ...]] = {
     "framing": (True, False),
-    "general_vocabulary": (True, False),
     "feedback_terms": (10, 0),
     "proximity": (True, False),
     "title_boost": (0.25, 0.0, 0.5),
@@ -100,8 +103,6 @@ COMPONENTS = (
     ("framing words dropped", "fulltext", "framing", True, False),
     ("framing words dropped", "semantic", "framing", True, False),
     ("framing words dropped", "hybrid", "framing", True, False),
-    ("expansion vocabulary", "fulltext", "general_vocabulary", True, False),
-    ("expansion vocabulary", "hybrid", "general_vocabulary", True, False),
     ("feedback", "fulltext", "feedback_terms", 10, 0),
     ("feedback", "hybrid", "feedback_terms", 10, 0),
     ("word-pair proximity", "fulltext", "proximity", True, False),
@@ -151,9 +152,9 @@ class Rankers:
 
     @cache  # noqa: B019 - one Rankers per run
     def lexical(
-        self, text: str, general: bool, terms: int, proximity: bool, title: float
+        self, text: str, terms: int, proximity: bool, title: float
     ) -> list[tuple[str, float]]:
-        config = {"general_vocabulary": general, "feedback_terms": terms, "proximity": proximity}
+        config = {"feedback_terms": terms, "proximity": proximity}
         searcher = self.searcher(config)
         self.boost_title(title)
         return searcher.index.rank(
@@ -207,10 +208,9 @@ class Rankers:
         return [i for i, _ in ranked[:DEPTH]]
 
 
-def lexical_knobs(config: Config) -> tuple[bool, int, bool, float]:
+def lexical_knobs(config: Config) -> tuple[int, bool, float]:
     shipped = Tuning()
     return (
-        config.get("general_vocabulary", shipped.general_vocabulary),
         config.get("feedback_terms", shipped.feedback_terms),
         config.get("proximity", shipped.proximity),
         config.get("title_boost", SHIPPED_BOOSTS["title"]),
@@ -420,6 +420,9 @@ def main() -> None:
     add_eval_arguments(parser)
     parser.add_argument("--model", default=None, help="PML_EMBEDDING_MODEL to use")
     parser.add_argument("--quick", action="store_true", help="the served table only")
+    parser.add_argument(
+        "--models", nargs="+", default=[], help="PML_EMBEDDING_MODEL values to compare"
+    )
     args = parser.parse_args()
     queries = [q for path in args.queries for q in load_queries(path)]
     print(f"{len(queries)} judged queries, {FOLDS}-fold cross-validation (aggregates only)")
@@ -438,6 +441,8 @@ def main() -> None:
         sweep(rankers, queries, folds_of(queries))
     for library in libraries.values():
         library.close()
+    if args.models:
+        model_table(args, queries)
 
 
 def typos(library: Library, queries: list[Query]) -> None:
@@ -493,6 +498,52 @@ def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
         without, _ = held_out(grid_scores, folds, _where(candidates, knob, off))
         print(_gain_row([name, mode], with_it, without, queries))
     print(f"\n(sweep took {time.perf_counter() - started:.0f}s)")
+
+
+def model_table(args: argparse.Namespace, queries: list[Query]) -> None:
+    """Served and cross-validated nDCG@10 per embedding model (the shipped passage
+    cut), and what embedding the same passages costs each one."""
+    folds = folds_of(queries)
+    sample: list[str] = []
+    rows = []
+    for model in args.models:
+        folder = args.cache / Path(model).name / "library"
+        write_library(args.corpus, folder)
+        data = args.cache / Path(model).name / f"data-{_passages.GRANULARITY}"
+        library = Library.open(Settings(library=folder, data_dir=data, embedding_model=model))
+        library.refresh()
+        library.semantic.sync()
+        rankers = Rankers({_passages.GRANULARITY: library})
+        semantic = statistics.fmean(served(library, queries, "semantic"))
+        hybrid = statistics.fmean(served(library, queries, "hybrid"))
+        candidates = [c for c in configs("hybrid") if c["granularity"] == _passages.GRANULARITY]
+        table, _ = cross_validated(
+            per_query(rankers, queries, "hybrid", candidates), queries, folds
+        )
+        rankers.boost_title(SHIPPED_BOOSTS["title"])
+        embedder = library.semantic.embedder
+        assert embedder is not None
+        if not sample:
+            sample = [p.text for p in library.semantic.passages(_sample_keys(library)).values()]
+        started = time.perf_counter()
+        embedder.embed(sample)
+        seconds = time.perf_counter() - started
+        rows.append((model, semantic, hybrid, table["overall"], seconds, embedder.dimension))
+        library.close()
+    print(f"\nModels (served nDCG@10; CV hybrid; embedding {len(sample)} passages in one batch)\n")
+    print("| model | semantic | hybrid | hybrid, CV | embedding | dimension |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for model, semantic, hybrid, cv, seconds, dimension in rows:
+        name = Path(model).name
+        print(
+            f"| {name} | {semantic:.3f} | {hybrid:.3f} | {cv:.3f} | {seconds:.1f} s | {dimension} |"
+        )
+
+
+def _sample_keys(library: Library, size: int = 64) -> list[tuple[str, int]]:
+    """The first passage of `size` postmortems (the same for every model)."""
+    ids = sorted(library.searcher.index.ids())[:size]
+    return [(identifier, 0) for identifier in ids]
 
 
 def _where(candidates: list[Config], knob: str, value: Any) -> list[int]:

@@ -47,9 +47,6 @@ class Tuning:
     rrf_k: int = 10
     # The semantic ranking's vote relative to full-text's.
     semantic_vote: float = 0.8
-    # Expand full-text queries with the built-in general vocabulary
-    # (_expansion.py); the taxonomy's own names are always used.
-    general_vocabulary: bool = True
     # Search for what a question is about, without its framing ("incidents
     # where ...", "what went wrong when ..."): _query.topic.
     framing: bool = True
@@ -244,7 +241,7 @@ class Searcher:
 
     def expansion(self, text: str) -> Expansion:
         """What the query also means (_expansion.py), as the tuning asks."""
-        return _expansion.expand(self.vocabulary, text, self.tuning.general_vocabulary)
+        return _expansion.expand(self.vocabulary, text)
 
     def ranking(
         self,

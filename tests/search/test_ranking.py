@@ -1,4 +1,4 @@
-"""Ranking settings: general vocabulary only, feedback, the eval harness."""
+"""Ranking settings: feedback, the eval harness."""
 
 from __future__ import annotations
 
@@ -12,24 +12,13 @@ from benchmarks import eval_search
 from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.format.postmortem import parse
-from indexer.search import SearchIndex, _expansion, _query, _schema
+from indexer.search import SearchIndex, _query, _schema
 from indexer.search._fulltext import Feedback
 from indexer.search._hybrid import DEFAULT_TUNING
 from tests.conftest import postmortem_text
 
 EMPTY = taxonomy.parse("schema: 1\n", Path("taxonomy.yaml"))
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_general_vocabulary_gives_other_names_never_related_failures() -> None:
-    assert "out of memory" in _expansion.expand(EMPTY, "oom killer").phrases
-    assert "reverted" in _expansion.expand(EMPTY, "rolled back").phrases
-    # Related failure modes are a judgment about which failures go together,
-    # not another name: they are left to the taxonomy and to semantic search.
-    brain = _expansion.expand(EMPTY, "split brain").phrases
-    assert "network partition" not in brain and "quorum" not in brain
-    assert "thundering herd" not in _expansion.expand(EMPTY, "retry storm").phrases
-    assert _expansion.expand(EMPTY, "oom", general=False).phrases == ()
 
 
 def _index() -> SearchIndex:
