@@ -135,13 +135,17 @@ class ExactVectorIndex:
             scores = _scores(self.matrix, query, self.blocks)
         else:
             scores = _half_scores(self._half, query, self.blocks)
-        best = np.maximum.reduceat(scores, self.starts)
+        # Rounded: the product's last bits depend on the matrix's shape (BLAS
+        # blocking), and a reader's list must not change with postmortems they
+        # cannot see; equal scores then rank in id order (the rows' order).
+        passage_best = np.maximum.reduceat(scores, self.starts)
+        best = np.round(passage_best, 5)
         k = min(k, len(best))
         top = np.argpartition(-best, k - 1)[:k]
-        top = top[np.argsort(-best[top], kind="stable")]
+        top = top[np.lexsort((top, -best[top]))]  # ties: the rows' (ids') order
         # Each top postmortem's best passage: the first of its rows that scores its best.
         counts = np.diff(self.starts, append=self.passages)
-        rows = np.flatnonzero(scores == np.repeat(best, counts))
+        rows = np.flatnonzero(scores == np.repeat(passage_best, counts))
         owners = np.searchsorted(self.starts, rows, side="right") - 1
         owner_list, first = np.unique(owners, return_index=True)
         best_row = np.empty(len(best), dtype=np.int64)
