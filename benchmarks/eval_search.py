@@ -1,33 +1,41 @@
-"""Relevance harness: nDCG@10 per search mode and query kind, all-dev and cross-validated.
+"""Relevance harness: what users get, what each ranking component is worth, under cross-validation.
 
     python benchmarks/eval_search.py [--corpus FILE] [--queries FILE ...] [--cache DIR]
+                                     [--model NAME] [--quick]
 
-Writes the corpus out as a library, indexes it once per way of cutting
-passages (embeddings with PML_EMBEDDING_MODEL, default the packaged
+Writes the corpus out as a library of Markdown files, indexes it as `pml
+index` does (`Library.open`, `refresh`, `semantic.sync`, the shipped
+settings; embeddings with PML_EMBEDDING_MODEL, default the packaged
 all-MiniLM-L6-v2, cached in --cache across runs), and prints:
 
-1. the all-dev table: the shipped settings (`Tuning()`), every query, every
-   mode, scored end to end through `Searcher.search`;
-2. reference rows, fixed settings: the issue's plain MiniLM (one passage
-   per paragraph, "Title. paragraph", best passage, no floor: the "plain"
-   cut of _passages.py) and a naive RRF (k=60, equal votes) of it with our
-   full-text;
-3. the typo and match-strength tables;
-4. the cross-validated table: for each mode, the judged queries are split
-   into 5 folds (stratified by kind); the settings with the best mean
-   nDCG@10 on four folds are scored on the fifth, and the held-out scores
-   of all five folds are averaged;
-5. ablations for semantic and hybrid mode under the same cross-validation:
-   each knob fixed to each value while the others are still chosen on the
-   training folds;
-6. the settings each fold chose, and the settings best on all queries.
+1. the served table: every mode through `Searcher.search`, the function the
+   /api/search route calls, overall and per query kind; with three plain
+   reference rows on the same library: tantivy BM25 (one field, stop words,
+   English stemming), all-MiniLM one passage per paragraph ("Title.
+   paragraph", a postmortem scores its best passage) and a naive RRF (k=60,
+   equal votes) of those two;
+2. the cross-validated table: the judged queries are split into 5 folds,
+   stratified by kind; for each fold the setting with the best mean nDCG@10
+   on the other four is scored on it;
+3. the ablation table: for each ranking component, the cross-validated
+   score with it and without it (every other knob still chosen per fold),
+   the gain, and a paired bootstrap 90% interval of the gain over queries.
+   A component whose interval does not lie above zero has not earned its
+   place (docs/search.md);
+4. typo correction: the served hybrid search with one word of each query
+   misspelled, corrected and as typed, with the same paired interval;
+5. with --models A B ..., the model table: for each embedding model, served
+   semantic and hybrid nDCG@10, the cross-validated hybrid figure (the
+   shipped passage cut), and the cost of embedding the same passages one
+   after the other on this machine (so both models see the same load).
 
-Hybrid rankings without feedback are fused from memoised full-text rankings
-and semantic matches (the steps of `Searcher.ranking`, each done once per
-query), so the grid costs seconds.
+Rankings that do not depend on fusion (full-text's, the semantic matches)
+are memoised per query, so the grid costs seconds once the corpus is
+embedded.
 
 The judged queries are a black box: this prints aggregates only, never a
-query, its text or a per-query figure. Defaults read ../shared.
+query, its text or a per-query figure. Defaults read ../shared (all three
+query files).
 """
 
 from __future__ import annotations
@@ -36,17 +44,20 @@ import argparse
 import dataclasses
 import hashlib
 import itertools
+import random
 import statistics
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import tantivy
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.corpus import write_library
+from benchmarks.corpus import load, write_library
 from benchmarks.relevance import add_eval_arguments, load_queries, ndcg_at
 from indexer.config import Settings
 from indexer.filters import Filters
@@ -61,57 +72,56 @@ FOLDS = 5
 GRANULARITIES = ("sections", "paragraphs")  # the shipped one first
 REFERENCE = "plain"  # the issue's plain passage cut, indexed for the reference rows
 DEPTH = 10
+CANDIDATES = 100
 EVERYONE: frozenset[str] = frozenset()
+RESAMPLES = 2000
+LEVEL = 0.90
 
-# The settings tried. Each knob is general (docs/search.md says what it does);
-# none names a query.
+# The settings tried, per mode. Each knob is general (docs/search.md says
+# what it does); none names a query. The first value is the shipped one.
+FULLTEXT_GRID: dict[str, tuple[Any, ...]] = {
+    "framing": (True, False),
+    "feedback_terms": (10, 0),
+    "proximity": (True, False),
+    "title_boost": (0.25, 0.0, 0.5),
+}
 GRID: dict[str, dict[str, tuple[Any, ...]]] = {
-    "fulltext": {
-        "general_vocabulary": (True, False),
-        "feedback_terms": (0, 10, 20),
-        "title_boost": (0.25, 0.5, 1.0),
-    },
+    "fulltext": FULLTEXT_GRID,
     "semantic": {
+        "framing": (True, False),
         "granularity": GRANULARITIES,
-        "document_mix": (0.0, 0.3),
-        "semantic_feedback": (0.0, 0.5, 1.0),
     },
     "hybrid": {
-        "general_vocabulary": (True, False),
-        "feedback_terms": (0, 10),
-        "title_boost": (0.25, 0.5, 1.0),
+        **FULLTEXT_GRID,
         "granularity": GRANULARITIES,
-        "rrf_k": (10, 20),
-        "semantic_vote": (0.6, 0.8, 1.0),
-        "semantic_vote_long": (0.8, 1.0, 1.3),
+        "rrf_k": (10, 60),
+        "semantic_vote": (0.8, 1.0),
     },
 }
-# Not `Tuning` fields: how the corpus is cut, how hybrid fuses, and the
-# full-text title field's boost (_schema.FIELD_BOOSTS; the body repeats the title).
-SEARCHER_KNOBS = ("granularity", "fusion", "title_boost")
-SHIPPED_BOOSTS = dict(_schema.FIELD_BOOSTS)
-
-# Reference rows, fixed settings: the issue's plain MiniLM (one passage per
-# paragraph, "Title. paragraph", document = its best passage, no floor) and a
-# naive fusion of it with our full-text (RRF, k=60, equal votes).
-PLAIN = {"granularity": REFERENCE, "semantic_floor": 0.0}
-REFERENCES = (
-    ("semantic", "plain MiniLM, passage per paragraph (reference)", PLAIN),
-    (
-        "hybrid",
-        "RRF k=60 equal: full-text + plain MiniLM (reference)",
-        {
-            **PLAIN,
-            "fusion": "rrf",
-            "rrf_k": 60,
-            "semantic_vote": 1.0,
-            "semantic_vote_long": 1.0,
-        },
-    ),
+# Each component: (name, mode, knob, with it, without it).
+COMPONENTS = (
+    ("framing words dropped", "fulltext", "framing", True, False),
+    ("framing words dropped", "semantic", "framing", True, False),
+    ("framing words dropped", "hybrid", "framing", True, False),
+    ("feedback", "fulltext", "feedback_terms", 10, 0),
+    ("feedback", "hybrid", "feedback_terms", 10, 0),
+    ("word-pair proximity", "fulltext", "proximity", True, False),
+    ("word-pair proximity", "hybrid", "proximity", True, False),
+    ("title weight 0.25 (vs none)", "fulltext", "title_boost", 0.25, 0.0),
+    ("title weight 0.25 (vs none)", "hybrid", "title_boost", 0.25, 0.0),
+    ("passages per section (vs paragraph)", "semantic", "granularity", "sections", "paragraphs"),
+    ("passages per section (vs paragraph)", "hybrid", "granularity", "sections", "paragraphs"),
+    ("fusion constant rrf_k 10 (vs 60)", "hybrid", "rrf_k", 10, 60),
+    ("semantic vote 0.8 (vs 1.0)", "hybrid", "semantic_vote", 0.8, 1.0),
 )
+# Not `Tuning` fields: how the corpus is cut, and the full-text title field's
+# boost (_schema.FIELD_BOOSTS; the body repeats the title).
+SEARCHER_KNOBS = ("granularity", "title_boost")
+SHIPPED_BOOSTS = dict(_schema.FIELD_BOOSTS)
 
 Query = dict[str, Any]
 Config = dict[str, Any]
+Table = dict[str, float]
 
 
 def folds_of(queries: list[Query]) -> list[int]:
@@ -126,6 +136,10 @@ def folds_of(queries: list[Query]) -> list[int]:
     return [fold[q["qid"]] for q in queries]
 
 
+def tuning_of(config: Config) -> Tuning:
+    return Tuning(**{k: v for k, v in config.items() if k not in SEARCHER_KNOBS})
+
+
 class Rankers:
     """The rankings of one corpus, with the parts that do not depend on fusion memoised."""
 
@@ -134,20 +148,23 @@ class Rankers:
 
     def searcher(self, config: Config) -> _hybrid.Searcher:
         library = self.libraries[config.get("granularity", _passages.GRANULARITY)]
-        tuning = Tuning(**{k: v for k, v in config.items() if k not in SEARCHER_KNOBS})
-        fusion = config.get("fusion", library.searcher.fusion)
-        return dataclasses.replace(library.searcher, tuning=tuning, fusion=fusion)
+        return dataclasses.replace(library.searcher, tuning=tuning_of(config))
 
     @cache  # noqa: B019 - one Rankers per run
     def lexical(
-        self, text: str, general: bool, terms: int, weight: float, title: float
+        self, text: str, terms: int, proximity: bool, title: float
     ) -> list[tuple[str, float]]:
-        config = {"general_vocabulary": general, "feedback_terms": terms, "feedback_weight": weight}
+        config = {"feedback_terms": terms, "proximity": proximity}
         searcher = self.searcher(config)
         self.boost_title(title)
-        expand = searcher.expansion(text)
         return searcher.index.rank(
-            _query.parse(text), Filters(), EVERYONE, 100, expand, feedback=searcher.tuning.feedback
+            _query.parse(text),
+            Filters(),
+            EVERYONE,
+            CANDIDATES,
+            searcher.expansion(text),
+            feedback=searcher.tuning.feedback,
+            proximity=proximity,
         )
 
     def boost_title(self, title: float) -> None:
@@ -159,48 +176,104 @@ class Rankers:
                 library.searcher.index._queries.clear()  # parsed with the old boosts
 
     @cache  # noqa: B019
-    def matches(self, text: str, granularity: str, floor: float, mix: float) -> list[Match]:
-        """The semantic matches as `Searcher.ranking` finds them (no feedback)."""
-        config = {"granularity": granularity, "semantic_floor": floor, "document_mix": mix}
-        searcher = self.searcher(config)
+    def matches(self, text: str, granularity: str) -> list[Match]:
+        """The semantic matches as `Searcher.ranking` finds them."""
+        searcher = self.searcher({"granularity": granularity})
         vector = searcher.semantic.query_vector(text)
-        return searcher._semantic_matches(text, Filters(), EVERYONE, 100, vector)
+        return searcher._semantic_matches(text, Filters(), EVERYONE, CANDIDATES, vector)
 
     def ranked(self, text: str, mode: str, config: Config) -> list[str]:
-        tuning = self.searcher(config).tuning
-        lexical = self.lexical(text, *lexical_knobs(tuning, config))
+        text = self.searcher(config).about(text)
         if mode == "fulltext":
-            return [i for i, _ in lexical[:DEPTH]]
-        if config.get("fusion", "rrf") != "rrf":
-            config = {k: v for k, v in config.items() if k != "rrf_k"}  # not read
+            return [i for i, _ in self.lexical(text, *lexical_knobs(config))[:DEPTH]]
         return self.ranking(text, mode, tuple(sorted(config.items())))
 
     @cache  # noqa: B019
     def ranking(self, text: str, mode: str, config: tuple[tuple[str, Any], ...]) -> list[str]:
-        """The ranking as `Searcher.ranking` makes it; without feedback, from the
-        memoised lexical ranking and semantic matches (the same steps, done once)."""
-        searcher = self.searcher(dict(config))
+        """The ranking as `Searcher.ranking` makes it; in hybrid mode fused from the
+        memoised full-text ranking and semantic matches (the same steps, done once)."""
+        settings = dict(config)
+        searcher = self.searcher(settings)
         tuning = searcher.tuning
         parsed = _query.parse(text)
-        if mode == "hybrid" and not tuning.hybrid_feedback:
-            granularity = dict(config).get("granularity", _passages.GRANULARITY)
-            lexical = self.lexical(text, *lexical_knobs(tuning, dict(config)))
-            found = self.matches(text, granularity, tuning.semantic_floor, tuning.document_mix)
-            fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning, parsed)
+        if mode == "hybrid":
+            granularity = settings.get("granularity", _passages.GRANULARITY)
+            lexical = self.lexical(text, *lexical_knobs(settings))
+            found = self.matches(text, granularity)
+            fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning)
+            fused = _hybrid.matched(fused, lexical, found)
             return [i for i, _ in fused[:DEPTH]]
         expand = searcher.expansion(text)
-        fused, _ = searcher.ranking(parsed, text, Filters(), mode, EVERYONE, 100, expand)
-        return [i for i, _ in fused[:DEPTH]]
+        ranked, _ = searcher.ranking(parsed, text, Filters(), mode, EVERYONE, CANDIDATES, expand)
+        return [i for i, _ in ranked[:DEPTH]]
 
 
-def lexical_knobs(tuning: Tuning, config: Config) -> tuple[bool, int, float, float]:
-    title = config.get("title_boost", SHIPPED_BOOSTS["title"])
-    return tuning.general_vocabulary, tuning.feedback_terms, tuning.feedback_weight, title
+def lexical_knobs(config: Config) -> tuple[int, bool, float]:
+    shipped = Tuning()
+    return (
+        config.get("feedback_terms", shipped.feedback_terms),
+        config.get("proximity", shipped.proximity),
+        config.get("title_boost", SHIPPED_BOOSTS["title"]),
+    )
 
 
-def configs(mode: str, fixed: Config | None = None) -> list[Config]:
-    grid = dict(GRID[mode])
-    grid.update({k: (v,) for k, v in (fixed or {}).items()})
+class PlainBM25:
+    """The reference full-text ranker: tantivy BM25 over one field (title and text),
+    Lucene's English stop words, English stemming; no boosts, no expansion."""
+
+    def __init__(self, documents: Iterable[dict[str, Any]]) -> None:
+        builder = tantivy.SchemaBuilder()
+        builder.add_text_field("id", stored=True, tokenizer_name="raw")
+        builder.add_text_field("text", stored=False, tokenizer_name="plain_en")
+        self.index = tantivy.Index(builder.build())
+        self.index.register_tokenizer("plain_en", _schema.analyzer())
+        writer = self.index.writer(heap_size=50_000_000, num_threads=1)
+        for document in documents:
+            writer.add_document(
+                tantivy.Document(id=document["id"], text=f"{document['title']}\n{document['text']}")
+            )
+        writer.commit()
+        writer.wait_merging_threads()
+        self.index.reload()
+
+    def rank(self, text: str, k: int = DEPTH) -> list[str]:
+        words = _query.clean(text).split()
+        if not _schema.analyze(" ".join(words)):  # an empty query would match everything
+            return []
+        query, _ = self.index.parse_query_lenient(" ".join(f'"{w}"' for w in words), ["text"])
+        searcher = self.index.searcher()
+        return [searcher.doc(address)["id"][0] for _, address in searcher.search(query, k).hits]
+
+
+def naive_rrf(first: Sequence[str], second: Sequence[str], k: int = 60) -> list[str]:
+    """Reciprocal rank fusion with equal votes: the reference hybrid."""
+    scores: dict[str, float] = {}
+    for ranking in (first, second):
+        for rank, identifier in enumerate(ranking):
+            scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(scores, key=lambda i: (-scores[i], i))
+
+
+def references(
+    plain_bm25: PlainBM25, rankers: Rankers, queries: list[Query]
+) -> list[tuple[str, list[float]]]:
+    """Per-query nDCG@10 of the three reference rankers (never printed per query)."""
+    words, meaning, both = [], [], []
+    for q in queries:
+        lexical = plain_bm25.rank(q["query"], CANDIDATES)
+        semantic = [m.postmortem_id for m in rankers.matches(q["query"], REFERENCE)]
+        words.append(ndcg_at(lexical, q["relevant"]))
+        meaning.append(ndcg_at(semantic, q["relevant"]))
+        both.append(ndcg_at(naive_rrf(lexical, semantic), q["relevant"]))
+    return [
+        ("plain BM25 (one field, stop words)", words),
+        ("plain MiniLM, passage per paragraph", meaning),
+        ("naive RRF k=60 of the two plain ones", both),
+    ]
+
+
+def configs(mode: str) -> list[Config]:
+    grid = GRID[mode]
     return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
@@ -214,7 +287,7 @@ def per_query(
     ]
 
 
-def by_kind(scores: list[float], queries: list[Query]) -> dict[str, float]:
+def by_kind(scores: Sequence[float], queries: list[Query]) -> Table:
     table = {"overall": statistics.fmean(scores)}
     for kind in KINDS[1:]:
         of_kind = [s for s, q in zip(scores, queries, strict=True) if q["kind"] == kind]
@@ -222,23 +295,46 @@ def by_kind(scores: list[float], queries: list[Query]) -> dict[str, float]:
     return table
 
 
-def cross_validated(
-    grid_scores: list[list[float]], queries: list[Query], folds: list[int]
-) -> tuple[dict[str, float], list[int]]:
-    """Held-out scores by kind, and the config each fold chose (by index)."""
-    held_out = [0.0] * len(queries)
+def held_out(
+    grid_scores: list[list[float]], folds: list[int], allowed: Sequence[int] | None = None
+) -> tuple[list[float], list[int]]:
+    """Each query's score under the config chosen on the other folds (among `allowed`
+    configs), and the config each fold chose (by index)."""
+    allowed = range(len(grid_scores)) if allowed is None else allowed
+    scores = [0.0] * len(folds)
     chosen = []
     for fold in range(FOLDS):
         train = [n for n, f in enumerate(folds) if f != fold]
-        best = max(
-            range(len(grid_scores)),
-            key=lambda c: (statistics.fmean(grid_scores[c][n] for n in train), -c),
-        )
+        best = max(allowed, key=lambda c: (statistics.fmean(grid_scores[c][n] for n in train), -c))
         chosen.append(best)
         for n, f in enumerate(folds):
             if f == fold:
-                held_out[n] = grid_scores[best][n]
-    return by_kind(held_out, queries), chosen
+                scores[n] = grid_scores[best][n]
+    return scores, chosen
+
+
+def cross_validated(
+    grid_scores: list[list[float]], queries: list[Query], folds: list[int]
+) -> tuple[Table, list[int]]:
+    """Held-out scores by kind, and the config each fold chose (by index)."""
+    scores, chosen = held_out(grid_scores, folds)
+    return by_kind(scores, queries), chosen
+
+
+def interval(
+    gains: Sequence[float], queries: list[Query], level: float = LEVEL
+) -> tuple[float, float]:
+    """Paired bootstrap interval of the mean gain: queries resampled within each kind."""
+    rng = random.Random(26)
+    kinds = [[n for n, q in enumerate(queries) if q["kind"] == kind] for kind in KINDS[1:]]
+    kinds = [members for members in kinds if members]
+    means = []
+    for _ in range(RESAMPLES):
+        sample = [gains[rng.choice(members)] for members in kinds for _ in members]
+        means.append(statistics.fmean(sample))
+    means.sort()
+    tail = (1 - level) / 2
+    return means[int(tail * RESAMPLES)], means[int((1 - tail) * RESAMPLES) - 1]
 
 
 def open_libraries(corpus: Path, cache_dir: Path, model: str | None) -> dict[str, Library]:
@@ -264,7 +360,7 @@ def open_libraries(corpus: Path, cache_dir: Path, model: str | None) -> dict[str
     return libraries
 
 
-def print_table(title: str, rows: Iterable[tuple[str, dict[str, float]]]) -> None:
+def print_table(title: str, rows: Iterable[tuple[str, Table]]) -> None:
     print(f"\n{title}\n")
     print("| " + " | ".join(["", *KINDS]) + " |")
     print("| --- " * (len(KINDS) + 1) + "|")
@@ -272,14 +368,18 @@ def print_table(title: str, rows: Iterable[tuple[str, dict[str, float]]]) -> Non
         print(f"| {name} | " + " | ".join(f"{table[k]:.3f}" for k in KINDS) + " |")
 
 
-def end_to_end(library: Library, queries: list[Query], mode: str) -> dict[str, float]:
-    """The shipped settings through the public entry point, as a user's search runs."""
+def served(
+    library: Library, queries: list[Query], mode: str, as_typed: bool = False
+) -> list[float]:
+    """Per-query nDCG@10 of the shipped settings through the route's search function."""
     searcher = library.searcher
-    scores = [
-        ndcg_at([h.id for h in searcher.search(q["query"], mode=mode).results], q["relevant"])
+    return [
+        ndcg_at(
+            [h.id for h in searcher.search(q["query"], mode=mode, as_typed=as_typed).results],
+            q["relevant"],
+        )
         for q in queries
     ]
-    return by_kind(scores, queries)
 
 
 def misspell(query: Query) -> str:
@@ -311,66 +411,6 @@ def misspell(query: Query) -> str:
     return " ".join([*words[:n], word, *words[n + 1 :]])
 
 
-def typo_table(library: Library, queries: list[Query]) -> list[tuple[str, dict[str, float]]]:
-    """nDCG@10 of the clean queries, the misspelled ones (corrected), and misspelled as typed."""
-    searcher = library.searcher
-    misspelled = [{**q, "query": misspell(q)} for q in queries]
-    changed = sum(m["query"] != q["query"] for m, q in zip(misspelled, queries, strict=True))
-    print(f"\n{changed} of {len(queries)} queries have a word of 5+ letters to misspell")
-    rows = []
-    for mode in ("fulltext", "hybrid"):
-        for name, batch, as_typed in (
-            ("clean", queries, False),
-            ("misspelled, corrected", misspelled, False),
-            ("misspelled, as typed", misspelled, True),
-        ):
-            scores = [
-                ndcg_at(
-                    [
-                        h.id
-                        for h in searcher.search(q["query"], mode=mode, as_typed=as_typed).results
-                    ],
-                    q["relevant"],
-                )
-                for q in batch
-            ]
-            rows.append((f"{mode}: {name}", by_kind(scores, batch)))
-    return rows
-
-
-def strength_tables(library: Library, queries: list[Query]) -> None:
-    """How often a top-10 hit of each strength (and each signal bin) is relevant."""
-    searcher = library.searcher
-    for mode in ("fulltext", "hybrid"):
-        hits = [
-            (hit, q["relevant"].get(hit.id, 0))
-            for q in queries
-            for hit in searcher.search(q["query"], mode=mode).results
-        ]
-        print(f"\n{mode}: top-10 hits by strength (share relevant: grade >= 1 / grade 2)\n")
-        print("| strength | hits | relevant | grade 2 |\n| --- | --- | --- | --- |")
-        for level in ("strong", "partial", "weak"):
-            print(_share(level, [g for h, g in hits if h.strength == level]))
-        if mode == "hybrid":
-            print("\n| similarity | hits | relevant | grade 2 |\n| --- | --- | --- | --- |")
-            edges = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 1.01)
-            for low, high in itertools.pairwise(edges):
-                inside = [g for h, g in hits if low <= (h.similarity or 0.0) < high]
-                print(_share(f"{low:.2f}-{high:.2f}", inside))
-        print("\n| coverage | hits | relevant | grade 2 |\n| --- | --- | --- | --- |")
-        for low, high in ((0.0, 0.01), (0.01, 0.5), (0.5, 0.99), (0.99, 1.01)):
-            inside = [g for h, g in hits if low <= h.coverage < high]
-            print(_share(f"{low:.2f}-{high:.2f}", inside))
-
-
-def _share(name: str, grades: list[int]) -> str:
-    if not grades:
-        return f"| {name} | 0 | - | - |"
-    relevant = sum(g >= 1 for g in grades) / len(grades)
-    exact = sum(g == 2 for g in grades) / len(grades)
-    return f"| {name} | {len(grades)} | {relevant:.2f} | {exact:.2f} |"
-
-
 def describe(config: Config) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items())
 
@@ -379,71 +419,135 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_eval_arguments(parser)
     parser.add_argument("--model", default=None, help="PML_EMBEDDING_MODEL to use")
-    parser.add_argument("--quick", action="store_true", help="skip the cross-validation sweep")
+    parser.add_argument("--quick", action="store_true", help="the served table only")
+    parser.add_argument(
+        "--models", nargs="+", default=[], help="PML_EMBEDDING_MODEL values to compare"
+    )
     args = parser.parse_args()
     queries = [q for path in args.queries for q in load_queries(path)]
     print(f"{len(queries)} judged queries, {FOLDS}-fold cross-validation (aggregates only)")
-    cache_dir = args.cache / (args.model or "default")
+    cache_dir = args.cache / (Path(args.model).name if args.model else "default")
     libraries = open_libraries(args.corpus, cache_dir, args.model)
+    documents = load(args.corpus)
     rankers = Rankers(libraries)
-    folds = folds_of(queries)
     shipped = libraries[_passages.GRANULARITY]
-    print_table(
-        "All dev queries, shipped settings (Tuning()), end to end (nDCG@10)",
-        ((mode, end_to_end(shipped, queries, mode)) for mode in MODES),
-    )
-    print_table(
-        "Reference rows, all dev queries, fixed settings (nDCG@10)",
-        (
-            (name, by_kind(per_query(rankers, queries, mode, [config])[0], queries))
-            for mode, name, config in REFERENCES
-        ),
-    )
-    print_table(
-        "Typos: one word misspelled per query, shipped settings (nDCG@10)",
-        typo_table(shipped, queries),
-    )
-    strength_tables(shipped, queries)
+    rows = [(mode, by_kind(served(shipped, queries, mode), queries)) for mode in MODES]
+    rows += [
+        (n, by_kind(s, queries)) for n, s in references(PlainBM25(documents), rankers, queries)
+    ]
+    print_table("Served: shipped settings through Searcher.search (nDCG@10)", rows)
+    typos(shipped, queries)
     if not args.quick:
-        sweep(rankers, queries, folds)
+        sweep(rankers, queries, folds_of(queries))
     for library in libraries.values():
         library.close()
+    if args.models:
+        model_table(args, queries)
+
+
+def typos(library: Library, queries: list[Query]) -> None:
+    """Typo correction's worth: misspelled queries corrected vs as typed, and its cost
+    on the clean ones (served hybrid search)."""
+    misspelled = [{**q, "query": misspell(q)} for q in queries]
+    changed = sum(m["query"] != q["query"] for m, q in zip(misspelled, queries, strict=True))
+    print(f"\nTypo correction ({changed} of {len(queries)} queries misspelled; served hybrid)\n")
+    print(
+        "| queries | corrected | as typed | gain | 90% interval |\n| --- | --- | --- | --- | --- |"
+    )
+    for name, batch in (("misspelled", misspelled), ("clean", queries)):
+        fixed = served(library, batch, "hybrid")
+        typed = served(library, batch, "hybrid", as_typed=True)
+        print(_gain_row([name], fixed, typed, queries))
+
+
+def _gain_row(names: list[str], on: list[float], off: list[float], queries: list[Query]) -> str:
+    gains = [a - b for a, b in zip(on, off, strict=True)]
+    low, high = interval(gains, queries)
+    verdict = "earns its place" if low > 0 else "not shown"
+    return (
+        f"| {' | '.join(names)} | {statistics.fmean(on):.3f} | {statistics.fmean(off):.3f} | "
+        f"{statistics.fmean(gains):+.3f} | [{low:+.3f}, {high:+.3f}] {verdict} |"
+    )
 
 
 def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
-    """The cross-validated tables, the ablations and the settings each fold chose."""
-    chosen_rows, ablations = [], []
+    """The cross-validated table, the ablation table and the settings each fold chose."""
     started = time.perf_counter()
+    rows = []
+    grids: dict[str, tuple[list[Config], list[list[float]]]] = {}
     for mode in MODES:
         candidates = configs(mode)
         grid_scores = per_query(rankers, queries, mode, candidates)
+        grids[mode] = (candidates, grid_scores)
         table, chosen = cross_validated(grid_scores, queries, folds)
-        chosen_rows.append((mode, table))
-        best_all = max(range(len(candidates)), key=lambda c: statistics.fmean(grid_scores[c]))
+        rows.append((mode, table))
         print(f"\n{mode}: {len(candidates)} settings tried")
         for fold, c in enumerate(chosen):
             print(f"  fold {fold + 1} chose: {describe(candidates[c])}")
-        print(f"  best on all queries: {describe(candidates[best_all])}")
-        if mode != "fulltext":
-            ablations += ablate(rankers, queries, folds, mode)
     rankers.boost_title(SHIPPED_BOOSTS["title"])
-    print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", chosen_rows)
-    print_table("Cross-validated, one knob fixed (the others chosen per fold)", ablations)
+    print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", rows)
+    print(
+        f"\nAblations: cross-validated with the component and without it (the other knobs "
+        f"chosen per fold), paired bootstrap {LEVEL:.0%} interval of the gain over queries\n"
+    )
+    print("| component | mode | with | without | gain | 90% interval |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, mode, knob, on, off in COMPONENTS:
+        candidates, grid_scores = grids[mode]
+        with_it, _ = held_out(grid_scores, folds, _where(candidates, knob, on))
+        without, _ = held_out(grid_scores, folds, _where(candidates, knob, off))
+        print(_gain_row([name, mode], with_it, without, queries))
     print(f"\n(sweep took {time.perf_counter() - started:.0f}s)")
 
 
-def ablate(
-    rankers: Rankers, queries: list[Query], folds: list[int], mode: str
-) -> list[tuple[str, dict[str, float]]]:
+def model_table(args: argparse.Namespace, queries: list[Query]) -> None:
+    """Served and cross-validated nDCG@10 per embedding model (the shipped passage
+    cut), and what embedding the same passages costs each one."""
+    folds = folds_of(queries)
+    sample: list[str] = []
     rows = []
-    for knob, values in GRID[mode].items():
-        for value in values:
-            candidates = configs(mode, {knob: value})
-            table, _ = cross_validated(
-                per_query(rankers, queries, mode, candidates), queries, folds
-            )
-            rows.append((f"{mode}: {knob}={value}", table))
-    return rows
+    for model in args.models:
+        folder = args.cache / Path(model).name / "library"
+        write_library(args.corpus, folder)
+        data = args.cache / Path(model).name / f"data-{_passages.GRANULARITY}"
+        library = Library.open(Settings(library=folder, data_dir=data, embedding_model=model))
+        library.refresh()
+        library.semantic.sync()
+        rankers = Rankers({_passages.GRANULARITY: library})
+        semantic = statistics.fmean(served(library, queries, "semantic"))
+        hybrid = statistics.fmean(served(library, queries, "hybrid"))
+        candidates = [c for c in configs("hybrid") if c["granularity"] == _passages.GRANULARITY]
+        table, _ = cross_validated(
+            per_query(rankers, queries, "hybrid", candidates), queries, folds
+        )
+        rankers.boost_title(SHIPPED_BOOSTS["title"])
+        embedder = library.semantic.embedder
+        assert embedder is not None
+        if not sample:
+            sample = [p.text for p in library.semantic.passages(_sample_keys(library)).values()]
+        started = time.perf_counter()
+        embedder.embed(sample)
+        seconds = time.perf_counter() - started
+        rows.append((model, semantic, hybrid, table["overall"], seconds, embedder.dimension))
+        library.close()
+    print(f"\nModels (served nDCG@10; CV hybrid; embedding {len(sample)} passages in one batch)\n")
+    print("| model | semantic | hybrid | hybrid, CV | embedding | dimension |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for model, semantic, hybrid, cv, seconds, dimension in rows:
+        name = Path(model).name
+        print(
+            f"| {name} | {semantic:.3f} | {hybrid:.3f} | {cv:.3f} | {seconds:.1f} s | {dimension} |"
+        )
+
+
+def _sample_keys(library: Library, size: int = 64) -> list[tuple[str, int]]:
+    """The first passage of `size` postmortems (the same for every model)."""
+    ids = sorted(library.searcher.index.ids())[:size]
+    return [(identifier, 0) for identifier in ids]
+
+
+def _where(candidates: list[Config], knob: str, value: Any) -> list[int]:
+    return [n for n, c in enumerate(candidates) if c[knob] == value]
 
 
 if __name__ == "__main__":

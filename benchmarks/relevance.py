@@ -9,7 +9,18 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+
+def _shared() -> Path:
+    """The ../shared folder beside the checkout (a worktree may sit one level deeper)."""
+    here = Path(__file__).resolve().parent.parent
+    for folder in here.parents:
+        if (folder / "shared" / "eval").is_dir():
+            return folder / "shared"
+    return here.parent / "shared"
+
+
+SHARED = _shared()
+QUERY_FILES = ("queries-dev.jsonl", "queries-dev2.jsonl", "queries-dev3.jsonl")
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +30,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--queries",
         type=Path,
         nargs="+",
-        default=[SHARED / "eval/queries-dev.jsonl", SHARED / "eval/queries-dev2.jsonl"],
+        default=[SHARED / "eval" / name for name in QUERY_FILES],
     )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/pml-eval")
 

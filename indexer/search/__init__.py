@@ -11,8 +11,11 @@ reached through it:
 - `SemanticIndex`: passage vectors and the embedding model (`_semantic`,
   `_vectors`, `_embeddings`); `cut_passages` (`_passages`) is how a
   postmortem is cut into the passages that get embedded.
-- `Searcher`: one entry point for every mode (`_hybrid`), with query
-  expansion by other names (`_expansion`).
+- `Searcher`: one pipeline for every mode (`_hybrid`): `run` takes a
+  `SearchRequest` (`_request`: text, filters, reader, mode, sort, page),
+  drops the question's framing, parses once, ranks, and builds the page's
+  hits, snippets, count and facets in one place; query expansion by other
+  names (`_expansion`).
 - `related` (`_neighbours`, scored by `_related`): postmortems like a given
   one, read from the lists `refresh_neighbours` stores at index time;
   `duplicates`, `duplicate_findings` (`_related`).
@@ -31,6 +34,7 @@ from indexer.search._passages import Chunk as Passage
 from indexer.search._passages import chunk as cut_passages
 from indexer.search._query import MAX_QUERY_LENGTH, Expansion, SearchQueryError
 from indexer.search._related import DUPLICATE_THRESHOLD, duplicate_findings, duplicates
+from indexer.search._request import MODES, SORTED_WINDOW, SORTS, SearchRequest
 from indexer.search._schema import SCHEMA_VERSION, analyze
 from indexer.search._semantic import SemanticIndex
 
@@ -39,8 +43,11 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_OFFSET",
     "MAX_QUERY_LENGTH",
+    "MODES",
     "PASSAGES_VERSION",
     "SCHEMA_VERSION",
+    "SORTED_WINDOW",
+    "SORTS",
     "EmbeddingError",
     "Expansion",
     "Hit",
@@ -48,6 +55,7 @@ __all__ = [
     "Results",
     "SearchIndex",
     "SearchQueryError",
+    "SearchRequest",
     "Searcher",
     "SemanticIndex",
     "SemanticUnavailable",

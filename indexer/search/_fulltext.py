@@ -399,6 +399,7 @@ class SearchIndex:
         groups: frozenset[str] = frozenset(),
         expand: Expansion = NO_EXPANSION,
         feedback: Feedback = NO_FEEDBACK,
+        proximity: bool = True,
         helpers: Executor | None = None,
     ) -> Results:
         """Full-text ranking for `text`; an empty text lists everything, newest first.
@@ -414,7 +415,7 @@ class SearchIndex:
         parsed = _query.parse(text)
         searcher = self._searcher()
         filters = filters or Filters()
-        text_query = self._text_query(parsed, expand)
+        text_query = self._text_query(parsed, expand, proximity)
         query = self._combine(text_query, filters, groups, searcher)
         plain = self._plain(parsed, expand, filters, groups, searcher)
         summary: Future[Counts] | None = None
@@ -462,7 +463,6 @@ class SearchIndex:
         *,
         proximity: bool = True,
         feedback: Feedback = NO_FEEDBACK,
-        feedback_ids: Sequence[str] = (),
     ) -> list[tuple[str, float]]:
         """The top `k` (id, score) pairs of the full-text ranking.
 
@@ -477,10 +477,10 @@ class SearchIndex:
         text_query = self._text_query(parsed, expand, proximity)
         query = self._combine(text_query, filters, groups, searcher)
         first = None
-        if feedback.terms > 0 and not feedback_ids and proximity:
+        if feedback.terms > 0 and proximity:
             first = self._plain(parsed, expand, filters, groups, searcher)
         query = self._feedback(
-            searcher, text_query, query, parsed, filters, groups, feedback, feedback_ids, first
+            searcher, text_query, query, parsed, filters, groups, feedback, first
         )
         found = searcher.search(query, k, count=False)
         ids = self._identify(searcher, [address for _, address in found.hits])
@@ -512,7 +512,6 @@ class SearchIndex:
         filters: Filters,
         groups: frozenset[str],
         feedback: Feedback,
-        feedback_ids: Sequence[str] = (),
         first: tantivy.Query | None = None,
     ) -> tantivy.Query:
         """`query` reordered by the words its top hits agree on (or as it is).
@@ -522,10 +521,9 @@ class SearchIndex:
         quoted phrase's matches are those of the query as typed (re-ranking
         alone kept all of feedback's gain under cross-validation).
 
-        The top hits are `feedback_ids` when given (a hybrid search's first
-        fused ranking), else the first FEEDBACK_DOCS hits of `first` (the
-        query without proximity: it matches the same postmortems at a
-        fraction of the cost) or of `query` itself.
+        The top hits are the first FEEDBACK_DOCS hits of `first` (the query
+        without proximity: it matches the same postmortems at a fraction of
+        the cost) or of `query` itself.
 
         The words weigh by how much of each top hit they are and how rare
         they are in the library (tf * idf, summed over the hits), scaled so
@@ -534,14 +532,8 @@ class SearchIndex:
         """
         if feedback.terms <= 0:
             return query
-        if feedback_ids:
-            wanted = self._combine(
-                self._ids_query(feedback_ids[:FEEDBACK_DOCS]), filters, groups, searcher
-            )
-            top = searcher.search(wanted, FEEDBACK_DOCS, count=False).hits
-        else:
-            first = query if first is None else first
-            top = searcher.search(first, FEEDBACK_DOCS, count=False).hits
+        first = query if first is None else first
+        top = searcher.search(first, FEEDBACK_DOCS, count=False).hits
         if len(top) < FEEDBACK_AGREEMENT:
             return query
         asked = set(_schema.analyze(" ".join([*parsed.words, *parsed.phrases])))

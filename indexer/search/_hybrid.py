@@ -20,19 +20,17 @@ from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.search import _expansion, _passages, _query, _strength, _typos
 from indexer.search._fulltext import (
-    FEEDBACK_DOCS,
-    NO_FEEDBACK,
     Feedback,
     Hit,
     Results,
     SearchIndex,
     page_bounds,
 )
-from indexer.search._query import Expansion, SearchQueryError
+from indexer.search._query import Expansion
+from indexer.search._request import SORTED_WINDOW, SearchRequest
 from indexer.search._semantic import SemanticIndex, Vector
 from indexer.search._vectors import Match
 
-MODES = ("hybrid", "fulltext", "semantic")
 FUSIONS = ("rrf", "weighted")
 CANDIDATES = 100
 SEMANTIC_WEIGHT = 0.6  # the weighted fusion's share for semantic scores
@@ -47,51 +45,31 @@ class Tuning:
 
     # Reciprocal rank fusion: score = sum of vote / (rrf_k + rank).
     rrf_k: int = 10
-    # The semantic ranking's vote relative to full-text's, for queries of up to
-    # SHORT_QUERY_WORDS content words (keyword-style) and for longer ones
-    # (descriptions and questions, where shared words matter less).
+    # The semantic ranking's vote relative to full-text's.
     semantic_vote: float = 0.8
-    semantic_vote_long: float = 0.8
-    # A postmortem counts as a semantic match when it is at least this close to
-    # the query (cosine, all-MiniLM-L6-v2). Below it, passages share little
-    # more than the register of incident writing.
-    semantic_floor: float = 0.30
-    # How much of a postmortem's semantic score is its mean vector's cosine
-    # (the rest is its best passage's): _vectors.py.
-    document_mix: float = 0.0
-    # Expand full-text queries with the built-in general vocabulary
-    # (_expansion.py); the taxonomy's own names are always used.
-    general_vocabulary: bool = True
+    # Search for what a question is about, without its framing ("incidents
+    # where ...", "what went wrong when ..."): _query.topic.
+    framing: bool = True
+    # Adjacent query words that stand together in the text score more
+    # (SearchIndex._together: the indexed word pairs).
+    proximity: bool = True
     # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
     # the top hits agree on reorder the query's matches, the strongest at this
     # weight of a query word (0: off).
-    # Chosen by every fold once the top hits came from the query without
-    # proximity (cross-validated hybrid +0.032; docs/search.md).
     feedback_terms: int = 10
     feedback_weight: float = 0.3
-    # Hybrid feedback: after a first fusion, its top FEEDBACK_DOCS postmortems
-    # give full-text its feedback words (instead of full-text's own top hits)
-    # and move the query's vector toward their mean by `vector_feedback`
-    # (Rocchio); both rankings then run again and are fused again.
-    hybrid_feedback: bool = False
-    vector_feedback: float = 0.0
-    # Semantic mode: move the query's vector toward the mean of its own first
-    # top FEEDBACK_DOCS postmortems by this much (0: off), then search again.
-    semantic_feedback: float = 0.0
 
     @property
     def feedback(self) -> Feedback:
         return Feedback(self.feedback_terms, self.feedback_weight)
 
-    def vote(self, parsed: _query.ParsedQuery) -> float:
-        """The semantic vote for this query: by its length in content words."""
-        words = len(_expansion.content_words(" ".join(parsed.words)))
-        if parsed.phrases or words > SHORT_QUERY_WORDS:
-            return self.semantic_vote_long
-        return self.semantic_vote
 
+# A hybrid list holds full-text's matches and the postmortems at least this
+# close (cosine, all-MiniLM-L6-v2): below it, passages share little more than
+# the register of incident writing. It never orders: cutting either ranking
+# at it lost relevant postmortems under cross-validation (docs/search.md).
+MATCH_SIMILARITY = 0.30
 
-SHORT_QUERY_WORDS = 3
 DEFAULT_TUNING = Tuning()
 
 
@@ -120,19 +98,31 @@ class Searcher:
         offset: int = 0,
         groups: frozenset[str] = frozenset(),
         as_typed: bool = False,
+        sort: str = "relevance",
     ) -> Results:
-        """Search in `mode`. A query with a word no visible postmortem contains
-        finds little: it is corrected from the index's vocabulary (_typos.py)
-        and the results are the correction's (`corrected`, `did_you_mean`),
-        unless the correction matches nothing. `as_typed` turns that off.
+        """`run` for a request made of these arguments."""
+        request = SearchRequest(
+            text, filters or Filters(), groups, mode, sort, limit, offset, as_typed
+        )
+        return self.run(request)
+
+    def run(self, request: SearchRequest) -> Results:
+        """The one search pipeline, for every mode: what the query is about (its
+        framing dropped), parsed once, ranked, then one page of hits with
+        snippets, the count and the facets (`_page`), sorted as asked.
+
+        A query with a word no visible postmortem contains finds little: it
+        is corrected from the index's vocabulary (_typos.py) and the results
+        are the correction's (`corrected`, `did_you_mean`), unless the
+        correction matches nothing. `as_typed` turns that off.
         """
-        if mode not in MODES:
-            raise SearchQueryError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
-        filters = filters or Filters()
-        results = self._search(text, filters, mode, limit, offset, groups)
-        if as_typed or not text.strip():
+        about = self.about(request.text)
+        results = self._sorted(request, about)
+        results.query = request.text
+        if request.as_typed or not about.strip():
             return results
-        parsed = _query.parse(text)
+        groups = request.groups
+        parsed = _query.parse(about)
         suggestion = _typos.correct(
             parsed,
             lambda term: self.index.knows(term, groups),
@@ -143,12 +133,13 @@ class Searcher:
             return results
         # The unknown word matched nothing, so the correction can only add
         # matches; it is shown unless it finds nothing either.
-        found = self._matches(suggestion, filters, groups)
-        if found and found >= self._matches(parsed, filters, groups):
-            better = self._search(suggestion, filters, mode, limit, offset, groups)
-            better.query, better.did_you_mean, better.corrected = text, suggestion, True
+        found = self._matches(suggestion, request.filters, groups)
+        if found and found >= self._matches(parsed, request.filters, groups):
+            better = self._sorted(request, suggestion)
+            better.query, better.corrected = request.text, True
+            better.did_you_mean = _framed(request.text, about, suggestion)
             return better
-        results.did_you_mean = suggestion
+        results.did_you_mean = _framed(request.text, about, suggestion)
         return results
 
     def _matches(
@@ -159,45 +150,33 @@ class Searcher:
         expand = self.expansion(" ".join([*parsed.words, *parsed.phrases]))
         return self.index.summarize(parsed, filters, groups, expand).total
 
-    def _search(
-        self,
-        text: str,
-        filters: Filters,
-        mode: str,
-        limit: int,
-        offset: int,
-        groups: frozenset[str],
-    ) -> Results:
-        expand = self.expansion(text)
-        if mode == "fulltext" or not text.strip() or (mode == "hybrid" and not self.semantic.ready):
-            return self.index.search(
-                text,
-                filters,
-                limit=limit,
-                offset=offset,
-                groups=groups,
-                expand=expand,
-                feedback=self.tuning.feedback,
-                helpers=self.helpers,
-            )
-        if not self.semantic.ready:
-            raise SemanticUnavailable(_unavailable(self.semantic))
-        return self._fused(text, filters, mode, limit, offset, groups, expand)
+    def _sorted(self, request: SearchRequest, text: str) -> Results:
+        """The page asked for; sorted by date, the SORTED_WINDOW best newest first.
+        Without words, results are newest first already."""
+        if request.sort != "date" or not text.strip():
+            return self._page(request, text, request.limit, request.offset)
+        found = self._page(request, text, SORTED_WINDOW, 0)
+        newest = sorted(found.results, key=lambda hit: (hit.date, hit.id), reverse=True)
+        found.results = newest[request.offset : request.offset + request.limit]
+        found.total = min(found.total, SORTED_WINDOW)
+        return found
 
-    def _fused(
-        self,
-        text: str,
-        filters: Filters,
-        mode: str,
-        limit: int,
-        offset: int,
-        groups: frozenset[str],
-        expand: Expansion,
-    ) -> Results:
+    def _page(self, request: SearchRequest, text: str, limit: int, offset: int) -> Results:
+        """Rank `text` in the request's mode, then build the page's hits, the count
+        and the facets, the same way for every mode."""
         started = time.perf_counter()
-        limit, offset = page_bounds(limit, offset)
+        filters, groups, mode = request.filters, request.groups, request.mode
         parsed = _query.parse(text)
-        k = max(CANDIDATES, offset + limit)
+        if parsed.empty:  # nothing to rank: the library, newest first
+            return self.index.search(
+                text, filters, limit=limit, offset=offset, groups=groups, helpers=self.helpers
+            )
+        if mode == "hybrid" and not self.semantic.ready:
+            mode = "fulltext"  # until the model is ready
+        if mode != "fulltext" and not self.semantic.ready:
+            raise SemanticUnavailable(_unavailable(self.semantic))
+        limit, offset = page_bounds(limit, offset)
+        expand = self.expansion(text)
         ready: dict[str, Hit] = {}
 
         def prepare(lexical: list[tuple[str, float]]) -> None:
@@ -206,9 +185,14 @@ class Searcher:
             page = lexical[offset : offset + limit]
             ready.update((hit.id, hit) for hit in self.index.hits(page, parsed, {}, expand))
 
-        ranked, matches = self.ranking(
-            parsed, text, filters, mode, groups, k, expand, while_waiting=prepare
-        )
+        if mode == "fulltext":
+            ranked = self._lexical(parsed, filters, groups, offset + limit, expand)
+            matches: list[Match] = []
+        else:
+            k = max(CANDIDATES, offset + limit)
+            ranked, matches = self.ranking(
+                parsed, text, filters, mode, groups, k, expand, while_waiting=prepare
+            )
         # The count and facets cover the strong and partial matches only (_strength.py).
         close = [m.postmortem_id for m in matches if _strength.grade(0.0, m.score) != "weak"]
         among = [identifier for identifier, _ in ranked] if mode == "semantic" else None
@@ -216,13 +200,7 @@ class Searcher:
             self.index.counted, parsed, filters, groups, expand, close=close, among=among
         )
         page = ranked[offset : offset + limit]
-        best = {m.postmortem_id: m.ordinal for m in matches}
-        keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
-        passages = {
-            key[0]: (row.heading, _passages.passage_text(row.text, row.heading))
-            for key, row in self.semantic.passages(keys).items()
-        }
-        hits = self.index.hits(page, parsed, passages, expand, ready)
+        hits = self.index.hits(page, parsed, self._best_passages(page, matches), expand, ready)
         closeness = {m.postmortem_id: m.score for m in matches}
         for hit in hits:
             similarity = closeness.get(hit.id)
@@ -232,9 +210,38 @@ class Searcher:
         took = round((time.perf_counter() - started) * 1000, 2)
         return Results(text, counted.total, took, hits, counted.facets, mode=mode)
 
+    def _lexical(
+        self,
+        parsed: _query.ParsedQuery,
+        filters: Filters,
+        groups: frozenset[str],
+        k: int,
+        expand: Expansion,
+    ) -> list[tuple[str, float]]:
+        """Full-text's ranking, as the tuning asks."""
+        tuning = self.tuning
+        return self.index.rank(
+            parsed, filters, groups, k, expand, feedback=tuning.feedback, proximity=tuning.proximity
+        )
+
+    def _best_passages(
+        self, page: list[tuple[str, float]], matches: list[Match]
+    ) -> dict[str, tuple[str, str]]:
+        """Each hit's closest passage (heading, text without its prefix): its snippet."""
+        best = {m.postmortem_id: m.ordinal for m in matches}
+        keys = [(identifier, best[identifier]) for identifier, _ in page if identifier in best]
+        return {
+            key[0]: (row.heading, _passages.passage_text(row.text, row.heading))
+            for key, row in self.semantic.passages(keys).items()
+        }
+
+    def about(self, text: str) -> str:
+        """What both rankers search for: the query without its framing words."""
+        return _query.topic(text) if self.tuning.framing else text
+
     def expansion(self, text: str) -> Expansion:
         """What the query also means (_expansion.py), as the tuning asks."""
-        return _expansion.expand(self.vocabulary, text, self.tuning.general_vocabulary)
+        return _expansion.expand(self.vocabulary, text)
 
     def ranking(
         self,
@@ -257,32 +264,16 @@ class Searcher:
         if mode == "semantic":
             vector = self.semantic.query_vector(text)
             matches = self._semantic_matches(text, filters, groups, k, vector)
-            if self.tuning.semantic_feedback and matches and vector is not None:
-                top = [m.postmortem_id for m in matches[:FEEDBACK_DOCS]]
-                moved = self.semantic.toward(vector, top, self.tuning.semantic_feedback)
-                matches = self._rematched(matches, text, filters, groups, k, moved)
             return [(m.postmortem_id, round(m.score, 4)) for m in matches], matches
         # The query's embedding (traced torch) and the vector product run beside
         # full-text ranking: all of them release the interpreter lock.
         tuning = self.tuning
         pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
-        first = NO_FEEDBACK if tuning.hybrid_feedback else tuning.feedback
-        lexical = self.index.rank(parsed, filters, groups, k, expand, feedback=first)
+        lexical = self._lexical(parsed, filters, groups, k, expand)
         if while_waiting is not None and not pending.done():
             while_waiting(lexical)
-        vector, matches = pending.result()
-        fused = fuse(lexical, matches, self.fusion, tuning, parsed)
-        if not tuning.hybrid_feedback or not fused:
-            return fused, matches
-        top = [identifier for identifier, _ in fused[:FEEDBACK_DOCS]]
-        if tuning.feedback_terms:
-            lexical = self.index.rank(
-                parsed, filters, groups, k, expand, feedback=tuning.feedback, feedback_ids=top
-            )
-        if tuning.vector_feedback and vector is not None:
-            moved = self.semantic.toward(vector, top, tuning.vector_feedback)
-            matches = self._rematched(matches, text, filters, groups, k, moved)
-        return fuse(lexical, matches, self.fusion, tuning, parsed), matches
+        _, matches = pending.result()
+        return matched(fuse(lexical, matches, self.fusion, tuning), lexical, matches), matches
 
     def _embedded_matches(
         self, text: str, filters: Filters, groups: frozenset[str], k: int
@@ -290,27 +281,6 @@ class Searcher:
         """The query's vector and its semantic matches."""
         vector = self.semantic.query_vector(text)
         return vector, self._semantic_matches(text, filters, groups, k, vector)
-
-    def _rematched(
-        self,
-        matches: list[Match],
-        text: str,
-        filters: Filters,
-        groups: frozenset[str],
-        k: int,
-        moved: Vector,
-    ) -> list[Match]:
-        """`matches` reordered by the feedback vector `moved`.
-
-        Feedback reorders what the query matched; it never adds a postmortem
-        that is not close to the query as typed (the floor holds for that).
-        """
-        matched = {m.postmortem_id for m in matches}
-        return [
-            m
-            for m in self._semantic_matches(text, filters, groups, k, moved)
-            if m.postmortem_id in matched
-        ]
 
     def _semantic_matches(
         self,
@@ -325,12 +295,10 @@ class Searcher:
         # Postmortems the reader may not see are set aside before the cut, so the
         # candidates are exactly those of a library without them.
         hidden = self.index.hidden_from(groups)
-        found = self.semantic.search(
-            text, wide + len(hidden or ()), vector, self.tuning.document_mix
-        )
+        found = self.semantic.search(text, wide + len(hidden or ()), vector)
         if hidden:
             found = [m for m in found if m.postmortem_id not in hidden][:wide]
-        matches = [m for m in found if m.score >= self.tuning.semantic_floor]
+        matches = found
         allowed = self.index.allowed([m.postmortem_id for m in matches], filters, groups)
         return [m for m in matches if m.postmortem_id in allowed][:k]
 
@@ -340,20 +308,19 @@ def fuse(
     semantic: Sequence[Match],
     fusion: str = "rrf",
     tuning: Tuning = DEFAULT_TUNING,
-    parsed: _query.ParsedQuery | None = None,
 ) -> list[tuple[str, float]]:
     """Combine a full-text and a semantic ranking into one, best first."""
     scores: dict[str, float] = {}
     if fusion == "rrf":
         k = tuning.rrf_k
-        vote = tuning.vote(parsed) if parsed is not None else tuning.semantic_vote
+        vote = tuning.semantic_vote
         for rank, (identifier, _) in enumerate(lexical):
             scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (k + rank + 1)
         for rank, match in enumerate(semantic):
             share = vote / (k + rank + 1)
             scores[match.postmortem_id] = scores.get(match.postmortem_id, 0.0) + share
     else:
-        floor = tuning.semantic_floor
+        floor = MATCH_SIMILARITY
         top = lexical[0][1] if lexical else 1.0
         for identifier, score in lexical:
             scores[identifier] = (1 - SEMANTIC_WEIGHT) * score / (top or 1.0)
@@ -364,6 +331,26 @@ def fuse(
             )
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return [(identifier, round(score, 6)) for identifier, score in ordered]
+
+
+def matched(
+    fused: list[tuple[str, float]],
+    lexical: Sequence[tuple[str, float]],
+    semantic: Sequence[Match],
+) -> list[tuple[str, float]]:
+    """The fused ranking of what matches: full-text's matches and the postmortems
+    at least MATCH_SIMILARITY close. Every candidate votes in the fusion, so the
+    order is that of both whole rankings; only the list is cut."""
+    kept = {i for i, _ in lexical} | {
+        m.postmortem_id for m in semantic if m.score >= MATCH_SIMILARITY
+    }
+    return [pair for pair in fused if pair[0] in kept]
+
+
+def _framed(typed: str, about: str, corrected: str) -> str:
+    """The corrected query as the user typed it: its framing words put back."""
+    frame = typed.split()[: len(typed.split()) - len(about.split())]
+    return " ".join([*frame, corrected])
 
 
 def _unavailable(semantic: SemanticIndex) -> str:

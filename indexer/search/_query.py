@@ -18,6 +18,42 @@ _WORD = re.compile(r"[\w.'+#/-]+")
 _OPERATORS = {"AND", "OR", "NOT", "&&", "||"}
 
 
+# Words that frame a question rather than say what it is about: the kind of
+# answer wanted (postmortems, incidents), the question words and what holds
+# them together ("incidents where ...", "which postmortems describe ...",
+# "what went wrong when ..."). A library is made of incidents, so these match
+# every postmortem in words and pull a query's meaning toward "an incident"
+# in general. Only a leading run of them is framing: inside a sentence, "a
+# deploy that caused an outage" is about the outage.
+FRAMING = frozenset(
+    """
+    a an the any all some our we us i me you my your there
+    what which who when where why how whether
+    is are was were be been do does did have has had can could
+    show find list give tell search looking want need explain
+    incident incidents outage outages postmortem postmortems post-mortem post-mortems
+    writeup writeups write-up write-ups example examples
+    that in of on about for with involving describing describe describes
+    mention mentions mentioning went wrong happened caused by
+    """.split()
+)
+
+
+def topic(text: str) -> str:
+    """`text` without a leading run of framing words ("incidents where", "which
+    postmortems describe", "what went wrong when"), if anything is left; else as typed.
+
+    Quoted phrases and excluded words are never framing.
+    """
+    words = text.split()
+    start = 0
+    while start < len(words) and words[start].lower().strip("?,.:;!") in FRAMING:
+        start += 1
+    if start == 0 or start == len(words):
+        return text
+    return " ".join(words[start:])
+
+
 class SearchQueryError(ValueError):
     """A query that cannot be searched; the message is safe to show to the user."""
 

@@ -211,9 +211,7 @@ class SemanticIndex:
         half = isinstance(self.embedder, _embeddings.SentenceTransformerEmbedder)
         return ExactVectorIndex(ids, ordinals, matrix, self.blocks, half=half)
 
-    def search(
-        self, query: str, k: int, vector: Vector | None = None, document_mix: float = 0.0
-    ) -> list[Match]:
+    def search(self, query: str, k: int, vector: Vector | None = None) -> list[Match]:
         """Top `k` postmortems by their best passage (see `ExactVectorIndex.search`);
         empty until ready. `vector` is the query's embedding when the caller has it.
         """
@@ -221,20 +219,7 @@ class SemanticIndex:
         if vectors is None or not query.strip():
             return []
         vector = vector if vector is not None else self.query_vector(query)
-        return [] if vector is None else vectors.search(vector, k, document_mix)
-
-    def toward(self, vector: Vector, ids: list[str], weight: float) -> Vector:
-        """`vector` moved toward the mean of these postmortems' vectors (Rocchio feedback)."""
-        vectors = self.vectors
-        if vectors is None or not weight:
-            return vector
-        rows = [vectors.position[i] for i in ids if i in vectors.position]
-        if not rows:
-            return vector
-        centre = vectors.document_vectors()[rows].mean(axis=0)
-        moved = vector + weight * centre
-        result: Vector = (moved / (np.linalg.norm(moved) or 1.0)).astype(np.float32)
-        return result
+        return [] if vector is None else vectors.search(vector, k)
 
     def query_vector(self, query: str) -> Vector | None:
         """The query's embedding (None until the model is loaded).

@@ -125,27 +125,24 @@ class ExactVectorIndex:
         end = int(self.starts[n + 1]) if n + 1 < len(self.starts) else self.passages
         return slice(int(self.starts[n]), end)
 
-    def search(self, query: Vectors, k: int, document_mix: float = 0.0) -> list[Match]:
-        """The `k` postmortems closest to `query` (a unit vector), best first.
-
-        A postmortem scores its best passage's cosine, mixed with
-        `document_mix` of its mean vector's cosine: the best passage finds the
-        one paragraph that says it, the mean what the whole postmortem is about.
-        """
+    def search(self, query: Vectors, k: int) -> list[Match]:
+        """The `k` postmortems closest to `query` (a unit vector), best first:
+        a postmortem scores its best passage's cosine (mixing in its mean
+        vector's did not help under cross-validation, docs/search.md)."""
         if not self.ids or k <= 0:
             return []
         if self._half is None:
             scores = _scores(self.matrix, query, self.blocks)
         else:
             scores = _half_scores(self._half, query, self.blocks)
+        # Rounded: the product's last bits depend on the matrix's shape (BLAS
+        # blocking), and a reader's list must not change with postmortems they
+        # cannot see; equal scores then rank in id order (the rows' order).
         passage_best = np.maximum.reduceat(scores, self.starts)
-        best = passage_best
-        if document_mix:
-            whole = self.document_vectors() @ query
-            best = (1 - document_mix) * passage_best + document_mix * whole
+        best = np.round(passage_best, 5)
         k = min(k, len(best))
         top = np.argpartition(-best, k - 1)[:k]
-        top = top[np.argsort(-best[top], kind="stable")]
+        top = top[np.lexsort((top, -best[top]))]  # ties: the rows' (ids') order
         # Each top postmortem's best passage: the first of its rows that scores its best.
         counts = np.diff(self.starts, append=self.passages)
         rows = np.flatnonzero(scores == np.repeat(passage_best, counts))

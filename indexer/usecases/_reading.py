@@ -16,12 +16,12 @@ from indexer.filters import Filters
 from indexer.indexing import githistory
 from indexer.library import Library
 from indexer.reports import pack, reviews
-from indexer.search import Results, duplicates, related
+from indexer.search import SORTED_WINDOW as SORTED_WINDOW  # sort=date's window
+from indexer.search import Results, SearchRequest, duplicates, related
 from indexer.usecases._errors import NotFound
 
 Sort = Literal["relevance", "date"]
 RelatedScope = Literal["all", "past"]
-SORTED_WINDOW = 100  # sort=date orders this many best matches by date
 LIST_MAX_PAGE, LIST_MAX_OFFSET = catalog.MAX_PAGE, catalog.MAX_OFFSET  # of the list
 
 
@@ -43,21 +43,11 @@ def search(
     Without words it is the library's list, a shared view: drafts and postmortems
     in review are left out unless a `status` filter asks for them.
     """
-    searcher = library.searcher_for(groups)
-    seen = groups or frozenset()
     if not text.strip():
         chosen = chosen.shared()
-    if sort != "date" or not text.strip():  # without words, results are newest first already
-        return searcher.search(
-            text, chosen, mode=mode, limit=limit, offset=offset, groups=seen, as_typed=as_typed
-        )
-    found = searcher.search(
-        text, chosen, mode=mode, limit=SORTED_WINDOW, offset=0, groups=seen, as_typed=as_typed
-    )
-    newest = sorted(found.results, key=lambda hit: (hit.date, hit.id), reverse=True)
-    found.results = newest[offset : offset + limit]
-    found.total = min(found.total, SORTED_WINDOW)
-    return found
+    seen = groups or frozenset()
+    request = SearchRequest(text, chosen, seen, mode, sort, limit, offset, as_typed)
+    return library.searcher_for(groups).run(request)
 
 
 def search_answer(results: Results, limit: int, offset: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Query expansion: the built-in failure-mode vocabulary and the library's own aliases."""
+"""Query expansion: the library taxonomy's own names and aliases."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from tests.conftest import postmortem_text, write
 TAXONOMY = """\
 schema: 1
 error_classes:
+  - id: bad-rollout
+    title: Bad rollout
+    aliases: [rolled back, reverted]
   - id: queue-backlog
     title: Queue backlog
     aliases: [messages piling up, consumer lag]
@@ -69,7 +72,7 @@ def _ids(client: TestClient, query: str) -> list[str]:
 
 
 def test_other_names_of_a_failure_mode_find_the_postmortem(client: TestClient) -> None:
-    # "rolled back" and "reverted" share no word; the vocabulary knows they name one thing.
+    # "rolled back" and "reverted" share no word; the taxonomy says they name one thing.
     body = client.get("/api/search", params={"q": "rolled back", "mode": "fulltext"}).json()
     assert [hit["id"] for hit in body["results"]] == ["revert"]
     assert "<b>reverted</b>" in body["results"][0]["snippet"]  # why it matched
@@ -87,7 +90,7 @@ def test_an_excluded_word_also_excludes_what_expansion_found(client: TestClient)
 def test_expansion_is_on_stemmed_words_and_only_for_what_the_query_names() -> None:
     vocabulary = taxonomy.parse(TAXONOMY, Path("taxonomy.yaml"))
     rolling = synonyms.expand(vocabulary, "Rolling back the deploy")
-    assert "reverted" in rolling.phrases and "roll back" not in rolling.phrases
+    assert "reverted" in rolling.phrases and "rolled back" not in rolling.phrases
     lag = synonyms.expand(vocabulary, "consumer lag on the orders topic")
     assert lag.error_classes == ("queue-backlog",)
     assert "messages piling up" in lag.phrases
