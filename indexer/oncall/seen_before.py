@@ -1,0 +1,386 @@
+"""Seen before: the postmortems an on-call engineer should read about the alert in front of them.
+
+    said = reading.read("alertmanager", body)
+    answer = seen_before(library, said, groups=frozenset())
+    answer.matched_well, [item.id for item in answer.items]
+
+Each visible postmortem near the alert is scored by what it shares with it,
+and every share is a reason a person can check:
+
+- the same service (resolved through taxonomy aliases, name parts and team
+  ownership: `indexer.oncall.services`);
+- the same failure mode: error classes the alert's words name through the
+  taxonomy's ids, titles and aliases (`PgbouncerPoolExhausted` names
+  connection-pool-exhaustion through "pool exhausted"), an explicit
+  `error_class` label or tag, or the classes earlier incidents that read
+  like this alert were given;
+- the alert itself: the postmortem's `detection.alert` is this alert's name;
+- the alert's words in a passage (the library's own search, as the reader
+  sees the library: restricted postmortems of other audiences are never
+  searched, so an outsider's answer is the one a library without them gives);
+- a linked earlier incident: a stored incident of the service whose title
+  reads like the alert and whose postmortem this is;
+- a near-miss postmortem of the same service and failure mode.
+
+The weights and the two thresholds (`Weights`) were chosen on the dev set
+(benchmarks/eval_seen_before.py, docs/oncall.md). Only strong and partial
+items are listed; when there is none, `matched_well` is false and the list
+is empty rather than padded with whatever ranked first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from indexer.db import catalog, store
+from indexer.db.models import IncidentRow, PostmortemLink, PostmortemRow
+from indexer.format.taxonomy import Taxonomy, name_key
+from indexer.library import Library
+from indexer.oncall import services
+from indexer.oncall.reading import AlertSaid, words_of_name
+from indexer.search import Searcher, SearchQueryError, SemanticUnavailable, analyze
+
+SEARCHED = 20  # hits read from each search
+INCIDENTS_READ = 2000  # stored incidents of the service compared with the alert
+_TAGS = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """What each shared trait adds to a postmortem's score, and the two thresholds."""
+
+    service: float = 0.7
+    team: float = 0.2
+    failure_mode: float = 1.0
+    detected_by: float = 1.5
+    text_strong: float = 1.0
+    text_partial: float = 0.6
+    text_weak: float = 0.2
+    incident: float = 0.8
+    near_miss: float = 0.2
+    strong: float = 1.6
+    partial: float = 1.0
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass
+class Item:
+    id: str
+    title: str
+    date: str
+    score: float = 0.0
+    strength: str = "weak"
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date,
+            "score": round(self.score, 3),
+            "strength": self.strength,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass
+class Answer:
+    source: str
+    service: str | None
+    query: str
+    items: list[Item]
+    service_reason: str | None = None
+    failure_modes: list[str] = field(default_factory=list)
+    alert: str = ""
+
+    @property
+    def matched_well(self) -> bool:
+        return bool(self.items)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "service": self.service,
+            "service_reason": self.service_reason,
+            "alert": self.alert,
+            "query": self.query,
+            "failure_modes": self.failure_modes,
+            "matched_well": self.matched_well,
+            "items": [item.as_dict() for item in self.items],
+        }
+
+
+@dataclass
+class _Candidate:
+    row: PostmortemRow
+    services: set[str]
+    classes: set[str]
+    score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, weight: float, reason: str) -> None:
+        self.score += weight
+        self.reasons.append(reason)
+
+
+def seen_before(
+    library: Library,
+    said: AlertSaid,
+    groups: frozenset[str],
+    *,
+    limit: int = 5,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> Answer:
+    """The postmortems `groups` may read that this alert has been seen in before, best first."""
+    vocabulary = library.taxonomy
+    guess = services.resolve(vocabulary, said.names, said.teams)
+    name_words = words_of_name(said.name)
+    searcher = library.searcher_for(groups)
+    hits = _text_hits(searcher, groups, [name_words, said.text])
+    with store.session(library.engine) as db:
+        earlier = _earlier_incidents(db, said, guess, groups)
+        modes = _failure_modes(searcher, said, earlier)
+        found = _candidates(db, groups, guess, modes, said, hits, earlier)
+        for candidate in found.values():
+            _score(candidate, said, guess, modes, hits, earlier, weights, vocabulary)
+    items = _items(found.values(), weights)[:limit]
+    return Answer(
+        source=said.source,
+        service=guess.service,
+        query=said.text,
+        items=items,
+        service_reason=guess.reason(),
+        failure_modes=sorted(modes),
+        alert=said.name,
+    )
+
+
+@dataclass(frozen=True)
+class _Hit:
+    rank: int
+    strength: str
+    section: str | None
+    snippet: str
+
+
+def _text_hits(searcher: Searcher, groups: frozenset[str], texts: list[str]) -> dict[str, _Hit]:
+    """The best search hit per postmortem over the alert's name and its full text."""
+    best: dict[str, _Hit] = {}
+    order = {"strong": 0, "partial": 1, "weak": 2}
+    for text in dict.fromkeys(t for t in texts if t.strip()):
+        try:
+            results = searcher.search(text, limit=SEARCHED, groups=groups, as_typed=True)
+        except (SearchQueryError, SemanticUnavailable):
+            continue
+        for rank, hit in enumerate(results.results):
+            seen = _Hit(rank, hit.strength, hit.section, _plain(hit.snippet))
+            known = best.get(hit.id)
+            if known is None or (order[seen.strength], seen.rank) < (
+                order[known.strength],
+                known.rank,
+            ):
+                best[hit.id] = seen
+    return best
+
+
+def _plain(snippet: str) -> str:
+    text = _TAGS.sub("", snippet)
+    return " ".join(text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").split())
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    source_id: str
+    title: str
+    day: str
+    postmortem: str | None
+    error_class: str | None
+
+
+def _earlier_incidents(
+    db: Session, said: AlertSaid, guess: services.ServiceGuess, groups: frozenset[str]
+) -> list[_Earlier]:
+    """Stored incidents of the alert's service whose titles read like the alert."""
+    if guess.service is None:
+        return []
+    wanted = set(analyze(words_of_name(said.name)))
+    if not wanted:
+        return []
+    rows = db.exec(
+        select(IncidentRow)
+        .where(col(IncidentRow.service) == guess.service)
+        .order_by(col(IncidentRow.started_at).desc())
+        .limit(INCIDENTS_READ)
+    ).all()
+    visible = _visible_ids(db, groups, [r.postmortem_id for r in rows if r.postmortem_id])
+    found = []
+    for row in rows:
+        if said.source_id and row.source_id == said.source_id and row.source == said.source:
+            continue  # the incident itself is not a precedent of itself
+        title = set(analyze(words_of_name(row.title)))
+        if not title or len(wanted & title) / len(wanted | title) < 0.5:
+            continue
+        postmortem = row.postmortem_id if row.postmortem_id in visible else None
+        started = store.as_utc(row.started_at)
+        found.append(
+            _Earlier(
+                row.source_id,
+                row.title,
+                started.date().isoformat() if started else "",
+                postmortem,
+                row.error_class,  # the source's own class: never taken from a postmortem
+            )
+        )
+    return found
+
+
+def _visible_ids(db: Session, groups: frozenset[str], ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    query = select(PostmortemRow.id).where(col(PostmortemRow.id).in_(ids), catalog.visible(groups))
+    return set(db.exec(query).all())
+
+
+def _failure_modes(searcher: Searcher, said: AlertSaid, earlier: list[_Earlier]) -> dict[str, str]:
+    """Error classes the alert names, each with why: its words, a label, earlier incidents."""
+    vocabulary = searcher.vocabulary
+    modes: dict[str, str] = {}
+    if said.error_class and said.error_class in vocabulary.error_classes:
+        modes[said.error_class] = f"the alert is tagged {said.error_class}"
+    for text in (words_of_name(said.name), said.text):
+        for found in searcher.expansion(text).error_classes:
+            modes.setdefault(found, f"the alert's words name {_title(vocabulary, found)}")
+    votes = Counter(e.error_class for e in earlier if e.error_class in vocabulary.error_classes)
+    if votes:
+        common, count = votes.most_common(1)[0]
+        if common and count * 2 > len(earlier):  # most incidents that read like it agree
+            modes.setdefault(
+                common, f"{count} earlier incident{'s' if count > 1 else ''} like it were {common}"
+            )
+    return modes
+
+
+def _title(vocabulary: Taxonomy, error_class: str) -> str:
+    term = vocabulary.error_classes.get(error_class)
+    return (term.title if term and term.title else error_class).lower()
+
+
+def _candidates(
+    db: Session,
+    groups: frozenset[str],
+    guess: services.ServiceGuess,
+    modes: dict[str, str],
+    said: AlertSaid,
+    hits: dict[str, _Hit],
+    earlier: list[_Earlier],
+) -> dict[str, _Candidate]:
+    """The visible postmortems that share anything with the alert, with their links."""
+    ids: set[str] = set(hits) | {e.postmortem for e in earlier if e.postmortem}
+    served = {guess.service} if guess.service else set(guess.team_services)
+    wanted = [("service", s) for s in served] + [("error_class", c) for c in modes]
+    for kind, value in wanted:
+        linked = select(PostmortemLink.postmortem_id).where(
+            col(PostmortemLink.kind) == kind, col(PostmortemLink.value) == value
+        )
+        ids.update(db.exec(linked).all())
+    if said.name:
+        named = select(PostmortemRow.id).where(col(PostmortemRow.detection_alert) == said.name)
+        ids.update(db.exec(named).all())
+    if said.postmortem:
+        ids.add(said.postmortem)
+    if not ids:
+        return {}
+    rows = db.exec(
+        select(PostmortemRow).where(col(PostmortemRow.id).in_(sorted(ids)), catalog.visible(groups))
+    ).all()
+    links = store.links_for(db, [row.id for row in rows])
+    return {
+        row.id: _Candidate(
+            row,
+            set(links.get(row.id, {}).get("service", [])),
+            set(links.get(row.id, {}).get("error_class", [])),
+        )
+        for row in rows
+    }
+
+
+def _score(
+    candidate: _Candidate,
+    said: AlertSaid,
+    guess: services.ServiceGuess,
+    modes: dict[str, str],
+    hits: dict[str, _Hit],
+    earlier: list[_Earlier],
+    weights: Weights,
+    vocabulary: Taxonomy,
+) -> None:
+    row = candidate.row
+    if said.postmortem and row.id == said.postmortem:
+        candidate.add(weights.detected_by + weights.strong, "the incident links this postmortem")
+    if guess.service and guess.service in candidate.services:
+        candidate.add(weights.service, f"same service: {guess.service} ({guess.reason()})")
+    elif candidate.services & set(guess.team_services):
+        shared = ", ".join(sorted(candidate.services & set(guess.team_services)))
+        candidate.add(weights.team, f"a service of the alert's team: {shared}")
+    shared_modes = sorted(candidate.classes & set(modes))
+    if shared_modes:
+        reason = "; ".join(f"{_title(vocabulary, m)} ({modes[m]})" for m in shared_modes)
+        candidate.add(weights.failure_mode, f"same failure mode: {reason}")
+    if said.name and row.detection_alert and name_key(row.detection_alert) == name_key(said.name):
+        candidate.add(weights.detected_by, f"detected by the same alert, {row.detection_alert}")
+    hit = hits.get(row.id)
+    if hit is not None:
+        _text_reason(candidate, hit, weights)
+    linked = [e for e in earlier if e.postmortem == row.id]
+    if linked:
+        first = linked[0]
+        candidate.add(
+            weights.incident,
+            f"earlier incident {first.source_id} ({first.day}, {first.title!r}) "
+            "has this postmortem",
+        )
+    near = row.type == "near_miss" and guess.service in candidate.services and shared_modes
+    if near:
+        candidate.add(weights.near_miss, "a near-miss of the same kind on this service")
+
+
+def _text_reason(candidate: _Candidate, hit: _Hit, weights: Weights) -> None:
+    weight = {
+        "strong": weights.text_strong,
+        "partial": weights.text_partial,
+        "weak": weights.text_weak,
+    }[hit.strength]
+    weight *= 1.0 / (1.0 + hit.rank / SEARCHED)  # the search's own order breaks ties
+    where = f" in {hit.section!r}" if hit.section else ""
+    if hit.strength == "weak":
+        candidate.score += weight  # a faint match orders items but is no reason to read one
+        return
+    candidate.add(weight, f"the alert's words{where}: {hit.snippet[:200]}")
+
+
+def _items(candidates: Any, weights: Weights) -> list[Item]:
+    items = []
+    for candidate in candidates:
+        if candidate.score < weights.partial:
+            continue
+        strength = "strong" if candidate.score >= weights.strong else "partial"
+        row = candidate.row
+        items.append(
+            Item(
+                row.id,
+                row.title,
+                row.date.isoformat(),
+                candidate.score,
+                strength,
+                candidate.reasons,
+            )
+        )
+    items.sort(key=lambda item: (-item.score, item.date), reverse=False)
+    return items
