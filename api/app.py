@@ -22,6 +22,7 @@ from api import (
     incidents,
     intake,
     limits,
+    oncall,
     operations,
     postmortems,
     prometheus,
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(incidents.router)
+    app.include_router(oncall.router)
     # Inside the request metrics: a request's wait for its turn is part of its latency.
     app.add_middleware(admission.Admission, limit=settings.max_busy_requests)
     prometheus.install(app)
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(browse.page_router)
     app.include_router(intake.router)
     app.include_router(intake.page_router)
+    app.include_router(oncall.page_router)
     docs.install(app)
     web.install(app)
     _install_error_handlers(app)

@@ -21,9 +21,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmodel import Session, col, select
+
+from indexer.db import store
+from indexer.db.models import IncidentRow
 from indexer.incidents import alerts, importers, intake
 from indexer.incidents.importers import ImportFormatError
-from indexer.incidents.model import Incident
+from indexer.incidents.model import SERVICE_KEYS, Incident
 
 SOURCES = ("alertmanager", "pagerduty", "opsgenie", "firehydrant")
 MAX_TEXT = 1500  # characters of alert text searched: the first paragraph says what failed
@@ -261,3 +265,31 @@ def _firehydrant(incident: Incident) -> AlertSaid:
         firing=incident.resolved_at is None,
         postmortem=incident.postmortem,
     )
+
+
+def stored(db: Session, source: str, source_id: str) -> AlertSaid | None:
+    """A stored incident read as an alert (its vendor record is in `raw`), or None."""
+    row = db.exec(
+        select(IncidentRow).where(
+            col(IncidentRow.source) == source, col(IncidentRow.source_id) == source_id
+        )
+    ).first()
+    if row is None:
+        return None
+    raw = dict(row.raw or {})
+    keys = tuple(raw.pop(SERVICE_KEYS, None) or ())
+    started = store.as_utc(row.started_at)
+    assert started is not None
+    incident = Incident(
+        source=row.source,
+        source_id=row.source_id,
+        started_at=started,
+        title=row.title,
+        service=row.service,
+        resolved_at=store.as_utc(row.resolved_at),
+        error_class=row.error_class,
+        postmortem=row.postmortem_id,
+        raw=raw,
+        service_keys=(*keys, row.service),
+    )
+    return from_incident(incident)

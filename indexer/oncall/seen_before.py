@@ -48,6 +48,7 @@ from indexer.search import Searcher, SearchQueryError, SemanticUnavailable, anal
 SEARCHED = 20  # hits read from each search
 INCIDENTS_READ = 2000  # stored incidents of the service compared with the alert
 _TAGS = re.compile(r"<[^>]+>")
+_SENTENCES = re.compile(r"[.;!?\n]+\s|\n")
 
 
 @dataclass(frozen=True)
@@ -254,9 +255,8 @@ def _failure_modes(searcher: Searcher, said: AlertSaid, earlier: list[_Earlier])
     modes: dict[str, str] = {}
     if said.error_class and said.error_class in vocabulary.error_classes:
         modes[said.error_class] = f"the alert is tagged {said.error_class}"
-    for text in (words_of_name(said.name), said.text):
-        for found in searcher.expansion(text).error_classes:
-            modes.setdefault(found, f"the alert's words name {_title(vocabulary, found)}")
+    for found in named_classes(vocabulary, said.text):
+        modes.setdefault(found, f"the alert's words name {_title(vocabulary, found)}")
     votes = Counter(e.error_class for e in earlier if e.error_class in vocabulary.error_classes)
     if votes:
         common, count = votes.most_common(1)[0]
@@ -265,6 +265,23 @@ def _failure_modes(searcher: Searcher, said: AlertSaid, earlier: list[_Earlier])
                 common, f"{count} earlier incident{'s' if count > 1 else ''} like it were {common}"
             )
     return modes
+
+
+def named_classes(vocabulary: Taxonomy, text: str) -> list[str]:
+    """Error classes one sentence of `text` names by all the words of an id, title or alias.
+
+    Word order is free within a sentence (an alert says "certificate expiring",
+    the alias "expired certificate"), but the words must share one sentence, so
+    a long description cannot name a class by scattering its words.
+    """
+    sentences = [set(analyze(part)) for part in _SENTENCES.split(text) if part.strip()]
+    found = []
+    for term in vocabulary.error_classes.values():
+        names = [term.id.replace("-", " "), term.title, *term.aliases]
+        wanted = [set(analyze(name)) for name in names if name]
+        if any(words and words <= sentence for words in wanted for sentence in sentences):
+            found.append(term.id)
+    return found
 
 
 def _title(vocabulary: Taxonomy, error_class: str) -> str:

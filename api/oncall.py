@@ -1,0 +1,110 @@
+"""On-call doors: precedents for an alert payload or a stored incident, and the incident page.
+
+Thin: each route reads its input, calls `indexer.oncall` and turns its
+errors into 4xx. Nothing here decides relevance or access; the reader's
+groups (`GroupsDep`, anonymous: none) go to the library, which searches only
+what they may read.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from api import web
+from api.deps import GroupsDep, LibraryDep
+from api.incidents import REJECTED, _read_body
+from indexer.db import store
+from indexer.incidents import query
+from indexer.library import Library
+from indexer.oncall import AlertReadError, AlertSaid, Answer, reading, seen_before
+
+router = APIRouter(tags=["on-call"])
+page_router = APIRouter(include_in_schema=False)
+MAX_PAYLOAD_BYTES = 1024 * 1024
+Source = Literal["alertmanager", "pagerduty", "opsgenie", "firehydrant"]
+Items = Annotated[int, Query(ge=1, le=20, description="precedents listed at most")]
+
+
+class SeenBeforeItem(BaseModel):
+    id: str
+    title: str
+    date: str
+    score: float
+    strength: str
+    reasons: list[str]
+
+
+class SeenBefore(BaseModel):
+    """The postmortems to read about an alert, best first; empty when nothing matched well."""
+
+    source: str
+    service: str | None
+    service_reason: str | None
+    alert: str
+    query: str
+    failure_modes: list[str]
+    matched_well: bool
+    items: list[SeenBeforeItem]
+
+
+async def _answer(library: Library, said: AlertSaid, groups: frozenset[str], limit: int) -> Answer:
+    run = partial(seen_before, library, said, groups, limit=limit)
+    return await run_in_threadpool(run)
+
+
+@router.post("/api/seen-before", response_model=SeenBefore, responses=REJECTED)
+async def seen_before_payload(
+    request: Request, source: Source, library: LibraryDep, groups: GroupsDep, limit: Items = 5
+) -> dict[str, Any]:
+    """Precedents for a vendor's webhook payload, sent exactly as the vendor sends it.
+
+    Nothing is stored. Anonymous callers get the outsider's view.
+    """
+    body = await _read_body(request, MAX_PAYLOAD_BYTES)
+    try:
+        said = reading.read(source, body)
+    except AlertReadError as error:
+        raise HTTPException(422, str(error)) from None
+    return (await _answer(library, said, groups, limit)).as_dict()
+
+
+def _stored(library: Library, source: str, source_id: str, groups: frozenset[str]) -> AlertSaid:
+    with store.session(library.engine) as db:
+        if query.incident(db, groups, source, source_id) is None:
+            raise HTTPException(404, f"no incident {source_id!r} from {source!r}")
+        said = reading.stored(db, source, source_id)
+    assert said is not None
+    return said
+
+
+@router.get("/api/incidents/{source}/{source_id}/seen-before", response_model=SeenBefore)
+async def seen_before_incident(
+    source: str, source_id: str, library: LibraryDep, groups: GroupsDep, limit: Items = 5
+) -> dict[str, Any]:
+    """Precedents for a stored incident, as for its payload."""
+    said = await run_in_threadpool(_stored, library, source, source_id, groups)
+    return (await _answer(library, said, groups, limit)).as_dict()
+
+
+@page_router.get("/incidents/{source}/{source_id}", response_class=HTMLResponse)
+async def incident_page(
+    request: Request, source: str, source_id: str, library: LibraryDep, groups: GroupsDep
+) -> HTMLResponse:
+    """One incident, with the postmortems it has been seen in before."""
+    said = await run_in_threadpool(_stored, library, source, source_id, groups)
+    with store.session(library.engine) as db:
+        incident = query.incident(db, groups, source, source_id)
+    answer = await _answer(library, said, groups, 5)
+    context = {
+        "nav": "incidents",
+        "title": incident["title"] if incident else source_id,
+        "incident": incident,
+        "seen": answer.as_dict(),
+    }
+    return web.render(request, "incident.html", context)
