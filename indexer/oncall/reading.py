@@ -44,11 +44,17 @@ SERVICE_LABELS = (
     "statefulset",
     "daemonset",
     "cluster",
+    "scope",  # Patroni's cluster name
     "database",
     "datname",
     "queue",
     "topic",
     "consumergroup",
+    "persistentvolumeclaim",
+    "horizontalpodautoscaler",
+    "cronjob",
+    "job_name",
+    "name",
     "pod",
     "instance",
 )

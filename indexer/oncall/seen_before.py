@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +44,13 @@ from indexer.format.taxonomy import Taxonomy, name_key
 from indexer.library import Library
 from indexer.oncall import services
 from indexer.oncall.reading import AlertSaid, words_of_name
-from indexer.search import Searcher, SearchQueryError, SemanticUnavailable, analyze
+from indexer.search import Expansion, Searcher, SearchQueryError, SemanticUnavailable, analyze
 
 SEARCHED = 20  # hits read from each search
+TOP_RANKS = 10
+# The failure mode of the alert's closest write-ups: a class at least AGREE of the
+# first CLOSEST strong or partial text hits share (when the alert's words name none).
+CLOSEST, AGREE = 3, 2
 INCIDENTS_READ = 2000  # stored incidents of the service compared with the alert
 _TAGS = re.compile(r"<[^>]+>")
 _SENTENCES = re.compile(r"[.;!?\n]+\s|\n")
@@ -57,15 +62,17 @@ class Weights:
 
     service: float = 0.7
     team: float = 0.2
-    failure_mode: float = 1.0
+    failure_mode: float = 0.8
     detected_by: float = 1.5
-    text_strong: float = 1.0
-    text_partial: float = 0.6
+    text_strong: float = 0.6
+    text_partial: float = 0.3
     text_weak: float = 0.2
+    text_rank: float = 0.3  # more for the search's first hits, down to nothing at TOP_RANKS
+    inferred_mode: float = 0.3
     incident: float = 0.8
     near_miss: float = 0.2
     strong: float = 1.6
-    partial: float = 1.0
+    partial: float = 0.9
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -118,17 +125,39 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class _Postmortem:
+    id: str
+    title: str
+    date: str
+    type: str | None
+    detection_alert: str | None
+    services: frozenset[str]
+    classes: frozenset[str]
+
+
 @dataclass
 class _Candidate:
-    row: PostmortemRow
-    services: set[str]
-    classes: set[str]
+    postmortem: _Postmortem
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
 
     def add(self, weight: float, reason: str) -> None:
         self.score += weight
         self.reasons.append(reason)
+
+
+@dataclass
+class Evidence:
+    """Everything about an alert that ranking weighs; gathered once, ranked under any weights."""
+
+    said: AlertSaid
+    guess: services.ServiceGuess
+    modes: dict[str, str]
+    hits: dict[str, _Hit]
+    earlier: list[_Earlier]
+    postmortems: list[_Postmortem]
+    vocabulary: Taxonomy
 
 
 def seen_before(
@@ -140,27 +169,64 @@ def seen_before(
     weights: Weights = DEFAULT_WEIGHTS,
 ) -> Answer:
     """The postmortems `groups` may read that this alert has been seen in before, best first."""
+    return rank(gather(library, said, groups), weights, limit)
+
+
+def gather(library: Library, said: AlertSaid, groups: frozenset[str]) -> Evidence:
+    """What the library holds about the alert, as `groups` may see it."""
     vocabulary = library.taxonomy
     guess = services.resolve(vocabulary, said.names, said.teams)
-    name_words = words_of_name(said.name)
     searcher = library.searcher_for(groups)
-    hits = _text_hits(searcher, groups, [name_words, said.text])
+    hits = _text_hits(searcher, groups, [words_of_name(said.name), said.text])
     with store.session(library.engine) as db:
         earlier = _earlier_incidents(db, said, guess, groups)
         modes = _failure_modes(searcher, said, earlier)
         found = _candidates(db, groups, guess, modes, said, hits, earlier)
-        for candidate in found.values():
-            _score(candidate, said, guess, modes, hits, earlier, weights, vocabulary)
-    items = _items(found.values(), weights)[:limit]
+    return Evidence(said, guess, modes, hits, earlier, found, vocabulary)
+
+
+def rank(evidence: Evidence, weights: Weights = DEFAULT_WEIGHTS, limit: int = 5) -> Answer:
+    """Score every candidate under `weights`; only strong and partial ones are listed."""
+    candidates = [_Candidate(postmortem) for postmortem in evidence.postmortems]
+    inferred = _inferred_modes(evidence)
+    for candidate in candidates:
+        _score(candidate, evidence, weights)
+        shared = sorted(candidate.postmortem.classes & inferred)
+        if shared:
+            titles = ", ".join(_title(evidence.vocabulary, m) for m in shared)
+            candidate.add(
+                weights.inferred_mode, f"the failure mode of the closest write-ups: {titles}"
+            )
+    said, guess = evidence.said, evidence.guess
     return Answer(
         source=said.source,
         service=guess.service,
         query=said.text,
-        items=items,
+        items=_items(candidates, weights)[:limit],
         service_reason=guess.reason(),
-        failure_modes=sorted(modes),
+        failure_modes=sorted(evidence.modes),
         alert=said.name,
     )
+
+
+def _inferred_modes(evidence: Evidence) -> set[str]:
+    """Classes the alert's closest write-ups agree on, when its words name no class."""
+    if evidence.modes:
+        return set()
+    classes = {p.id: p.classes for p in evidence.postmortems}
+    good = [(hit.rank, pid) for pid, hit in evidence.hits.items() if hit.strength != "weak"]
+    closest = [classes.get(pid, frozenset()) for _, pid in sorted(good)[:CLOSEST]]
+    votes = Counter(mode for found in closest for mode in found)
+    return {mode for mode, count in votes.items() if count >= AGREE}
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    source_id: str
+    title: str
+    day: str
+    postmortem: str | None
+    error_class: str | None
 
 
 @dataclass(frozen=True)
@@ -194,15 +260,6 @@ def _text_hits(searcher: Searcher, groups: frozenset[str], texts: list[str]) -> 
 def _plain(snippet: str) -> str:
     text = _TAGS.sub("", snippet)
     return " ".join(text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").split())
-
-
-@dataclass(frozen=True)
-class _Earlier:
-    source_id: str
-    title: str
-    day: str
-    postmortem: str | None
-    error_class: str | None
 
 
 def _earlier_incidents(
@@ -255,7 +312,7 @@ def _failure_modes(searcher: Searcher, said: AlertSaid, earlier: list[_Earlier])
     modes: dict[str, str] = {}
     if said.error_class and said.error_class in vocabulary.error_classes:
         modes[said.error_class] = f"the alert is tagged {said.error_class}"
-    for found in named_classes(vocabulary, said.text):
+    for found in named_classes(vocabulary, said.text, searcher.expansion):
         modes.setdefault(found, f"the alert's words name {_title(vocabulary, found)}")
     votes = Counter(e.error_class for e in earlier if e.error_class in vocabulary.error_classes)
     if votes:
@@ -267,14 +324,26 @@ def _failure_modes(searcher: Searcher, said: AlertSaid, earlier: list[_Earlier])
     return modes
 
 
-def named_classes(vocabulary: Taxonomy, text: str) -> list[str]:
+def named_classes(
+    vocabulary: Taxonomy, text: str, expansion: Callable[[str], Expansion] | None = None
+) -> list[str]:
     """Error classes one sentence of `text` names by all the words of an id, title or alias.
 
     Word order is free within a sentence (an alert says "certificate expiring",
     the alias "expired certificate"), but the words must share one sentence, so
-    a long description cannot name a class by scattering its words.
+    a long description cannot name a class by scattering its words. With
+    `expansion` (the searcher's), a sentence also holds the words of the other
+    names of what it says ("cert expiry" holds "certificate" and "expired").
     """
-    sentences = [set(analyze(part)) for part in _SENTENCES.split(text) if part.strip()]
+    sentences = []
+    for part in _SENTENCES.split(text):
+        if not part.strip():
+            continue
+        words = set(analyze(part))
+        if expansion is not None:
+            for other in expansion(part).phrases:
+                words.update(analyze(other))
+        sentences.append(words)
     found = []
     for term in vocabulary.error_classes.values():
         names = [term.id.replace("-", " "), term.title, *term.aliases]
@@ -297,7 +366,7 @@ def _candidates(
     said: AlertSaid,
     hits: dict[str, _Hit],
     earlier: list[_Earlier],
-) -> dict[str, _Candidate]:
+) -> list[_Postmortem]:
     """The visible postmortems that share anything with the alert, with their links."""
     ids: set[str] = set(hits) | {e.postmortem for e in earlier if e.postmortem}
     served = {guess.service} if guess.service else set(guess.team_services)
@@ -313,49 +382,46 @@ def _candidates(
     if said.postmortem:
         ids.add(said.postmortem)
     if not ids:
-        return {}
+        return []
     rows = db.exec(
         select(PostmortemRow).where(col(PostmortemRow.id).in_(sorted(ids)), catalog.visible(groups))
     ).all()
     links = store.links_for(db, [row.id for row in rows])
-    return {
-        row.id: _Candidate(
-            row,
-            set(links.get(row.id, {}).get("service", [])),
-            set(links.get(row.id, {}).get("error_class", [])),
+    return [
+        _Postmortem(
+            row.id,
+            row.title,
+            row.date.isoformat(),
+            row.type,
+            row.detection_alert,
+            frozenset(links.get(row.id, {}).get("service", [])),
+            frozenset(links.get(row.id, {}).get("error_class", [])),
         )
         for row in rows
-    }
+    ]
 
 
-def _score(
-    candidate: _Candidate,
-    said: AlertSaid,
-    guess: services.ServiceGuess,
-    modes: dict[str, str],
-    hits: dict[str, _Hit],
-    earlier: list[_Earlier],
-    weights: Weights,
-    vocabulary: Taxonomy,
-) -> None:
-    row = candidate.row
-    if said.postmortem and row.id == said.postmortem:
+def _score(candidate: _Candidate, evidence: Evidence, weights: Weights) -> None:
+    said, guess, modes = evidence.said, evidence.guess, evidence.modes
+    postmortem = candidate.postmortem
+    if said.postmortem and postmortem.id == said.postmortem:
         candidate.add(weights.detected_by + weights.strong, "the incident links this postmortem")
-    if guess.service and guess.service in candidate.services:
+    if guess.service and guess.service in postmortem.services:
         candidate.add(weights.service, f"same service: {guess.service} ({guess.reason()})")
-    elif candidate.services & set(guess.team_services):
-        shared = ", ".join(sorted(candidate.services & set(guess.team_services)))
+    elif postmortem.services & set(guess.team_services):
+        shared = ", ".join(sorted(postmortem.services & set(guess.team_services)))
         candidate.add(weights.team, f"a service of the alert's team: {shared}")
-    shared_modes = sorted(candidate.classes & set(modes))
+    shared_modes = sorted(postmortem.classes & set(modes))
     if shared_modes:
-        reason = "; ".join(f"{_title(vocabulary, m)} ({modes[m]})" for m in shared_modes)
+        reason = "; ".join(f"{_title(evidence.vocabulary, m)} ({modes[m]})" for m in shared_modes)
         candidate.add(weights.failure_mode, f"same failure mode: {reason}")
-    if said.name and row.detection_alert and name_key(row.detection_alert) == name_key(said.name):
-        candidate.add(weights.detected_by, f"detected by the same alert, {row.detection_alert}")
-    hit = hits.get(row.id)
+    alert = postmortem.detection_alert
+    if said.name and alert and name_key(alert) == name_key(said.name):
+        candidate.add(weights.detected_by, f"detected by the same alert, {alert}")
+    hit = evidence.hits.get(postmortem.id)
     if hit is not None:
         _text_reason(candidate, hit, weights)
-    linked = [e for e in earlier if e.postmortem == row.id]
+    linked = [e for e in evidence.earlier if e.postmortem == postmortem.id]
     if linked:
         first = linked[0]
         candidate.add(
@@ -363,8 +429,7 @@ def _score(
             f"earlier incident {first.source_id} ({first.day}, {first.title!r}) "
             "has this postmortem",
         )
-    near = row.type == "near_miss" and guess.service in candidate.services and shared_modes
-    if near:
+    if postmortem.type == "near_miss" and guess.service in postmortem.services and shared_modes:
         candidate.add(weights.near_miss, "a near-miss of the same kind on this service")
 
 
@@ -375,6 +440,7 @@ def _text_reason(candidate: _Candidate, hit: _Hit, weights: Weights) -> None:
         "weak": weights.text_weak,
     }[hit.strength]
     weight *= 1.0 / (1.0 + hit.rank / SEARCHED)  # the search's own order breaks ties
+    candidate.score += weights.text_rank * max(0.0, 1.0 - hit.rank / TOP_RANKS)
     where = f" in {hit.section!r}" if hit.section else ""
     if hit.strength == "weak":
         candidate.score += weight  # a faint match orders items but is no reason to read one
@@ -382,22 +448,20 @@ def _text_reason(candidate: _Candidate, hit: _Hit, weights: Weights) -> None:
     candidate.add(weight, f"the alert's words{where}: {hit.snippet[:200]}")
 
 
-def _items(candidates: Any, weights: Weights) -> list[Item]:
+def _items(candidates: list[_Candidate], weights: Weights) -> list[Item]:
     items = []
     for candidate in candidates:
         if candidate.score < weights.partial:
             continue
         strength = "strong" if candidate.score >= weights.strong else "partial"
-        row = candidate.row
+        found = candidate.postmortem
         items.append(
-            Item(
-                row.id,
-                row.title,
-                row.date.isoformat(),
-                candidate.score,
-                strength,
-                candidate.reasons,
-            )
+            Item(found.id, found.title, found.date, candidate.score, strength, candidate.reasons)
         )
-    items.sort(key=lambda item: (-item.score, item.date), reverse=False)
+    # Best first; among equals the most recent, which is likeliest to hold today's fix.
+    items.sort(key=lambda item: (-item.score, _negated(item.date)))
     return items
+
+
+def _negated(day: str) -> tuple[int, ...]:
+    return tuple(-int(part) for part in day.split("-") if part.isdigit())

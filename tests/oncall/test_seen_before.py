@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
-from tests.oncall import alerts
+from benchmarks.seen_before import payloads as alerts
 
 POOL = "2025-02-11-orders-pgbouncer-pool-exhaustion"
 HIKARI = "2026-03-09-checkout-hikari-pool-saturation"

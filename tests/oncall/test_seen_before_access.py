@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.api.test_outsider_view import EXTRA_ID, _drop_timing, pair  # noqa: F401
-from tests.oncall import alerts
+from benchmarks.seen_before import payloads as alerts
 
 PAYLOADS = {
     "alertmanager": alerts.alertmanager(

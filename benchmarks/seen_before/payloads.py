@@ -1,4 +1,9 @@
-"""Vendor payloads for tests: each vendor's webhook shape, filled with one alert."""
+"""Vendor webhook payloads, each in its vendor's shape, filled with one alert (dev set, tests).
+
+Shapes: Alertmanager webhook v4 (prometheus.io docs), PagerDuty v3 webhook
+(the recorded fixture in tests/fixtures/vendors), Opsgenie outgoing webhook
+(`action` + `alert`), FireHydrant incident webhook (`data.incident`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-VENDORS = Path(__file__).resolve().parent.parent / "fixtures" / "vendors"
+VENDORS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "vendors"
 
 
 def alertmanager(
@@ -99,3 +104,34 @@ def firehydrant(
         "milestones": [{"type": "started", "occurred_at": "2026-12-01T03:00:00Z"}],
     }
     return json.dumps({"data": {"incident": incident}, "event": {"operation": "CREATED"}}).encode()
+
+
+def from_case(case: dict[str, Any]) -> bytes:
+    """The payload of one dev-set case (benchmarks/seen_before/dev.yaml) in its vendor's shape."""
+    source = case["source"]
+    if source == "alertmanager":
+        return alertmanager(
+            case["alertname"],
+            case.get("labels") or {},
+            case.get("summary", ""),
+            case.get("description", ""),
+        )
+    if source == "pagerduty":
+        return pagerduty(case["title"], case["service"], incident_id=case["id"])
+    if source == "opsgenie":
+        return opsgenie(
+            case["message"],
+            case.get("description", ""),
+            case.get("tags"),
+            case.get("details"),
+            alert_id=case["id"],
+        )
+    if source == "firehydrant":
+        return firehydrant(case["name"], case["services"], case.get("summary", ""), case["id"])
+    raise ValueError(f"unknown source {source!r} in case {case['id']}")
+
+
+def text_of(case: dict[str, Any]) -> str:
+    """The alert's text as a person would paste it into the search box (the baseline's query)."""
+    fields = ("alertname", "summary", "description", "title", "message", "name")
+    return " ".join(str(case[field]) for field in fields if case.get(field))
