@@ -36,6 +36,7 @@ from indexer.config import Settings
 from indexer.incidents import deliveries
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
+from indexer.oncall import delivery
 from indexer.reports import metrics, sending
 from indexer.search import SearchQueryError, SemanticUnavailable
 
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         digests = sending.scheduler(library.engine, settings)  # PML_DIGEST_SCHEDULE
         if digests is not None:
             digests.start()
+        oncall_sender = delivery.dispatcher(library)  # PML_ONCALL_*: precedents to the on-call
+        if oncall_sender is not None:
+            oncall_sender.start()
         try:
             yield {
                 "library": library,
@@ -85,9 +89,12 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
                 "form_secret": usecases.shared_secret(library, security.SECRET_KEY),
                 # Called with each delivery that stored a new incident or firing alert
                 # (`deliveries.Listener`): append to announce them.
-                "intake_listeners": [],
+                "intake_listeners": [oncall_sender.listen] if oncall_sender else [],
+                "oncall": oncall_sender,
             }
         finally:
+            if oncall_sender is not None:
+                oncall_sender.stop()
             if digests is not None:
                 digests.stop()
             replica.stop()

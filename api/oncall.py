@@ -17,12 +17,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from api import web
-from api.deps import GroupsDep, LibraryDep
+from api.deps import GroupsDep, IdentityDep, LibraryDep, auth_errors
 from api.incidents import REJECTED, _read_body
+from indexer import auth
 from indexer.db import store
 from indexer.incidents import query
 from indexer.library import Library
-from indexer.oncall import AlertReadError, AlertSaid, Answer, reading, seen_before
+from indexer.oncall import AlertReadError, AlertSaid, Answer, delivery, reading, seen_before
 
 router = APIRouter(tags=["on-call"])
 page_router = APIRouter(include_in_schema=False)
@@ -108,3 +109,26 @@ async def incident_page(
         "seen": answer.as_dict(),
     }
     return web.render(request, "incident.html", context)
+
+
+@router.get("/api/oncall/deliveries")
+def oncall_deliveries(library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
+    """Precedents sent (or being retried) to the on-call channels; PML_ADMIN_GROUP only."""
+    with auth_errors():
+        auth.check_admin(library.settings, identity)
+    return {"items": delivery.deliveries(library.engine)}
+
+
+@page_router.get("/admin/oncall", response_class=HTMLResponse)
+def oncall_deliveries_page(
+    request: Request, library: LibraryDep, identity: IdentityDep
+) -> HTMLResponse:
+    """The deliveries as a table, failures and retries first to the eye."""
+    with auth_errors():
+        auth.check_admin(library.settings, identity)
+    context = {
+        "nav": "incidents",
+        "title": "On-call deliveries",
+        "items": delivery.deliveries(library.engine),
+    }
+    return web.render(request, "oncall_deliveries.html", context)

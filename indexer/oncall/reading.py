@@ -179,7 +179,7 @@ def _alertmanager(payload: Any) -> AlertSaid:
         error_class=labels.get("error_class"),
         source_id=alert.fingerprint,
         firing=alert.status == "firing",
-        extra={"severity": labels.get("severity", "")},
+        extra={"severity": labels.get("severity", ""), "starts_at": alert.key},
     )
 
 

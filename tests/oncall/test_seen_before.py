@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from indexer.config import Settings
 from benchmarks.seen_before import payloads as alerts
+from indexer.config import Settings
 
 POOL = "2025-02-11-orders-pgbouncer-pool-exhaustion"
 HIKARI = "2026-03-09-checkout-hikari-pool-saturation"

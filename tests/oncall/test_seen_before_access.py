@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_outsider_view import EXTRA_ID, _drop_timing, pair  # noqa: F401
 from benchmarks.seen_before import payloads as alerts
+from tests.api.test_outsider_view import EXTRA_ID, _drop_timing, pair  # noqa: F401
 
 PAYLOADS = {
     "alertmanager": alerts.alertmanager(
