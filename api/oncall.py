@@ -23,7 +23,8 @@ from indexer import auth
 from indexer.db import store
 from indexer.incidents import query
 from indexer.library import Library
-from indexer.oncall import AlertReadError, AlertSaid, Answer, delivery, reading, seen_before
+from indexer.oncall import AlertReadError, AlertSaid, Answer, delivery, reading, seen_before, slack
+from indexer.reports import sending
 
 router = APIRouter(tags=["on-call"])
 page_router = APIRouter(include_in_schema=False)
@@ -132,3 +133,23 @@ def oncall_deliveries_page(
         "items": delivery.deliveries(library.engine),
     }
     return web.render(request, "oncall_deliveries.html", context)
+
+
+@router.post("/api/slack/commands", responses=REJECTED)
+async def slack_command(request: Request, library: LibraryDep) -> dict[str, Any]:
+    """A Slack slash command, signed with the app's signing secret; answered as Block Kit.
+
+    Off (404) until PML_SLACK_SIGNING_SECRET is set. Outsider's view.
+    """
+    secret = library.settings.slack_signing_secret
+    if secret is None:
+        raise HTTPException(404, "Slack commands are off: set PML_SLACK_SIGNING_SECRET")
+    body = await _read_body(request, slack.MAX_BODY_BYTES)
+    secrets = [s.strip() for s in secret.get_secret_value().split(",") if s.strip()]
+    timestamp = request.headers.get("x-slack-request-timestamp")
+    signature = request.headers.get("x-slack-signature")
+    if not slack.signature_valid(secrets, timestamp, body, signature):
+        raise HTTPException(401, "invalid or missing signature, or a stale timestamp")
+    command, text = slack.command_text(body)
+    base = sending.base_url(library.settings)
+    return await run_in_threadpool(slack.answer, library, command, text, base)
