@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from api import (
@@ -22,6 +23,7 @@ from api import (
     incidents,
     intake,
     limits,
+    mcp,
     oncall,
     operations,
     postmortems,
@@ -57,6 +59,9 @@ class _App(FastAPI):
 def create_app(settings: Settings | None = None, *, index_on_start: bool = True) -> FastAPI:
     """Build the app. The library is opened (and indexed if it changed) at start-up."""
     settings = settings or Settings()
+    # MCP over streamable HTTP: its tools read the library and the caller from each request.
+    assistant = mcp.build()
+    assistant_app = mcp.http_app(assistant)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
@@ -82,16 +87,17 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         if oncall_sender is not None:
             oncall_sender.start()
         try:
-            yield {
-                "library": library,
-                "sync": follower,
-                "trend_cache": metrics.TrendCache(),
-                "form_secret": usecases.shared_secret(library, security.SECRET_KEY),
-                # Called with each delivery that stored a new incident or firing alert
-                # (`deliveries.Listener`): append to announce them.
-                "intake_listeners": [oncall_sender.listen] if oncall_sender else [],
-                "oncall": oncall_sender,
-            }
+            async with assistant.session_manager.run():
+                yield {
+                    "library": library,
+                    "sync": follower,
+                    "trend_cache": metrics.TrendCache(),
+                    "form_secret": usecases.shared_secret(library, security.SECRET_KEY),
+                    # Called with each delivery that stored a new incident or firing alert
+                    # (`deliveries.Listener`): append to announce them.
+                    "intake_listeners": [oncall_sender.listen] if oncall_sender else [],
+                    "oncall": oncall_sender,
+                }
         finally:
             if oncall_sender is not None:
                 oncall_sender.stop()
@@ -133,6 +139,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(intake.router)
     app.include_router(intake.page_router)
     app.include_router(oncall.page_router)
+    app.router.routes.append(Route(mcp.PATH, assistant_app, methods=["GET", "POST", "DELETE"]))
     docs.install(app)
     web.install(app)
     _install_error_handlers(app)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from api import web
 from api.deps import GroupsDep, IdentityDep, LibraryDep, auth_errors
-from api.incidents import REJECTED, _read_body
+from api.incidents import REJECTED
 from indexer import auth
 from indexer.db import store
 from indexer.incidents import query
@@ -28,7 +28,6 @@ from indexer.reports import sending
 
 router = APIRouter(tags=["on-call"])
 page_router = APIRouter(include_in_schema=False)
-MAX_PAYLOAD_BYTES = 1024 * 1024
 Source = Literal["alertmanager", "pagerduty", "opsgenie", "firehydrant"]
 Items = Annotated[int, Query(ge=1, le=20, description="precedents listed at most")]
 
@@ -68,7 +67,7 @@ async def seen_before_payload(
 
     Nothing is stored. Anonymous callers get the outsider's view.
     """
-    body = await _read_body(request, MAX_PAYLOAD_BYTES)
+    body = await request.body()  # limits.BodyLimit caps it (PML_MAX_BODY_BYTES)
     try:
         said = reading.read(source, body)
     except AlertReadError as error:
@@ -144,7 +143,7 @@ async def slack_command(request: Request, library: LibraryDep) -> dict[str, Any]
     secret = library.settings.slack_signing_secret
     if secret is None:
         raise HTTPException(404, "Slack commands are off: set PML_SLACK_SIGNING_SECRET")
-    body = await _read_body(request, slack.MAX_BODY_BYTES)
+    body = await request.body()
     secrets = [s.strip() for s in secret.get_secret_value().split(",") if s.strip()]
     timestamp = request.headers.get("x-slack-request-timestamp")
     signature = request.headers.get("x-slack-signature")

@@ -299,3 +299,22 @@ def stored(db: Session, source: str, source_id: str) -> AlertSaid | None:
         service_keys=(*keys, row.service),
     )
     return from_incident(incident)
+
+
+def from_text(text: str, service: str | None = None) -> AlertSaid:
+    """An alert pasted as text: its first line is its name (`KubePodCrashLooping`, a title)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        raise AlertReadError("the alert text is empty")
+    name = lines[0][:MAX_TEXT]
+    return AlertSaid(
+        source="text",
+        name=name,
+        text=text_of(name, *lines[1:]),
+        names=(service,) if service else tuple(_label_like(" ".join(lines))),
+    )
+
+
+def _label_like(text: str) -> list[str]:
+    """Words that look like label values (`pgbouncer-orders`, `checkout_api`): service hints."""
+    return [word for word in re.findall(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+", text)][:20]

@@ -21,7 +21,6 @@ from indexer.reports.sending import slack_escape, slack_section
 from indexer.search import MAX_QUERY_LENGTH, SearchQueryError
 
 MAX_SKEW = 5 * 60  # seconds, as Slack's documentation asks
-MAX_BODY_BYTES = 64 * 1024  # a slash command's form is a few hundred bytes
 RESULTS = 5
 SNIPPET = 300
 
