@@ -88,9 +88,11 @@ def check_outsider(answers: dict[str, Any]) -> None:
 
 
 async def over_http(url: str, headers: dict[str, str]) -> dict[str, Any]:
-    async with create_mcp_http_client(headers=headers) as http:
-        async with Client(streamable_http_client(url, http_client=http)) as client:
-            return await session_calls(client)
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        return await session_calls(client)
 
 
 def test_streamable_http_behind_the_api_authentication(tmp_path: Path) -> None:
