@@ -1,9 +1,10 @@
-"""On-call doors: precedents for an alert payload or a stored incident, and the incident page.
+"""On-call doors: precedents for an alert payload or a stored incident, the incident page,
+the on-call deliveries (admin), and the Slack slash command.
 
 Thin: each route reads its input, calls `indexer.oncall` and turns its
 errors into 4xx. Nothing here decides relevance or access; the reader's
 groups (`GroupsDep`, anonymous: none) go to the library, which searches only
-what they may read.
+what they may read. Slack and the deliveries always use the outsider's view.
 """
 
 from __future__ import annotations
