@@ -29,10 +29,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import security
-from indexer import __version__, auth
-from indexer.db import catalog, store
-from indexer.filters import FilterError, Filters
-from indexer.incidents import query
+from indexer import __version__, auth, usecases
+from indexer.filters import INCIDENT_FIELDS, FilterError, Filters
 from indexer.library import Library
 from indexer.oncall import AlertReadError, reading, seen_before
 from indexer.reports import metrics
@@ -115,14 +113,14 @@ def _tools(server: MCPServer, reader: Reader) -> None:
         """One postmortem: its metadata, Markdown body, action items and linked incidents."""
         library, groups = reader(ctx)
 
-        def read() -> dict[str, Any] | None:
-            with store.session(library.engine) as db:
-                return catalog.get_postmortem(db, postmortem_id, groups=groups)
-
-        record = await run_in_threadpool(read)
-        if record is None:
-            raise ToolError(f"no postmortem with id '{postmortem_id[:200]}'")
-        return _json(record)
+        try:
+            record = await run_in_threadpool(
+                usecases.postmortem_record, library, postmortem_id, groups
+            )
+        except usecases.NotFound:
+            raise ToolError(f"no postmortem with id '{postmortem_id[:200]}'") from None
+        found: dict[str, Any] = _json(record)
+        return found
 
     @server.tool()
     async def related_postmortems(
@@ -168,14 +166,10 @@ def _tools(server: MCPServer, reader: Reader) -> None:
     ) -> dict[str, Any]:
         """A service's stored incidents, newest first (times, severity, error classes)."""
         library, groups = reader(ctx)
-        chosen = query.IncidentFilters(service=service, since=_day(since, "since"))
-
-        def read() -> tuple[int, list[dict[str, Any]]]:
-            with store.session(library.engine) as db:
-                return query.incidents(db, groups, chosen, limit=max(1, min(limit, 500)))
-
-        total, items = await run_in_threadpool(read)
-        return {"service": service, "total": total, "items": items}
+        chosen = Filters({"service": [service]}, _day(since, "since"), fields=INCIDENT_FIELDS)
+        count = max(1, min(limit, 500))
+        listed = await run_in_threadpool(usecases.incident_list, library, groups, chosen, count)
+        return {"service": service, "total": listed["total"], "items": listed["items"]}
 
     @server.tool()
     async def service_trends(ctx: Context, service: str, days: int = 90) -> dict[str, Any]:
@@ -186,14 +180,15 @@ def _tools(server: MCPServer, reader: Reader) -> None:
         today = dt.date.today()
 
         def read() -> dict[str, Any]:
-            with store.session(library.engine) as db:
-                return {
-                    "service": service,
-                    "failure_modes": metrics.failure_modes(db, today, days, scope),
-                    "mttr": metrics.duration_trend(db, "mttr", today, scope=scope),
-                }
+            cache = metrics.TrendCache()
+            return {
+                "service": service,
+                "failure_modes": usecases.failure_modes(library, today, days, scope),
+                "mttr": usecases.duration_report(library, cache, "mttr", today, "month", 12, scope),
+            }
 
-        return _json(await run_in_threadpool(read))
+        found: dict[str, Any] = _json(await run_in_threadpool(read))
+        return found
 
 
 def _day(value: str | None, name: str) -> dt.date | None:

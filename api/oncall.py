@@ -21,10 +21,17 @@ from api import web
 from api.deps import GroupsDep, IdentityDep, LibraryDep, auth_errors
 from api.incidents import REJECTED
 from indexer import auth
-from indexer.db import store
-from indexer.incidents import query
 from indexer.library import Library
-from indexer.oncall import AlertReadError, AlertSaid, Answer, delivery, reading, seen_before, slack
+from indexer.oncall import (
+    AlertReadError,
+    AlertSaid,
+    Answer,
+    delivery,
+    for_incident,
+    reading,
+    seen_before,
+    slack,
+)
 from indexer.reports import sending
 
 router = APIRouter(tags=["on-call"])
@@ -76,13 +83,13 @@ async def seen_before_payload(
     return (await _answer(library, said, groups, limit)).as_dict()
 
 
-def _stored(library: Library, source: str, source_id: str, groups: frozenset[str]) -> AlertSaid:
-    with store.session(library.engine) as db:
-        if query.incident(db, groups, source, source_id) is None:
-            raise HTTPException(404, f"no incident {source_id!r} from {source!r}")
-        said = reading.stored(db, source, source_id)
-    assert said is not None
-    return said
+def _precedents(
+    library: Library, source: str, source_id: str, groups: frozenset[str], limit: int
+) -> tuple[dict[str, Any], Answer]:
+    found = for_incident(library, source, source_id, groups, limit)
+    if found is None:
+        raise HTTPException(404, f"no incident {source_id!r} from {source!r}")
+    return found
 
 
 @router.get("/api/incidents/{source}/{source_id}/seen-before", response_model=SeenBefore)
@@ -90,8 +97,8 @@ async def seen_before_incident(
     source: str, source_id: str, library: LibraryDep, groups: GroupsDep, limit: Items = 5
 ) -> dict[str, Any]:
     """Precedents for a stored incident, as for its payload."""
-    said = await run_in_threadpool(_stored, library, source, source_id, groups)
-    return (await _answer(library, said, groups, limit)).as_dict()
+    _, answer = await run_in_threadpool(_precedents, library, source, source_id, groups, limit)
+    return answer.as_dict()
 
 
 @page_router.get("/incidents/{source}/{source_id}", response_class=HTMLResponse)
@@ -99,10 +106,7 @@ async def incident_page(
     request: Request, source: str, source_id: str, library: LibraryDep, groups: GroupsDep
 ) -> HTMLResponse:
     """One incident, with the postmortems it has been seen in before."""
-    said = await run_in_threadpool(_stored, library, source, source_id, groups)
-    with store.session(library.engine) as db:
-        incident = query.incident(db, groups, source, source_id)
-    answer = await _answer(library, said, groups, 5)
+    incident, answer = await run_in_threadpool(_precedents, library, source, source_id, groups, 5)
     context = {
         "nav": "incidents",
         "title": incident["title"] if incident else source_id,

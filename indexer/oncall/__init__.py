@@ -9,7 +9,7 @@
 """
 
 from indexer.oncall.reading import SOURCES, AlertReadError, AlertSaid, from_incident, read
-from indexer.oncall.seen_before import Answer, Item, Weights, seen_before
+from indexer.oncall.seen_before import Answer, Item, Weights, for_incident, seen_before
 
 __all__ = [
     "SOURCES",
@@ -18,6 +18,7 @@ __all__ = [
     "Answer",
     "Item",
     "Weights",
+    "for_incident",
     "from_incident",
     "read",
     "seen_before",

@@ -41,8 +41,9 @@ from sqlmodel import Session, col, select
 from indexer.db import catalog, store
 from indexer.db.models import IncidentRow, PostmortemLink, PostmortemRow
 from indexer.format.taxonomy import Taxonomy, name_key
+from indexer.incidents import query
 from indexer.library import Library
-from indexer.oncall import services
+from indexer.oncall import reading, services
 from indexer.oncall.reading import AlertSaid, words_of_name
 from indexer.search import Expansion, Searcher, SearchQueryError, SemanticUnavailable, analyze
 
@@ -465,3 +466,15 @@ def _items(candidates: list[_Candidate], weights: Weights) -> list[Item]:
 
 def _negated(day: str) -> tuple[int, ...]:
     return tuple(-int(part) for part in day.split("-") if part.isdigit())
+
+
+def for_incident(
+    library: Library, source: str, source_id: str, groups: frozenset[str], limit: int = 5
+) -> tuple[dict[str, Any], Answer] | None:
+    """A stored incident as `groups` may see it, with its precedents; None if there is none."""
+    with store.session(library.engine) as db:
+        incident = query.incident(db, groups, source, source_id)
+        said = reading.stored(db, source, source_id) if incident is not None else None
+    if incident is None or said is None:
+        return None
+    return incident, seen_before(library, said, groups, limit=limit)
