@@ -36,7 +36,9 @@ from indexer.reports import sending
 
 router = APIRouter(tags=["on-call"])
 page_router = APIRouter(include_in_schema=False)
-Source = Literal["alertmanager", "pagerduty", "opsgenie", "firehydrant"]
+Source = Literal[
+    "alertmanager", "pagerduty", "opsgenie", "firehydrant", "jsm", "incident-io", "grafana-oncall"
+]
 Items = Annotated[int, Query(ge=1, le=20, description="precedents listed at most")]
 
 

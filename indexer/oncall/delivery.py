@@ -86,7 +86,9 @@ def channels(settings: Settings) -> list[Channel]:
         )
     if settings.oncall_opsgenie_key is not None:
         found.append(
-            Channel("opsgenie-note", "Opsgenie alert note", _opsgenie(settings), ("opsgenie",))
+            Channel(
+                "opsgenie-note", "Opsgenie alert note", _opsgenie(settings), ("opsgenie", "jsm")
+            )
         )
     for kind, url in sending.parse_webhooks(settings.oncall_webhooks, "PML_ONCALL_WEBHOOKS"):
         key = f"{kind}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"  # the URL is a secret
@@ -146,9 +148,9 @@ def is_new(source: str, body: bytes, said: AlertSaid) -> bool:
     if source == "pagerduty":
         event = document.get("event")
         return isinstance(event, dict) and event.get("event_type") == "incident.triggered"
-    if source == "opsgenie":
+    if source in ("opsgenie", "jsm"):
         return document.get("action") == "Create"
-    return True  # FireHydrant incidents and Alertmanager alerts: firing is enough
+    return True  # the other vendors' incidents and Alertmanager alerts: firing is enough
 
 
 def _incident_key(said: AlertSaid) -> str:

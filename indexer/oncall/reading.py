@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -29,7 +29,15 @@ from indexer.incidents import alerts, importers, intake
 from indexer.incidents.importers import ImportFormatError
 from indexer.incidents.model import SERVICE_KEYS, Incident
 
-SOURCES = ("alertmanager", "pagerduty", "opsgenie", "firehydrant")
+SOURCES = (
+    "alertmanager",
+    "pagerduty",
+    "opsgenie",
+    "firehydrant",
+    "jsm",
+    "incident-io",
+    "grafana-oncall",
+)
 MAX_TEXT = 1500  # characters of alert text searched: the first paragraph says what failed
 # Labels that name what is alerting, most specific first (Kubernetes and Prometheus habits).
 SERVICE_LABELS = (
@@ -126,16 +134,19 @@ def read(source: str, body: bytes) -> AlertSaid:
     if not parsed.incidents:
         reasons = "; ".join(message for _, message in parsed.errors) or "no incident in it"
         raise AlertReadError(f"not a {source} incident or alert: {reasons}")
-    incident = parsed.incidents[0][1]
-    reader = {"pagerduty": _pagerduty, "opsgenie": _opsgenie, "firehydrant": _firehydrant}
-    return reader[source](incident)
+    return from_incident(parsed.incidents[0][1])
 
 
 def from_incident(incident: Incident) -> AlertSaid:
     """A stored or imported incident as an alert (its vendor record is kept in `raw`)."""
-    reader = {"pagerduty": _pagerduty, "opsgenie": _opsgenie, "firehydrant": _firehydrant}
+    reader = {
+        "pagerduty": _pagerduty,
+        "opsgenie": _opsgenie,
+        "jsm": _opsgenie,  # Jira Service Management sends Opsgenie's alert format
+        "firehydrant": _firehydrant,
+    }
     if incident.source in reader:
-        return reader[incident.source](incident)
+        return replace(reader[incident.source](incident), source=incident.source)
     return AlertSaid(
         source=incident.source,
         name=incident.title,

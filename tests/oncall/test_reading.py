@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,14 @@ def test_pasted_text_takes_its_first_line_as_the_name() -> None:
     assert said.name == "PgbouncerPoolExhausted" and "pgbouncer-orders" in said.names
     with pytest.raises(AlertReadError, match="empty"):
         from_text("  \n ")
+
+
+def test_the_vendors_intake_added_are_read_too() -> None:
+    jsm = read("jsm", payloads.opsgenie("Consumer lag high", tags=["kafka"], alert_id="j-1"))
+    assert (jsm.source, jsm.name, jsm.source_id) == ("jsm", "Consumer lag high", "j-1")
+    vendors = Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "webhooks"
+    body = (vendors / "grafana-oncall" / "docs_outgoing_webhook_resolve.json").read_bytes()
+    group = read("grafana-oncall", body)
+    assert group.source == "grafana-oncall" and group.name and group.source_id
+    firing = (vendors / "opsgenie" / "zulip_create.json").read_bytes()
+    assert read("opsgenie", firing).firing
