@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from api import (
@@ -22,6 +23,8 @@ from api import (
     incidents,
     intake,
     limits,
+    mcp,
+    oncall,
     operations,
     postmortems,
     prometheus,
@@ -35,6 +38,7 @@ from indexer.config import Settings
 from indexer.incidents import deliveries
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
+from indexer.oncall import delivery
 from indexer.reports import metrics, sending
 from indexer.search import SearchQueryError, SemanticUnavailable
 
@@ -55,6 +59,9 @@ class _App(FastAPI):
 def create_app(settings: Settings | None = None, *, index_on_start: bool = True) -> FastAPI:
     """Build the app. The library is opened (and indexed if it changed) at start-up."""
     settings = settings or Settings()
+    # MCP over streamable HTTP: its tools read the library and the caller from each request.
+    assistant = mcp.build()
+    assistant_app = mcp.http_app(assistant)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
@@ -76,17 +83,24 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         digests = sending.scheduler(library.engine, settings)  # PML_DIGEST_SCHEDULE
         if digests is not None:
             digests.start()
+        oncall_sender = delivery.dispatcher(library)  # PML_ONCALL_*: precedents to the on-call
+        if oncall_sender is not None:
+            oncall_sender.start()
         try:
-            yield {
-                "library": library,
-                "sync": follower,
-                "trend_cache": metrics.TrendCache(),
-                "form_secret": usecases.shared_secret(library, security.SECRET_KEY),
-                # Called with each delivery that stored a new incident or firing alert
-                # (`deliveries.Listener`): append to announce them.
-                "intake_listeners": [],
-            }
+            async with assistant.session_manager.run():
+                yield {
+                    "library": library,
+                    "sync": follower,
+                    "trend_cache": metrics.TrendCache(),
+                    "form_secret": usecases.shared_secret(library, security.SECRET_KEY),
+                    # Called with each delivery that stored a new incident or firing alert
+                    # (`deliveries.Listener`): append to announce them.
+                    "intake_listeners": [oncall_sender.listen] if oncall_sender else [],
+                    "oncall": oncall_sender,
+                }
         finally:
+            if oncall_sender is not None:
+                oncall_sender.stop()
             if digests is not None:
                 digests.stop()
             replica.stop()
@@ -112,6 +126,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(incidents.router)
+    app.include_router(oncall.router)
     # Inside the request metrics: a request's wait for its turn is part of its latency.
     app.add_middleware(admission.Admission, limit=settings.max_busy_requests)
     prometheus.install(app)
@@ -123,6 +138,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     app.include_router(browse.page_router)
     app.include_router(intake.router)
     app.include_router(intake.page_router)
+    app.include_router(oncall.page_router)
+    app.router.routes.append(Route(mcp.PATH, assistant_app, methods=["GET", "POST", "DELETE"]))
     docs.install(app)
     web.install(app)
     _install_error_handlers(app)

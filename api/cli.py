@@ -887,5 +887,27 @@ def intake_replay(ids: tuple[int, ...], all_failed: bool) -> None:
         raise SystemExit(1)
 
 
+@main.command(name="mcp")
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="A group whose restricted postmortems the assistant may read (repeatable); "
+    "none: the outsider's view.",
+)
+def mcp_command(groups: tuple[str, ...]) -> None:
+    """Serve the library to an AI assistant over MCP (stdio).
+
+    Tools: search_postmortems, get_postmortem, related_postmortems,
+    seen_before_alert, service_incidents, service_trends. Nothing but the
+    protocol is written to stdout.
+    """
+    from api import mcp  # the SDK is only loaded for this command
+
+    with _open() as library:
+        library.semantic.start()  # full-text answers at once; semantic joins when loaded
+        mcp.build(library, frozenset(groups)).run("stdio")
+
+
 if __name__ == "__main__":
     main()

@@ -107,13 +107,17 @@ async def get_groups(
 
 SAFE_METHODS = security.SAFE_METHODS
 OWN_SECRETS = "/api/webhooks/"  # push webhooks are signed with PML_WEBHOOK_SECRET instead
+# POSTs that only read (a payload to answer about, a Slack command with its own
+# signature): they answer with what the caller may read and store nothing.
+READS_BY_POST = ("/api/seen-before", "/api/slack/commands")
 
 
 async def guard_writes(
     request: Request, library: Annotated[Library, Depends(get_library)], identity: IdentityDep
 ) -> None:
     """App-wide: every write, on any router (API or UI forms), needs a writer."""
-    if request.method in SAFE_METHODS or request.url.path.startswith(OWN_SECRETS):
+    path = request.url.path
+    if request.method in SAFE_METHODS or path.startswith(OWN_SECRETS) or path in READS_BY_POST:
         return
     with auth_errors():
         auth.check_writer(library.settings, identity)

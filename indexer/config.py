@@ -161,6 +161,36 @@ class Settings(BaseSettings):
         "or the one it is sent in.",
     )
 
+    # On-call delivery: an incident's precedents where the on-call works (docs/oncall.md).
+    oncall_pagerduty_token: SecretStr | None = Field(
+        default=None, description="PagerDuty REST API key; set: a note on each new incident."
+    )
+    oncall_pagerduty_from: str | None = Field(
+        default=None, description="E-mail of the PagerDuty user the notes are written as."
+    )
+    oncall_pagerduty_url: str = Field(
+        default="https://api.pagerduty.com", description="PagerDuty's REST API address."
+    )
+    oncall_opsgenie_key: SecretStr | None = Field(
+        default=None,
+        description="Opsgenie or Jira Service Management API key; set: a note on each new alert.",
+    )
+    oncall_opsgenie_url: str = Field(
+        default="https://api.opsgenie.com",
+        description="Alert API address: api.eu.opsgenie.com in the EU; for Jira Service "
+        "Management https://api.atlassian.com/jsm/ops/integration.",
+    )
+    oncall_webhooks: SecretStr | None = Field(
+        default=None,
+        description="Chat incoming webhooks for precedents, each `slack=URL` or `teams=URL`.",
+    )
+    oncall_poll: float = Field(
+        default=5, gt=0, description="Seconds between checks for deliveries due (retries)."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack app signing secret; set: POST /api/slack/commands on."
+    )
+
     @property
     def digest_recipients(self) -> list[str]:
         return [address.strip() for address in self.digest_to.split(",") if address.strip()]

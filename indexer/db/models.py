@@ -363,3 +363,30 @@ class IntakeDelivery(SQLModel, table=True):
     processed_at: dt.datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True))
     )
+
+
+class OncallDelivery(SQLModel, table=True):
+    """One channel's message of an incident's precedents (indexer.oncall.delivery).
+
+    The unique key (channel, source, source_id) makes a redelivered webhook,
+    a restart or a second replica send nothing twice.
+    """
+
+    __tablename__ = "oncall_delivery"
+    __table_args__ = (
+        UniqueConstraint("channel", "source", "source_id", name="uq_oncall_delivery"),
+        Index("ix_oncall_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=64)
+    source: str = Field(max_length=32)
+    source_id: str = Field(max_length=128)
+    alert: str = Field(default="", max_length=500)
+    status: str = Field(default="pending", max_length=16)  # pending, sent or failed
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    sent_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    last_error: str | None = Field(default=None, max_length=500)
+    message: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

@@ -35,6 +35,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from indexer import periods
@@ -146,23 +147,23 @@ def slack_payload(result: digest.Digest) -> dict[str, Any]:
     ]
     lines = [heading(result)]
     if not result.items:
-        blocks.append(_slack_section(digest.EMPTY))
+        blocks.append(slack_section(digest.EMPTY))
         lines.append(digest.EMPTY)
     for item in result.items:
         text = (
-            f"*<{item['link']}|{_slack_escape(item['title'])}>*\n"
-            f"{item['date']}, {item['severity'] or 'SEV?'}\n{_slack_escape(item['summary'])}"
+            f"*<{item['link']}|{slack_escape(item['title'])}>*\n"
+            f"{item['date']}, {item['severity'] or 'SEV?'}\n{slack_escape(item['summary'])}"
         )
-        blocks.append(_slack_section(text[:3000]))  # Slack's limit for a section's text
-        lines.append(f"<{item['link']}|{_slack_escape(item['title'])}>")
+        blocks.append(slack_section(text[:3000]))  # Slack's limit for a section's text
+        lines.append(f"<{item['link']}|{slack_escape(item['title'])}>")
     return {"text": "\n".join(lines), "blocks": blocks}
 
 
-def _slack_section(text: str) -> dict[str, Any]:
+def slack_section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _slack_escape(text: str) -> str:
+def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -209,13 +210,20 @@ PAYLOADS: dict[HookKind, Callable[[digest.Digest], dict[str, Any]]] = {
 }
 
 
-def post_webhook(url: str, payload: dict[str, Any]) -> None:
-    """POST the payload as JSON; anything but a 2xx is a SendError naming the host and status."""
+def post_webhook(url: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    """POST the payload as JSON; anything but a 2xx is a SendError naming the host and status.
+
+    `headers` are added (an API's credentials); they never appear in an error.
+    """
     where = f"webhook {urlsplit(url).hostname}"  # the URL itself is the secret
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
-        headers={"Content-Type": "application/json", "User-Agent": "postmortem-library"},
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "postmortem-library",
+            **(headers or {}),
+        },
         method="POST",
     )
     try:
@@ -231,18 +239,23 @@ def post_webhook(url: str, payload: dict[str, Any]) -> None:
 
 def webhooks(settings: Settings) -> list[tuple[HookKind, str]]:
     """`PML_DIGEST_WEBHOOKS` as (kind, URL) pairs; a bare URL is Slack-compatible."""
-    if settings.digest_webhooks is None:
+    return parse_webhooks(settings.digest_webhooks, "PML_DIGEST_WEBHOOKS")
+
+
+def parse_webhooks(value: SecretStr | None, setting: str) -> list[tuple[HookKind, str]]:
+    """A webhooks setting (`slack=URL,teams=URL`) as (kind, URL) pairs; SendError if bad."""
+    if value is None:
         return []
     found: list[tuple[HookKind, str]] = []
-    for part in settings.digest_webhooks.get_secret_value().split(","):
+    for part in value.get_secret_value().split(","):
         part = part.strip()
         if not part:
             continue
         kind, _, url = part.partition("=") if re.match(r"[a-z]+=", part) else ("slack", "", part)
         if kind not in PAYLOADS:
-            raise SendError(f"PML_DIGEST_WEBHOOKS: '{kind}' is not slack or teams")
+            raise SendError(f"{setting}: '{kind}' is not slack or teams")
         if urlsplit(url).scheme not in ("http", "https"):
-            raise SendError(f"PML_DIGEST_WEBHOOKS: a {kind} webhook is not an http(s) URL")
+            raise SendError(f"{setting}: a {kind} webhook is not an http(s) URL")
         found.append((kind, url))
     return found
 
