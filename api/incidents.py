@@ -19,12 +19,13 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from api import schemas, security, web, webhooks
 from api.deps import GroupsDep, IncidentFiltersDep, LibraryDep
 from api.reports import AsOf, today
 from indexer import usecases
+from indexer.db import storable
 from indexer.format import authoring, taxonomy
 from indexer.incidents import importers, nearmiss, query
 from indexer.library import Library
@@ -233,12 +234,15 @@ async def alertmanager(request: Request, library: LibraryDep) -> Response:
     return await webhooks.alertmanager(request, library, MAX_ALERT_BYTES)
 
 
+StorableText = Annotated[str, AfterValidator(storable.storable_text)]
+
+
 class NearMissIn(BaseModel):
     date: date
-    service: str = Field(min_length=1, max_length=128)
-    what_failed: str = Field(min_length=1, max_length=500)
-    caught_by: str = Field(min_length=1, max_length=500)
-    corrective_action: str | None = Field(default=None, max_length=2000)
+    service: StorableText = Field(min_length=1, max_length=128)
+    what_failed: StorableText = Field(min_length=1, max_length=500)
+    caught_by: StorableText = Field(min_length=1, max_length=500)
+    corrective_action: StorableText | None = Field(default=None, max_length=2000)
 
 
 def record_near_miss(library: Library, entry: NearMissIn) -> dict[str, Any]:

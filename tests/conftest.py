@@ -17,6 +17,8 @@ from indexer.config import Settings
 
 # Tests use the small deterministic embedder unless they ask for the real model.
 os.environ["PML_EMBEDDING_MODEL"] = "hash"
+# The hosts test clients address (Starlette's `testserver`, live servers on loopback).
+os.environ["PML_ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1,::1"
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LIBRARY = ROOT / "postmortems"

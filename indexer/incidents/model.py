@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from indexer import periods
-from indexer.db import store
+from indexer.db import storable, store
 from indexer.db.models import (
     UNKNOWN_SERVICE,
     ExternalRef,
@@ -95,7 +95,16 @@ class Incident:
                 return f"{second} ({late.isoformat()}) is before {first} ({early.isoformat()})"
         if self.error_budget_minutes is not None and self.error_budget_minutes < 0:
             return "error_budget_minutes is negative"
-        return None
+        return self._unstorable()
+
+    def _unstorable(self) -> str | None:
+        """The first text field the database cannot store (a NUL), named, or None."""
+        texts = {
+            name: getattr(self, name)
+            for name in ("source_id", "title", "service", "severity", "error_class", "postmortem")
+        }
+        problem = storable.first_problem({**texts, "raw": self.raw})
+        return f"{problem}; the database cannot store it" if problem else None
 
     def drop_out_of_order(self) -> list[str]:
         """Drop the fewest times that break start <= detected <= acknowledged <= mitigated <=

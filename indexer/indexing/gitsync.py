@@ -9,8 +9,11 @@ library folder or a library indexed by something else since falls back to a
 full comparison by content hash. A failed sync changes nothing that serves:
 the previous index stays, and the error is recorded for `/readyz`.
 
-Where the library lives in the repository: PML_GIT_PATH when set, else a
-`postmortems/` folder when the repository has one, else the repository root.
+Where the library lives in the repository: PML_GIT_PATH, `postmortems` by
+default (`.` for the repository root). It is never guessed: when that folder
+is missing at the fetched commit the sync fails (visibly, in `/readyz` and
+the log) and the last good library keeps serving, rather than widening to
+the repository root and publishing whatever Markdown lives there.
 """
 
 from __future__ import annotations
@@ -141,17 +144,19 @@ def _sync(target: Target, *, force: bool) -> SyncReport:
 
 
 def _library_folder(mirror: Mirror, commit: str, configured: str | None) -> str:
-    """The library's folder in the repository ('' for the root)."""
-    if configured is not None:
-        folder = configured.strip().strip("/")
-        if folder in ("", "."):
-            return ""
-        if folder.startswith("-") or ".." in PurePosixPath(folder).parts:
-            raise SyncError(f"PML_GIT_PATH '{configured}' is not a folder inside the repository")
-        if not _is_folder(mirror, commit, folder):
-            raise SyncError(f"PML_GIT_PATH: the repository has no folder '{folder}'")
-        return folder
-    return DEFAULT_FOLDER if _is_folder(mirror, commit, DEFAULT_FOLDER) else ""
+    """The library's folder in the repository ('' for the root): configured, never guessed."""
+    configured = DEFAULT_FOLDER if configured is None else configured
+    folder = configured.strip().strip("/")
+    if folder in ("", "."):
+        return ""
+    if folder.startswith("-") or ".." in PurePosixPath(folder).parts:
+        raise SyncError(f"PML_GIT_PATH '{configured}' is not a folder inside the repository")
+    if not _is_folder(mirror, commit, folder):
+        raise SyncError(
+            f"the repository has no folder '{folder}' at {commit[:12]} (PML_GIT_PATH; "
+            "'.' for the repository root): the last good library keeps serving"
+        )
+    return folder
 
 
 def _is_folder(mirror: Mirror, commit: str, folder: str) -> bool:
