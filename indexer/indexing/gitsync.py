@@ -37,6 +37,7 @@ from indexer.indexing.git import BlobReader, GitError, Mirror, TreeDiff, TreeEnt
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.indexing.target import Target
 from indexer.reports import targets
+from indexer.serverpaths import hide_paths
 
 log = logging.getLogger("pml.gitsync")
 
@@ -300,8 +301,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def status(target: Target) -> dict[str, Any]:
-    """The sync section of `/readyz`: where we are and whether the last attempt failed."""
+def status(target: Target, *, admin: bool = True) -> dict[str, Any]:
+    """The sync section of `/readyz`: where we are and whether the last attempt failed.
+
+    Others than admins get the error with server paths taken out.
+    """
     keys = (githistory.INDEXED_COMMIT, SYNCED_AT, ERROR, ERROR_AT)
     with store.session(target.engine) as db:
         commit, synced_at, error, error_at = (store.get_meta(db, key) for key in keys)
@@ -311,7 +315,7 @@ def status(target: Target) -> dict[str, Any]:
         "branch": target.settings.git_branch,
         "commit": commit,
         "last_success_at": synced_at,
-        "last_error": error,
+        "last_error": error if admin or error is None else hide_paths(error),
         "last_error_at": error_at,
     }
 
