@@ -333,7 +333,7 @@ def _visibility(reader: _Reader) -> str:
     is a lint error, and the postmortem is served as restricted to its
     `audience` (nobody, when it has none) until the file is fixed.
     """
-    signs = visibility.signs(reader.doc.data, reader.doc.lines)
+    signs = visibility.signs(reader.doc.data, reader.doc.lines, reader.doc.key_styles)
     for sign in signs:
         reader.report(
             sign.key,

@@ -83,14 +83,24 @@ def resembles(key: str) -> str | None:
     return None
 
 
-def signs(data: dict[str, Any], lines: dict[str, int]) -> list[Sign]:
+def signs(
+    data: dict[str, Any], lines: dict[str, int], key_styles: dict[str, str] | None = None
+) -> list[Sign]:
     """Every sign of restriction in a parsed front matter other than a well-formed visibility.
 
-    A well-formed visibility is the top-level `visibility` key holding the text
-    `internal` or `restricted`; an `audience` at the top level is a sign only
-    when the visibility is not `restricted` (then it is simply the audience).
+    A well-formed visibility is the top-level `visibility` key, written plain
+    on its own line, holding the text `internal` or `restricted`; an
+    `audience` at the top level is a sign only when the visibility is not
+    `restricted` (then it is simply the audience). A quoted or flow-style
+    `visibility` or `audience` key is a sign too: tools that read the text
+    (grep in CI, the check of files that cannot be parsed) would miss it.
     """
     found: list[Sign] = []
+    for key in (VISIBILITY, AUDIENCE):
+        style = (key_styles or {}).get(key)
+        if style is not None:
+            how = "quoted" if style == "quoted" else "inside a {...} mapping"
+            found.append(Sign(key, f"'{key}' is written {how}; write it plain on its own line"))
     visibility = data.get(VISIBILITY)
     stated = visibility.strip() if isinstance(visibility, str) else None
     if VISIBILITY in data and stated not in ("internal", "restricted"):
