@@ -17,9 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.cli import main
 from indexer.config import Settings
 from tests.conftest import postmortem_text, write
 from tests.live_server import serve
@@ -162,3 +164,21 @@ def test_tokens_in_query_strings_never_reach_the_access_log(tmp_path: Path) -> N
     written = log.read_text("utf-8")
     assert "GET /api/search?… HTTP/1.1" in written
     assert "secretsecret" not in written and "q=pool" not in written
+
+
+def test_a_postmortem_with_a_nul_fails_lint_and_the_library_still_starts(
+    settings: Settings,
+) -> None:
+    """Issue 29: the file passed `pml lint`, then PostgreSQL refused to start the library."""
+    text = postmortem_text(id="2025-03-13-nul", title="Has a NUL", summary="bytes \x00 here")
+    write(settings.library, "2025/nul.md", text)
+    write(settings.library, "2025/fine.md", postmortem_text(id="2025-03-12-fine", title="Fine"))
+    result = CliRunner().invoke(main, ["lint", str(settings.library)])
+    line = text.split("\n").index("bytes \x00 here") + 1
+    assert result.exit_code == 1 and f"nul.md:{line}: error:" in result.output
+    assert "NUL" in result.output
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/postmortems/2025-03-12-fine").status_code == 200
+        assert client.get("/api/postmortems/2025-03-13-nul").status_code == 404
+        (problem,) = client.get("/api/problems").json()["items"]
+        assert problem["path"] == "2025/nul.md" and problem["line"] == line
