@@ -15,6 +15,7 @@ its path, is shown to everyone only when the text has no sign at all).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ def normalised(key: str) -> str:
     return "".join(ch for ch in folded if ch.isalnum() and not unicodedata.combining(ch))
 
 
+@functools.lru_cache(maxsize=4096)  # the same few dozen keys in every file
 def resembles(key: str) -> str | None:
     """`visibility` or `audience` when `key` looks like an attempt at it, else None.
 
