@@ -180,5 +180,6 @@ def test_a_postmortem_with_a_nul_fails_lint_and_the_library_still_starts(
     with TestClient(create_app(settings)) as client:
         assert client.get("/api/postmortems/2025-03-12-fine").status_code == 200
         assert client.get("/api/postmortems/2025-03-13-nul").status_code == 404
-        (problem,) = client.get("/api/problems").json()["items"]
-        assert problem["path"] == "2025/nul.md" and problem["line"] == line
+        problems = client.get("/api/problems").json()["items"]
+        (problem,) = [p for p in problems if p["path"] == "2025/nul.md"]
+        assert problem["line"] == line and "NUL" in problem["message"]
