@@ -17,7 +17,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -110,7 +110,7 @@ def import_bytes(
 def import_file(
     engine: Engine,
     source: str,
-    handle: BinaryIO,
+    handle: IO[bytes],
     *,
     vocabulary: taxonomy.Taxonomy | None = None,
     options: Options | None = None,

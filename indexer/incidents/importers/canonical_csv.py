@@ -17,7 +17,7 @@ import io
 import itertools
 import math
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from indexer.format.postmortem import TIMESTAMP_FIELDS
 from indexer.format.taxonomy import suggest
@@ -48,7 +48,7 @@ def parse(data: bytes, options: Options | None = None) -> Parsed:
     return parsed
 
 
-def check(handle: BinaryIO) -> None:
+def check(handle: IO[bytes]) -> None:
     """Read the whole file once without keeping it: `ImportFormatError` if it cannot be read.
 
     A streamed import stores as it goes, so what would refuse the whole file
@@ -60,7 +60,7 @@ def check(handle: BinaryIO) -> None:
 
 
 def parse_chunks(
-    handle: BinaryIO, options: Options | None = None, rows: int | None = 5000
+    handle: IO[bytes], options: Options | None = None, rows: int | None = 5000
 ) -> Iterator[Parsed]:
     """The file's incidents `rows` at a time (all at once with None), read as a stream."""
     options = options or Options()
@@ -84,7 +84,7 @@ def parse_chunks(
     yield parsed
 
 
-def _rows(handle: BinaryIO) -> Iterator[tuple[int, list[str]]]:
+def _rows(handle: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
     """(file line, cells) of every row, the header's line 1; the delimiter guessed from it."""
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     try:
