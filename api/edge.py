@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from indexer.db import storable
+from indexer import storable
 
 ANY_HOST = frozenset({"/healthz", "/readyz", "/metrics"})
 IDENTITY_HEADERS = (b"x-forwarded-user", b"x-forwarded-groups")

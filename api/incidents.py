@@ -26,8 +26,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from api import schemas, security, web, webhooks
 from api.deps import GroupsDep, IncidentFiltersDep, LibraryDep
 from api.reports import AsOf, today
-from indexer import usecases
-from indexer.db import storable
+from indexer import storable, usecases
 from indexer.format import authoring, taxonomy
 from indexer.incidents import importers, nearmiss, query
 from indexer.library import Library

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from indexer.db import storable
+from indexer import storable
 from indexer.format import frontmatter, markdown, visibility
 
 Level = Literal["error", "warning"]

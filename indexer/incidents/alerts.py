@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from indexer.db import storable, store
+from indexer import storable
+from indexer.db import store
 from indexer.db.models import AlertRow, IncidentRow, NearMissRow
 from indexer.format.postmortem import parse_timestamp
 from indexer.format.taxonomy import Taxonomy

@@ -33,8 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from indexer import periods
-from indexer.db import storable, store
+from indexer import periods, storable
+from indexer.db import store
 from indexer.db.models import (
     UNKNOWN_SERVICE,
     ExternalRef,
