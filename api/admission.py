@@ -8,8 +8,10 @@ arrival order, each runs nearly as fast as alone and waits only for the
 requests that came before it: more requests per second and a far shorter
 tail (docs/deployment.md has the figures).
 
-Only reads (GET, HEAD) take turns: a write's body arrives at the client's
-pace, and a slow upload must not hold a turn. A request holds its turn until
+Reads (GET, HEAD) take turns, and so does an incident import, once its
+whole body has arrived (`COMPUTING_WRITES`): parsing and storing a large
+file is CPU work like any read, and three at once slowed every search; the
+upload itself still arrives at the client's pace, holding no turn. A request holds its turn until
 its response starts; a streamed body (an export) is sent without it. The
 operations routes (`/healthz`, `/readyz`, `/metrics`) and static files never
 wait: a probe must answer under load. A pure ASGI middleware (asyncio's
@@ -26,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 NEVER_WAIT = ("/healthz", "/readyz", "/metrics")
 STATIC = "/static/"
 READS = ("GET", "HEAD")
+COMPUTING_WRITES = ("/api/incidents/import",)
 
 
 def default_limit() -> int:
@@ -49,19 +52,16 @@ class Admission:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or self.limit <= 0
-            or scope["method"] not in READS
-            or path in NEVER_WAIT
-            or path.startswith(STATIC)
-        ):
+        if scope["type"] != "http" or self.limit <= 0:
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        if self._turns is None or self._turns[0] is not loop:
-            self._turns = (loop, asyncio.Semaphore(self.limit))
-        turns = self._turns[1]
+        if scope["method"] == "POST" and path in COMPUTING_WRITES:
+            await self._after_body(scope, receive, send)
+            return
+        if scope["method"] not in READS or path in NEVER_WAIT or path.startswith(STATIC):
+            await self.app(scope, receive, send)
+            return
+        turns = self._semaphore()
         await turns.acquire()
         held = True
 
@@ -80,3 +80,35 @@ class Admission:
             await self.app(scope, receive, sending)
         finally:
             release()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Semaphore(self.limit))
+        return self._turns[1]
+
+    async def _after_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Take a turn when the body's last part has arrived; give it back when answering."""
+        turns = self._semaphore()
+        held = False
+
+        async def receiving() -> Message:
+            nonlocal held
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body") and not held:
+                await turns.acquire()
+                held = True
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and held:
+                held = False
+                turns.release()
+            await send(message)
+
+        try:
+            await self.app(scope, receiving, sending)
+        finally:
+            if held:
+                turns.release()

@@ -19,6 +19,7 @@ from api import (
     browse,
     deps,
     docs,
+    edge,
     feeds,
     incidents,
     intake,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
+        edge.quiet_access_log()  # after uvicorn configured its loggers
         library = Library.open(settings)
         follower = gitsync.follower(library) if settings.git_url else None
         if follower is not None:
@@ -143,6 +145,8 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
     docs.install(app)
     web.install(app)
     _install_error_handlers(app)
+    # Before any route: a foreign Host, a repeated identity header, a NUL in the URL.
+    app.add_middleware(edge.Envelope, allowed_hosts=settings.allowed_host_names)
     # Outermost, so every layer below sees the forwarded client and the real peer is kept.
     app.add_middleware(security.ClientAddress, trusted_proxies=settings.trusted_proxies)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import html
+import io
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from pydantic import ValidationError
@@ -584,12 +585,14 @@ def import_incidents(
     if vendor:
         if file is not None or since is None:
             raise click.UsageError("--from takes no FILE and needs --since YYYY-MM-DD")
-        data, origin, source = _pull(vendor, since.date(), base_url), f"{vendor} API", vendor
+        pulled = _pull(vendor, since.date(), base_url)
+        opened: BinaryIO = io.BytesIO(pulled)
+        origin, source = f"{vendor} API", vendor
     elif file is not None and source:
-        data, origin = file.read_bytes(), str(file)
+        opened, origin = file.open("rb"), str(file)  # a CSV streams: memory stays bounded
     else:
         raise click.UsageError("give FILE and --source, or --from VENDOR --since DATE")
-    with Library.open(_settings()) as library:
+    with opened, Library.open(_settings()) as library:
         try:
             options = importers.Options(
                 timezone=importers.zone(timezone) if timezone else None,
@@ -603,10 +606,10 @@ def import_incidents(
                     f"pml import incidents {origin}",
                     "cli",
                 )
-            report = importers.import_bytes(
+            report = importers.import_file(
                 library.engine,
                 source,
-                data,
+                opened,
                 vocabulary=library.taxonomy,
                 options=options,
                 dry_run=dry_run,
@@ -665,10 +668,18 @@ def _print_import(origin: str, report: Any) -> None:
     if report.unmapped_services:
         names = ", ".join(report.unmapped_services)
         click.echo(f"{origin}: services no taxonomy service claims (kept as is): {names}", err=True)
+    if report.unlisted_errors or report.unlisted_warnings:
+        click.echo(
+            f"{origin}: {report.unlisted_errors} more errors and {report.unlisted_warnings} more "
+            "warnings not listed",
+            err=True,
+        )
     verbs = ("would be added", "would be updated") if report.dry_run else ("added", "updated")
+    rejected = len(report.errors) + report.unlisted_errors
+    warned = len(report.warnings) + report.unlisted_warnings
     click.echo(
-        f"{report.added} {verbs[0]}, {report.updated} {verbs[1]}, {len(report.errors)} rejected, "
-        f"{plural(len(report.warnings), 'warning')}"
+        f"{report.added} {verbs[0]}, {report.updated} {verbs[1]}, {rejected} rejected, "
+        f"{plural(warned, 'warning')}"
     )
 
 

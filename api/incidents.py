@@ -10,21 +10,23 @@ record through the same function (`record_near_miss`); the page and
 from __future__ import annotations
 
 import email.policy
+import io
+import tempfile
 from datetime import UTC, date, datetime
 from email.parser import BytesParser
 from functools import partial
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from api import schemas, security, web, webhooks
 from api.deps import GroupsDep, IncidentFiltersDep, LibraryDep
 from api.reports import AsOf, today
-from indexer import usecases
+from indexer import storable, usecases
 from indexer.format import authoring, taxonomy
 from indexer.incidents import importers, nearmiss, query
 from indexer.library import Library
@@ -49,6 +51,30 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise HTTPException(413, f"body is larger than the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+SPOOL_BYTES = 1024 * 1024  # an import body past this goes to a temporary file, not memory
+
+
+async def _spool_body(request: Request, limit: int, spooled: IO[bytes]) -> None:
+    """Write the body to `spooled` as it arrives; 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body is larger than the limit of {limit} bytes")
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body is larger than the limit of {limit} bytes")
+        spooled.write(chunk)
+    spooled.seek(0)
+
+
+def _uploaded_handle(content_type: str, spooled: IO[bytes]) -> IO[bytes]:
+    """The uploaded file: the body itself, or a multipart upload's file part (read whole)."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return spooled
+    return io.BytesIO(uploaded_file(content_type, spooled.read()))
 
 
 class Rejected(BaseModel):
@@ -94,25 +120,29 @@ async def import_incidents(
         )
     if not _script_upload(request):
         security.refuse_form_types(request, FILE_TYPES.get(source, "application/json"))
-    body = await _read_body(request, library.settings.import_max_bytes)
-    data = uploaded_file(request.headers.get("content-type", ""), body)
-    if not data.strip():
-        raise HTTPException(400, "the body is empty: send the exported file as the request body")
-    try:
-        options = import_options(timezone, urgency)
-        report = await run_in_threadpool(
-            partial(
-                importers.import_bytes,
-                library.engine,
-                source,
-                data,
-                vocabulary=library.taxonomy,
-                options=options,
-                dry_run=dry_run,
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spooled:
+        await _spool_body(request, library.settings.import_max_bytes, spooled)
+        handle = _uploaded_handle(request.headers.get("content-type", ""), spooled)
+        if not handle.read(65536).strip():
+            raise HTTPException(
+                400, "the body is empty: send the exported file as the request body"
             )
-        )
-    except importers.ImportFormatError as error:
-        raise HTTPException(400, str(error)) from None
+        handle.seek(0)
+        try:
+            options = import_options(timezone, urgency)
+            report = await run_in_threadpool(
+                partial(
+                    importers.import_file,
+                    library.engine,
+                    source,
+                    handle,
+                    vocabulary=library.taxonomy,
+                    options=options,
+                    dry_run=dry_run,
+                )
+            )
+        except importers.ImportFormatError as error:
+            raise HTTPException(400, str(error)) from None
     body_out = report.as_dict()
     nothing = report.errors and not (report.added or report.updated)
     return JSONResponse(body_out, status_code=422 if nothing else 200)
@@ -233,12 +263,15 @@ async def alertmanager(request: Request, library: LibraryDep) -> Response:
     return await webhooks.alertmanager(request, library, MAX_ALERT_BYTES)
 
 
+StorableText = Annotated[str, AfterValidator(storable.storable_text)]
+
+
 class NearMissIn(BaseModel):
     date: date
-    service: str = Field(min_length=1, max_length=128)
-    what_failed: str = Field(min_length=1, max_length=500)
-    caught_by: str = Field(min_length=1, max_length=500)
-    corrective_action: str | None = Field(default=None, max_length=2000)
+    service: StorableText = Field(min_length=1, max_length=128)
+    what_failed: StorableText = Field(min_length=1, max_length=500)
+    caught_by: StorableText = Field(min_length=1, max_length=500)
+    corrective_action: StorableText | None = Field(default=None, max_length=2000)
 
 
 def record_near_miss(library: Library, entry: NearMissIn) -> dict[str, Any]:

@@ -61,12 +61,11 @@ def readyz(library: LibraryDep, follower: FollowerDep, identity: IdentityDep) ->
     """Ready to serve: the database answers and the full-text index is open.
 
     `postmortems` counts what the caller may read; the semantic index's own
-    counts (which include restricted postmortems) are for PML_ADMIN_GROUP.
+    counts (which include restricted postmortems) and server paths in errors
+    are for PML_ADMIN_GROUP.
     """
     admin = auth.is_admin(library.settings, identity)
-    semantic = library.semantic.status()
-    if not admin:
-        semantic = {k: v for k, v in semantic.items() if k not in ("postmortems", "passages")}
+    semantic = library.semantic.status(admin=admin)
     checks: dict[str, Any] = {
         "fulltext": True,
         "semantic": library.semantic.ready,
@@ -76,7 +75,7 @@ def readyz(library: LibraryDep, follower: FollowerDep, identity: IdentityDep) ->
     checks.update(usecases.database_checks(library, None if admin else groups))
     if library.settings.git_url and checks["database"]:
         # A failing sync does not make us unready: the previous index keeps serving.
-        checks["sync"] = gitsync.status(library)
+        checks["sync"] = gitsync.status(library, admin=admin)
         if follower is not None:
             checks["sync"].update(running=follower.busy, syncs_since_start=follower.runs)
     ready = checks["database"] and checks["fulltext"]

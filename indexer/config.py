@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     )
     git_branch: str = Field(default="main", description="Branch of PML_GIT_URL to index.")
     git_path: str | None = Field(
-        default=None, description="Library folder inside the repository; default: auto."
+        default=None,
+        description="Library folder inside the repository; default: postmortems ('.': the root).",
     )
     sync_interval: float = Field(
         default=300, ge=0, description="Seconds between syncs in `pml serve`; 0: webhooks only."
@@ -127,6 +128,12 @@ class Settings(BaseSettings):
         description="The address readers use, e.g. https://pml.example.com: absolute links "
         "and the origin writes must come from; unset: relative links, and the request's own "
         "scheme and host as the origin.",
+    )
+    allowed_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated host names requests may be addressed to (the Host header); "
+        "'*' allows any. Default: the host of PML_PUBLIC_URL, or localhost, 127.0.0.1 and ::1 "
+        "when that is unset.",
     )
 
     replica_poll: float = Field(
@@ -205,6 +212,16 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must look like https://pml.example.com, got {value!r}")
         return value.strip().rstrip("/")
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """The Host names served (lower case, no port); '*' in the set allows any."""
+        if self.allowed_hosts is not None and self.allowed_hosts.strip():
+            names = (name.strip().lower().strip("[]") for name in self.allowed_hosts.split(","))
+            return frozenset(name for name in names if name)
+        if self.public_url:
+            return frozenset({(urlsplit(self.public_url).hostname or "").lower()})
+        return frozenset({"localhost", "127.0.0.1", "::1"})
 
     @property
     def webhook_secrets(self) -> list[str]:

@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from indexer.config import Settings
 
 # Tests use the small deterministic embedder unless they ask for the real model.
 os.environ["PML_EMBEDDING_MODEL"] = "hash"
+# The hosts test clients address (Starlette's `testserver`, live servers on loopback).
+os.environ["PML_ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1,::1"
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LIBRARY = ROOT / "postmortems"
@@ -91,6 +94,21 @@ def _postgres_available() -> bool:
 @pytest.fixture(scope="session")
 def postgres_available() -> bool:
     return _postgres_available()
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh private schema in the test PostgreSQL server, dropped afterwards."""
+    schema = f"pml_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -28,11 +28,15 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    data_dir: Path, library: Path = ROOT / "postmortems", extra: dict[str, str] | None = None
+    data_dir: Path,
+    library: Path = ROOT / "postmortems",
+    extra: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
     """Start the server, wait until semantic search is ready, yield its base URL.
 
-    `extra` adds or overrides PML_* settings (access control, say).
+    `extra` adds or overrides PML_* settings (access control, say); `log`
+    receives the server's output (its access log included).
     """
     port = free_port()
     env = {
@@ -45,7 +49,10 @@ def serve(
     env.pop("PML_DATABASE_URL", None)
     env.update(extra or {})
     command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    output = log.open("wb") if log is not None else None
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, process)
@@ -53,6 +60,8 @@ def serve(
     finally:
         process.terminate()
         process.wait(timeout=20)
+        if output is not None:
+            output.close()
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:

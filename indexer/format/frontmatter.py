@@ -45,6 +45,8 @@ class Document:
     lines: dict[str, int] = field(default_factory=dict)
     body: str = ""
     body_line: int = 1
+    # Key paths written quoted ("quoted") or inside a `{...}` mapping ("flow").
+    key_styles: dict[str, str] = field(default_factory=dict)
 
     def line_of(self, path: str, default: int = 1) -> int:
         """The line of a dotted key path, or of its closest ancestor."""
@@ -82,18 +84,28 @@ def parse(text: str) -> Document:
             f"front matter is larger than {MAX_FRONT_MATTER_BYTES // 1024} KiB", 2
         )
     lines: dict[str, int] = {}
-    data = load(yaml_text, lines, first_line=2)
+    styles: dict[str, str] = {}
+    data = load(yaml_text, lines, first_line=2, key_styles=styles)
     if not isinstance(data, dict):
         raise FrontMatterError("front matter must be a mapping of fields (key: value)", 2)
-    return Document(data=data, lines=lines, body=body, body_line=body_line)
+    return Document(data=data, lines=lines, body=body, body_line=body_line, key_styles=styles)
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
 
 
-def load(yaml_text: str, lines: dict[str, int] | None = None, first_line: int = 1) -> Any:
-    """Load YAML text strictly; `lines` receives the 1-based line of every key path."""
+def load(
+    yaml_text: str,
+    lines: dict[str, int] | None = None,
+    first_line: int = 1,
+    key_styles: dict[str, str] | None = None,
+) -> Any:
+    """Load YAML text strictly; `lines` receives the 1-based line of every key path.
+
+    `key_styles` receives the paths of keys written quoted or in a flow mapping.
+    """
     builder = _Builder(lines if lines is not None else {}, first_line)
+    builder.styles = key_styles if key_styles is not None else {}
     try:
         for event in yaml.parse(yaml_text, Loader=_Loader):
             builder.feed(event)
@@ -119,7 +131,8 @@ class _Builder:
         self.offset = offset
         self.result: Any = None
         self.documents = 0
-        # Each frame: [container, path, pending key or None]
+        self.styles: dict[str, str] = {}
+        # Each frame: [container, path, pending key or None, written as a flow mapping]
         self.stack: list[list[Any]] = []
 
     def feed(self, event: yaml.Event) -> None:
@@ -144,7 +157,7 @@ class _Builder:
                 )
             container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
             path = self._place(container, line)
-            self.stack.append([container, path, None])
+            self.stack.append([container, path, None, bool(getattr(event, "flow_style", False))])
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             self.stack.pop()
         elif isinstance(event, yaml.ScalarEvent):
@@ -154,7 +167,10 @@ class _Builder:
                 if key in frame[0]:
                     raise FrontMatterError(f"duplicate key '{key}'", line)
                 frame[2] = key
-                self.lines[f"{frame[1]}.{key}" if frame[1] else key] = line
+                path = f"{frame[1]}.{key}" if frame[1] else key
+                self.lines[path] = line
+                if event.style or frame[3]:
+                    self.styles[path] = "quoted" if event.style else "flow"
                 return
             self._place(_scalar(event.value, event.style), line)
 
@@ -163,7 +179,7 @@ class _Builder:
         if not self.stack:
             self.result = value
             return ""
-        container, path, key = self.stack[-1]
+        container, path, key, _ = self.stack[-1]
         if isinstance(container, dict):
             if not isinstance(key, str):
                 raise FrontMatterError("mapping keys must be plain text", line)

@@ -17,7 +17,8 @@ from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from indexer.format import frontmatter, markdown
+from indexer import storable
+from indexer.format import frontmatter, markdown, visibility
 
 Level = Literal["error", "warning"]
 
@@ -224,10 +225,18 @@ class _Reader:
 def parse(text: str, path: str | PurePosixPath) -> Postmortem:
     """Parse one postmortem file. Raises `MalformedPostmortem` if it cannot be indexed."""
     path = str(path)
+    _check_storable(text, path)
     try:
         doc = frontmatter.parse(text)
     except frontmatter.FrontMatterError as error:
         raise MalformedPostmortem(path, error.line, error.message) from None
+    for key in storable.unstorable_fields(doc.data):  # a YAML escape such as "\0"
+        raise MalformedPostmortem(
+            path,
+            doc.line_of(key),
+            f"{storable.first_problem({key: _value_at(doc.data, key)})}; "
+            "the database cannot store it, so the file was not indexed",
+        )
     reader = _Reader(doc, path)
     title = reader.text("title")
     if not title:
@@ -294,27 +303,48 @@ def parse(text: str, path: str | PurePosixPath) -> Postmortem:
     return postmortem
 
 
-def _visibility(reader: _Reader) -> str:
-    """`internal` when absent; anything unreadable fails closed, as `restricted`.
+def _check_storable(text: str, path: str) -> None:
+    """A file holding text the database cannot store (a NUL) is not indexed, and says where."""
+    reason = storable.unstorable_reason(text)
+    if reason is None:
+        return
+    position = next(i for i, ch in enumerate(text) if storable.unstorable_reason(ch))
+    line = text.count("\n", 0, position) + 1
+    raise MalformedPostmortem(
+        path,
+        line,
+        f"the file {reason.replace('(at position', '(at character')}; "
+        "the database cannot store it, so the file was not indexed",
+    )
 
-    A mistyped value (`Restricted`, `private`, a list) must never publish a
-    postmortem its author meant to hide, so it is served as restricted to its
+
+def _value_at(data: Any, key: str) -> Any:
+    for part in key.split("."):
+        data = data[int(part)] if isinstance(data, list) else data.get(part, part)
+    return data
+
+
+def _visibility(reader: _Reader) -> str:
+    """`internal` only when nothing in the front matter suggests otherwise.
+
+    A mistyped value (`Restricted`, `private`, a list), an empty one, a
+    misspelled or miscased key, or an `audience` beside no `visibility:
+    restricted` must never publish a postmortem its author meant to hide: each
+    is a lint error, and the postmortem is served as restricted to its
     `audience` (nobody, when it has none) until the file is fixed.
     """
+    signs = visibility.signs(reader.doc.data, reader.doc.lines, reader.doc.key_styles)
+    for sign in signs:
+        reader.report(
+            sign.key,
+            f"{sign.message}. Until it is fixed the postmortem is treated as restricted "
+            "(shown only to its audience, or to nobody without one)",
+            code="invalid-visibility",
+        )
     raw = reader.get("visibility")
-    if raw is None:
-        return "internal"
-    if isinstance(raw, str) and raw.strip() in VISIBILITIES:
-        return raw.strip()
-    shown = raw if isinstance(raw, str) else type(raw).__name__
-    reader.report(
-        "visibility",
-        f"'visibility' is '{shown}'; expected one of: {', '.join(VISIBILITIES)}. "
-        "Until it is fixed the postmortem is treated as restricted "
-        "(shown only to its audience, or to nobody without one)",
-        code="invalid-visibility",
-    )
-    return "restricted"
+    if signs or raw == "restricted" or (isinstance(raw, str) and raw.strip() == "restricted"):
+        return "restricted"
+    return "internal"
 
 
 def _date(reader: _Reader, timestamps: dict[str, datetime], path: str) -> date:

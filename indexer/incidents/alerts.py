@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from indexer import storable
 from indexer.db import store
 from indexer.db.models import AlertRow, IncidentRow, NearMissRow
 from indexer.format.postmortem import parse_timestamp
@@ -151,6 +152,9 @@ def _time(value: Any, name: str) -> dt.datetime | None:
 def _alert(item: Any, group_status: Any) -> Alert:
     if not isinstance(item, dict):
         raise AlertPayloadError("alert is not an object")
+    unstorable = storable.first_problem(item)  # else PostgreSQL fails the whole batch
+    if unstorable is not None:
+        raise AlertPayloadError(f"{unstorable}; the database cannot store it")
     given = item.get("fingerprint")
     if given is not None and not isinstance(given, str):
         raise AlertPayloadError(f"fingerprint must be a string, got {given!r}")

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from indexer import periods
+from indexer import periods, storable
 from indexer.db import store
 from indexer.db.models import (
     UNKNOWN_SERVICE,
@@ -95,7 +95,16 @@ class Incident:
                 return f"{second} ({late.isoformat()}) is before {first} ({early.isoformat()})"
         if self.error_budget_minutes is not None and self.error_budget_minutes < 0:
             return "error_budget_minutes is negative"
-        return None
+        return self._unstorable()
+
+    def _unstorable(self) -> str | None:
+        """The first text field the database cannot store (a NUL), named, or None."""
+        texts = {
+            name: getattr(self, name)
+            for name in ("source_id", "title", "service", "severity", "error_class", "postmortem")
+        }
+        problem = storable.first_problem({**texts, "raw": self.raw})
+        return f"{problem}; the database cannot store it" if problem else None
 
     def drop_out_of_order(self) -> list[str]:
         """Drop the fewest times that break start <= detected <= acknowledged <= mitigated <=
@@ -144,6 +153,9 @@ class Incident:
 _OPTIONAL_TIMES = ("detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
 
 
+MAX_LISTED = 1000  # errors (and warnings) an import report lists; the rest are counted
+
+
 @dataclass
 class ImportReport:
     """What an import did (or, with `dry_run`, would do).
@@ -166,19 +178,39 @@ class ImportReport:
     new_incidents: list[tuple[str, str]] = field(default_factory=list)
     # Incidents whose stored record was newer than this one's event (only times added).
     stale: list[str] = field(default_factory=list)
+    # Errors and warnings beyond MAX_LISTED, counted but not kept (a streamed import).
+    unlisted_errors: int = 0
+    unlisted_warnings: int = 0
+
+    def note(self, errors: list[tuple[int, str]], warnings: list[tuple[int, str]]) -> None:
+        """Add errors and warnings, keeping at most MAX_LISTED of each and counting the rest."""
+        self.errors += errors
+        self.warnings += warnings
+        if len(self.errors) > MAX_LISTED:
+            self.unlisted_errors += len(self.errors) - MAX_LISTED
+            del self.errors[MAX_LISTED:]
+        if len(self.warnings) > MAX_LISTED:
+            self.unlisted_warnings += len(self.warnings) - MAX_LISTED
+            del self.warnings[MAX_LISTED:]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        answer = {
             "source": self.source,
             "dry_run": self.dry_run,
             "added": self.added,
             "updated": self.updated,
-            "rejected": len(self.errors),
+            "rejected": len(self.errors) + self.unlisted_errors,
             "errors": [{"row": row, "message": message} for row, message in self.errors],
             "warnings": [{"row": row, "message": message} for row, message in self.warnings],
             "unmapped_services": self.unmapped_services,
             "stale": self.stale,
         }
+        if self.unlisted_errors or self.unlisted_warnings:
+            answer["unlisted"] = {
+                "errors": self.unlisted_errors,
+                "warnings": self.unlisted_warnings,
+            }
+        return answer
 
 
 def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:

@@ -9,8 +9,11 @@ library folder or a library indexed by something else since falls back to a
 full comparison by content hash. A failed sync changes nothing that serves:
 the previous index stays, and the error is recorded for `/readyz`.
 
-Where the library lives in the repository: PML_GIT_PATH when set, else a
-`postmortems/` folder when the repository has one, else the repository root.
+Where the library lives in the repository: PML_GIT_PATH, `postmortems` by
+default (`.` for the repository root). It is never guessed: when that folder
+is missing at the fetched commit the sync fails (visibly, in `/readyz` and
+the log) and the last good library keeps serving, rather than widening to
+the repository root and publishing whatever Markdown lives there.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from indexer.indexing.git import BlobReader, GitError, Mirror, TreeDiff, TreeEnt
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.indexing.target import Target
 from indexer.reports import targets
+from indexer.serverpaths import hide_paths
 
 log = logging.getLogger("pml.gitsync")
 
@@ -141,17 +145,19 @@ def _sync(target: Target, *, force: bool) -> SyncReport:
 
 
 def _library_folder(mirror: Mirror, commit: str, configured: str | None) -> str:
-    """The library's folder in the repository ('' for the root)."""
-    if configured is not None:
-        folder = configured.strip().strip("/")
-        if folder in ("", "."):
-            return ""
-        if folder.startswith("-") or ".." in PurePosixPath(folder).parts:
-            raise SyncError(f"PML_GIT_PATH '{configured}' is not a folder inside the repository")
-        if not _is_folder(mirror, commit, folder):
-            raise SyncError(f"PML_GIT_PATH: the repository has no folder '{folder}'")
-        return folder
-    return DEFAULT_FOLDER if _is_folder(mirror, commit, DEFAULT_FOLDER) else ""
+    """The library's folder in the repository ('' for the root): configured, never guessed."""
+    configured = DEFAULT_FOLDER if configured is None else configured
+    folder = configured.strip().strip("/")
+    if folder in ("", "."):
+        return ""
+    if folder.startswith("-") or ".." in PurePosixPath(folder).parts:
+        raise SyncError(f"PML_GIT_PATH '{configured}' is not a folder inside the repository")
+    if not _is_folder(mirror, commit, folder):
+        raise SyncError(
+            f"the repository has no folder '{folder}' at {commit[:12]} (PML_GIT_PATH; "
+            "'.' for the repository root): the last good library keeps serving"
+        )
+    return folder
 
 
 def _is_folder(mirror: Mirror, commit: str, folder: str) -> bool:
@@ -295,8 +301,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def status(target: Target) -> dict[str, Any]:
-    """The sync section of `/readyz`: where we are and whether the last attempt failed."""
+def status(target: Target, *, admin: bool = True) -> dict[str, Any]:
+    """The sync section of `/readyz`: where we are and whether the last attempt failed.
+
+    Others than admins get the error with server paths taken out.
+    """
     keys = (githistory.INDEXED_COMMIT, SYNCED_AT, ERROR, ERROR_AT)
     with store.session(target.engine) as db:
         commit, synced_at, error, error_at = (store.get_meta(db, key) for key in keys)
@@ -306,7 +315,7 @@ def status(target: Target) -> dict[str, Any]:
         "branch": target.settings.git_branch,
         "commit": commit,
         "last_success_at": synced_at,
-        "last_error": error,
+        "last_error": error if admin or error is None else hide_paths(error),
         "last_error_at": error_at,
     }
 

@@ -1,12 +1,12 @@
 """Indexing: `run` makes the database and the search index hold exactly a library's files.
 
 Incremental by content hash: unchanged files are not parsed again, deleted
-files leave both stores. Crash safety comes from the order of the two
-commits: the search index commits first, the database second, and the
-database's hashes are what the next run compares against. A run killed
-between the two leaves the previous index searchable (tantivy commits are
-atomic) and the next run simply redoes the files whose hash the database does
-not yet have. If the index and the database disagree on the number of
+files leave both stores. The two stores move as one step: the database rows
+are written first and held uncommitted (so anything the database refuses
+stops the run before the index changes), then the search index commits, then
+the database. A run killed between the two commits leaves an index ahead of
+the database; the next run sees the database's hashes, redoes those files and,
+when the counts disagree, rebuilds. If the index and the database disagree on the number of
 postmortems, or the index layout changed, everything is rebuilt.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 
 from indexer import incidents
 from indexer.db import store
-from indexer.format import lint, taxonomy
+from indexer.format import lint, taxonomy, visibility
 from indexer.format.files import SourceFile
 from indexer.format.postmortem import Finding, MalformedPostmortem, Postmortem, content_hash, parse
 from indexer.indexing import replicas
@@ -123,7 +122,7 @@ def _index(
     force: bool,
     progress: Progress | None,
 ) -> Report:
-    """Write what changed: the search index commits first, the database second."""
+    """Write what changed: database rows (uncommitted), the index commit, the database commit."""
     started = time.perf_counter()
     engine, index = target.engine, target.index
     with store.session(engine) as db:
@@ -131,14 +130,9 @@ def _index(
     rebuild = force or index.rebuilt or index.count() != len(stored)
     plan = _plan(files, stored, rebuild, progress)
     _flag(plan, target.taxonomy)
-    with index.batch(target.taxonomy) as batch:
-        if rebuild:
-            batch.clear()
-        for identifier in plan.delete_ids:
-            batch.delete(identifier)
-        for postmortem in plan.write:
-            batch.upsert(postmortem)
     with store.session(engine) as db:
+        # The rows go to the database first, uncommitted: whatever it refuses stops the run
+        # before the search index moves, so search never returns what the database lacks.
         store.delete_postmortems(db, plan.delete_ids)
         db.flush()
         store.write_postmortems(db, plan.write, passage_rows(plan.write))
@@ -146,7 +140,19 @@ def _index(
         store.set_meta(db, "indexed_at", datetime.now(UTC).isoformat())
         if plan.write or plan.delete_ids:
             replicas.bump(db)  # same transaction: other replicas see rows and generation together
-        db.commit()
+        db.flush()
+        with index.batch(target.taxonomy) as batch:
+            if rebuild:
+                batch.clear()
+            for identifier in plan.delete_ids:
+                batch.delete(identifier)
+            for postmortem in plan.write:
+                batch.upsert(postmortem)
+        try:
+            db.commit()
+        except Exception:
+            index.rebuilt = True  # the index moved alone: the next run rebuilds it from files
+            raise
     return Report(
         added=plan.added,
         updated=plan.updated,
@@ -202,6 +208,8 @@ def _plan(
     plan = _Plan()
     # id -> path of every postmortem that stays as it is, to catch duplicate ids.
     owners: dict[str, str] = {}
+    # ids whose owning file is known to be for everyone (unchanged files are not re-read).
+    public_owners: set[str] = set()
     candidates: list[Postmortem] = []
     for number, source in enumerate(files, start=1):
         display = source.path
@@ -224,7 +232,7 @@ def _plan(
             candidates.append(parse(text, display))
         except MalformedPostmortem as error:
             plan.problems.append(error.finding)
-            if text is not None and _plainly_internal(text):
+            if text is not None and visibility.plainly_public(text):
                 plan.shared.add(display)
         except OSError as error:
             plan.problems.append(Finding(display, 1, "error", "unreadable", str(error)))
@@ -240,10 +248,13 @@ def _plan(
                     f"id '{postmortem.id}' is already used by {owner}; this file was skipped",
                 )
             )
-            if postmortem.visibility == "internal":
+            # The message names the owner: for everyone only when both files are.
+            if postmortem.visibility == "internal" and postmortem.id in public_owners:
                 plan.shared.add(postmortem.path)
             continue
         owners[postmortem.id] = postmortem.path
+        if postmortem.visibility == "internal":
+            public_owners.add(postmortem.id)
         previous = stored.get(postmortem.path)
         if previous is None:
             plan.added += 1
@@ -253,19 +264,3 @@ def _plan(
     # Whatever id no file carries any more leaves both stores (renames keep theirs).
     plan.delete_ids = {identifier for identifier, _ in stored.values()} - set(owners)
     return plan
-
-
-_VISIBILITY_LINE = re.compile(r"^\s*visibility\s*:(.*)$", re.MULTILINE)
-
-
-def _plainly_internal(text: str) -> bool:
-    """Whether a file that could not be parsed still plainly says it is for everyone.
-
-    Its problem (and so its path) is shown to everyone only then: no
-    `visibility:` line at all (the default is internal), or only ones that say
-    `internal`. Anything else may be a restricted postmortem: admins only.
-    """
-    values = [
-        value.split("#")[0].strip().strip("'\"") for value in _VISIBILITY_LINE.findall(text[:65536])
-    ]
-    return all(value == "internal" for value in values)

@@ -26,6 +26,7 @@ from indexer.db.models import ChunkRow, EmbeddingRow
 from indexer.search import _embeddings
 from indexer.search._embeddings import Embedder, EmbeddingError, Vectors
 from indexer.search._vectors import ExactVectorIndex, Match, single_threaded_blas
+from indexer.serverpaths import hide_paths
 
 log = logging.getLogger("pml.semantic")
 
@@ -253,8 +254,17 @@ class SemanticIndex:
                 if (identifier, ordinal) in wanted
             }
 
-    def status(self) -> dict[str, object]:
+    def status(self, *, admin: bool = True) -> dict[str, object]:
+        """State, model and counts; others than admins get no counts and no server paths.
+
+        The counts include restricted postmortems; a model given as a folder is a
+        path on the server, and so may be the error.
+        """
         vectors = self.vectors
+        if not admin:
+            shown = (self.model_spec, self.error)
+            model, error = (None if v is None else hide_paths(str(v)) for v in shown)
+            return {"state": self.state, "model": model, "error": error}
         return {
             "state": self.state,
             "model": self.model_spec,

@@ -128,3 +128,44 @@ def test_an_app_served_again_from_another_event_loop_still_takes_turns() -> None
 
     assert asyncio.run(contended(1)) == ["1-0", "1-1", "1-2"]
     assert asyncio.run(contended(2)) == ["2-0", "2-1", "2-2"]  # a new loop, new turns
+
+
+def test_an_import_takes_a_turn_once_its_body_has_arrived() -> None:
+    """Issue 29: imports skipped admission, and three at once slowed every search."""
+    work = _Work()
+
+    async def importing(request: Request) -> JSONResponse:
+        await request.body()
+        work.started.append("import")
+        await work.finish.setdefault("import", asyncio.Event()).wait()
+        return JSONResponse({"name": "import"})
+
+    routes = [
+        Route("/slow", work.slow),
+        Route("/api/incidents/import", importing, methods=["POST"]),
+    ]
+    app = Admission(Starlette(routes=routes), limit=1)
+    last_part = asyncio.Event()
+
+    async def body() -> object:
+        yield b"source_id,started_at\n"
+        await last_part.wait()  # a slow upload: still arriving
+        yield b"A,2025-03-01T10:00:00Z\n"
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pml") as client:
+            upload = asyncio.create_task(client.post("/api/incidents/import", content=body()))
+            await asyncio.sleep(0.05)
+            # The upload holds no turn while its body arrives: a read goes first.
+            read = asyncio.create_task(client.get("/slow", params={"name": "a"}))
+            await _until(lambda: work.started == ["a"])
+            last_part.set()
+            await asyncio.sleep(0.1)
+            assert work.started == ["a"]  # the whole body is in: now it waits for the turn
+            work.finish.setdefault("a", asyncio.Event()).set()
+            await _until(lambda: work.started == ["a", "import"])
+            work.finish["import"].set()
+            assert (await upload).status_code == 200 and (await read).status_code == 200
+
+    asyncio.run(scenario())

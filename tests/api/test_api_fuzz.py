@@ -17,16 +17,31 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
+from tests.conftest import postgres_schema
 from tests.live_server import serve
 
 EXAMPLES = 60  # per operation (operations without parameters need only one)
 pytestmark = pytest.mark.reliability
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def base_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_available: bool,
+) -> Iterator[str]:
+    """`pml serve` on the sample library, on SQLite and on PostgreSQL (issue 29)."""
     data_dir: Path = tmp_path_factory.mktemp("fuzz-data")
-    with serve(data_dir) as base:
+    if request.param == "sqlite":
+        with serve(data_dir) as base:
+            yield base
+        return
+    if not postgres_available:
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    with postgres_schema() as url, serve(data_dir, extra={"PML_DATABASE_URL": url}) as base:
         yield base
 
 

@@ -206,7 +206,9 @@ def test_public_url_is_the_origin_writes_must_come_from(settings: Settings) -> N
 
 def test_without_public_url_the_origin_is_the_requests_own(settings: Settings) -> None:
     """Scheme from X-Forwarded-Proto only when the peer is a trusted proxy."""
-    behind = settings.model_copy(update={"trusted_proxies": PROXY})
+    behind = settings.model_copy(
+        update={"trusted_proxies": PROXY, "allowed_hosts": "pml.example.com"}
+    )
     headers = {
         "Origin": "https://pml.example.com",
         "Host": "pml.example.com",

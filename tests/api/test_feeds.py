@@ -37,6 +37,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         public_url=PUBLIC + "/",
         auth="proxy",
         trusted_proxies=PROXY,
+        allowed_hosts="*",  # any Host gets through, so links are seen not to come from it
     )
     with TestClient(create_app(settings), client=(PROXY, 4321)) as test_client:
         yield test_client

@@ -86,7 +86,10 @@ def test_digest_links_come_from_public_url_never_from_the_host_header(
         (None, "/postmortems/"),
         ("https://pml.example.com", "https://pml.example.com/postmortems/"),
     ):
-        chosen = settings_with_library.model_copy(update={"public_url": public})
+        # Any Host gets through (PML_ALLOWED_HOSTS=*), so links are seen not to come from it.
+        chosen = settings_with_library.model_copy(
+            update={"public_url": public, "allowed_hosts": "*"}
+        )
         with TestClient(create_app(chosen), client=(PROXY, 1)) as client:
             evil = {"host": "evil.example"}
             answers = [

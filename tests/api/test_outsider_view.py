@@ -27,13 +27,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
 from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from indexer import auth
 from indexer.config import Settings
 from indexer.db.store import make_engine
-from tests.conftest import PG_URL, SAMPLE_LIBRARY, postmortem_text, write
+from tests.conftest import BODY, PG_URL, SAMPLE_LIBRARY, postmortem_text, write
+from tests.restriction_mutations import restricted_front_matter
 from tests.routes import every_route
 
 PROXY = "10.0.0.5"
@@ -41,7 +43,7 @@ EXTRA_ID = "2026-03-20-orders-pool-secret-merger"
 # Shares the pool-exhaustion vocabulary, a service, an error class and a team
 # with visible postmortems; adds an owner name nobody else has, a SEV1, an
 # overdue action item and a mitigation maturity.
-EXTRA = postmortem_text(
+EXTRA_FIELDS: dict[str, Any] = dict(
     id=EXTRA_ID,
     title="Orders database connection pool exhausted during the merger cut-over",
     date="2026-03-20",
@@ -71,11 +73,14 @@ EXTRA = postmortem_text(
             "type": "mitigate",
         }
     ],
-    summary=(
-        "The orders database ran out of connections: the connection pool was exhausted "
-        "when valentina.okonkwo moved the acquired company's traffic over."
-    ),
 )
+EXTRA_SUMMARY = (
+    "The orders database ran out of connections: the connection pool was exhausted "
+    "when valentina.okonkwo moved the acquired company's traffic over."
+)
+EXTRA = postmortem_text(summary=EXTRA_SUMMARY, **EXTRA_FIELDS)
+# Who reads which restricted postmortem: group -> the ids only that audience may read.
+INSIDER_GROUPS = {"mergers": ["mergers"], "security": ["security"], "both": ["mergers", "security"]}
 OUTSIDERS = {
     "nobody": {},
     "proxy user in other groups": {"X-Forwarded-User": "eve", "X-Forwarded-Groups": "payments"},
@@ -102,6 +107,9 @@ def _database_urls(tmp_path: Path, backend: str) -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
+Pair = tuple[TestClient, TestClient, dict[str, dict[str, str]], dict[str, dict[str, str]]]
+
+
 @pytest.fixture(
     params=[
         pytest.param(("proxy", "sqlite"), id="proxy-sqlite"),
@@ -112,7 +120,7 @@ def _database_urls(tmp_path: Path, backend: str) -> Iterator[tuple[str, str]]:
 )
 def pair(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_available: bool
-) -> Iterator[tuple[TestClient, TestClient, dict[str, dict[str, str]]]]:
+) -> Iterator[Pair]:
     mode, backend = request.param
     if backend == "postgres" and not postgres_available:
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
@@ -129,6 +137,11 @@ def pair(
     urls = iter(_database_urls(tmp_path, backend))
     first, second = next(urls)
     outsiders = dict(OUTSIDERS)
+    insiders: dict[str, dict[str, str]] = {}
+    if mode == "proxy":
+        for name, groups in INSIDER_GROUPS.items():
+            user = {"X-Forwarded-User": name, "X-Forwarded-Groups": ",".join(groups)}
+            insiders[f"proxy user in {name}"] = user
     clients = []
     for library, url in ((with_secrets, first), (without, second)):
         settings = Settings(
@@ -143,6 +156,10 @@ def pair(
         engine = make_engine(settings.resolved_database_url)
         # The same token secret in both databases, so both see the same caller.
         secret = _token(engine, "payments-bot", ["payments"])
+        for name, groups in INSIDER_GROUPS.items():
+            insiders[f"token of {name}"] = {
+                "Authorization": f"Bearer {_token(engine, f'{name}-bot', groups, name[0])}"
+            }
         engine.dispose()
         outsiders["token of other groups"] = {"Authorization": f"Bearer {secret}"}
         client = TestClient(create_app(settings), client=(PROXY, 4321))
@@ -155,17 +172,17 @@ def pair(
                 time.sleep(0.05)
         if mode == "token":
             outsiders.pop("proxy user in other groups")
-        yield clients[0], clients[1], outsiders
+        yield clients[0], clients[1], outsiders, insiders
     finally:
         for client in clients:
             client.__exit__(None, None, None)
         next(urls, None)
 
 
-def _token(engine: Any, name: str, groups: list[str]) -> str:
+def _token(engine: Any, name: str, groups: list[str], fill: str = "x") -> str:
     auth.create_token(engine, name, groups)
     # Replace the random secret with a fixed one so both libraries know the same caller.
-    fixed = f"{auth.TOKEN_PREFIX}{'x' * 40}"
+    fixed = f"{auth.TOKEN_PREFIX}{fill * 40}"
     with engine.begin() as connection:
         connection.execute(
             text("UPDATE api_token SET token_hash = :new WHERE name = :name"),
@@ -278,9 +295,9 @@ def _drop_timing(value: Any) -> Any:
 
 
 def test_outsiders_see_the_library_as_if_restricted_postmortems_did_not_exist(
-    pair: tuple[TestClient, TestClient, dict[str, dict[str, str]]],
+    pair: Pair,
 ) -> None:
-    with_secrets, without, outsiders = pair
+    with_secrets, without, outsiders, _ = pair
     urls = _urls(with_secrets.app)
     assert len(urls) > 120
     differences = []
@@ -295,17 +312,81 @@ def test_outsiders_see_the_library_as_if_restricted_postmortems_did_not_exist(
     assert differences == [], "\n".join(differences[:40])
 
 
-def test_insiders_do_see_them(
-    pair: tuple[TestClient, TestClient, dict[str, dict[str, str]]],
-) -> None:
-    """The property is not met by hiding everything: the audience still reads them."""
-    with_secrets, _, outsiders = pair
-    if "proxy user in other groups" in outsiders:
-        insider = {"X-Forwarded-User": "sam", "X-Forwarded-Groups": "mergers,security"}
-        detail = with_secrets.get(f"/api/postmortems/{EXTRA_ID}", headers=insider)
-        assert detail.status_code == 200
-        hits = with_secrets.get("/api/search", params={"q": "merger"}, headers=insider).json()
-        assert EXTRA_ID in [hit["id"] for hit in hits["results"]]
+def test_insiders_do_see_them(pair: Pair) -> None:
+    """The property is not met by hiding everything: each audience reads its own, in every mode."""
+    with_secrets, _, _, insiders = pair
+    # Tokens in every mode, and proxy users too with proxy auth: never nobody to check.
+    assert {f"token of {name}" for name in INSIDER_GROUPS} <= set(insiders)
+    audiences = {EXTRA_ID: "mergers", SECRET_IDS[1]: "security"}
+    for who, headers in insiders.items():
+        groups = set(INSIDER_GROUPS[who.rsplit(" ", 1)[1]])
+        listed = with_secrets.get("/api/postmortems?limit=100", headers=headers).json()["items"]
+        for identifier, audience in audiences.items():
+            allowed = audience in groups
+            detail = with_secrets.get(f"/api/postmortems/{identifier}", headers=headers)
+            assert detail.status_code == (200 if allowed else 404), (who, identifier)
+            assert (identifier in [item["id"] for item in listed]) is allowed, (who, identifier)
+        hits = with_secrets.get("/api/search", params={"q": "merger"}, headers=headers).json()
+        assert (EXTRA_ID in [hit["id"] for hit in hits["results"]]) is ("mergers" in groups), who
+
+
+# What a restricted postmortem could show up in: searched for, listed, linked, counted.
+MUTATION_URLS = (
+    "/api/postmortems?limit=100",
+    f"/api/postmortems/{EXTRA_ID}",
+    f"/postmortems/{EXTRA_ID}",
+    "/api/search?q=merger&mode=fulltext&limit=50",
+    "/api/search?q=merger&mode=hybrid&limit=50",
+    "/api/search?q=connection+pool+exhaustion&mode=semantic&limit=50",
+    "/?q=merger",
+    "/feed.atom",
+    "/api/digest?week=2026-W12",
+    "/api/review/weekly?as_of=2026-03-22",
+    "/api/action-items?as_of=2026-05-01",
+    "/api/trends/services?as_of=2026-06-30",
+    "/api/investments?as_of=2026-06-30",
+    "/api/duplicates?threshold=0.3",
+    "/api/postmortems/2026-03-09-checkout-hikari-pool-saturation/related?scope=all&limit=50",
+    "/api/problems",
+    "/readyz",
+)
+
+
+def test_no_mangled_restriction_reaches_outsiders(pair: Pair) -> None:
+    """The generator: EXTRA's front matter rewritten with its restriction mangled every way
+    `tests.restriction_mutations` knows (issue 29), reindexed, and the outsiders' view compared
+    with the library that never held it."""
+    with_secrets, without, outsiders, _ = pair
+    library = with_secrets.app_state["library"]
+    path = library.root / "2026/2026-03-20-orders-pool-secret-merger.md"
+    body = BODY.format(summary=EXTRA_SUMMARY)
+    expected = {
+        (who, url): _normalised(without.get(url, headers=headers), url)
+        for who, headers in outsiders.items()
+        for url in MUTATION_URLS
+    }
+
+    @settings(
+        max_examples=12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(front=restricted_front_matter(EXTRA_FIELDS))
+    def outsiders_never_see_it(front: str) -> None:
+        path.write_text(f"---\n{front}---\n{body}", "utf-8")
+        report = library.refresh()
+        assert not report.problems, (front, report.problems)
+        for (who, url), answer in expected.items():
+            reply = with_secrets.get(url, headers=outsiders[who])
+            assert reply.status_code < 500, (url, reply.text[:300])
+            assert _normalised(reply, url) == answer, (
+                front,
+                who,
+                url,
+                _first_difference(reply, without.get(url, headers=outsiders[who]), url),
+            )
+
+    outsiders_never_see_it()
 
 
 def _first_difference(a: Any, b: Any, url: str) -> str:

@@ -217,6 +217,20 @@ def test_unreadable_files_fail_alone_and_nothing_is_overwritten(
     assert targets[1].stem == targets[0].stem + "-2"
 
 
+def test_links_out_of_the_source_folder_are_refused(library: Path, tmp_path: Path) -> None:
+    """Issue 29: a link to a secrets file outside the source became a postmortem everyone reads."""
+    secret = write(tmp_path / "elsewhere", "secrets.md", "# Vault keys on 2024-02-01\n\nhunter2\n")
+    source = tmp_path / "in"
+    write(source, "good.md", "# Cache stampede on 2024-02-01\n\nThe cache fell over.\n")
+    (source / "keys.md").symlink_to(secret)
+    (source / "inner.md").symlink_to(source / "good.md")  # inside the folder: converted
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    assert "failed: keys.md: a symbolic link to a file outside the source folder" in result.stdout
+    assert set(converted(result.stdout)) == {"good.md", "inner.md"}
+    written = "".join(p.read_text("utf-8") for p in library.rglob("*.md"))
+    assert "hunter2" not in written
+
+
 _MARKDOWNISH = st.text(
     alphabet=st.sampled_from(list("#|-*:[]()`>+ \n\tabcTODOne0123456789/年")), max_size=400
 )

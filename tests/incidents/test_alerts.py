@@ -115,6 +115,17 @@ def test_some_bad_alerts_do_not_block_the_good_ones(client: TestClient) -> None:
     ]
 
 
+def test_an_alert_with_a_nul_is_left_out_and_the_batch_kept(client: TestClient) -> None:
+    """Issue 29: PostgreSQL failed the whole batch (a 500, so Alertmanager retried forever)."""
+    bad = alert(fingerprint="nul1")
+    bad["annotations"] = {"summary": "connections \u0000 high"}
+    body = send(client, payload(alert(), bad))
+    assert body["new"] == 1 and body["received"] == 2
+    (error,) = body["errors"]
+    assert error["alert"] == 1 and "annotations.summary" in error["message"]
+    assert "NUL" in error["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [

@@ -277,3 +277,37 @@ def test_library_changes_relink_incidents(settings: Settings, open_library: Any)
     page.unlink()
     library.refresh()
     assert classes() == {"PD9": ["unclassified"], "PD10": ["dns-failure"]}
+
+
+def test_a_streamed_import_stores_chunk_by_chunk_and_bounds_its_report(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 29: a 1,000,000-row import held every row in memory; now it streams in chunks.
+
+    Small chunks here, so that chunk boundaries, a repeat across them and the
+    report's bound are all crossed with a few thousand rows.
+    """
+    monkeypatch.setattr(importers, "CHUNK_ROWS", 100)
+    header = "source_id,title,service,started_at,acknowledged_at,resolved_at"
+    good = [f"S{n},Row {n},orders,2025-03-01T10:00:00Z,,2025-03-01T11:00:00Z" for n in range(600)]
+    bad = [f"B{n},Bad {n},orders,not a time,," for n in range(1200)]
+    # S5 again, in a later chunk, with the acknowledgement its first row lacked.
+    repeat = ["S5,Row 5,orders,2025-03-01T10:00:00Z,2025-03-01T10:05:00Z,"]
+    body = "\n".join([header, *good, *bad, *repeat]).encode()
+    reply = client.post("/api/incidents/import?source=csv", content=body)
+    assert reply.status_code == 200, reply.text[:300]
+    report = reply.json()
+    assert (report["added"], report["updated"], report["rejected"]) == (600, 1, 1200)
+    assert len(report["errors"]) == 1000 and report["unlisted"]["errors"] == 200
+    assert report["errors"][0]["row"] == 602  # file lines: the header is line 1
+    stored = client.get("/api/incidents/csv/S5").json()
+    assert stored["acknowledged_at"] and stored["resolved_at"]  # merged across chunks
+
+
+def test_a_file_level_problem_late_in_a_stream_stores_nothing(client: TestClient) -> None:
+    header = "source_id,title,service,started_at"
+    rows = [f"S{n},Row {n},orders,2025-03-01T10:00:00Z" for n in range(6000)]
+    body = "\n".join([header, *rows]).encode() + b"\nS9999,Caf\xe9,orders,2025-03-01T10:00:00Z\n"
+    reply = client.post("/api/incidents/import?source=csv", content=body)
+    assert reply.status_code == 400 and "not UTF-8" in reply.text
+    assert client.get("/api/incidents", params={"limit": 1}).json()["total"] == 0

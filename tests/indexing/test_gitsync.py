@@ -267,7 +267,7 @@ def test_library_at_the_repository_root_or_a_configured_folder(
     root.write("2025/a.md", postmortem_text(id="a", title="At the root"))
     root.write("docs/notes.md", postmortem_text(id="n", title="Docs, not a postmortem"))
     root.commit("Flat")
-    flat = settings.model_copy(update={"git_url": str(root.path)})
+    flat = settings.model_copy(update={"git_url": str(root.path), "git_path": "."})
     assert gitsync.sync(open_library(flat)).index.added == 2
 
     only_2025 = flat.model_copy(update={"git_path": "2025", "data_dir": tmp_path / "data2"})
@@ -276,6 +276,46 @@ def test_library_at_the_repository_root_or_a_configured_folder(
     missing = flat.model_copy(update={"git_path": "nope", "data_dir": tmp_path / "data3"})
     with pytest.raises(gitsync.SyncError, match="no folder 'nope'"):
         gitsync.sync(open_library(missing))
+
+
+def test_a_renamed_library_folder_fails_the_sync_and_never_widens_the_root(
+    following: Settings, origin: Repo, open_library: Any
+) -> None:
+    """Issue 29: the root followed `postmortems/` out of the repository and published notes."""
+    target = open_library(following)
+    good = gitsync.sync(target)
+    origin.write("../notes/meeting.md", postmortem_text(id="meeting", title="Meeting notes"))
+    origin.git("mv", "postmortems", "archive")
+    origin.commit("Rename the library folder")
+    with pytest.raises(gitsync.SyncError, match="no folder 'postmortems'"):
+        gitsync.sync(target)
+    assert "Meeting notes" not in titles(target)
+    assert "Pool exhausted in orders" in titles(target)  # the last good library serves
+    status = gitsync.status(target)
+    assert (status["state"], status["commit"]) == ("failing", good.commit)
+    assert "no folder 'postmortems'" in status["last_error"]
+
+
+def test_a_file_with_a_nul_is_skipped_and_search_holds_only_what_the_database_does(
+    following: Settings, origin: Repo, open_library: Any
+) -> None:
+    """Issue 29: PostgreSQL refused the batch after the index had committed it."""
+    target = open_library(following)
+    gitsync.sync(target)
+    # A NUL written as a YAML escape in the front matter, and a raw one in the body.
+    origin.write("2026/escaped.md", postmortem_text(id="esc", title="Zanzibar \x00 outage"))
+    raw = postmortem_text(id="raw", title="Zanzibar raw outage", summary="Zanzibar \x00 bytes")
+    origin.write("2026/raw.md", raw)
+    origin.write("2026/fine.md", postmortem_text(id="fine", title="Zanzibar cache outage"))
+    origin.commit("One good file, two with a NUL")
+    report = gitsync.sync(target)
+    found = sorted((p.path, p.line) for p in report.index.problems)
+    body_line = raw.split("\n").index("Zanzibar \x00 bytes") + 1
+    assert found == [("2026/escaped.md", 3), ("2026/raw.md", body_line)]
+    assert all("NUL" in problem.message for problem in report.index.problems)
+    assert titles(target, "zanzibar") == ["Zanzibar cache outage"]
+    with store.session(target.engine) as db:
+        assert set(store.known_hashes(db)) == {f"2025/{x}.md" for x in "abcd"} | {"2026/fine.md"}
 
 
 def when(day: int) -> str:

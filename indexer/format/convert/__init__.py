@@ -84,6 +84,11 @@ def convert(
     root = source if source.is_dir() else source.parent
     for path in sources(source):
         name = str(path.relative_to(root))
+        if not path.resolve().is_relative_to(root.resolve()):
+            # A link to a secrets file must not become a postmortem everyone reads.
+            reason = "a symbolic link to a file outside the source folder; not converted"
+            report.files.append(FileReport(name, "failed", reasons=[reason]))
+            continue
         try:
             report.files.append(_convert_one(path, name, out, vocabulary, taken, base_url, today))
         except ConvertError as error:

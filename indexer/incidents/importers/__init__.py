@@ -17,6 +17,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -45,6 +46,7 @@ from indexer.incidents.importers._common import (
 )
 from indexer.incidents.model import Incident
 
+CHUNK_ROWS = 5000  # rows of a streamed CSV parsed and stored at a time
 SOURCES: dict[str, Callable[[bytes, Options], Parsed]] = {
     "pagerduty": pagerduty.parse,
     "opsgenie": opsgenie.parse,
@@ -62,6 +64,7 @@ __all__ = [
     "Parsed",
     "RowError",
     "import_bytes",
+    "import_file",
     "load_history",
     "load_history_data",
     "load_json",
@@ -101,6 +104,44 @@ def import_bytes(
     report.errors.sort()
     report.warnings.sort()
     incidents.upsert(engine, good, report, dry_run=dry_run)
+    return report
+
+
+def import_file(
+    engine: Engine,
+    source: str,
+    handle: IO[bytes],
+    *,
+    vocabulary: taxonomy.Taxonomy | None = None,
+    options: Options | None = None,
+    dry_run: bool = False,
+) -> incidents.ImportReport:
+    """Import an open file; the canonical CSV streams, `CHUNK_ROWS` rows at a time.
+
+    Memory stays bounded however long the file is: each chunk is parsed,
+    merged, mapped and stored before the next is read, and the report lists
+    at most `MAX_LISTED` (model.py) errors and warnings (it counts the rest).
+    A repeated id is merged with a warning inside a chunk; across chunks the
+    later row updates the stored one, keeping the times it lacks. The vendor
+    exports are JSON documents, read whole (within PML_IMPORT_MAX_BYTES).
+    """
+    if source != "csv":
+        return import_bytes(
+            engine, source, handle.read(), vocabulary=vocabulary, options=options, dry_run=dry_run
+        )
+    canonical_csv.check(handle)  # a file-level problem stores nothing
+    report = incidents.ImportReport(source=source, dry_run=dry_run)
+    unmapped: set[str] = set()
+    for parsed in canonical_csv.parse_chunks(handle, options, CHUNK_ROWS):
+        report.note(parsed.errors, parsed.warnings)
+        good = _merge_repeats(parsed.incidents, report)
+        good = _complete_partials(engine, good, report)
+        unmapped.update(_map_services(good, vocabulary))
+        incidents.upsert(engine, good, report, dry_run=dry_run)
+        report.note([], [])  # keep what the merge added within the bound too
+    report.unmapped_services = sorted(unmapped)
+    report.errors.sort()
+    report.warnings.sort()
     return report
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 from indexer.format.postmortem import TIMESTAMP_FIELDS
 from indexer.format.taxonomy import suggest
@@ -38,31 +40,65 @@ REQUIRED = ("source_id", "started_at")
 
 
 def parse(data: bytes, options: Options | None = None) -> Parsed:
+    """Every row of a file held in memory (small files, the library's incident history)."""
+    parsed = Parsed()
+    for chunk in parse_chunks(io.BytesIO(data), options, rows=None):
+        parsed.incidents += chunk.incidents
+        parsed.errors += chunk.errors
+    return parsed
+
+
+def check(handle: IO[bytes]) -> None:
+    """Read the whole file once without keeping it: `ImportFormatError` if it cannot be read.
+
+    A streamed import stores as it goes, so what would refuse the whole file
+    (not UTF-8, a bad header, a broken quote) is found before the first row is stored.
+    """
+    for _ in _rows(handle):
+        pass
+    handle.seek(0)
+
+
+def parse_chunks(
+    handle: IO[bytes], options: Options | None = None, rows: int | None = 5000
+) -> Iterator[Parsed]:
+    """The file's incidents `rows` at a time (all at once with None), read as a stream."""
     options = options or Options()
+    parsed = Parsed()
+    columns: dict[str, int] = {}
+    for line, row in _rows(handle):
+        if line == 1:
+            columns = _columns(row)
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            parsed.incidents.append((line, _incident(row, columns, options)))
+        except RowError as error:
+            parsed.errors.append((line, str(error)))
+        if rows is not None and len(parsed.incidents) + len(parsed.errors) >= rows:
+            yield parsed
+            parsed = Parsed()
+    if not columns:
+        _columns([])  # an empty file: missing columns
+    yield parsed
+
+
+def _rows(handle: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+    """(file line, cells) of every row, the header's line 1; the delimiter guessed from it."""
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     try:
-        content = data.decode("utf-8-sig")
+        first = text.readline()
+        delimiter = ";" if first.count(";") > first.count(",") else ","
+        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
+        for row in reader:
+            yield reader.line_num, row
     except UnicodeDecodeError:
         raise ImportFormatError("file is not UTF-8 text") from None
-    first = content.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader, None)
-    except csv.Error as error:  # e.g. a first "line" longer than the csv module's field limit
-        raise ImportFormatError(f"line 1: {error}") from None
-    columns = _columns(header or [])
-    parsed = Parsed()
-    try:
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            try:
-                parsed.incidents.append((reader.line_num, _incident(row, columns, options)))
-            except RowError as error:
-                parsed.errors.append((reader.line_num, str(error)))
-    except csv.Error as error:
-        raise ImportFormatError(f"line {reader.line_num}: {error}") from None
-    return parsed
+    except csv.Error as error:  # e.g. a "line" longer than the csv module's field limit
+        raise ImportFormatError(f"line {reader.line_num or 1}: {error}") from None
+    finally:
+        text.detach()  # the caller's handle stays open
 
 
 def _columns(header: list[str]) -> dict[str, int]:
