@@ -254,3 +254,44 @@ def test_only_headings_that_name_a_section_are_renamed(library: Path, tmp_path: 
     assert "## Summary\n" in body
     assert "## Response time degradation\n" in body  # not our "Response and recovery"
     assert "## Timeline\n\n2024-03-01\n" in body
+
+
+def _import_one(library: Path, tmp_path: Path, name: str, text: str) -> tuple[Result, Path]:
+    source = write(tmp_path, f"in/{name}", text)
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    assert result.exit_code == 0, result.output
+    return result, next(iter(converted(result.stdout).values()))
+
+
+def test_action_items_over_several_lines_keep_title_priority_and_ticket(
+    library: Path, tmp_path: Path
+) -> None:
+    text = (
+        "# Payments API outage on 2024-03-02\n\nThe API was down.\n\n## Action items\n\n"
+        "- **HIGH** [#2227]: Add a circuit breaker to the payments client so that\n"
+        "  a slow upstream cannot exhaust the worker pool\n"
+        "- (P2) Alert on queue depth before the workers saturate,\n"
+        "  not after the error budget is gone JIRA-123\n"
+        "- [x] Page the database team earlier\n"
+        "  ([#88](https://github.com/acme/ops/issues/88))\n"
+        "- Document the SHA-256 key rotation\n"
+    )
+    _, path = _import_one(library, tmp_path, "payments.md", text)
+    items = postmortem.parse(path.read_text(), str(path)).action_items
+    assert [(i.title, i.priority, i.ticket, i.status) for i in items] == [
+        (
+            "Add a circuit breaker to the payments client so that a slow upstream cannot "
+            "exhaust the worker pool",
+            "P1",
+            "#2227",
+            "open",
+        ),
+        (
+            "Alert on queue depth before the workers saturate, not after the error budget is gone",
+            "P2",
+            "JIRA-123",
+            "open",
+        ),
+        ("Page the database team earlier", None, "https://github.com/acme/ops/issues/88", "done"),
+        ("Document the SHA-256 key rotation", None, None, "open"),
+    ]

@@ -38,6 +38,30 @@ _TABLE_ROW = re.compile(r"^\s*\|(.*)\|?\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _LIST_ITEM = re.compile(r"^(?P<indent>\s{0,1})[-*+]\s+(?:\[(?P<box>[ xX])\]\s+)?(?P<text>\S.*)$")
 _STATUS_WORD = re.compile(r"\b(TODO|DONE|OPEN|CLOSED|IN PROGRESS|WONTFIX)\b\s*$", re.I)
+_CONTINUATION = re.compile(r"^(?:\s{2,}|\t)\S")
+_NEW_BLOCK = re.compile(r"^\s*(?:[-*+]|\d+[.)]|#|\||>|```)")
+_LEVELS = r"P[0-4]|critical|blocker|urgent|highest|high|medium|normal|lowest|low|trivial"
+_PRIORITY = re.compile(
+    rf"(?:\*\*|__|\[|\()\s*(?:priority\s*:?\s*)?({_LEVELS})\s*(?:\*\*|__|\]|\))\s*:?"
+    rf"|\bpriority\s*:\s*({_LEVELS})\b,?"
+    r"|^(P[0-4])\s*[:\-\u2013]\s",
+    re.I,
+)
+_PRIORITY_WORDS = {"critical": "P0", "blocker": "P0", "urgent": "P0", "highest": "P0"}
+_PRIORITY_WORDS |= {"high": "P1", "medium": "P2", "normal": "P2", "low": "P3"}
+_PRIORITY_WORDS |= {"lowest": "P4", "trivial": "P4"}
+_ISSUE_URL = (
+    r"https?://[^\s)]+?(?:/issues/\d+|/pull/\d+|/merge_requests/\d+|/browse/[A-Z][A-Z0-9]+-\d+"
+    r"|/tickets?/\d+|show_bug\.cgi\?id=\d+)"
+)
+_LINKED_TICKET = re.compile(rf"\[([^\]]*)\]\(({_ISSUE_URL})\)")
+_BARE_URL = re.compile(rf"<?({_ISSUE_URL})>?")
+_KEY = r"#\d+|[A-Z][A-Z0-9]{1,9}-\d+"
+# A key in brackets anywhere; a bare key only where a ticket is written: first, last, in "(...)".
+_TICKET = re.compile(
+    rf"\[({_KEY})\]\s*:?|^({_KEY})\b\s*:?|\(\s*(?:bug|ticket|issue)?\s*({_KEY}|\d{{5,}})\s*\)"
+    rf"|\b(?:bug|ticket|issue)\s+({_KEY}|\d{{5,}})\b|(?<![\w-])({_KEY})\.?$"
+)
 _WIKI_LINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 _LABEL_KEYS = ("service", "system", "component", "affected", "tag", "categor")
 _URL_KEYS = ("source_url", "url", "permalink", "canonical_url", "canonical", "original_url")
@@ -382,6 +406,10 @@ def _row_item(header: list[str], cells: list[str]) -> dict[str, Any] | None:
             item["owner"] = value
         elif "status" in name:
             item["status"] = _STATUSES.get(value.lower(), "open")
+        elif "prio" in name:
+            level = _item_fields(f"priority: {value}").get("priority")
+            if level:
+                item["priority"] = level
         elif any(word in name for word in ("due", "deadline", "date")):
             due = normalise_date(value)
             if due:
@@ -392,19 +420,65 @@ def _row_item(header: list[str], cells: list[str]) -> dict[str, Any] | None:
             extra.append(value)
     if "title" not in item and extra:
         item["title"] = extra.pop(0)
-    return item if item.get("title") else None
+    if not item.get("title"):
+        return None
+    found = _item_fields(item["title"])
+    for key in ("priority", "ticket"):
+        if key in found:
+            item.setdefault(key, found[key])
+    item["title"] = found.get("title", item["title"])
+    return item
 
 
 def _list_items(lines: list[str]) -> list[dict[str, Any]]:
-    items = []
-    for line in lines:
+    """One item per top-level list item, with the lines that continue it (indented or not)."""
+    items: list[dict[str, Any]] = []
+    current: list[str] | None = None
+    box = ""
+    for line in [*lines, ""]:
         match = _LIST_ITEM.match(line)
-        if match is None:
+        continues = current is not None and line.strip() and not _NEW_BLOCK.match(line)
+        if match is None and continues and current is not None:
+            current.append(line.strip())
             continue
-        text = re.sub(r"\*\*|`", "", match.group("text")).strip()
-        status = "done" if (match.group("box") or "").lower() == "x" else "open"
-        items.append({"title": text[:200], "status": status})
+        if current is not None:
+            item = _item_fields(" ".join(current))
+            if item.get("title"):
+                status = "done" if box.lower() == "x" else "open"
+                items.append({"title": item.pop("title"), "status": status, **item})
+            current = None
+        if match is not None:
+            current, box = [match.group("text")], match.group("box") or ""
     return items
+
+
+def _item_fields(text: str) -> dict[str, Any]:
+    """An action item's title, with its priority and ticket taken out of the words."""
+    item: dict[str, Any] = {}
+    linked = _LINKED_TICKET.search(text)
+    if linked:
+        item["ticket"] = linked.group(2)
+        label = linked.group(1).strip()
+        keep = "" if _TICKET.fullmatch(label) or not label else label
+        text = text[: linked.start()] + keep + text[linked.end() :]
+    elif bare := _BARE_URL.search(text):
+        item["ticket"] = bare.group(1)
+        text = text[: bare.start()] + text[bare.end() :]
+    else:
+        ticket = _TICKET.search(text)
+        if ticket:
+            item["ticket"] = next(g for g in ticket.groups() if g)
+            text = text[: ticket.start()] + " " + text[ticket.end() :]
+    priority = _PRIORITY.search(text)
+    if priority:
+        level = next(g for g in priority.groups() if g)
+        item["priority"] = level.upper() if level[0] in "pP" else _PRIORITY_WORDS[level.lower()]
+        text = text[: priority.start()] + " " + text[priority.end() :]
+    title = re.sub(r"\*\*|__|`|\(\s*\)|\[\s*\]", "", text)  # and what the ticket left
+    title = re.sub(r"\s+", " ", title).strip(" -:\u2013,;")
+    if title:
+        item["title"] = title[:200]
+    return item
 
 
 def suggest(vocabulary: Taxonomy, text: str) -> dict[str, list[str]]:
