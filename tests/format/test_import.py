@@ -295,3 +295,26 @@ def test_action_items_over_several_lines_keep_title_priority_and_ticket(
         ("Page the database team earlier", None, "https://github.com/acme/ops/issues/88", "done"),
         ("Document the SHA-256 key rotation", None, None, "open"),
     ]
+
+
+def test_date_notes_say_truly_where_the_date_came_from(library: Path, tmp_path: Path) -> None:
+    jekyll = foreign.FOREIGN / "jekyll" / "2018-08-05-security-incident-disclosure.md"
+    result = cli("import", "postmortems", str(jekyll), "--out", str(library))
+    # "On 31st July 2018" is on the file's line 6 (after five lines of front matter).
+    assert "from the file name (the text first mentions 2018-07-31, on line 6)" in result.stdout
+
+    later = "\n".join(f"Paragraph {n} about the cache." for n in range(30))
+    text = f"# Cache stampede\n\nThe cache fell over.\n\n{later}\n\nIt began on 2024-05-20.\n"
+    write(tmp_path, "export/2024-06-01-export/cache.md", text)
+    result = cli("import", "postmortems", str(tmp_path / "export"), "--out", str(library))
+    line = result.stdout.strip()
+    assert "date 2024-06-01 is from the folder name: check it" in line  # not the file name
+    assert "first mentions" not in line  # 2024-05-20 is in a later paragraph, not the opening
+
+    opening = (
+        "# DB failover\n\nOn 2024-06-09 the primary failed over; the replica had lagged\n"
+        "since 2024-06-08 without an alert.\n\n" + later + "\n\nA similar one on 2024-03-01.\n"
+    )
+    named = write(tmp_path, "in/2024-06-10-db-failover.md", opening)
+    result = cli("import", "postmortems", str(named), "--out", str(library))
+    assert "from the file name (the text first mentions 2024-06-08, on line 4)" in result.stdout

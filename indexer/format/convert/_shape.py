@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from indexer.format import headings, markdown
@@ -20,6 +21,7 @@ from indexer.format.taxonomy import Taxonomy
 
 MAX_ACTION_ITEMS = 50
 MAX_SUGGESTIONS = 3
+LEAD_LINES = 15  # the opening of a write-up, where it says when the incident happened
 _GENERIC_TITLE = re.compile(
     r"(?:example\s+)?(?:post[- ]?mortem|incident(?:\s+report)?|rca|retrospective)s?\Z", re.I
 )
@@ -177,14 +179,15 @@ def _date(
         if isinstance(value, str) and (day := normalise_date(value)):
             chosen = date.fromisoformat(day)
             trusted = key in _INCIDENT_DATE_KEYS  # `created`, `pubDate`: when it was written
-            _mention_earlier(chosen, body, f"'{key}' in the original", review, given=trusted)
+            _mention_earlier(chosen, source, f"'{key}' in the original", review, given=trusted)
             stamp = normalise_timestamp(value) if "T" in value or ":" in value else None
             return chosen, stamp
     if (day := normalise_date(fields.get("date", "").split(" ")[0])) is not None:
         return date.fromisoformat(day), None
-    path_day = _path_date(source, meta)
-    if path_day is not None:
-        _mention_earlier(path_day, body, "the file name", review, given=False)
+    from_path = _path_date(source, meta)
+    if from_path is not None:
+        path_day, origin = from_path
+        _mention_earlier(path_day, source, origin, review, given=False)
         return path_day, None
     year = _YEAR.search(source.stem)
     mentioned = _dates_in(body)
@@ -211,40 +214,58 @@ def _date(
 
 
 def _mention_earlier(
-    chosen: date, body: str, origin: str, review: list[str], *, given: bool
+    chosen: date, source: Source, origin: str, review: list[str], *, given: bool
 ) -> None:
-    """A blog post's date is when it was published; the text may name an earlier incident day.
+    """A blog post's date is when it was published; its opening may name an earlier day.
 
-    A `date` field (`given`) is trusted unless the text names an earlier day.
+    Only the first lines count (where a write-up says when it happened), and
+    the earliest day they name within a year before `chosen`, with its line.
+    A `date` field (`given`) is trusted unless the opening names an earlier day.
     """
-    earlier = [d for d in _dates_in(body) if 0 < (chosen - d).days <= 366]
+    opening = "\n".join(source.body.split("\n")[:LEAD_LINES])
+    earlier = [(d, n) for d, n in _dated_lines(opening) if 0 < (chosen - d).days <= 366]
     if (not given) or earlier:
-        first = f" (the text first mentions {earlier[0].isoformat()})" if earlier else ""
+        first = ""
+        if earlier:
+            day, line = min(earlier)
+            line += source.body_line - 1 if source.kind == "markdown" else 0
+            where = f"line {line}" if source.kind == "markdown" else "its opening"
+            first = f" (the text first mentions {day.isoformat()}, on {where})"
         review.append(
             f"date {chosen.isoformat()} is from {origin}{first}: "
             "check it is the day the incident started"
         )
 
 
-def _path_date(source: Source, meta: dict[str, Any]) -> date | None:
-    """`2018-08-05-title.md` (Jekyll, Docusaurus) or a `/2019/10/24/` permalink (Zola)."""
-    for text in (
-        source.stem,
-        source.name,
-        str(meta.get("path") or ""),
-        str(meta.get("slug") or ""),
+def _path_date(source: Source, meta: dict[str, Any]) -> tuple[date, str] | None:
+    """A day the file's name or path holds, and where it was found, said truly.
+
+    `2018-08-05-title.md` (Jekyll, Docusaurus) is the file name; a `2019/10/24/`
+    folder or a `slug`/`path` field (Zola permalinks) is not.
+    """
+    for text, origin in (
+        (source.stem, "the file name"),
+        (str(Path(source.name).parent), "the folder name"),
+        (str(meta.get("path") or ""), "'path' in the original"),
+        (str(meta.get("slug") or ""), "'slug' in the original"),
     ):
-        match = _PATH_DAY.search(text)
+        match = _PATH_DAY.search(text if text != "." else "")
         if match:
             try:
-                return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+                found = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
             except ValueError:
                 continue
+            return found, origin
     return None
 
 
 def _dates_in(body: str) -> list[date]:
-    """Dates the text mentions, in order: ISO days first, then written-out ones."""
+    """Dates the text mentions, in the order it mentions them."""
+    return [day for day, _ in _dated_lines(body)]
+
+
+def _dated_lines(body: str) -> list[tuple[date, int]]:
+    """Each date the text mentions (ISO or written out) with its line, in text order."""
     found: list[tuple[int, date]] = []
     for match in _ISO_DAY.finditer(body):
         try:
@@ -255,7 +276,7 @@ def _dates_in(body: str) -> list[date]:
         day = normalise_date(match.group(1).replace(",", ", ").replace(",  ", ", "))
         if day:
             found.append((match.start(), date.fromisoformat(day)))
-    return [day for _, day in sorted(found)]
+    return [(day, body.count("\n", 0, start) + 1) for start, day in sorted(found)]
 
 
 def _page_date(meta: dict[str, Any]) -> date | None:
