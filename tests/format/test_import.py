@@ -318,3 +318,61 @@ def test_date_notes_say_truly_where_the_date_came_from(library: Path, tmp_path: 
     named = write(tmp_path, "in/2024-06-10-db-failover.md", opening)
     result = cli("import", "postmortems", str(named), "--out", str(library))
     assert "from the file name (the text first mentions 2024-06-08, on line 4)" in result.stdout
+
+
+# Section headings as each template lists them (tests/fixtures/foreign/SOURCES.md says where),
+# each with what the converter should call it: ours where it is another name for one of ours,
+# its own name where the template keeps it apart.
+TEMPLATES: dict[str, list[tuple[str, str]]] = {
+    "atlassian": [
+        ("Incident summary", "Summary"), ("Leadup", "Leadup"), ("Fault", "Fault"),
+        ("Impact", "Impact"), ("Detection", "Detection"), ("Response", "Response"),
+        ("Recovery", "Recovery"), ("Timeline", "Timeline"),
+        ("Root cause identification: The Five Whys", "Root cause identification: The Five Whys"),
+        ("Five whys", "Five whys"), ("Root cause", "Contributing factors"),
+        ("Backlog check", "Backlog check"), ("Recurrence", "Recurrence"),
+        ("Lessons learned", "Lessons learned"), ("Corrective actions", "Action items"),
+    ],
+    "pagerduty": [
+        ("Summary", "Summary"), ("Impact", "Impact"), ("Root cause(s)", "Root cause(s)"),
+        ("Resolution and recovery", "Response and recovery"), ("Timeline", "Timeline"),
+        ("Action items", "Action items"), ("Messaging", "Messaging"),
+    ],
+    "google-sre": [
+        ("Summary", "Summary"), ("Impact", "Impact"), ("Root Causes", "Contributing factors"),
+        ("Trigger", "Trigger"), ("Resolution", "Response and recovery"),
+        ("Detection", "Detection"), ("Action Items", "Action items"),
+        ("Lessons Learned", "Lessons learned"), ("What went well", "What went well"),
+        ("What went wrong", "What went wrong"), ("Where we got lucky", "Where we got lucky"),
+        ("Timeline", "Timeline"), ("Supporting information", "Supporting information"),
+    ],
+    "gitlab": [
+        ("Summary", "Summary"), ("Customer Impact", "Impact"),
+        ("Detection and Response", "Detection and Response"), ("Timeline", "Timeline"),
+        ("Root Cause Analysis", "Contributing factors"), ("What went well", "What went well"),
+        ("What can be improved", "What can be improved"),
+        ("Corrective actions", "Action items"),
+    ],
+    "etsy-morgue": [
+        ("Summary", "Summary"), ("TL;DR", "TL;DR"), ("Why surprised", "Why surprised"),
+        ("Timeline", "Timeline"), ("Tickets", "Tickets"), ("Images", "Images"),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_template_section_keeps_its_own_heading(
+    template: str, library: Path, tmp_path: Path
+) -> None:
+    sections = TEMPLATES[template]
+    body = "".join(
+        f"## {label}\n\nWhat the team wrote under {label} ({number}).\n\n"
+        for number, (label, _) in enumerate(sections)
+    )
+    text = f"# Checkout outage on 2024-04-02\n\n{body}"
+    _, path = _import_one(library, tmp_path, f"{template}.md", text)
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert [(s.heading, s.text.strip()) for s in parsed.sections if s.heading] == [
+        (ours, f"What the team wrote under {label} ({number}).")
+        for number, (label, ours) in enumerate(sections)
+    ]

@@ -64,6 +64,18 @@ _TICKET = re.compile(
     rf"\[({_KEY})\]\s*:?|^({_KEY})\b\s*:?|\(\s*(?:bug|ticket|issue)?\s*({_KEY}|\d{{5,}})\s*\)"
     rf"|\b(?:bug|ticket|issue)\s+({_KEY}|\d{{5,}})\b|(?<![\w-])({_KEY})\.?$"
 )
+# Sections other templates keep apart that our table counts as part of one of ours
+# (docs/format.md): renamed, two would collapse into one heading and lose their label.
+_OWN_SECTIONS = frozenset(
+    {
+        "leadup", "fault", "response", "recovery", "trigger", "five whys", "5 whys",
+        "why surprised", "what went well", "what went wrong", "where we got lucky",
+        "what went well and what didn't", "scope", "description", "what happened",
+        "how did this happen", "mitigation", "mitigations", "remediation", "fix", "the fix",
+        "actions taken", "what we did", "alerting", "tl;dr", "tldr", "prevention",
+        "going forward", "tasks", "next steps",
+    }
+)  # fmt: skip
 _WIKI_LINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 _LABEL_KEYS = ("service", "system", "component", "affected", "tag", "categor")
 _URL_KEYS = ("source_url", "url", "permalink", "canonical_url", "canonical", "original_url")
@@ -340,8 +352,11 @@ def _map_headings(body: str) -> str:
     """Rename the sections to ours (`## Issue Summary` -> `## Summary`), at level 2.
 
     Only headings at the level the document uses for its sections are renamed,
-    and only when they mean exactly one of ours; the rest keep their words. Text
-    after a heading's colon (`## Impact: 1.21B queries lost`) stays as a line.
+    only when they mean exactly one of ours and are not a section of their own
+    in another template (Atlassian's Leadup, Fault, Response, Recovery), and
+    only one heading per name of ours: never two `## Summary`. The rest keep
+    their words. Text after a heading's colon (`## Impact: 1.21B queries lost`)
+    stays as a line.
     """
     sections = _sections(body)
     levels = [s.heading.level for s in sections if s.names]
@@ -349,17 +364,36 @@ def _map_headings(body: str) -> str:
         return body
     level = min(levels)
     shift = 2 - level
+    renames = _renames([s for s in sections if s.heading.level == level])
     lines = body.split("\n")
     for section in sections:
         heading = section.heading
         new_level = min(6, max(2, heading.level + shift))
         text = heading.text
         extra = ""
-        if heading.level == level and len(section.names) == 1:
-            text = section.names[0]
+        if heading.line in renames:
+            text = renames[heading.line]
             extra = _after_colon(heading.text)
         lines[heading.line - 1] = "#" * new_level + " " + text + (f"\n\n{extra}" if extra else "")
     return "\n".join(lines)
+
+
+def _renames(sections: list[_Section]) -> dict[int, str]:
+    """Heading line -> our name, for the headings that are another name for one of ours.
+
+    When several claim the same name, the heading that already is it wins
+    (`## Summary` over `## Overview`), else the first; the others keep theirs.
+    """
+    claims: dict[str, list[_Section]] = {}
+    for section in sections:
+        key = headings.normalise(section.heading.text)
+        if len(section.names) == 1 and key not in _OWN_SECTIONS:
+            claims.setdefault(section.names[0], []).append(section)
+    renames: dict[int, str] = {}
+    for name, claimants in claims.items():
+        exact = [s for s in claimants if headings.normalise(s.heading.text) == name.lower()]
+        renames[(exact or claimants)[0].heading.line] = name
+    return renames
 
 
 def _after_colon(text: str) -> str:
