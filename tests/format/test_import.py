@@ -376,3 +376,21 @@ def test_every_template_section_keeps_its_own_heading(
         (ours, f"What the team wrote under {label} ({number}).")
         for number, (label, ours) in enumerate(sections)
     ]
+
+
+def test_real_action_items_with_ticket_references_over_several_lines(library: Path) -> None:
+    source = foreign.FOREIGN / "zola" / "crates-io-incident-report.md"
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    path = next(iter(converted(result.stdout).values()))
+    items = postmortem.parse(path.read_text(), str(path)).action_items
+    second = items[1]
+    assert second.title == (
+        "Add a periodic job that checks the index and the database for consistency, paging the "
+        "on-call person if there are any mismatches. The job will need to account for the "
+        "crates not yet published on the index but in the queue."
+    )
+    # `[#2227]:` is a reference link; the file defines it at its end.
+    assert second.ticket == "https://github.com/rust-lang/crates.io/issues/2227"
+    assert [i.title.startswith("[#") for i in items] == [False] * 5
+    third = "Include the crate name in the HTTP log entry for the publish API call."
+    assert items[2].title == third

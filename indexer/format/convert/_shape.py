@@ -20,6 +20,7 @@ from indexer.format.postmortem import ACTION_TYPES, SEVERITIES, SUGGESTION_KINDS
 from indexer.format.taxonomy import Taxonomy
 
 MAX_ACTION_ITEMS = 50
+MAX_ITEM_TITLE = 2000  # a whole paragraph fits; only a runaway list item is cut
 MAX_SUGGESTIONS = 3
 LEAD_LINES = 15  # the opening of a write-up, where it says when the incident happened
 _GENERIC_TITLE = re.compile(
@@ -70,12 +71,10 @@ _OWN_SECTIONS = frozenset(
     {
         "leadup", "fault", "response", "recovery", "trigger", "five whys", "5 whys",
         "why surprised", "what went well", "what went wrong", "where we got lucky",
-        "what went well and what didn't", "scope", "description", "what happened",
-        "how did this happen", "mitigation", "mitigations", "remediation", "fix", "the fix",
-        "actions taken", "what we did", "alerting", "tl;dr", "tldr", "prevention",
-        "going forward", "tasks", "next steps",
+        "what went well and what didn't", "tl;dr", "tldr",
     }
 )  # fmt: skip
+_REFERENCE = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(https?://[^\s>]+)>?")
 _WIKI_LINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 _LABEL_KEYS = ("service", "system", "component", "affected", "tag", "categor")
 _URL_KEYS = ("source_url", "url", "permalink", "canonical_url", "canonical", "original_url")
@@ -411,7 +410,7 @@ def _action_items(body: str) -> list[dict[str, Any]]:
     for section in _sections(body):
         if "Action items" in section.names and len(section.names) == 1:
             part = lines[section.heading.line : section.end - 1]
-            items.extend(_table_items(part) or _list_items(part))
+            items.extend(_table_items(part) or _list_items(part, _link_targets(lines)))
     if not items:
         items = _table_items(lines, needs_action_header=True)
     for number, item in enumerate(items[:MAX_ACTION_ITEMS], start=1):
@@ -485,7 +484,17 @@ def _row_item(header: list[str], cells: list[str]) -> dict[str, Any] | None:
     return item
 
 
-def _list_items(lines: list[str]) -> list[dict[str, Any]]:
+def _link_targets(lines: list[str]) -> dict[str, str]:
+    """Markdown reference definitions (`[#2227]: https://...`): where a `[#2227]` points."""
+    targets: dict[str, str] = {}
+    for line in lines:
+        match = _REFERENCE.match(line)
+        if match:
+            targets.setdefault(match.group(1).lower(), match.group(2))
+    return targets
+
+
+def _list_items(lines: list[str], targets: dict[str, str]) -> list[dict[str, Any]]:
     """One item per top-level list item, with the lines that continue it (indented or not)."""
     items: list[dict[str, Any]] = []
     current: list[str] | None = None
@@ -498,6 +507,8 @@ def _list_items(lines: list[str]) -> list[dict[str, Any]]:
             continue
         if current is not None:
             item = _item_fields(" ".join(current))
+            if str(item.get("ticket", "")).lower() in targets:
+                item["ticket"] = targets[item["ticket"].lower()]  # the issue it links to
             if item.get("title"):
                 status = "done" if box.lower() == "x" else "open"
                 items.append({"title": item.pop("title"), "status": status, **item})
@@ -532,7 +543,7 @@ def _item_fields(text: str) -> dict[str, Any]:
     title = re.sub(r"\*\*|__|`|\(\s*\)|\[\s*\]", "", text)  # and what the ticket left
     title = re.sub(r"\s+", " ", title).strip(" -:\u2013,;")
     if title:
-        item["title"] = title[:200]
+        item["title"] = title[:MAX_ITEM_TITLE]
     return item
 
 
