@@ -303,7 +303,14 @@ def test_date_notes_say_truly_where_the_date_came_from(library: Path, tmp_path: 
     # "On 31st July 2018" is on the file's line 6 (after five lines of front matter).
     assert "from the file name (the text first mentions 2018-07-31, on line 6)" in result.stdout
 
-    later = "\n".join(f"Paragraph {n} about the cache." for n in range(30))
+
+_LATER = "\n".join(f"Paragraph {n} about the cache." for n in range(30))
+
+
+def test_a_date_from_a_folder_is_not_said_to_be_from_the_file_name(
+    library: Path, tmp_path: Path
+) -> None:
+    later = _LATER
     text = f"# Cache stampede\n\nThe cache fell over.\n\n{later}\n\nIt began on 2024-05-20.\n"
     write(tmp_path, "export/2024-06-01-export/cache.md", text)
     result = cli("import", "postmortems", str(tmp_path / "export"), "--out", str(library))
@@ -311,6 +318,9 @@ def test_date_notes_say_truly_where_the_date_came_from(library: Path, tmp_path: 
     assert "date 2024-06-01 is from the folder name: check it" in line  # not the file name
     assert "first mentions" not in line  # 2024-05-20 is in a later paragraph, not the opening
 
+
+def test_the_note_cites_the_earliest_day_of_the_opening(library: Path, tmp_path: Path) -> None:
+    later = _LATER
     opening = (
         "# DB failover\n\nOn 2024-06-09 the primary failed over; the replica had lagged\n"
         "since 2024-06-08 without an alert.\n\n" + later + "\n\nA similar one on 2024-03-01.\n"
