@@ -275,6 +275,7 @@ def test_action_items_over_several_lines_keep_title_priority_and_ticket(
         "- [x] Page the database team earlier\n"
         "  ([#88](https://github.com/acme/ops/issues/88))\n"
         "- Document the SHA-256 key rotation\n"
+        "- SEV-1 follow-up: patch CVE-2021-44228 everywhere\n"
     )
     _, path = _import_one(library, tmp_path, "payments.md", text)
     items = postmortem.parse(path.read_text(), str(path)).action_items
@@ -294,6 +295,7 @@ def test_action_items_over_several_lines_keep_title_priority_and_ticket(
         ),
         ("Page the database team earlier", None, "https://github.com/acme/ops/issues/88", "done"),
         ("Document the SHA-256 key rotation", None, None, "open"),
+        ("SEV-1 follow-up: patch CVE-2021-44228 everywhere", None, None, "open"),
     ]
 
 

@@ -59,7 +59,9 @@ _ISSUE_URL = (
 )
 _LINKED_TICKET = re.compile(rf"\[([^\]]*)\]\(({_ISSUE_URL})\)")
 _BARE_URL = re.compile(rf"<?({_ISSUE_URL})>?")
-_KEY = r"#\d+|[A-Z][A-Z0-9]{1,9}-\d+"
+# An issue key, not a severity, a standard or an advisory that looks like one (SEV-1, CVE-2021-…).
+_NOT_KEYS = r"(?!(?:SEV|SHA|UTF|TLS|SSL|HTTP|ISO|RFC|CVE|GHSA|IPV)-)"
+_KEY = rf"#\d+|{_NOT_KEYS}[A-Z][A-Z0-9]{{1,9}}-\d+(?!-\d)"
 # A key in brackets anywhere; a bare key only where a ticket is written: first, last, in "(...)".
 _TICKET = re.compile(
     rf"\[({_KEY})\]\s*:?|^({_KEY})\b\s*:?|\(\s*(?:bug|ticket|issue)?\s*({_KEY}|\d{{5,}})\s*\)"
