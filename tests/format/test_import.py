@@ -268,3 +268,155 @@ def test_only_headings_that_name_a_section_are_renamed(library: Path, tmp_path: 
     assert "## Summary\n" in body
     assert "## Response time degradation\n" in body  # not our "Response and recovery"
     assert "## Timeline\n\n2024-03-01\n" in body
+
+
+def _import_one(library: Path, tmp_path: Path, name: str, text: str) -> tuple[Result, Path]:
+    source = write(tmp_path, f"in/{name}", text)
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    assert result.exit_code == 0, result.output
+    return result, next(iter(converted(result.stdout).values()))
+
+
+def test_action_items_over_several_lines_keep_title_priority_and_ticket(
+    library: Path, tmp_path: Path
+) -> None:
+    text = (
+        "# Payments API outage on 2024-03-02\n\nThe API was down.\n\n## Action items\n\n"
+        "- **HIGH** [#2227]: Add a circuit breaker to the payments client so that\n"
+        "  a slow upstream cannot exhaust the worker pool\n"
+        "- (P2) Alert on queue depth before the workers saturate,\n"
+        "  not after the error budget is gone JIRA-123\n"
+        "- [x] Page the database team earlier\n"
+        "  ([#88](https://github.com/acme/ops/issues/88))\n"
+        "- Document the SHA-256 key rotation\n"
+        "- SEV-1 follow-up: patch CVE-2021-44228 everywhere\n"
+    )
+    _, path = _import_one(library, tmp_path, "payments.md", text)
+    items = postmortem.parse(path.read_text(), str(path)).action_items
+    assert [(i.title, i.priority, i.ticket, i.status) for i in items] == [
+        (
+            "Add a circuit breaker to the payments client so that a slow upstream cannot "
+            "exhaust the worker pool",
+            "P1",
+            "#2227",
+            "open",
+        ),
+        (
+            "Alert on queue depth before the workers saturate, not after the error budget is gone",
+            "P2",
+            "JIRA-123",
+            "open",
+        ),
+        ("Page the database team earlier", None, "https://github.com/acme/ops/issues/88", "done"),
+        ("Document the SHA-256 key rotation", None, None, "open"),
+        ("SEV-1 follow-up: patch CVE-2021-44228 everywhere", None, None, "open"),
+    ]
+
+
+def test_date_notes_say_truly_where_the_date_came_from(library: Path, tmp_path: Path) -> None:
+    jekyll = foreign.FOREIGN / "jekyll" / "2018-08-05-security-incident-disclosure.md"
+    result = cli("import", "postmortems", str(jekyll), "--out", str(library))
+    # "On 31st July 2018" is on the file's line 6 (after five lines of front matter).
+    assert "from the file name (the text first mentions 2018-07-31, on line 6)" in result.stdout
+
+
+_LATER = "\n".join(f"Paragraph {n} about the cache." for n in range(30))
+
+
+def test_a_date_from_a_folder_is_not_said_to_be_from_the_file_name(
+    library: Path, tmp_path: Path
+) -> None:
+    later = _LATER
+    text = f"# Cache stampede\n\nThe cache fell over.\n\n{later}\n\nIt began on 2024-05-20.\n"
+    write(tmp_path, "export/2024-06-01-export/cache.md", text)
+    result = cli("import", "postmortems", str(tmp_path / "export"), "--out", str(library))
+    line = result.stdout.strip()
+    assert "date 2024-06-01 is from the folder name: check it" in line  # not the file name
+    assert "first mentions" not in line  # 2024-05-20 is in a later paragraph, not the opening
+
+
+def test_the_note_cites_the_earliest_day_of_the_opening(library: Path, tmp_path: Path) -> None:
+    later = _LATER
+    opening = (
+        "# DB failover\n\nOn 2024-06-09 the primary failed over; the replica had lagged\n"
+        "since 2024-06-08 without an alert.\n\n" + later + "\n\nA similar one on 2024-03-01.\n"
+    )
+    named = write(tmp_path, "in/2024-06-10-db-failover.md", opening)
+    result = cli("import", "postmortems", str(named), "--out", str(library))
+    assert "from the file name (the text first mentions 2024-06-08, on line 4)" in result.stdout
+
+
+# Section headings as each template lists them (tests/fixtures/foreign/SOURCES.md says where),
+# each with what the converter should call it: ours where it is another name for one of ours,
+# its own name where the template keeps it apart.
+TEMPLATES: dict[str, list[tuple[str, str]]] = {
+    "atlassian": [
+        ("Incident summary", "Summary"), ("Leadup", "Leadup"), ("Fault", "Fault"),
+        ("Impact", "Impact"), ("Detection", "Detection"), ("Response", "Response"),
+        ("Recovery", "Recovery"), ("Timeline", "Timeline"),
+        ("Root cause identification: The Five Whys", "Root cause identification: The Five Whys"),
+        ("Five whys", "Five whys"), ("Root cause", "Contributing factors"),
+        ("Backlog check", "Backlog check"), ("Recurrence", "Recurrence"),
+        ("Lessons learned", "Lessons learned"), ("Corrective actions", "Action items"),
+    ],
+    "pagerduty": [
+        ("Summary", "Summary"), ("Impact", "Impact"), ("Root cause(s)", "Root cause(s)"),
+        ("Resolution and recovery", "Response and recovery"), ("Timeline", "Timeline"),
+        ("Action items", "Action items"), ("Messaging", "Messaging"),
+    ],
+    "google-sre": [
+        ("Summary", "Summary"), ("Impact", "Impact"), ("Root Causes", "Contributing factors"),
+        ("Trigger", "Trigger"), ("Resolution", "Response and recovery"),
+        ("Detection", "Detection"), ("Action Items", "Action items"),
+        ("Lessons Learned", "Lessons learned"), ("What went well", "What went well"),
+        ("What went wrong", "What went wrong"), ("Where we got lucky", "Where we got lucky"),
+        ("Timeline", "Timeline"), ("Supporting information", "Supporting information"),
+    ],
+    "gitlab": [
+        ("Summary", "Summary"), ("Customer Impact", "Impact"),
+        ("Detection and Response", "Detection and Response"), ("Timeline", "Timeline"),
+        ("Root Cause Analysis", "Contributing factors"), ("What went well", "What went well"),
+        ("What can be improved", "What can be improved"),
+        ("Corrective actions", "Action items"),
+    ],
+    "etsy-morgue": [
+        ("Summary", "Summary"), ("TL;DR", "TL;DR"), ("Why surprised", "Why surprised"),
+        ("Timeline", "Timeline"), ("Tickets", "Tickets"), ("Images", "Images"),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_template_section_keeps_its_own_heading(
+    template: str, library: Path, tmp_path: Path
+) -> None:
+    sections = TEMPLATES[template]
+    body = "".join(
+        f"## {label}\n\nWhat the team wrote under {label} ({number}).\n\n"
+        for number, (label, _) in enumerate(sections)
+    )
+    text = f"# Checkout outage on 2024-04-02\n\n{body}"
+    _, path = _import_one(library, tmp_path, f"{template}.md", text)
+    parsed = postmortem.parse(path.read_text(), str(path))
+    assert [(s.heading, s.text.strip()) for s in parsed.sections if s.heading] == [
+        (ours, f"What the team wrote under {label} ({number}).")
+        for number, (label, ours) in enumerate(sections)
+    ]
+
+
+def test_real_action_items_with_ticket_references_over_several_lines(library: Path) -> None:
+    source = foreign.FOREIGN / "zola" / "crates-io-incident-report.md"
+    result = cli("import", "postmortems", str(source), "--out", str(library))
+    path = next(iter(converted(result.stdout).values()))
+    items = postmortem.parse(path.read_text(), str(path)).action_items
+    second = items[1]
+    assert second.title == (
+        "Add a periodic job that checks the index and the database for consistency, paging the "
+        "on-call person if there are any mismatches. The job will need to account for the "
+        "crates not yet published on the index but in the queue."
+    )
+    # `[#2227]:` is a reference link; the file defines it at its end.
+    assert second.ticket == "https://github.com/rust-lang/crates.io/issues/2227"
+    assert [i.title.startswith("[#") for i in items] == [False] * 5
+    third = "Include the crate name in the HTTP log entry for the publish API call."
+    assert items[2].title == third

@@ -54,6 +54,7 @@ class Source:
     notes: list[str] = field(default_factory=list)  # what the reader could not use
     stem: str = ""
     modified: date | None = None
+    body_line: int = 1  # the file's line the body starts on (after front matter), for notes
 
 
 def read(path: Path, name: str) -> Source:
@@ -81,9 +82,10 @@ def _markdown(text: str, name: str, stem: str) -> Source:
     meta: dict[str, Any] = {}
     notes: list[str] = []
     body = text
+    body_line = 1
     if lines and lines[0].strip() == "---":
         try:
-            yaml_text, body, _ = frontmatter.split(text)
+            yaml_text, body, body_line = frontmatter.split(text)
             # The strict reader: no aliases (a "billion laughs" file is refused, not expanded).
             loaded = frontmatter.load(yaml_text)
         except frontmatter.FrontMatterError as error:
@@ -100,12 +102,15 @@ def _markdown(text: str, name: str, stem: str) -> Source:
             except tomllib.TOMLDecodeError as error:
                 notes.append(f"the original TOML front matter could not be read ({error})")
             body = "\n".join(lines[end + 1 :])
+            body_line = end + 2
     kind = "markdown"
     if _NOTION_ID.search(stem):
         kind = "notion"
         body, properties = _notion_properties(body)
         meta = {**properties, **meta}
-    return Source(name=name, kind=kind, body=body, meta=_plain(meta), notes=notes)
+    source = Source(name=name, kind=kind, body=body, meta=_plain(meta), notes=notes)
+    source.body_line = body_line if kind == "markdown" else 1  # Notion's lines were moved
+    return source
 
 
 def _plain(value: Any) -> Any:

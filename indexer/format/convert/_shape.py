@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from indexer.format import headings, markdown
@@ -19,7 +20,9 @@ from indexer.format.postmortem import ACTION_TYPES, SEVERITIES, SUGGESTION_KINDS
 from indexer.format.taxonomy import Taxonomy
 
 MAX_ACTION_ITEMS = 50
+MAX_ITEM_TITLE = 2000  # a whole paragraph fits; only a runaway list item is cut
 MAX_SUGGESTIONS = 3
+LEAD_LINES = 15  # the opening of a write-up, where it says when the incident happened
 _GENERIC_TITLE = re.compile(
     r"(?:example\s+)?(?:post[- ]?mortem|incident(?:\s+report)?|rca|retrospective)s?\Z", re.I
 )
@@ -38,6 +41,42 @@ _TABLE_ROW = re.compile(r"^\s*\|(.*)\|?\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _LIST_ITEM = re.compile(r"^(?P<indent>\s{0,1})[-*+]\s+(?:\[(?P<box>[ xX])\]\s+)?(?P<text>\S.*)$")
 _STATUS_WORD = re.compile(r"\b(TODO|DONE|OPEN|CLOSED|IN PROGRESS|WONTFIX)\b\s*$", re.I)
+_CONTINUATION = re.compile(r"^(?:\s{2,}|\t)\S")
+_NEW_BLOCK = re.compile(r"^\s*(?:[-*+]|\d+[.)]|#|\||>|```)")
+_LEVELS = r"P[0-4]|critical|blocker|urgent|highest|high|medium|normal|lowest|low|trivial"
+_PRIORITY = re.compile(
+    rf"(?:\*\*|__|\[|\()\s*(?:priority\s*:?\s*)?({_LEVELS})\s*(?:\*\*|__|\]|\))\s*:?"
+    rf"|\bpriority\s*:\s*({_LEVELS})\b,?"
+    r"|^(P[0-4])\s*[:\-\u2013]\s",
+    re.I,
+)
+_PRIORITY_WORDS = {"critical": "P0", "blocker": "P0", "urgent": "P0", "highest": "P0"}
+_PRIORITY_WORDS |= {"high": "P1", "medium": "P2", "normal": "P2", "low": "P3"}
+_PRIORITY_WORDS |= {"lowest": "P4", "trivial": "P4"}
+_ISSUE_URL = (
+    r"https?://[^\s)]+?(?:/issues/\d+|/pull/\d+|/merge_requests/\d+|/browse/[A-Z][A-Z0-9]+-\d+"
+    r"|/tickets?/\d+|show_bug\.cgi\?id=\d+)"
+)
+_LINKED_TICKET = re.compile(rf"\[([^\]]*)\]\(({_ISSUE_URL})\)")
+_BARE_URL = re.compile(rf"<?({_ISSUE_URL})>?")
+# An issue key, not a severity, a standard or an advisory that looks like one (SEV-1, CVE-2021-…).
+_NOT_KEYS = r"(?!(?:SEV|SHA|UTF|TLS|SSL|HTTP|ISO|RFC|CVE|GHSA|IPV)-)"
+_KEY = rf"#\d+|{_NOT_KEYS}[A-Z][A-Z0-9]{{1,9}}-\d+(?!-\d)"
+# A key in brackets anywhere; a bare key only where a ticket is written: first, last, in "(...)".
+_TICKET = re.compile(
+    rf"\[({_KEY})\]\s*:?|^({_KEY})\b\s*:?|\(\s*(?:bug|ticket|issue)?\s*({_KEY}|\d{{5,}})\s*\)"
+    rf"|\b(?:bug|ticket|issue)\s+({_KEY}|\d{{5,}})\b|(?<![\w-])({_KEY})\.?$"
+)
+# Sections other templates keep apart that our table counts as part of one of ours
+# (docs/format.md): renamed, two would collapse into one heading and lose their label.
+_OWN_SECTIONS = frozenset(
+    {
+        "leadup", "fault", "response", "recovery", "trigger", "five whys", "5 whys",
+        "why surprised", "what went well", "what went wrong", "where we got lucky",
+        "what went well and what didn't", "tl;dr", "tldr",
+    }
+)  # fmt: skip
+_REFERENCE = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(https?://[^\s>]+)>?")
 _WIKI_LINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 _LABEL_KEYS = ("service", "system", "component", "affected", "tag", "categor")
 _URL_KEYS = ("source_url", "url", "permalink", "canonical_url", "canonical", "original_url")
@@ -153,14 +192,15 @@ def _date(
         if isinstance(value, str) and (day := normalise_date(value)):
             chosen = date.fromisoformat(day)
             trusted = key in _INCIDENT_DATE_KEYS  # `created`, `pubDate`: when it was written
-            _mention_earlier(chosen, body, f"'{key}' in the original", review, given=trusted)
+            _mention_earlier(chosen, source, f"'{key}' in the original", review, given=trusted)
             stamp = normalise_timestamp(value) if "T" in value or ":" in value else None
             return chosen, stamp
     if (day := normalise_date(fields.get("date", "").split(" ")[0])) is not None:
         return date.fromisoformat(day), None
-    path_day = _path_date(source, meta)
-    if path_day is not None:
-        _mention_earlier(path_day, body, "the file name", review, given=False)
+    from_path = _path_date(source, meta)
+    if from_path is not None:
+        path_day, origin = from_path
+        _mention_earlier(path_day, source, origin, review, given=False)
         return path_day, None
     year = _YEAR.search(source.stem)
     mentioned = _dates_in(body)
@@ -187,40 +227,58 @@ def _date(
 
 
 def _mention_earlier(
-    chosen: date, body: str, origin: str, review: list[str], *, given: bool
+    chosen: date, source: Source, origin: str, review: list[str], *, given: bool
 ) -> None:
-    """A blog post's date is when it was published; the text may name an earlier incident day.
+    """A blog post's date is when it was published; its opening may name an earlier day.
 
-    A `date` field (`given`) is trusted unless the text names an earlier day.
+    Only the first lines count (where a write-up says when it happened), and
+    the earliest day they name within a year before `chosen`, with its line.
+    A `date` field (`given`) is trusted unless the opening names an earlier day.
     """
-    earlier = [d for d in _dates_in(body) if 0 < (chosen - d).days <= 366]
+    opening = "\n".join(source.body.split("\n")[:LEAD_LINES])
+    earlier = [(d, n) for d, n in _dated_lines(opening) if 0 < (chosen - d).days <= 366]
     if (not given) or earlier:
-        first = f" (the text first mentions {earlier[0].isoformat()})" if earlier else ""
+        first = ""
+        if earlier:
+            day, line = min(earlier)
+            line += source.body_line - 1 if source.kind == "markdown" else 0
+            where = f"line {line}" if source.kind == "markdown" else "its opening"
+            first = f" (the text first mentions {day.isoformat()}, on {where})"
         review.append(
             f"date {chosen.isoformat()} is from {origin}{first}: "
             "check it is the day the incident started"
         )
 
 
-def _path_date(source: Source, meta: dict[str, Any]) -> date | None:
-    """`2018-08-05-title.md` (Jekyll, Docusaurus) or a `/2019/10/24/` permalink (Zola)."""
-    for text in (
-        source.stem,
-        source.name,
-        str(meta.get("path") or ""),
-        str(meta.get("slug") or ""),
+def _path_date(source: Source, meta: dict[str, Any]) -> tuple[date, str] | None:
+    """A day the file's name or path holds, and where it was found, said truly.
+
+    `2018-08-05-title.md` (Jekyll, Docusaurus) is the file name; a `2019/10/24/`
+    folder or a `slug`/`path` field (Zola permalinks) is not.
+    """
+    for text, origin in (
+        (source.stem, "the file name"),
+        (str(Path(source.name).parent), "the folder name"),
+        (str(meta.get("path") or ""), "'path' in the original"),
+        (str(meta.get("slug") or ""), "'slug' in the original"),
     ):
-        match = _PATH_DAY.search(text)
+        match = _PATH_DAY.search(text if text != "." else "")
         if match:
             try:
-                return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+                found = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
             except ValueError:
                 continue
+            return found, origin
     return None
 
 
 def _dates_in(body: str) -> list[date]:
-    """Dates the text mentions, in order: ISO days first, then written-out ones."""
+    """Dates the text mentions, in the order it mentions them."""
+    return [day for day, _ in _dated_lines(body)]
+
+
+def _dated_lines(body: str) -> list[tuple[date, int]]:
+    """Each date the text mentions (ISO or written out) with its line, in text order."""
     found: list[tuple[int, date]] = []
     for match in _ISO_DAY.finditer(body):
         try:
@@ -231,7 +289,7 @@ def _dates_in(body: str) -> list[date]:
         day = normalise_date(match.group(1).replace(",", ", ").replace(",  ", ", "))
         if day:
             found.append((match.start(), date.fromisoformat(day)))
-    return [day for _, day in sorted(found)]
+    return [(day, body.count("\n", 0, start) + 1) for start, day in sorted(found)]
 
 
 def _page_date(meta: dict[str, Any]) -> date | None:
@@ -295,8 +353,11 @@ def _map_headings(body: str) -> str:
     """Rename the sections to ours (`## Issue Summary` -> `## Summary`), at level 2.
 
     Only headings at the level the document uses for its sections are renamed,
-    and only when they mean exactly one of ours; the rest keep their words. Text
-    after a heading's colon (`## Impact: 1.21B queries lost`) stays as a line.
+    only when they mean exactly one of ours and are not a section of their own
+    in another template (Atlassian's Leadup, Fault, Response, Recovery), and
+    only one heading per name of ours: never two `## Summary`. The rest keep
+    their words. Text after a heading's colon (`## Impact: 1.21B queries lost`)
+    stays as a line.
     """
     sections = _sections(body)
     levels = [s.heading.level for s in sections if s.names]
@@ -304,17 +365,36 @@ def _map_headings(body: str) -> str:
         return body
     level = min(levels)
     shift = 2 - level
+    renames = _renames([s for s in sections if s.heading.level == level])
     lines = body.split("\n")
     for section in sections:
         heading = section.heading
         new_level = min(6, max(2, heading.level + shift))
         text = heading.text
         extra = ""
-        if heading.level == level and len(section.names) == 1:
-            text = section.names[0]
+        if heading.line in renames:
+            text = renames[heading.line]
             extra = _after_colon(heading.text)
         lines[heading.line - 1] = "#" * new_level + " " + text + (f"\n\n{extra}" if extra else "")
     return "\n".join(lines)
+
+
+def _renames(sections: list[_Section]) -> dict[int, str]:
+    """Heading line -> our name, for the headings that are another name for one of ours.
+
+    When several claim the same name, the heading that already is it wins
+    (`## Summary` over `## Overview`), else the first; the others keep theirs.
+    """
+    claims: dict[str, list[_Section]] = {}
+    for section in sections:
+        key = headings.normalise(section.heading.text)
+        if len(section.names) == 1 and key not in _OWN_SECTIONS:
+            claims.setdefault(section.names[0], []).append(section)
+    renames: dict[int, str] = {}
+    for name, claimants in claims.items():
+        exact = [s for s in claimants if headings.normalise(s.heading.text) == name.lower()]
+        renames[(exact or claimants)[0].heading.line] = name
+    return renames
 
 
 def _after_colon(text: str) -> str:
@@ -332,7 +412,7 @@ def _action_items(body: str) -> list[dict[str, Any]]:
     for section in _sections(body):
         if "Action items" in section.names and len(section.names) == 1:
             part = lines[section.heading.line : section.end - 1]
-            items.extend(_table_items(part) or _list_items(part))
+            items.extend(_table_items(part) or _list_items(part, _link_targets(lines)))
     if not items:
         items = _table_items(lines, needs_action_header=True)
     for number, item in enumerate(items[:MAX_ACTION_ITEMS], start=1):
@@ -382,6 +462,10 @@ def _row_item(header: list[str], cells: list[str]) -> dict[str, Any] | None:
             item["owner"] = value
         elif "status" in name:
             item["status"] = _STATUSES.get(value.lower(), "open")
+        elif "prio" in name:
+            level = _item_fields(f"priority: {value}").get("priority")
+            if level:
+                item["priority"] = level
         elif any(word in name for word in ("due", "deadline", "date")):
             due = normalise_date(value)
             if due:
@@ -392,19 +476,77 @@ def _row_item(header: list[str], cells: list[str]) -> dict[str, Any] | None:
             extra.append(value)
     if "title" not in item and extra:
         item["title"] = extra.pop(0)
-    return item if item.get("title") else None
+    if not item.get("title"):
+        return None
+    found = _item_fields(item["title"])
+    for key in ("priority", "ticket"):
+        if key in found:
+            item.setdefault(key, found[key])
+    item["title"] = found.get("title", item["title"])
+    return item
 
 
-def _list_items(lines: list[str]) -> list[dict[str, Any]]:
-    items = []
+def _link_targets(lines: list[str]) -> dict[str, str]:
+    """Markdown reference definitions (`[#2227]: https://...`): where a `[#2227]` points."""
+    targets: dict[str, str] = {}
     for line in lines:
+        match = _REFERENCE.match(line)
+        if match:
+            targets.setdefault(match.group(1).lower(), match.group(2))
+    return targets
+
+
+def _list_items(lines: list[str], targets: dict[str, str]) -> list[dict[str, Any]]:
+    """One item per top-level list item, with the lines that continue it (indented or not)."""
+    items: list[dict[str, Any]] = []
+    current: list[str] | None = None
+    box = ""
+    for line in [*lines, ""]:
         match = _LIST_ITEM.match(line)
-        if match is None:
+        continues = current is not None and line.strip() and not _NEW_BLOCK.match(line)
+        if match is None and continues and current is not None:
+            current.append(line.strip())
             continue
-        text = re.sub(r"\*\*|`", "", match.group("text")).strip()
-        status = "done" if (match.group("box") or "").lower() == "x" else "open"
-        items.append({"title": text[:200], "status": status})
+        if current is not None:
+            item = _item_fields(" ".join(current))
+            if str(item.get("ticket", "")).lower() in targets:
+                item["ticket"] = targets[item["ticket"].lower()]  # the issue it links to
+            if item.get("title"):
+                status = "done" if box.lower() == "x" else "open"
+                items.append({"title": item.pop("title"), "status": status, **item})
+            current = None
+        if match is not None:
+            current, box = [match.group("text")], match.group("box") or ""
     return items
+
+
+def _item_fields(text: str) -> dict[str, Any]:
+    """An action item's title, with its priority and ticket taken out of the words."""
+    item: dict[str, Any] = {}
+    linked = _LINKED_TICKET.search(text)
+    if linked:
+        item["ticket"] = linked.group(2)
+        label = linked.group(1).strip()
+        keep = "" if _TICKET.fullmatch(label) or not label else label
+        text = text[: linked.start()] + keep + text[linked.end() :]
+    elif bare := _BARE_URL.search(text):
+        item["ticket"] = bare.group(1)
+        text = text[: bare.start()] + text[bare.end() :]
+    else:
+        ticket = _TICKET.search(text)
+        if ticket:
+            item["ticket"] = next(g for g in ticket.groups() if g)
+            text = text[: ticket.start()] + " " + text[ticket.end() :]
+    priority = _PRIORITY.search(text)
+    if priority:
+        level = next(g for g in priority.groups() if g)
+        item["priority"] = level.upper() if level[0] in "pP" else _PRIORITY_WORDS[level.lower()]
+        text = text[: priority.start()] + " " + text[priority.end() :]
+    title = re.sub(r"\*\*|__|`|\(\s*\)|\[\s*\]", "", text)  # and what the ticket left
+    title = re.sub(r"\s+", " ", title).strip(" -:\u2013,;")
+    if title:
+        item["title"] = title[:MAX_ITEM_TITLE]
+    return item
 
 
 def suggest(vocabulary: Taxonomy, text: str) -> dict[str, list[str]]:
