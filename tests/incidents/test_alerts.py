@@ -129,7 +129,7 @@ def test_an_alert_with_a_nul_is_left_out_and_the_batch_kept(client: TestClient) 
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        (b"not json", 400, "not JSON"),
+        (b"not json", 400, "not valid JSON"),
         (b'{"version": "3", "alerts": []}', 422, "version"),
         (b'{"version": "4", "alerts": {}}', 422, "must be a list"),
         (b'{"version": "4", "alerts": [{"status": "firing"}]}', 422, "startsAt is missing"),
