@@ -218,6 +218,12 @@ class Guarded:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "GET":
+            # Stateless: no server-initiated messages, so no stream to open; the
+            # transport's answer for that is 405 (a GET would otherwise hang open).
+            refusal = {"detail": "the MCP endpoint takes POST (streamable HTTP, stateless)"}
+            await JSONResponse(refusal, 405, {"Allow": "POST, DELETE"})(scope, receive, send)
+            return
         request = Request(scope, receive)
         library: Library = request.state.library
         try:

@@ -151,3 +151,10 @@ def test_an_empty_alert_is_a_tool_error_not_a_crash(tmp_path: Path, alert: str) 
 
     result = asyncio.run(ask())
     assert result.is_error and "empty" in result.content[0].text
+
+
+def test_a_get_of_the_mcp_endpoint_is_refused_at_once(tmp_path: Path) -> None:
+    """Stateless: no stream to open, so GET answers 405 rather than hanging open."""
+    with serve(tmp_path / "data") as base:
+        reply = httpx.get(f"{base}/mcp", headers={"Accept": "text/event-stream"}, timeout=30)
+    assert reply.status_code == 405 and "POST" in reply.headers["allow"]
