@@ -283,6 +283,118 @@ class Readiness(Item):
     sync: Item | None = None
 
 
+class RowMessage(BaseModel):
+    row: int
+    message: str
+
+
+class ImportReport(Item):
+    """What an import stored; answered 422 (same shape) when every record was rejected."""
+
+    source: str
+    dry_run: bool
+    added: int
+    updated: int
+    rejected: int
+    errors: list[RowMessage]
+    warnings: list[RowMessage]
+    unmapped_services: list[str]
+    stale: list[str]
+
+
+class IntakeAnswer(Item):
+    """A stored webhook delivery's outcome; the rest (counts of what it stored) by vendor."""
+
+    status: str
+    delivery: int | None
+    detail: str | None = None
+
+
+class NearMissRecorded(Item):
+    id: int
+    date: str
+    service: str
+    what_failed: str
+    caught_by: str
+    corrective_action: str | None
+    source: str
+    group_count: int
+    postmortem_recommended: bool
+
+
+class Delivery(Item):
+    id: int
+    received_at: str
+    vendor: str
+    event: str
+    signature: str
+    outcome: str
+    detail: str
+    attempts: int
+    size: int
+    headers: dict[str, object]
+    processed_at: str | None
+
+
+class DeliveryLog(BaseModel):
+    outcomes: list[str]
+    items: list[Delivery]
+    next_before: int | None
+
+
+class ErrorClassEntry(Item):
+    name: str
+    title: str
+    description: str
+    postmortems: int
+    postmortems_url: str
+    incidents: int
+    previous: int
+    incidents_url: str
+    url: str
+
+
+class ErrorClassIndex(Item):
+    as_of: str
+    since: str
+    until: str
+    items: list[ErrorClassEntry]
+
+
+class Listed(Item):
+    """A drill-down section: how many there are, the first of them, and where the rest are."""
+
+    total: int
+    items: list[Item]
+    url: str
+
+
+class PostmortemsListed(Listed):
+    items: list[PostmortemSummary]  # type: ignore[assignment]
+
+
+class IncidentsListed(Listed):
+    items: list[Incident]  # type: ignore[assignment]
+
+
+class ActionItemsListed(Listed):
+    overdue: int
+    items: list[ActionItem]  # type: ignore[assignment]
+
+
+class Overview(Item):
+    """One service or error class (`kind`) with its postmortems, incidents, trends, actions."""
+
+    kind: Literal["service", "error_class"]
+    name: str
+    description: str
+    as_of: str
+    postmortems: PostmortemsListed
+    incidents: IncidentsListed
+    trends: Item
+    action_items: ActionItemsListed
+
+
 def json_or_markdown(model: type[BaseModel], what: str) -> dict[int | str, dict[str, object]]:
     """OpenAPI for a route that answers `model` as JSON, or Markdown with `format=markdown`."""
     return {
