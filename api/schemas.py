@@ -214,27 +214,59 @@ class Scope(BaseModel):
     error_class: str | list[str] | None
 
 
+class ReviewIncident(Item):
+    """An incident of the week; `postmortem_missing` flags a severe one filed without one."""
+
+    source: str
+    source_id: str
+    title: str
+    service: str
+    severity: str | None
+    started_at: str
+    resolved_at: str | None
+    error_classes: list[str]
+    postmortem: str | None
+    postmortem_hidden: bool
+    postmortem_missing: bool
+
+
+class OwnerOverdue(Item):
+    owner: str | None
+    count: int
+    most_days_overdue: int | None
+    items: list[ActionItem]
+
+
 class WeeklyReview(Item):
     since: str
     until: str
     scope: Scope
-    incidents: list[Item]
-    postmortems: list[Item]
+    latest_incident_day: str | None
+    incidents: list[ReviewIncident]
+    postmortems: list[PostmortemSummary]
+    action_items_missing_owner_or_due: list[ActionItem]
+    overdue_action_items: list[ActionItem]
+    overdue_by_owner: list[OwnerOverdue]
+    suspected_duplicates: list[Item]
+    near_misses: list[Item]
 
 
 class MonthlyReview(Item):
     as_of: str
     scope: Scope
-    mttr: Item
-    mtta: Item
-    mttd: Item
+    failure_modes: FailureModes
+    services: ServiceCounts
+    error_budget: ErrorBudget
+    mttr: DurationTrend
+    mtta: DurationTrend
+    mttd: DurationTrend
 
 
 class QuarterlyReview(Item):
     as_of: str
     scope: Scope
-    targets: list[Item]
-    investments: Item
+    targets: list[ResilienceTarget]
+    investments: Investments
 
 
 class Digest(Item):
@@ -257,11 +289,19 @@ class AuditLog(BaseModel):
     items: list[Item]
 
 
+class PackCandidate(Item):
+    """A postmortem the presenter may add to the pack."""
+
+    id: str
+    title: str
+    date: str
+
+
 class PresenterPack(Item):
     postmortem: Item
-    related: list[Item]
+    related: list[RelatedPostmortem]
     comparison: list[Item]
-    candidates: list[Item]
+    candidates: list[PackCandidate]
     added: list[str]
     removed: list[str]
 
