@@ -247,7 +247,7 @@ class WeeklyReview(Item):
     action_items_missing_owner_or_due: list[ActionItem]
     overdue_action_items: list[ActionItem]
     overdue_by_owner: list[OwnerOverdue]
-    suspected_duplicates: list[Item]
+    suspected_duplicates: list[list[ReviewIncident]]  # groups that started within the hour
     near_misses: list[Item]
 
 
