@@ -435,6 +435,35 @@ class Overview(Item):
     action_items: ActionItemsListed
 
 
+class OncallDelivery(Item):
+    """One channel's message of an incident's precedents; `items` counts the precedents."""
+
+    id: int
+    channel: str
+    source: str
+    source_id: str
+    alert: str
+    status: str
+    attempts: int
+    next_attempt_at: str
+    created_at: str
+    sent_at: str | None
+    last_error: str | None
+    items: int
+
+
+class OncallDeliveries(BaseModel):
+    items: list[OncallDelivery]
+
+
+class SlackAnswer(Item):
+    """A slash command's answer as Slack Block Kit, seen only by whoever asked."""
+
+    response_type: str
+    text: str
+    blocks: list[Item]
+
+
 def json_or_markdown(model: type[BaseModel], what: str) -> dict[int | str, dict[str, object]]:
     """OpenAPI for a route that answers `model` as JSON, or Markdown with `format=markdown`."""
     return {
