@@ -119,6 +119,13 @@ def requests_for(
     if path == "/api/incidents/{source}/{source_id}":
         out = [(f"/api/incidents/{key}", {}) for key in names["incidents"]]
         return [*out, ("/api/incidents/csv/no-such-incident", {})]
+    if path in (
+        "/api/incidents/{source}/{source_id}/seen-before",
+        "/incidents/{source}/{source_id}",
+    ):
+        concrete = [path.replace("{source}/{source_id}", key) for key in names["incidents"]]
+        missing = path.replace("{source}/{source_id}", "csv/no-such-incident")
+        return [(url, {}) for url in [*concrete, missing]]
     if "{name}" in path and "error-classes" in path:
         out = [(path.replace("{name}", name), {}) for name in names["error_classes"]]
         return [*out, (path.replace("{name}", "no-such-class"), {})]
@@ -285,6 +292,7 @@ def _cli(settings: Any, answers: dict[str, Any]) -> None:
 def snapshot(model: str) -> dict[str, Any]:
     os.environ["PML_EMBEDDING_MODEL"] = model
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("PML_ALLOWED_HOSTS", "testserver")  # the test client's Host header
     from fastapi.testclient import TestClient
 
     from api.app import create_app
