@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api import web
+from api import schemas, web
 from api.deps import GroupsDep, LibraryDep
 from api.reports import AsOf, Name, today
 from indexer import usecases
@@ -24,7 +24,7 @@ STATUSES = ("open", "in_progress", "done", "wont_do")
 PageStatus = Annotated[list[str], Query(max_length=4)]
 
 
-@router.get("/api/services/{name}", tags=["browse"])
+@router.get("/api/services/{name}", tags=["browse"], response_model=schemas.Overview)
 def service_json(
     name: str, library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def service_page(
     return web.render(request, "browse.html", context)
 
 
-@router.get("/api/error-classes", tags=["browse"])
+@router.get("/api/error-classes", tags=["browse"], response_model=schemas.ErrorClassIndex)
 def error_classes_json(
     library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def error_classes_page(
     return web.render(request, "error_classes.html", context)
 
 
-@router.get("/api/error-classes/{name}", tags=["browse"])
+@router.get("/api/error-classes/{name}", tags=["browse"], response_model=schemas.Overview)
 def error_class_json(
     name: str, library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
 ) -> dict[str, Any]:

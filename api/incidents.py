@@ -100,7 +100,12 @@ SOURCE_NAMES = ", ".join(importers.SOURCES)
 FILE_TYPES = {"csv": "text/csv"}  # the vendor exports are JSON
 
 
-@router.post("/api/incidents/import", tags=["incidents"], responses=IMPORT_REJECTED)
+@router.post(
+    "/api/incidents/import",
+    tags=["incidents"],
+    response_model=schemas.ImportReport,
+    responses=IMPORT_REJECTED,
+)
 async def import_incidents(
     request: Request,
     library: LibraryDep,
@@ -252,7 +257,11 @@ def incidents_page(
 
 
 @router.post(
-    "/api/alerts/alertmanager", tags=["incidents"], responses=REJECTED, dependencies=JSON_ONLY
+    "/api/alerts/alertmanager",
+    tags=["incidents"],
+    response_model=schemas.IntakeAnswer,
+    responses={**webhooks.KEPT, **REJECTED},
+    dependencies=JSON_ONLY,
 )
 async def alertmanager(request: Request, library: LibraryDep) -> Response:
     """Alertmanager webhook (version 4). Repeats answer 200; only unusable payloads get 4xx.
@@ -283,6 +292,7 @@ def record_near_miss(library: Library, entry: NearMissIn) -> dict[str, Any]:
     "/api/near-misses",
     tags=["near-misses"],
     status_code=201,
+    response_model=schemas.NearMissRecorded,
     responses=REJECTED,
     dependencies=JSON_ONLY,
 )

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from api import web
+from api import schemas, web
 from api.deps import IdentityDep, LibraryDep
 from indexer import auth
 from indexer.incidents import deliveries
@@ -44,7 +44,7 @@ def delivery_log(
     return {"outcomes": chosen, "items": items, "next_before": items[-1]["id"] if more else None}
 
 
-@router.get("/api/intake/deliveries", tags=["operations"])
+@router.get("/api/intake/deliveries", tags=["operations"], response_model=schemas.DeliveryLog)
 async def list_deliveries(
     library: LibraryDep,
     identity: IdentityDep,

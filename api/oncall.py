@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from api import web
+from api import schemas, web
 from api.deps import GroupsDep, IdentityDep, LibraryDep, auth_errors
 from api.incidents import REJECTED
 from indexer import auth
@@ -118,7 +118,7 @@ async def incident_page(
     return web.render(request, "incident.html", context)
 
 
-@router.get("/api/oncall/deliveries")
+@router.get("/api/oncall/deliveries", response_model=schemas.OncallDeliveries)
 def oncall_deliveries(library: LibraryDep, identity: IdentityDep) -> dict[str, Any]:
     """Precedents sent (or being retried) to the on-call channels; PML_ADMIN_GROUP only."""
     with auth_errors():
@@ -141,7 +141,7 @@ def oncall_deliveries_page(
     return web.render(request, "oncall_deliveries.html", context)
 
 
-@router.post("/api/slack/commands", responses=REJECTED)
+@router.post("/api/slack/commands", response_model=schemas.SlackAnswer, responses=REJECTED)
 async def slack_command(request: Request, library: LibraryDep) -> dict[str, Any]:
     """A Slack slash command, signed with the app's signing secret; answered as Block Kit.
 

@@ -111,7 +111,12 @@ def install(app: FastAPI) -> None:
 
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)
 
-    @app.get("/metrics", tags=["operations"], include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def prometheus_metrics(request: Request) -> Response:
         """Prometheus exposition: incident figures and request metrics."""
         scrape = CollectorRegistry()

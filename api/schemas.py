@@ -214,27 +214,59 @@ class Scope(BaseModel):
     error_class: str | list[str] | None
 
 
+class ReviewIncident(Item):
+    """An incident of the week; `postmortem_missing` flags a severe one filed without one."""
+
+    source: str
+    source_id: str
+    title: str
+    service: str
+    severity: str | None
+    started_at: str
+    resolved_at: str | None
+    error_classes: list[str]
+    postmortem: str | None
+    postmortem_hidden: bool
+    postmortem_missing: bool
+
+
+class OwnerOverdue(Item):
+    owner: str | None
+    count: int
+    most_days_overdue: int | None
+    items: list[ActionItem]
+
+
 class WeeklyReview(Item):
     since: str
     until: str
     scope: Scope
-    incidents: list[Item]
-    postmortems: list[Item]
+    latest_incident_day: str | None
+    incidents: list[ReviewIncident]
+    postmortems: list[PostmortemSummary]
+    action_items_missing_owner_or_due: list[ActionItem]
+    overdue_action_items: list[ActionItem]
+    overdue_by_owner: list[OwnerOverdue]
+    suspected_duplicates: list[list[ReviewIncident]]  # groups that started within the hour
+    near_misses: list[Item]
 
 
 class MonthlyReview(Item):
     as_of: str
     scope: Scope
-    mttr: Item
-    mtta: Item
-    mttd: Item
+    failure_modes: FailureModes
+    services: ServiceCounts
+    error_budget: ErrorBudget
+    mttr: DurationTrend
+    mtta: DurationTrend
+    mttd: DurationTrend
 
 
 class QuarterlyReview(Item):
     as_of: str
     scope: Scope
-    targets: list[Item]
-    investments: Item
+    targets: list[ResilienceTarget]
+    investments: Investments
 
 
 class Digest(Item):
@@ -257,11 +289,19 @@ class AuditLog(BaseModel):
     items: list[Item]
 
 
+class PackCandidate(Item):
+    """A postmortem the presenter may add to the pack."""
+
+    id: str
+    title: str
+    date: str
+
+
 class PresenterPack(Item):
     postmortem: Item
-    related: list[Item]
+    related: list[RelatedPostmortem]
     comparison: list[Item]
-    candidates: list[Item]
+    candidates: list[PackCandidate]
     added: list[str]
     removed: list[str]
 
@@ -281,6 +321,147 @@ class Readiness(Item):
     postmortems: int | None = None
     indexed_at: str | None = None
     sync: Item | None = None
+
+
+class RowMessage(BaseModel):
+    row: int
+    message: str
+
+
+class ImportReport(Item):
+    """What an import stored; answered 422 (same shape) when every record was rejected."""
+
+    source: str
+    dry_run: bool
+    added: int
+    updated: int
+    rejected: int
+    errors: list[RowMessage]
+    warnings: list[RowMessage]
+    unmapped_services: list[str]
+    stale: list[str]
+
+
+class IntakeAnswer(Item):
+    """A stored webhook delivery's outcome; the rest (counts of what it stored) by vendor."""
+
+    status: str
+    delivery: int | None
+    detail: str | None = None
+
+
+class NearMissRecorded(Item):
+    id: int
+    date: str
+    service: str
+    what_failed: str
+    caught_by: str
+    corrective_action: str | None
+    source: str
+    group_count: int
+    postmortem_recommended: bool
+
+
+class Delivery(Item):
+    id: int
+    received_at: str
+    vendor: str
+    event: str
+    signature: str
+    outcome: str
+    detail: str
+    attempts: int
+    size: int
+    headers: dict[str, object]
+    processed_at: str | None
+
+
+class DeliveryLog(BaseModel):
+    outcomes: list[str]
+    items: list[Delivery]
+    next_before: int | None
+
+
+class ErrorClassEntry(Item):
+    name: str
+    title: str
+    description: str
+    postmortems: int
+    postmortems_url: str
+    incidents: int
+    previous: int
+    incidents_url: str
+    url: str
+
+
+class ErrorClassIndex(Item):
+    as_of: str
+    since: str
+    until: str
+    items: list[ErrorClassEntry]
+
+
+class Listed(Item):
+    """A drill-down section: how many there are, the first of them, and where the rest are."""
+
+    total: int
+    items: list[Item]
+    url: str
+
+
+class PostmortemsListed(Listed):
+    items: list[PostmortemSummary]  # type: ignore[assignment]
+
+
+class IncidentsListed(Listed):
+    items: list[Incident]  # type: ignore[assignment]
+
+
+class ActionItemsListed(Listed):
+    overdue: int
+    items: list[ActionItem]  # type: ignore[assignment]
+
+
+class Overview(Item):
+    """One service or error class (`kind`) with its postmortems, incidents, trends, actions."""
+
+    kind: Literal["service", "error_class"]
+    name: str
+    description: str
+    as_of: str
+    postmortems: PostmortemsListed
+    incidents: IncidentsListed
+    trends: Item
+    action_items: ActionItemsListed
+
+
+class OncallDelivery(Item):
+    """One channel's message of an incident's precedents; `items` counts the precedents."""
+
+    id: int
+    channel: str
+    source: str
+    source_id: str
+    alert: str
+    status: str
+    attempts: int
+    next_attempt_at: str
+    created_at: str
+    sent_at: str | None
+    last_error: str | None
+    items: int
+
+
+class OncallDeliveries(BaseModel):
+    items: list[OncallDelivery]
+
+
+class SlackAnswer(Item):
+    """A slash command's answer as Slack Block Kit, seen only by whoever asked."""
+
+    response_type: str
+    text: str
+    blocks: list[Item]
 
 
 def json_or_markdown(model: type[BaseModel], what: str) -> dict[int | str, dict[str, object]]:

@@ -25,6 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from api import schemas
 from api.deps import FollowerDep, LibraryDep
 from indexer.incidents import deliveries, intake
 from indexer.incidents.handlers import Outcome
@@ -37,6 +38,10 @@ UNAUTHORIZED = "invalid or missing signature"
 Check = Callable[[bytes, dict[str, str]], bool]
 # The answer for each outcome; `refused` is 400 for a malformed body, else 422.
 STATUS = {"stored": 200, "ignored": 200, "failed": 202, "pending": 202}
+ANSWER = schemas.IntakeAnswer
+KEPT: dict[int | str, dict[str, Any]] = {
+    202: {"model": ANSWER, "description": "Failed to process; kept for `pml intake replay`"}
+}
 
 
 async def receive(
@@ -97,7 +102,7 @@ async def alertmanager(request: Request, library: Library, max_bytes: int) -> JS
     return await receive(request, library, "alertmanager", _always, max_bytes=max_bytes)
 
 
-@router.post("/api/webhooks/github", status_code=202)
+@router.post("/api/webhooks/github", status_code=202, response_model=ANSWER)
 async def github(request: Request, library: LibraryDep, follower: FollowerDep) -> JSONResponse:
     """A GitHub push webhook, signed with `X-Hub-Signature-256` (content type JSON or form)."""
     runner, secrets = _enabled(library.settings.webhook_secrets, follower)
@@ -108,7 +113,7 @@ async def github(request: Request, library: LibraryDep, follower: FollowerDep) -
     return await receive(request, library, "github", check, runner.request, accepted=202)
 
 
-@router.post("/api/webhooks/gitlab", status_code=202)
+@router.post("/api/webhooks/gitlab", status_code=202, response_model=ANSWER)
 async def gitlab(request: Request, library: LibraryDep, follower: FollowerDep) -> JSONResponse:
     """A GitLab push webhook (project or system hook), with its secret token (`X-Gitlab-Token`)."""
     runner, secrets = _enabled(library.settings.webhook_secrets, follower)
@@ -185,37 +190,37 @@ async def _intake(request: Request, library: Library, vendor: str) -> JSONRespon
     return await receive(request, library, vendor, check)
 
 
-@router.post("/api/webhooks/pagerduty")
+@router.post("/api/webhooks/pagerduty", response_model=ANSWER, responses=KEPT)
 async def pagerduty(request: Request, library: LibraryDep) -> JSONResponse:
     """A PagerDuty v3 webhook subscription's event, signed with `X-PagerDuty-Signature`."""
     return await _intake(request, library, "pagerduty")
 
 
-@router.post("/api/webhooks/opsgenie")
+@router.post("/api/webhooks/opsgenie", response_model=ANSWER, responses=KEPT)
 async def opsgenie(request: Request, library: LibraryDep) -> JSONResponse:
     """An Opsgenie outgoing webhook, with the shared token in the `X-PML-Token` header."""
     return await _intake(request, library, "opsgenie")
 
 
-@router.post("/api/webhooks/firehydrant")
+@router.post("/api/webhooks/firehydrant", response_model=ANSWER, responses=KEPT)
 async def firehydrant(request: Request, library: LibraryDep) -> JSONResponse:
     """A FireHydrant incident webhook, signed with `fh-signature`."""
     return await _intake(request, library, "firehydrant")
 
 
-@router.post("/api/webhooks/jsm")
+@router.post("/api/webhooks/jsm", response_model=ANSWER, responses=KEPT)
 async def jsm(request: Request, library: LibraryDep) -> JSONResponse:
     """A Jira Service Management alert webhook (Opsgenie's format), token in `X-PML-Token`."""
     return await _intake(request, library, "jsm")
 
 
-@router.post("/api/webhooks/incident-io")
+@router.post("/api/webhooks/incident-io", response_model=ANSWER, responses=KEPT)
 async def incident_io(request: Request, library: LibraryDep) -> JSONResponse:
     """An incident.io webhook, signed with `webhook-id`/`webhook-timestamp`/`webhook-signature`."""
     return await _intake(request, library, "incident-io")
 
 
-@router.post("/api/webhooks/grafana-oncall")
+@router.post("/api/webhooks/grafana-oncall", response_model=ANSWER, responses=KEPT)
 async def grafana_oncall(request: Request, library: LibraryDep) -> JSONResponse:
     """A Grafana OnCall / IRM outgoing webhook, with the token as its Authorization header."""
     return await _intake(request, library, "grafana-oncall")

@@ -119,9 +119,19 @@ def requests_for(
     if path == "/api/incidents/{source}/{source_id}":
         out = [(f"/api/incidents/{key}", {}) for key in names["incidents"]]
         return [*out, ("/api/incidents/csv/no-such-incident", {})]
+    if path in (
+        "/api/incidents/{source}/{source_id}/seen-before",
+        "/incidents/{source}/{source_id}",
+    ):
+        concrete = [path.replace("{source}/{source_id}", key) for key in names["incidents"]]
+        missing = path.replace("{source}/{source_id}", "csv/no-such-incident")
+        return [(url, {}) for url in [*concrete, missing]]
     if "{name}" in path and "error-classes" in path:
         out = [(path.replace("{name}", name), {}) for name in names["error_classes"]]
         return [*out, (path.replace("{name}", "no-such-class"), {})]
+    if "{name}" in path and "services" in path:
+        out = [(path.replace("{name}", name), {"as_of": AS_OF}) for name in names["services"]]
+        return [*out, (path.replace("{name}", "no-such-service"), {})]
     if path == "/api/incidents" or path == "/incidents":
         return [(path, {}), *((path, dict(extra)) for extra in INCIDENT_FILTERS)]
     if path == "/feed.atom":
@@ -214,7 +224,8 @@ def _names(client: Any) -> dict[str, list[str]]:
         for item in incidents[:: max(1, len(incidents) // 8)]
     ]
     classes = sorted({name for item in incidents for name in item.get("error_classes") or []})
-    return {"incidents": keys, "error_classes": classes[:6]}
+    services = sorted({item["service"] for item in incidents})
+    return {"incidents": keys, "error_classes": classes[:6], "services": services[:6]}
 
 
 # Routes whose answers depend on who asks, asked again with access control on.
@@ -234,6 +245,9 @@ ACCESS_ROUTES: list[tuple[str, dict[str, Any]]] = [
     ("/api/error-classes/rate-limiting/pack", {}),
     ("/feed.atom", {"q": "login"}),
     ("/api/audit", {}),
+    ("/api/intake/deliveries", {}),
+    ("/api/services/identity", {"as_of": AS_OF}),
+    ("/api/error-classes", {"as_of": AS_OF}),
 ]
 READERS = {
     "outsider": {"x-forwarded-user": "olive", "x-forwarded-groups": "sre"},
@@ -278,6 +292,7 @@ def _cli(settings: Any, answers: dict[str, Any]) -> None:
 def snapshot(model: str) -> dict[str, Any]:
     os.environ["PML_EMBEDDING_MODEL"] = model
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("PML_ALLOWED_HOSTS", "testserver")  # the test client's Host header
     from fastapi.testclient import TestClient
 
     from api.app import create_app

@@ -1,0 +1,158 @@
+"""/openapi.json documents what every JSON route answers, and the answers fit what it says.
+
+A route added with a bare `dict[str, Any]` (or a `JSONResponse` and no model)
+is documented as `{}` or an object without properties: a client generator
+learns nothing from it. The walk below fails for such a route, so each new
+one needs a model in `api/schemas.py`. The answers of the write routes are
+checked against their documented models with real requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api import schemas
+from api.app import create_app
+from indexer.config import Settings
+from tests.routes import every_route
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+JSON = "application/json"
+
+
+def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = spec["components"]["schemas"][name]
+    return schema
+
+
+def described(schema: dict[str, Any], spec: dict[str, Any]) -> bool:
+    """Whether `schema` says something: named properties, typed items, or a scalar type."""
+    schema = _resolve(schema, spec)
+    if "anyOf" in schema or "oneOf" in schema:
+        return all(described(part, spec) for part in schema.get("anyOf", schema.get("oneOf")))
+    kind = schema.get("type")
+    if kind == "object":
+        return bool(schema.get("properties"))
+    if kind == "array":
+        return described(schema.get("items", {}), spec)
+    return kind is not None
+
+
+def undocumented(spec: dict[str, Any]) -> list[str]:
+    """Operations answering JSON whose every 2xx JSON schema is missing or says nothing."""
+    missing = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            answers = [
+                response.get("content", {}).get(JSON)
+                for status, response in operation.get("responses", {}).items()
+                if status.startswith("2")
+            ]
+            json_answers = [answer for answer in answers if answer is not None]
+            if not answers or any(
+                not described(answer.get("schema", {}), spec) for answer in json_answers
+            ):
+                missing.append(f"{method.upper()} {path}")
+    return missing
+
+
+def hidden_api_routes(app: FastAPI, spec: dict[str, Any]) -> list[str]:
+    """API routes under /api that the schema leaves out altogether."""
+    return [
+        route.path
+        for route in every_route(app.routes)
+        if isinstance(route, APIRoute)
+        and route.path.startswith("/api/")
+        and route.path not in spec["paths"]
+    ]
+
+
+def test_every_json_route_documents_its_answer(settings: Settings) -> None:
+    app = create_app(settings)
+    spec = app.openapi()
+    assert undocumented(spec) == []
+    assert hidden_api_routes(app, spec) == []
+    documented = {f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m in ops}
+    # The routes this check exists for are really in the walk.
+    assert {"POST /api/incidents/import", "POST /api/webhooks/jsm", "GET /api/services/{name}"} <= (
+        documented
+    )
+
+
+def test_the_walk_catches_a_route_without_a_model() -> None:
+    app = FastAPI()
+
+    @app.get("/api/loose")
+    def loose() -> dict[str, Any]:
+        return {"anything": 1}
+
+    @app.get("/api/typed", response_model=schemas.Health)
+    def typed() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.post("/api/raw")
+    def raw() -> Any:
+        return {}
+
+    assert undocumented(app.openapi()) == ["GET /api/loose", "POST /api/raw"]
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_write_answers_fit_their_documented_models(client: TestClient) -> None:
+    csv = (FIXTURES / "incidents.csv").read_bytes()
+    imported = client.post(
+        "/api/incidents/import",
+        params={"source": "csv"},
+        content=csv,
+        headers={"content-type": "text/csv"},
+    )
+    assert imported.status_code == 200, imported.text
+    report = schemas.ImportReport.model_validate(imported.json())
+    assert report.added > 0
+
+    alert = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "pml",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "PoolSaturated", "service": "orders"},
+                "annotations": {},
+                "startsAt": "2026-11-20T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": "abc123",
+            }
+        ],
+    }
+    alerted = client.post("/api/alerts/alertmanager", json=alert)
+    assert alerted.status_code == 200, alerted.text
+    answer = schemas.IntakeAnswer.model_validate(alerted.json())
+    assert answer.status == "stored" and answer.delivery is not None
+    assert answer.model_extra and answer.model_extra["received"] == 1
+
+    entry = {
+        "date": "2026-11-20",
+        "service": "orders",
+        "what_failed": "pool nearly full",
+        "caught_by": "dashboard",
+    }
+    logged = client.post("/api/near-misses", json=entry)
+    assert logged.status_code == 201, logged.text
+    recorded = schemas.NearMissRecorded.model_validate(logged.json())
+    assert recorded.group_count == 1
+    assert set(logged.json()) == {*schemas.NearMissRecorded.model_fields}
