@@ -8,10 +8,14 @@ must be the same from both; the audience gets the restricted one.
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
-
 from benchmarks.seen_before import payloads as alerts
-from tests.api.test_outsider_view import EXTRA_ID, _drop_timing, pair  # noqa: F401
+from tests.api.test_outsider_view import (  # noqa: F401
+    EXTRA_ID,
+    INSIDER_GROUPS,
+    Pair,
+    _drop_timing,
+    pair,
+)
 
 PAYLOADS = {
     "alertmanager": alerts.alertmanager(
@@ -28,9 +32,9 @@ STORED = ("/api/incidents/csv/P0000260/seen-before", "/api/incidents/csv/PS8K5FO
 
 
 def test_outsiders_get_the_answer_of_a_library_without_restricted_postmortems(
-    pair: tuple[TestClient, TestClient, dict[str, dict[str, str]]],  # noqa: F811
+    pair: Pair,  # noqa: F811
 ) -> None:
-    with_secrets, without, outsiders = pair
+    with_secrets, without, outsiders, _ = pair
     headers = {"Content-Type": "application/json"}
     for who, extra in outsiders.items():
         for source, body in PAYLOADS.items():
@@ -46,16 +50,15 @@ def test_outsiders_get_the_answer_of_a_library_without_restricted_postmortems(
             assert a.text == b.text, (who, url)
 
 
-def test_the_audience_sees_its_restricted_precedent(
-    pair: tuple[TestClient, TestClient, dict[str, dict[str, str]]],  # noqa: F811
-) -> None:
-    with_secrets, _, outsiders = pair
-    if "proxy user in other groups" not in outsiders:
-        return  # token mode: the insiders' path is the same groups lookup, tested by proxy
-    insider = {"X-Forwarded-User": "sam", "X-Forwarded-Groups": "mergers,security"}
-    answer = with_secrets.post(
-        "/api/seen-before?source=alertmanager",
-        content=PAYLOADS["alertmanager"],
-        headers={"Content-Type": "application/json", **insider},
-    ).json()
-    assert EXTRA_ID in [item["id"] for item in answer["items"]]
+def test_the_audience_sees_its_restricted_precedent(pair: Pair) -> None:  # noqa: F811
+    """Each insider, in every auth mode, gets the restricted precedent exactly when it is theirs."""
+    with_secrets, _, _, insiders = pair
+    assert insiders
+    for who, headers in insiders.items():
+        answer = with_secrets.post(
+            "/api/seen-before?source=alertmanager",
+            content=PAYLOADS["alertmanager"],
+            headers={"Content-Type": "application/json", **headers},
+        ).json()
+        mergers = "mergers" in INSIDER_GROUPS[who.rsplit(" ", 1)[1]]
+        assert (EXTRA_ID in [item["id"] for item in answer["items"]]) is mergers, who
