@@ -147,6 +147,24 @@ def records(document: Any, keys: tuple[str, ...], what: str) -> list[Any]:
     raise ImportFormatError(f"expected {what}: a JSON list or an object with {expected}")
 
 
+def parse_records(
+    data: bytes,
+    source: str,
+    keys: tuple[str, ...],
+    what: str,
+    build: Callable[[dict[str, Any]], Incident],
+) -> Parsed:
+    """Every record of every document (under the first of `keys` present), built by `build`;
+    another tool's file is refused by name, a record that fails is reported by its index."""
+    parsed, position = Parsed(), 0
+    for document in documents(data):
+        refuse_foreign(document, source, what)
+        items = records(document, keys, what)
+        each(items, build, parsed, position)
+        position += len(items)
+    return parsed
+
+
 def each(
     items: list[Any],
     build: Callable[[dict[str, Any]], Incident],

@@ -20,10 +20,7 @@ from typing import Any
 from indexer.incidents.importers._common import (
     Options,
     Parsed,
-    documents,
-    each,
-    records,
-    refuse_foreign,
+    parse_records,
     service_id,
     service_keys,
     severity,
@@ -36,13 +33,8 @@ SOURCE = "grafana-oncall"
 
 
 def parse(data: bytes, options: Options | None = None) -> Parsed:
-    parsed, position = Parsed(), 0
-    for document in documents(data):
-        refuse_foreign(document, SOURCE, "Grafana OnCall alert groups")
-        items = records(document, ("results", "alert_groups"), "Grafana OnCall alert groups")
-        each(items, _incident, parsed, position)
-        position += len(items)
-    return parsed
+    keys = ("results", "alert_groups")
+    return parse_records(data, SOURCE, keys, "Grafana OnCall alert groups", _incident)
 
 
 def _labels(value: Any) -> dict[str, Any]:

@@ -26,10 +26,7 @@ from indexer.incidents.importers._common import (
     Options,
     Parsed,
     RowError,
-    documents,
-    each,
-    records,
-    refuse_foreign,
+    parse_records,
     service_id,
     service_keys,
     severity,
@@ -51,13 +48,8 @@ _NOT_REAL = ("test", "tutorial")
 
 
 def parse(data: bytes, options: Options | None = None) -> Parsed:
-    parsed, position = Parsed(), 0
-    for document in documents(data):
-        refuse_foreign(document, SOURCE, "incident.io incidents")
-        items = records(document, ("incidents", "incident"), "incident.io incidents")
-        each(items, _incident, parsed, position)
-        position += len(items)
-    return parsed
+    keys = ("incidents", "incident")
+    return parse_records(data, SOURCE, keys, "incident.io incidents", _incident)
 
 
 def _timestamps(record: dict[str, Any]) -> dict[str, Any]:

@@ -26,11 +26,8 @@ from typing import Any
 from indexer.incidents.importers._common import (
     Options,
     Parsed,
-    documents,
-    each,
+    parse_records,
     plus_seconds,
-    records,
-    refuse_foreign,
     service_id,
     service_keys,
     severity,
@@ -55,13 +52,14 @@ def parse_jsm(data: bytes, options: Options | None = None) -> Parsed:
 
 
 def _parse(data: bytes, options: Options, source: str) -> Parsed:
-    parsed, position = Parsed(), 0
     what = "Jira Service Management alerts" if source == "jsm" else "Opsgenie alerts or incidents"
-    for document in documents(data):
-        refuse_foreign(document, "opsgenie", what)
-        items = records(document, ("data", "values"), what)
-        each(items, lambda record: _incident(record, options, source), parsed, position)
-        position += len(items)
+    parsed = parse_records(
+        data,
+        "opsgenie",
+        ("data", "values"),
+        what,
+        lambda record: _incident(record, options, source),
+    )
     for index, incident in parsed.incidents:
         if incident.raw.get("status") in _DONE and incident.resolved_at is None:
             parsed.warnings.append(
