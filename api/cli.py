@@ -6,6 +6,7 @@ import getpass
 import html
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -131,6 +132,7 @@ def serve(host: str | None, port: int | None) -> None:
     from api.app import create_app
 
     settings = _settings()
+    _log_to_stderr(settings.log_level)
     try:
         app = create_app(settings)
     except frontend.MissingAssets as error:
@@ -146,6 +148,24 @@ def serve(host: str | None, port: int | None) -> None:
         proxy_headers=False,
         server_header=False,
     )
+
+
+def _log_to_stderr(level: str) -> None:
+    """The service's own lines (`pml.*` loggers: indexed, semantic ready, intake) on
+    stderr at PML_LOG_LEVEL, in uvicorn's format, beside its request lines."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_UvicornStyle("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("pml")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+class _UvicornStyle(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        shown = logging.makeLogRecord(record.__dict__)
+        shown.levelname = f"{record.levelname}:".ljust(9)
+        return super().format(shown)
 
 
 @main.command()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -45,11 +46,13 @@ Reader = Callable[[Context], tuple[Library, frozenset[str]]]
 
 def build(library: Library | None = None, groups: frozenset[str] = frozenset()) -> MCPServer:
     """The server; `library` and `groups` serve stdio (HTTP takes both from each request)."""
-    server = MCPServer(
-        "postmortem-library",
-        version=__version__,
-        instructions="Search the organisation's postmortems, read them, and find the ones an "
-        "alert has been seen in before. Restricted postmortems appear only to their audience.",
+    server = _quietly(
+        lambda: MCPServer(
+            "postmortem-library",
+            version=__version__,
+            instructions="Search the organisation's postmortems, read them, and find the ones an "
+            "alert has been seen in before. Restricted postmortems appear only to their audience.",
+        )
     )
 
     def reader(ctx: Context) -> tuple[Library, frozenset[str]]:
@@ -62,6 +65,23 @@ def build(library: Library | None = None, groups: frozenset[str] = frozenset()) 
 
     _tools(server, reader)
     return server
+
+
+def _quietly(make: Callable[[], MCPServer]) -> MCPServer:
+    """`make()` with the root logger left as it was.
+
+    The SDK's server configures the root logger when it is built (a rich
+    console handler at INFO, `logging.basicConfig`): every library's INFO
+    lines would then reach the service's log, drawn for a terminal. The
+    service's logging is uvicorn's and PML_LOG_LEVEL's to set.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return make()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def _tools(server: MCPServer, reader: Reader) -> None:

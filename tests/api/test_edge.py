@@ -166,6 +166,17 @@ def test_tokens_in_query_strings_never_reach_the_access_log(tmp_path: Path) -> N
     assert "secretsecret" not in written and "q=pool" not in written
 
 
+def test_the_service_log_is_plain_lines_with_its_own_events(tmp_path: Path) -> None:
+    """One line per event in uvicorn's format, pml's own among them; no terminal drawing
+    (the MCP SDK once installed a rich console handler on the root logger)."""
+    log = tmp_path / "server.log"
+    with serve(tmp_path / "data", extra={"PML_LOG_LEVEL": "info"}, log=log) as base:
+        assert httpx.get(f"{base}/api/search?q=pool", timeout=30).status_code == 200
+    lines = log.read_text("utf-8").splitlines()
+    assert any(line.startswith("INFO:     pml: indexed ") for line in lines), lines
+    assert all(line.split(":", 1)[0] in ("INFO", "WARNING", "ERROR") for line in lines), lines
+
+
 def test_a_postmortem_with_a_nul_fails_lint_and_the_library_still_starts(
     settings: Settings,
 ) -> None:

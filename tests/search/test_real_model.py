@@ -93,3 +93,59 @@ def test_a_query_embeds_as_the_full_model_embeds_it() -> None:
         assert float(single @ exact.embed([query])[0]) > 0.999
         batch = fast.embed([query, "a second text"])[0]  # batches: the plain model
         assert float(single @ batch) > 0.999
+
+
+def test_the_second_load_takes_the_compiled_copy_and_embeds_the_same(tmp_path: Path) -> None:
+    """An author's `pml index` after an edit loads the compiled copy, not sentence-transformers,
+    and its vectors are the full model's, one at a time and in batches of mixed lengths."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from indexer.search import _embeddings
+
+    cache = tmp_path / "models"
+    full = _embeddings.load(DEFAULT_MODEL, precision="float32", compiled=cache)
+    assert isinstance(full, SentenceTransformerEmbedder)
+    [folder] = list(cache.iterdir())  # left by the first load
+    texts = [
+        "the database ran out of connections",
+        "OOM",
+        "Checkout returned 502 while the canary rolled out. " * 60,  # past 256 word pieces
+    ]
+    again = _embeddings.load(DEFAULT_MODEL, precision="float32", compiled=cache)
+    assert isinstance(again, _embeddings.CompiledEmbedder)
+    for batch in ([texts[0]], texts):
+        similarity = np.sum(again.embed(batch) * full.embed(batch), axis=1)
+        assert similarity.min() > 0.999, similarity
+
+    # In a fresh process (as `pml index` runs), sentence-transformers is never imported.
+    probe = (
+        "import sys; from pathlib import Path; from indexer.search import _embeddings as e;"
+        f"m = e.load({DEFAULT_MODEL!r}, precision='float32', compiled=Path({str(cache)!r}));"
+        "m.embed(['pool exhausted']);"
+        "print(type(m).__name__, 'sentence_transformers' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["CompiledEmbedder", "False"]
+
+    # A damaged copy is passed over: the full model loads and still answers.
+    (folder / "transformer.pt").write_bytes(b"not a model")
+    fallback = _embeddings.load(DEFAULT_MODEL, precision="float32", compiled=cache)
+    assert isinstance(fallback, SentenceTransformerEmbedder)
+    assert fallback.embed(["pool exhausted"]).shape == (1, full.dimension)
+
+
+def test_a_model_whose_files_change_is_compiled_anew(tmp_path: Path) -> None:
+    """The copy is named by the model files it came from: a changed file is another copy."""
+    import shutil
+
+    from indexer.search import _embeddings
+
+    source = tmp_path / "model"
+    shutil.copytree(model_path(DEFAULT_MODEL), source)
+    before = _embeddings.compiled_folder(tmp_path / "models", str(source), source, "float32")
+    (source / "config.json").write_text((source / "config.json").read_text() + "\n")
+    after = _embeddings.compiled_folder(tmp_path / "models", str(source), source, "float32")
+    assert before != after and before.parent == after.parent
