@@ -12,12 +12,22 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test install browser container-tools lint typecheck pytest bench clean
 
+# uv installs what pip would, from the same places, in a fraction of the time
+# (measured on a fresh clone, 2 cores: 81 s with pip, under 10 s with uv; the
+# first page of `make run` is mostly this). uv does not read pip's
+# configuration, so pip's find-links (where this machine keeps the CPU build
+# of torch) are passed on; pip stays the fallback.
+FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet uv || echo "uv could not be installed: pip installs the rest"
 
 $(STAMP): pyproject.toml setup.py | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,semantic]'
+	test -x $(BIN)/uv && $(BIN)/uv pip install --quiet --python $(BIN)/python \
+		$(foreach links,$(FIND_LINKS),--find-links $(links)) -e '.[dev,semantic]' \
+		|| $(BIN)/pip install --quiet -e '.[dev,semantic]'
 	touch $(STAMP)
 
 $(NODE_STAMP): frontend/package.json frontend/package-lock.json
