@@ -24,7 +24,7 @@ STATUSES = ("open", "in_progress", "done", "wont_do")
 PageStatus = Annotated[list[str], Query(max_length=4)]
 
 
-@router.get("/api/services/{name}", tags=["browse"], response_model=schemas.Overview)
+@router.get("/api/services/{name}", tags=["browse"], response_model=schemas.ServiceOverview)
 def service_json(
     name: str, library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def error_classes_page(
     return web.render(request, "error_classes.html", context)
 
 
-@router.get("/api/error-classes/{name}", tags=["browse"], response_model=schemas.Overview)
+@router.get("/api/error-classes/{name}", tags=["browse"], response_model=schemas.ErrorClassOverview)
 def error_class_json(
     name: str, library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
 ) -> dict[str, Any]:
