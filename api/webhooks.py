@@ -29,7 +29,7 @@ from api import schemas
 from api.deps import FollowerDep, LibraryDep
 from indexer.incidents import deliveries, intake
 from indexer.incidents.handlers import Outcome
-from indexer.indexing import webhooks
+from indexer.indexing import pushes
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.library import Library
 
@@ -50,7 +50,7 @@ async def receive(
     vendor: str,
     check: Check,
     on_push: Callable[[], bool] | None = None,
-    max_bytes: int = webhooks.MAX_BODY_BYTES,
+    max_bytes: int = pushes.MAX_BODY_BYTES,
     accepted: int | None = None,
 ) -> JSONResponse:
     """Store the delivery, check its signature, process it, answer by its outcome."""
@@ -108,7 +108,7 @@ async def github(request: Request, library: LibraryDep, follower: FollowerDep) -
     runner, secrets = _enabled(library.settings.webhook_secrets, follower)
 
     def check(body: bytes, headers: dict[str, str]) -> bool:
-        return webhooks.github_signature_valid(body, headers.get("x-hub-signature-256"), secrets)
+        return pushes.github_signature_valid(body, headers.get("x-hub-signature-256"), secrets)
 
     return await receive(request, library, "github", check, runner.request, accepted=202)
 
@@ -119,7 +119,7 @@ async def gitlab(request: Request, library: LibraryDep, follower: FollowerDep) -
     runner, secrets = _enabled(library.settings.webhook_secrets, follower)
 
     def check(body: bytes, headers: dict[str, str]) -> bool:
-        return webhooks.gitlab_token_valid(headers.get("x-gitlab-token"), secrets)
+        return pushes.gitlab_token_valid(headers.get("x-gitlab-token"), secrets)
 
     return await receive(request, library, "gitlab", check, runner.request, accepted=202)
 
