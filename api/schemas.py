@@ -90,13 +90,18 @@ class DuplicatePairs(BaseModel):
     items: list[Item]
 
 
-class Incident(Item):
+class IncidentHead(Item):
+    """What every incident answer starts with: where it came from, what and when."""
+
     source: str
     source_id: str
     title: str
     service: str
     severity: str | None
     started_at: str
+
+
+class Incident(IncidentHead):
     detected_at: str | None
     acknowledged_at: str | None
     mitigated_at: str | None
@@ -290,16 +295,10 @@ class PostmortemDetail(PostmortemSummary):
     body_html: str
 
 
-class LinkedIncident(Item):
+class LinkedIncident(IncidentHead):
     """An incident; its postmortem (and the title it was filed with) only if the reader may
     read it, `postmortem_hidden` when not."""
 
-    source: str
-    source_id: str
-    title: str
-    service: str
-    severity: str | None
-    started_at: str
     resolved_at: str | None
     error_classes: list[str]
     postmortem: str | None
@@ -533,14 +532,9 @@ class IntakeAnswer(Item):
     detail: str | None = None
 
 
-class NearMissRecorded(Item):
-    id: int
-    date: str
-    service: str
-    what_failed: str
-    caught_by: str
-    corrective_action: str | None
-    source: str
+class NearMissRecorded(NearMissEntry):
+    """The entry as stored, with how often its group has been seen."""
+
     group_count: int
     postmortem_recommended: bool
 
