@@ -40,7 +40,7 @@ from indexer.incidents import deliveries
 from indexer.indexing import gitsync, replicas
 from indexer.library import Library
 from indexer.oncall import delivery
-from indexer.reports import metrics, sending
+from indexer.reports import metrics
 from indexer.search import SearchQueryError, SemanticUnavailable
 
 log = logging.getLogger("pml.api")
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, index_on_start: bool = True)
         # Other replicas (or `pml index`) may write the shared database: follow them.
         replica = replicas.Follower(library, settings.replica_poll)
         replica.start()
-        digests = sending.scheduler(library.engine, settings)  # PML_DIGEST_SCHEDULE
+        digests = usecases.digest_scheduler(library)  # PML_DIGEST_SCHEDULE
         if digests is not None:
             digests.start()
         oncall_sender = delivery.dispatcher(library)  # PML_ONCALL_*: precedents to the on-call

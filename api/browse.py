@@ -6,15 +6,19 @@ the page renders that function's answer and the JSON twin returns it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 
 from api import schemas, web
 from api.deps import GroupsDep, LibraryDep
 from api.reports import AsOf, Name, today
 from indexer import usecases
+from indexer.library import Library
 from indexer.reports import metrics
 
 router = APIRouter()
@@ -24,26 +28,50 @@ STATUSES = ("open", "in_progress", "done", "wont_do")
 PageStatus = Annotated[list[str], Query(max_length=4)]
 
 
-@router.get("/api/services/{name}", tags=["browse"], response_model=schemas.Overview)
-def service_json(
-    name: str, library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
-) -> dict[str, Any]:
-    """One service: its postmortems, recent incidents, trends, open action items, near-misses."""
-    found: dict[str, Any] = usecases.service_overview(library, name, today(as_of), groups)
-    return found
+Find = Callable[[Library, str, date, frozenset[str]], dict[str, Any]]
 
 
-@page_router.get("/services/{name}", response_class=HTMLResponse)
-def service_page(
-    request: Request,
-    name: str,
-    library: LibraryDep,
-    groups: GroupsDep,
-    as_of: AsOf = None,
-) -> HTMLResponse:
-    found = usecases.service_overview(library, name, today(as_of), groups)
-    context = {"page": found, "title": f"Service {name}", "nav": ""}
-    return web.render(request, "browse.html", context)
+def _drill_down(
+    kind: str, path: str, what: str, find: Find, model: type[BaseModel], description: str
+) -> None:
+    """The JSON route (`/api` + `path`) and the page of one drill-down (`kind`: a service or
+    an error class), both answering what `find` finds."""
+
+    def as_json(
+        name: str, library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
+    ) -> dict[str, Any]:
+        return find(library, name, today(as_of), groups)
+
+    def page(
+        request: Request,
+        name: str,
+        library: LibraryDep,
+        groups: GroupsDep,
+        as_of: AsOf = None,
+    ) -> HTMLResponse:
+        found = find(library, name, today(as_of), groups)
+        context = {"page": found, "title": f"{what} {name}", "nav": ""}
+        return web.render(request, "browse.html", context)
+
+    json_route = router.get(
+        f"/api{path}",
+        tags=["browse"],
+        response_model=model,
+        name=f"{kind}_json",  # OpenAPI's operation id and summary
+        description=description,
+    )
+    json_route(as_json)
+    page_router.get(path, response_class=HTMLResponse, name=f"{kind}_page")(page)
+
+
+_drill_down(
+    "service",
+    "/services/{name}",
+    "Service",
+    usecases.service_overview,
+    schemas.ServiceOverview,
+    "One service: its postmortems, recent incidents, trends, open action items, near-misses.",
+)
 
 
 @router.get("/api/error-classes", tags=["browse"], response_model=schemas.ErrorClassIndex)
@@ -63,26 +91,14 @@ def error_classes_page(
     return web.render(request, "error_classes.html", context)
 
 
-@router.get("/api/error-classes/{name}", tags=["browse"], response_model=schemas.Overview)
-def error_class_json(
-    name: str, library: LibraryDep, groups: GroupsDep, as_of: AsOf = None
-) -> dict[str, Any]:
-    """One error class: its postmortems, recent incidents, trends and open action items."""
-    found: dict[str, Any] = usecases.error_class_overview(library, name, today(as_of), groups)
-    return found
-
-
-@page_router.get("/error-classes/{name}", response_class=HTMLResponse)
-def error_class_page(
-    request: Request,
-    name: str,
-    library: LibraryDep,
-    groups: GroupsDep,
-    as_of: AsOf = None,
-) -> HTMLResponse:
-    found = usecases.error_class_overview(library, name, today(as_of), groups)
-    context = {"page": found, "title": f"Error class {name}", "nav": ""}
-    return web.render(request, "browse.html", context)
+_drill_down(
+    "error_class",
+    "/error-classes/{name}",
+    "Error class",
+    usecases.error_class_overview,
+    schemas.ErrorClassOverview,
+    "One error class: its postmortems, recent incidents, trends and open action items.",
+)
 
 
 @page_router.get("/action-items", response_class=HTMLResponse)

@@ -785,7 +785,7 @@ def digest_command(week: str | None, as_html: bool, base_url: str, send: bool, f
             click.echo(f"warning: PML_PUBLIC_URL is not set; links go to {fallback}", err=True)
         try:
             if send:
-                outcomes = sending.send(library.engine, library.settings, chosen, force=force)
+                outcomes = usecases.send_digest(library, chosen, force=force)
             else:
                 result = usecases.weekly_digest(library, chosen, base_url or None)
         except PeriodError as error:

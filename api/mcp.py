@@ -16,9 +16,10 @@ Each tool calls the same library function as its HTTP route.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -41,33 +42,29 @@ PATH = "/mcp"
 GROUPS = "pml.groups"  # the scope key the HTTP door puts the caller's groups under
 MAX_RESULTS = 50
 
-Reader = Callable[[Context], tuple[Library, frozenset[str]]]
 
+class _Server(MCPServer):
+    """The SDK's server and the library it serves over stdio (HTTP reads each request's)."""
 
-def build(library: Library | None = None, groups: frozenset[str] = frozenset()) -> MCPServer:
-    """The server; `library` and `groups` serve stdio (HTTP takes both from each request)."""
-    server = _quietly(
-        lambda: MCPServer(
+    def __init__(self, library: Library | None, groups: frozenset[str]) -> None:
+        super().__init__(
             "postmortem-library",
             version=__version__,
             instructions="Search the organisation's postmortems, read them, and find the ones an "
             "alert has been seen in before. Restricted postmortems appear only to their audience.",
         )
-    )
+        self.library, self.groups = library, groups
 
-    def reader(ctx: Context) -> tuple[Library, frozenset[str]]:
-        request = ctx.request_context.request
-        if isinstance(request, Request):
-            found: Library = request.state.library
-            return found, request.scope.get(GROUPS, frozenset())
-        assert library is not None, "stdio needs the library"
-        return library, groups
 
-    _tools(server, reader)
+def build(library: Library | None = None, groups: frozenset[str] = frozenset()) -> MCPServer:
+    """The server; `library` and `groups` serve stdio (HTTP takes both from each request)."""
+    server = _quietly(lambda: _Server(library, groups))
+    for tool in TOOLS:
+        server.add_tool(tool, description=inspect.cleandoc(tool.__doc__ or ""))
     return server
 
 
-def _quietly(make: Callable[[], MCPServer]) -> MCPServer:
+def _quietly(make: Callable[[], _Server]) -> _Server:
     """`make()` with the root logger left as it was.
 
     The SDK's server configures the root logger when it is built (a rich
@@ -84,131 +81,144 @@ def _quietly(make: Callable[[], MCPServer]) -> MCPServer:
         root.setLevel(level)
 
 
-def _tools(server: MCPServer, reader: Reader) -> None:
-    @server.tool()
-    async def search_postmortems(
-        ctx: Context,
-        query: str,
-        service: list[str] | None = None,
-        error_class: list[str] | None = None,
-        severity: list[str] | None = None,
-        team: list[str] | None = None,
-        tag: list[str] | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int = 10,
-    ) -> dict[str, Any]:
-        """Search postmortems (full-text and semantic); filters narrow by service, error class,
-        severity (SEV1-SEV4), team, tag and incident date (YYYY-MM-DD)."""
-        library, groups = reader(ctx)
-        chosen = {
-            "service": service,
-            "error_class": error_class,
-            "severity": severity,
-            "team": team,
-            "tag": tag,
-        }
-        try:
-            filters = Filters(
-                {name: values for name, values in chosen.items() if values},
-                _day(since, "since"),
-                _day(until, "until"),
-            )
-        except FilterError as error:
-            raise ToolError(str(error)) from None
-        searcher = library.searcher_for(groups)
-        count = max(1, min(limit, MAX_RESULTS))
-        try:
-            results = await run_in_threadpool(
-                lambda: searcher.search(query, filters, limit=count, groups=groups)
-            )
-        except SearchQueryError as error:
-            raise ToolError(str(error)) from None
-        body = results.as_dict()
-        body.pop("facets", None)
-        return body
+def _reader(ctx: Context) -> tuple[Library, frozenset[str]]:
+    """The library and the caller's groups: the HTTP request's, else the stdio server's."""
+    request = ctx.request_context.request
+    if isinstance(request, Request):
+        found: Library = request.state.library
+        return found, request.scope.get(GROUPS, frozenset())
+    server = ctx.mcp_server
+    assert isinstance(server, _Server) and server.library is not None, "stdio needs the library"
+    return server.library, server.groups
 
-    @server.tool()
-    async def get_postmortem(ctx: Context, postmortem_id: str) -> dict[str, Any]:
-        """One postmortem: its metadata, Markdown body, action items and linked incidents."""
-        library, groups = reader(ctx)
 
-        try:
-            record = await run_in_threadpool(
-                usecases.postmortem_record, library, postmortem_id, groups
-            )
-        except usecases.NotFound:
-            raise ToolError(f"no postmortem with id '{postmortem_id[:200]}'") from None
-        found: dict[str, Any] = _json(record)
-        return found
-
-    @server.tool()
-    async def related_postmortems(
-        ctx: Context, postmortem_id: str, limit: int = 5
-    ) -> dict[str, Any]:
-        """The postmortems most like one, each with why (shared terms, a close passage)."""
-        library, groups = reader(ctx)
-        count = max(1, min(limit, MAX_RESULTS))
-        items = await run_in_threadpool(
-            lambda: related(
-                library.engine, library.semantic, postmortem_id, limit=count, groups=groups
-            )
+async def search_postmortems(
+    ctx: Context,
+    query: str,
+    service: list[str] | None = None,
+    error_class: list[str] | None = None,
+    severity: list[str] | None = None,
+    team: list[str] | None = None,
+    tag: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 10,
+) -> dict[str, Any]:
+    """Search postmortems (full-text and semantic); filters narrow by service, error class,
+    severity (SEV1-SEV4), team, tag and incident date (YYYY-MM-DD)."""
+    library, groups = _reader(ctx)
+    chosen = {
+        "service": service,
+        "error_class": error_class,
+        "severity": severity,
+        "team": team,
+        "tag": tag,
+    }
+    try:
+        filters = Filters(
+            {name: values for name, values in chosen.items() if values},
+            _day(since, "since"),
+            _day(until, "until"),
         )
-        if items is None:
-            raise ToolError(f"no postmortem with id '{postmortem_id[:200]}'")
-        return {"id": postmortem_id, "items": _json(items)}
+    except FilterError as error:
+        raise ToolError(str(error)) from None
+    searcher = library.searcher_for(groups)
+    count = max(1, min(limit, MAX_RESULTS))
+    try:
+        results = await run_in_threadpool(
+            lambda: searcher.search(query, filters, limit=count, groups=groups)
+        )
+    except SearchQueryError as error:
+        raise ToolError(str(error)) from None
+    body = results.as_dict()
+    body.pop("facets", None)
+    return body
 
-    @server.tool()
-    async def seen_before_alert(
-        ctx: Context,
-        alert_text: str | None = None,
-        payload: str | None = None,
-        source: str | None = None,
-        service: str | None = None,
-    ) -> dict[str, Any]:
-        """The postmortems an alert has been seen in before, each with its reasons. Give the
-        alert as text (its name on the first line), or a vendor's webhook `payload` (JSON) with
-        its `source`: alertmanager, pagerduty, opsgenie or firehydrant."""
-        library, groups = reader(ctx)
-        try:
-            if payload is not None:
-                said = reading.read(source or "", payload.encode("utf-8"))
-            else:
-                said = reading.from_text(alert_text or "", service)
-        except AlertReadError as error:
-            raise ToolError(str(error)) from None
-        answer = await run_in_threadpool(lambda: seen_before(library, said, groups))
-        return answer.as_dict()
 
-    @server.tool()
-    async def service_incidents(
-        ctx: Context, service: str, since: str | None = None, limit: int = 50
-    ) -> dict[str, Any]:
-        """A service's stored incidents, newest first (times, severity, error classes)."""
-        library, groups = reader(ctx)
-        chosen = Filters({"service": [service]}, _day(since, "since"), fields=INCIDENT_FIELDS)
-        count = max(1, min(limit, 500))
-        listed = await run_in_threadpool(usecases.incident_list, library, groups, chosen, count)
-        return {"service": service, "total": listed["total"], "items": listed["items"]}
+async def get_postmortem(ctx: Context, postmortem_id: str) -> dict[str, Any]:
+    """One postmortem: its metadata, Markdown body, action items and linked incidents."""
+    library, groups = _reader(ctx)
+    try:
+        record = await run_in_threadpool(usecases.postmortem_record, library, postmortem_id, groups)
+    except usecases.NotFound:
+        raise ToolError(f"no postmortem with id '{postmortem_id[:200]}'") from None
+    found: dict[str, Any] = _json(record)
+    return found
 
-    @server.tool()
-    async def service_trends(ctx: Context, service: str, days: int = 90) -> dict[str, Any]:
-        """A service's failure modes in the last `days` (against the days before) and its
-        monthly time to resolve, with whether it is getting better."""
-        library, _ = reader(ctx)
-        scope = metrics.Scope(service=service)
-        today = dt.date.today()
 
-        def read() -> dict[str, Any]:
-            cache = metrics.TrendCache()
-            return {
-                "service": service,
-                "failure_modes": usecases.failure_modes(library, today, days, scope),
-                "mttr": usecases.duration_report(library, cache, "mttr", today, "month", 12, scope),
-            }
+async def related_postmortems(ctx: Context, postmortem_id: str, limit: int = 5) -> dict[str, Any]:
+    """The postmortems most like one, each with why (shared terms, a close passage)."""
+    library, groups = _reader(ctx)
+    count = max(1, min(limit, MAX_RESULTS))
+    items = await run_in_threadpool(
+        lambda: related(library.engine, library.semantic, postmortem_id, limit=count, groups=groups)
+    )
+    if items is None:
+        raise ToolError(f"no postmortem with id '{postmortem_id[:200]}'")
+    return {"id": postmortem_id, "items": _json(items)}
 
-        found: dict[str, Any] = _json(await run_in_threadpool(read))
-        return found
+
+async def seen_before_alert(
+    ctx: Context,
+    alert_text: str | None = None,
+    payload: str | None = None,
+    source: str | None = None,
+    service: str | None = None,
+) -> dict[str, Any]:
+    """The postmortems an alert has been seen in before, each with its reasons. Give the
+    alert as text (its name on the first line), or a vendor's webhook `payload` (JSON) with
+    its `source`: alertmanager, pagerduty, opsgenie or firehydrant."""
+    library, groups = _reader(ctx)
+    try:
+        if payload is not None:
+            said = reading.read(source or "", payload.encode("utf-8"))
+        else:
+            said = reading.from_text(alert_text or "", service)
+    except AlertReadError as error:
+        raise ToolError(str(error)) from None
+    answer = await run_in_threadpool(lambda: seen_before(library, said, groups))
+    return answer.as_dict()
+
+
+async def service_incidents(
+    ctx: Context, service: str, since: str | None = None, limit: int = 50
+) -> dict[str, Any]:
+    """A service's stored incidents, newest first (times, severity, error classes)."""
+    library, groups = _reader(ctx)
+    chosen = Filters({"service": [service]}, _day(since, "since"), fields=INCIDENT_FIELDS)
+    count = max(1, min(limit, 500))
+    listed = await run_in_threadpool(usecases.incident_list, library, groups, chosen, count)
+    return {"service": service, "total": listed["total"], "items": listed["items"]}
+
+
+async def service_trends(ctx: Context, service: str, days: int = 90) -> dict[str, Any]:
+    """A service's failure modes in the last `days` (against the days before) and its
+    monthly time to resolve, with whether it is getting better."""
+    library, _ = _reader(ctx)
+    scope = metrics.Scope(service=service)
+    today = dt.date.today()
+
+    def read() -> dict[str, Any]:
+        cache = metrics.TrendCache()
+        return {
+            "service": service,
+            "failure_modes": usecases.failure_modes(library, today, days, scope),
+            "mttr": usecases.duration_report(library, cache, "mttr", today, "month", 12, scope),
+        }
+
+    found: dict[str, Any] = _json(await run_in_threadpool(read))
+    return found
+
+
+# Each registered under its function's name, its docstring the description.
+TOOLS: tuple[Callable[..., Awaitable[dict[str, Any]]], ...] = (
+    search_postmortems,
+    get_postmortem,
+    related_postmortems,
+    seen_before_alert,
+    service_incidents,
+    service_trends,
+)
 
 
 def _day(value: str | None, name: str) -> dt.date | None:

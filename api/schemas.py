@@ -9,7 +9,7 @@ so a count stays `3` and never becomes `3.0`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,9 +40,31 @@ class PostmortemPage(BaseModel):
     items: list[PostmortemSummary]
 
 
+def _sometimes(**properties: dict[str, object]) -> ConfigDict:
+    """An item's config whose schema also lists keys only some answers carry.
+
+    Declared as fields they would be sent as null where absent; listed in the
+    schema they are documented and sent only where they belong.
+    """
+
+    def add(schema: dict[str, Any]) -> None:
+        schema.setdefault("properties", {}).update(properties)
+
+    return ConfigDict(extra="allow", json_schema_extra=add)
+
+
 class Reason(Item):
+    """Why a postmortem is related: `error_class`, `service`, `linked`, `similar_passage` (with
+    the closest `passage` of the other postmortem and its `similarity`), or `chosen` (a
+    presenter added it to a pack; no value)."""
+
+    model_config = _sometimes(
+        passage={"type": "string", "title": "Passage"},
+        similarity={"type": "number", "title": "Similarity"},
+    )
+
     kind: str
-    value: str | None
+    value: str | None = None
 
 
 class RelatedPostmortem(Item):
@@ -68,13 +90,18 @@ class DuplicatePairs(BaseModel):
     items: list[Item]
 
 
-class Incident(Item):
+class IncidentHead(Item):
+    """What every incident answer starts with: where it came from, what and when."""
+
     source: str
     source_id: str
     title: str
     service: str
     severity: str | None
     started_at: str
+
+
+class Incident(IncidentHead):
     detected_at: str | None
     acknowledged_at: str | None
     mitigated_at: str | None
@@ -170,8 +197,13 @@ class Targets(Item):
 
 
 class ActionItem(Item):
+    """An action item across the library, with the postmortem it belongs to."""
+
     id: str
     title: str
+    type: str | None
+    priority: str | None
+    ticket: str | None
     status: str
     owner: str | None
     due: str | None
@@ -190,21 +222,112 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
-class PostmortemRecord(PostmortemSummary):
-    """One postmortem; the nested parts (timestamps, impact, history, ...) as stored."""
+class PostmortemActionItem(Item):
+    """An action item as its postmortem lists it; `overdue` when open or in progress past due."""
+
+    id: str
+    title: str
+    type: str | None
+    priority: str | None
+    owner: str | None
+    due: str | None
+    status: str
+    ticket: str | None
+    overdue: bool
+
+
+class Detection(Item):
+    method: str | None
+    alert: str | None
+
+
+class Timestamps(Item):
+    started_at: str | None
+    detected_at: str | None
+    acknowledged_at: str | None
+    mitigated_at: str | None
+    resolved_at: str | None
+
+
+class Durations(Item):
+    """Seconds from the start of the incident (docs/metrics.md); null when a time is missing."""
+
+    time_to_detect_seconds: int | None
+    time_to_acknowledge_seconds: int | None
+    time_to_mitigate_seconds: int | None
+    time_to_resolve_seconds: int | None
+
+
+class Impact(Item):
+    customer_facing: bool | None
+    summary: str | None
+    slo: str | None
+    error_budget_minutes: Number | None
+
+
+class LineProblem(BaseModel):
+    """A lint error the postmortem was indexed with."""
+
+    line: int
+    message: str
+
+
+class PostmortemDetail(PostmortemSummary):
+    """One postmortem as the library stores it: metadata, times, impact, body, action items."""
 
     visibility: str
     teams: list[str]
     tags: list[str]
     authors: list[str]
     owner: str | None
-    body_markdown: str
-    body_html: str
-    action_items: list[Item]
+    trigger: str | None
+    detection: Detection
+    timestamps: Timestamps
+    durations: Durations
+    impact: Impact
+    mitigation_maturity: str | None
+    external_refs: dict[str, list[str]]
     related: list[str]
     duplicate_of: str | None
-    history: Item | None
-    incidents: list[Item]
+    action_items: list[PostmortemActionItem]
+    problems: list[LineProblem]
+    body_markdown: str
+    body_html: str
+
+
+class LinkedIncident(IncidentHead):
+    """An incident; its postmortem (and the title it was filed with) only if the reader may
+    read it, `postmortem_hidden` when not."""
+
+    resolved_at: str | None
+    error_classes: list[str]
+    postmortem: str | None
+    postmortem_hidden: bool
+
+
+class History(Item):
+    """Where a postmortem of a followed git repository came from."""
+
+    created_at: str | None
+    updated_at: str | None
+    authors: list[str]
+    commit: str
+    web_url: str | None
+
+
+class TicketedActionItem(PostmortemActionItem):
+    """An action item with its ticket's tracker URL (PML_TICKET_URLS; null without a rule)."""
+
+    ticket_url: str | None
+
+
+class PostmortemRecord(PostmortemDetail):
+    """One postmortem with ticket links, its git history (null unless the library follows a
+    repository) and its linked incidents."""
+
+    action_items: list[TicketedActionItem]  # type: ignore[assignment]
+    history: History | None
+    incidents: list[LinkedIncident]
 
 
 class Scope(BaseModel):
@@ -214,19 +337,9 @@ class Scope(BaseModel):
     error_class: str | list[str] | None
 
 
-class ReviewIncident(Item):
+class ReviewIncident(LinkedIncident):
     """An incident of the week; `postmortem_missing` flags a severe one filed without one."""
 
-    source: str
-    source_id: str
-    title: str
-    service: str
-    severity: str | None
-    started_at: str
-    resolved_at: str | None
-    error_classes: list[str]
-    postmortem: str | None
-    postmortem_hidden: bool
     postmortem_missing: bool
 
 
@@ -248,7 +361,7 @@ class WeeklyReview(Item):
     overdue_action_items: list[ActionItem]
     overdue_by_owner: list[OwnerOverdue]
     suspected_duplicates: list[list[ReviewIncident]]  # groups that started within the hour
-    near_misses: list[Item]
+    near_misses: list[NearMissGroup]
 
 
 class MonthlyReview(Item):
@@ -278,11 +391,34 @@ class Digest(Item):
     html: str
 
 
+class NearMissEntry(Item):
+    id: int
+    date: str
+    service: str
+    what_failed: str
+    caught_by: str
+    corrective_action: str | None
+    source: str
+
+
+class NearMissGroup(Item):
+    """Repeats of one near-miss (same service and what failed), newest entry first."""
+
+    key: str
+    service: str
+    what_failed: str
+    count: int
+    first_date: str
+    last_date: str
+    postmortem_recommended: bool
+    entries: list[NearMissEntry]
+
+
 class NearMissLog(Item):
     as_of: str
     since: str | None
     recommended: int
-    groups: list[Item]
+    groups: list[NearMissGroup]
 
 
 class AuditLog(BaseModel):
@@ -297,10 +433,56 @@ class PackCandidate(Item):
     date: str
 
 
+class Precedent(Item):
+    """A postmortem of a pack with why it is there, its impact, root cause (Markdown) and fixes.
+
+    In an error class's pack each has `chosen: false` and no reasons.
+    """
+
+    id: str
+    title: str
+    date: str
+    services: list[str]
+    error_classes: list[str]
+    reasons: list[Reason]
+    severity: str | None
+    summary: str | None
+    root_cause: str
+    fixes: list[PostmortemActionItem]
+    chosen: bool | None = None
+
+
+class PackPrecedent(Precedent):
+    """A precedent of the presenter pack: a related postmortem (with `score`, `strength`,
+    `when`), or one the presenter added (`chosen: true`, without those three)."""
+
+    score: Number | None = None
+    strength: Literal["strong", "partial", "weak"] | None = None
+    when: Literal["earlier", "later"] | None = None
+
+
+class Recurrence(Item):
+    """One line of a pack's comparison: when, how bad, how fast seen, what was fixed, and the
+    later postmortems of a shared error class (`came_back`, at most five)."""
+
+    id: str
+    title: str
+    date: str
+    severity: str | None
+    impact: str | None
+    error_budget_minutes: Number | None
+    detection_gap_seconds: int | None
+    time_to_resolve_seconds: int | None
+    fixes_done: int
+    fixes_total: int
+    fixes: list[str]
+    came_back: list[str]
+
+
 class PresenterPack(Item):
-    postmortem: Item
-    related: list[RelatedPostmortem]
-    comparison: list[Item]
+    postmortem: PostmortemDetail
+    related: list[PackPrecedent]
+    comparison: list[Recurrence]
     candidates: list[PackCandidate]
     added: list[str]
     removed: list[str]
@@ -308,8 +490,8 @@ class PresenterPack(Item):
 
 class ClassPack(Item):
     error_class: str
-    postmortems: list[Item]
-    comparison: list[Item]
+    postmortems: list[Precedent]
+    comparison: list[Recurrence]
 
 
 class Readiness(Item):
@@ -350,14 +532,9 @@ class IntakeAnswer(Item):
     detail: str | None = None
 
 
-class NearMissRecorded(Item):
-    id: int
-    date: str
-    service: str
-    what_failed: str
-    caught_by: str
-    corrective_action: str | None
-    source: str
+class NearMissRecorded(NearMissEntry):
+    """The entry as stored, with how often its group has been seen."""
+
     group_count: int
     postmortem_recommended: bool
 
@@ -422,6 +599,39 @@ class ActionItemsListed(Listed):
     items: list[ActionItem]  # type: ignore[assignment]
 
 
+Cell = str | int | float | None
+
+
+class Table(BaseModel):
+    """A chart's numbers: a header row, rows of plain values (null: an empty cell), and for
+    each row the incident list it counts."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+    links: list[str | None]
+
+
+class Verdict(BaseModel):
+    """Whether a duration gets better (`improving`, `regressing`, `flat`), by how much, and
+    the mean of the last three periods' medians in minutes."""
+
+    trend: str | None
+    trend_change: Number | None
+    recent_median_minutes: Number | None
+
+
+class OverviewTrends(BaseModel):
+    """The trends of a service or error class as tables, with the trends page (`url`)."""
+
+    failure_modes: Table
+    services: Table
+    mttr: Table
+    mttr_verdict: Verdict
+    url: str
+
+
 class Overview(Item):
     """One service or error class (`kind`) with its postmortems, incidents, trends, actions."""
 
@@ -431,8 +641,23 @@ class Overview(Item):
     as_of: str
     postmortems: PostmortemsListed
     incidents: IncidentsListed
-    trends: Item
+    trends: OverviewTrends
     action_items: ActionItemsListed
+
+
+class ServiceOverview(Overview):
+    """One service, with its team and its near-misses (grouped as in /api/near-misses)."""
+
+    team: str | None
+    near_misses: list[NearMissGroup]
+
+
+class ErrorClassOverview(Overview):
+    """One error class, with its title, aliases and presenter pack (`pack_url`)."""
+
+    title: str
+    aliases: list[str]
+    pack_url: str
 
 
 class OncallDelivery(Item):

@@ -29,7 +29,7 @@ from api import schemas
 from api.deps import FollowerDep, LibraryDep
 from indexer.incidents import deliveries, intake
 from indexer.incidents.handlers import Outcome
-from indexer.indexing import webhooks
+from indexer.indexing import pushes
 from indexer.indexing.scheduler import CoalescingRunner
 from indexer.library import Library
 
@@ -50,7 +50,7 @@ async def receive(
     vendor: str,
     check: Check,
     on_push: Callable[[], bool] | None = None,
-    max_bytes: int = webhooks.MAX_BODY_BYTES,
+    max_bytes: int = pushes.MAX_BODY_BYTES,
     accepted: int | None = None,
 ) -> JSONResponse:
     """Store the delivery, check its signature, process it, answer by its outcome."""
@@ -102,26 +102,39 @@ async def alertmanager(request: Request, library: Library, max_bytes: int) -> JS
     return await receive(request, library, "alertmanager", _always, max_bytes=max_bytes)
 
 
+PUSH_CHECKS: dict[str, Callable[[bytes, dict[str, str], list[str]], bool]] = {
+    "github": lambda body, headers, secrets: pushes.github_signature_valid(
+        body, headers.get("x-hub-signature-256"), secrets
+    ),
+    "gitlab": lambda body, headers, secrets: pushes.gitlab_token_valid(
+        headers.get("x-gitlab-token"), secrets
+    ),
+}
+
+
 @router.post("/api/webhooks/github", status_code=202, response_model=ANSWER)
 async def github(request: Request, library: LibraryDep, follower: FollowerDep) -> JSONResponse:
     """A GitHub push webhook, signed with `X-Hub-Signature-256` (content type JSON or form)."""
-    runner, secrets = _enabled(library.settings.webhook_secrets, follower)
-
-    def check(body: bytes, headers: dict[str, str]) -> bool:
-        return webhooks.github_signature_valid(body, headers.get("x-hub-signature-256"), secrets)
-
-    return await receive(request, library, "github", check, runner.request, accepted=202)
+    return await _push(request, library, follower, "github")
 
 
 @router.post("/api/webhooks/gitlab", status_code=202, response_model=ANSWER)
 async def gitlab(request: Request, library: LibraryDep, follower: FollowerDep) -> JSONResponse:
     """A GitLab push webhook (project or system hook), with its secret token (`X-Gitlab-Token`)."""
+    return await _push(request, library, follower, "gitlab")
+
+
+async def _push(
+    request: Request, library: Library, follower: CoalescingRunner | None, vendor: str
+) -> JSONResponse:
+    """A push webhook: off (404) without a secret or a sync; a genuine push asks for a sync."""
     runner, secrets = _enabled(library.settings.webhook_secrets, follower)
+    valid = PUSH_CHECKS[vendor]
 
     def check(body: bytes, headers: dict[str, str]) -> bool:
-        return webhooks.gitlab_token_valid(headers.get("x-gitlab-token"), secrets)
+        return valid(body, headers, secrets)
 
-    return await receive(request, library, "gitlab", check, runner.request, accepted=202)
+    return await receive(request, library, vendor, check, runner.request, accepted=202)
 
 
 def _enabled(
@@ -190,37 +203,35 @@ async def _intake(request: Request, library: Library, vendor: str) -> JSONRespon
     return await receive(request, library, vendor, check)
 
 
-@router.post("/api/webhooks/pagerduty", response_model=ANSWER, responses=KEPT)
-async def pagerduty(request: Request, library: LibraryDep) -> JSONResponse:
-    """A PagerDuty v3 webhook subscription's event, signed with `X-PagerDuty-Signature`."""
-    return await _intake(request, library, "pagerduty")
+# Each vendor's intake route, with what its OpenAPI description says.
+INTAKE_ROUTES = {
+    "pagerduty": "A PagerDuty v3 webhook subscription's event, signed with "
+    "`X-PagerDuty-Signature`.",
+    "opsgenie": "An Opsgenie outgoing webhook, with the shared token in the `X-PML-Token` header.",
+    "firehydrant": "A FireHydrant incident webhook, signed with `fh-signature`.",
+    "jsm": "A Jira Service Management alert webhook (Opsgenie's format), token in `X-PML-Token`.",
+    "incident-io": "An incident.io webhook, signed with "
+    "`webhook-id`/`webhook-timestamp`/`webhook-signature`.",
+    "grafana-oncall": "A Grafana OnCall / IRM outgoing webhook, with the token as its "
+    "Authorization header.",
+}
 
 
-@router.post("/api/webhooks/opsgenie", response_model=ANSWER, responses=KEPT)
-async def opsgenie(request: Request, library: LibraryDep) -> JSONResponse:
-    """An Opsgenie outgoing webhook, with the shared token in the `X-PML-Token` header."""
-    return await _intake(request, library, "opsgenie")
+def _intake_route(vendor: str, description: str) -> None:
+    """POST /api/webhooks/{vendor}: the vendor's intake (`_intake`)."""
+
+    async def route(request: Request, library: LibraryDep) -> JSONResponse:
+        return await _intake(request, library, vendor)
+
+    register = router.post(
+        f"/api/webhooks/{vendor}",
+        response_model=ANSWER,
+        responses=KEPT,
+        name=vendor.replace("-", "_"),  # OpenAPI's operation id and summary
+        description=description,
+    )
+    register(route)
 
 
-@router.post("/api/webhooks/firehydrant", response_model=ANSWER, responses=KEPT)
-async def firehydrant(request: Request, library: LibraryDep) -> JSONResponse:
-    """A FireHydrant incident webhook, signed with `fh-signature`."""
-    return await _intake(request, library, "firehydrant")
-
-
-@router.post("/api/webhooks/jsm", response_model=ANSWER, responses=KEPT)
-async def jsm(request: Request, library: LibraryDep) -> JSONResponse:
-    """A Jira Service Management alert webhook (Opsgenie's format), token in `X-PML-Token`."""
-    return await _intake(request, library, "jsm")
-
-
-@router.post("/api/webhooks/incident-io", response_model=ANSWER, responses=KEPT)
-async def incident_io(request: Request, library: LibraryDep) -> JSONResponse:
-    """An incident.io webhook, signed with `webhook-id`/`webhook-timestamp`/`webhook-signature`."""
-    return await _intake(request, library, "incident-io")
-
-
-@router.post("/api/webhooks/grafana-oncall", response_model=ANSWER, responses=KEPT)
-async def grafana_oncall(request: Request, library: LibraryDep) -> JSONResponse:
-    """A Grafana OnCall / IRM outgoing webhook, with the token as its Authorization header."""
-    return await _intake(request, library, "grafana-oncall")
+for _vendor, _description in INTAKE_ROUTES.items():
+    _intake_route(_vendor, _description)

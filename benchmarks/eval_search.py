@@ -173,7 +173,7 @@ class Rankers:
         if boosts != _schema.FIELD_BOOSTS:
             _schema.FIELD_BOOSTS = boosts
             for library in self.libraries.values():
-                library.searcher.index._queries.clear()  # parsed with the old boosts
+                library.searcher.index.queries._queries.clear()  # parsed with the old boosts
 
     @cache  # noqa: B019
     def matches(self, text: str, granularity: str) -> list[Match]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from indexer.incidents import alerts, importers, intake
-from indexer.indexing import webhooks
+from indexer.indexing import pushes
 
 if TYPE_CHECKING:
     from indexer.library import Library
@@ -211,10 +211,10 @@ def _push(
     branch = library.settings.git_branch
     try:
         if vendor == "github":
-            decision = webhooks.github_decision(headers.get("x-github-event"), body, branch)
+            decision = pushes.github_decision(headers.get("x-github-event"), body, branch)
         else:
-            decision = webhooks.gitlab_decision(headers.get("x-gitlab-event"), body, branch)
-    except webhooks.PayloadError as error:
+            decision = pushes.gitlab_decision(headers.get("x-gitlab-event"), body, branch)
+    except pushes.PayloadError as error:
         return Outcome("refused", str(error), malformed=True)
     if not decision.sync:
         return Outcome("ignored", decision.reason)

@@ -3,6 +3,7 @@
 A folder (`indexer.format.files`) or a git tree (`gitsync`) supplies the
 files; `ingest.run` makes every rebuild decision and writes the search index,
 then the database; `replicas` keeps other processes' indexes in step;
-`webhooks` and `scheduler` trigger syncs. They work on a `target.Target`
-(the `Library` is one) rather than importing the library.
+`pushes` (GitHub and GitLab push webhooks) and `scheduler` trigger syncs.
+They work on a `stores.LibraryStores` (the `Library` is one) rather than
+importing the library.
 """

@@ -35,7 +35,7 @@ from indexer.incidents import HISTORY_FILE, importers
 from indexer.indexing import git, githistory, ingest
 from indexer.indexing.git import BlobReader, GitError, Mirror, TreeDiff, TreeEntry
 from indexer.indexing.scheduler import CoalescingRunner
-from indexer.indexing.target import Target
+from indexer.indexing.stores import LibraryStores
 from indexer.reports import targets
 from indexer.serverpaths import hide_paths
 
@@ -96,24 +96,24 @@ class _Tree:
         return path.removeprefix(f"{self.folder}/") if self.folder else path
 
 
-def sync(target: Target, *, force: bool = False) -> SyncReport:
+def sync(library: LibraryStores, *, force: bool = False) -> SyncReport:
     """Bring the library in line with the branch head; `SyncError` if it cannot."""
     try:
-        report = _sync(target, force=force)
+        report = _sync(library, force=force)
     except (GitError, SyncError, taxonomy.TaxonomyError) as error:
         message = git.redact(str(error))
-        _record_failure(target, message)
+        _record_failure(library, message)
         raise SyncError(message) from error
     except Exception as error:
-        _record_failure(target, f"internal error ({type(error).__name__}); see the server log")
+        _record_failure(library, f"internal error ({type(error).__name__}); see the server log")
         raise
     log.info("%s", report.summary())
     return report
 
 
-def _sync(target: Target, *, force: bool) -> SyncReport:
+def _sync(library: LibraryStores, *, force: bool) -> SyncReport:
     started = time.perf_counter()
-    settings = target.settings
+    settings = library.settings
     if not settings.git_url:
         raise SyncError("PML_GIT_URL is not set: there is no repository to sync from")
     remote = git.check_remote(settings.git_url)
@@ -122,16 +122,16 @@ def _sync(target: Target, *, force: bool) -> SyncReport:
     mirror.ensure()
     commit = mirror.fetch(remote, branch)
     tree = _read_tree(mirror, commit, _library_folder(mirror, commit, settings.git_path))
-    previous, diff = _since_last(target, mirror, commit, tree.folder, force)
+    previous, diff = _since_last(library, mirror, commit, tree.folder, force)
     with BlobReader(mirror) as reader:
         taxonomy_text = _taxonomy_text(tree, reader)
         before = reader.count
-        sources = _sources(target, tree, reader, diff)
-        report = ingest.run(target, sources, taxonomy_text, force=force)
-        _load_history_and_targets(target, tree, reader)
+        sources = _sources(library, tree, reader, diff)
+        report = ingest.run(library, sources, taxonomy_text, force=force)
+        _load_history_and_targets(library, tree, reader)
         files_read = reader.count - before
     since = previous if diff is not None else None
-    updated = _record_success(target, mirror, commit, tree, since, diff)
+    updated = _record_success(library, mirror, commit, tree, since, diff)
     return SyncReport(
         commit=commit,
         previous=previous,
@@ -195,10 +195,10 @@ def _read_tree(mirror: Mirror, commit: str, folder: str) -> _Tree:
 
 
 def _since_last(
-    target: Target, mirror: Mirror, commit: str, folder: str, force: bool
+    library: LibraryStores, mirror: Mirror, commit: str, folder: str, force: bool
 ) -> tuple[str | None, TreeDiff | None]:
     """The commit synced last time and the diff from it; no diff means compare everything."""
-    with store.session(target.engine) as db:
+    with store.session(library.engine) as db:
         previous = store.get_meta(db, githistory.INDEXED_COMMIT)
         same_folder = store.get_meta(db, ROOT) == folder
         # Indexed by something else (a folder refresh) since: stored hashes are not ours.
@@ -212,12 +212,12 @@ def _since_last(
 
 
 def _sources(
-    target: Target, tree: _Tree, reader: BlobReader, diff: TreeDiff | None
+    library: LibraryStores, tree: _Tree, reader: BlobReader, diff: TreeDiff | None
 ) -> list[files.SourceFile]:
     """Source files for indexing; the unchanged ones carry their stored hash and are not read."""
     known: dict[str, tuple[str, str]] = {}
     if diff is not None:
-        with store.session(target.engine) as db:
+        with store.session(library.engine) as db:
             known = store.known_hashes(db)
     sources = []
     for entry in tree.files:
@@ -245,13 +245,13 @@ def _blob_text(reader: BlobReader, entry: TreeEntry, display: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _load_history_and_targets(target: Target, tree: _Tree, reader: BlobReader) -> None:
+def _load_history_and_targets(library: LibraryStores, tree: _Tree, reader: BlobReader) -> None:
     """The repository's incident history (imported when changed) and its targets."""
     if tree.history is not None:
         data = reader.read(tree.history.sha)
-        importers.load_history_data(target.engine, data, tree.history.path, target.taxonomy)
+        importers.load_history_data(library.engine, data, tree.history.path, library.taxonomy)
     text = _blob_text(reader, tree.targets, tree.targets.path) if tree.targets else ""
-    with store.session(target.engine) as db:
+    with store.session(library.engine) as db:
         store.set_meta(db, targets.SYNCED_KEY, text)
         db.commit()
 
@@ -266,7 +266,7 @@ def _taxonomy_text(tree: _Tree, reader: BlobReader) -> str:
 
 
 def _record_success(
-    target: Target,
+    library: LibraryStores,
     mirror: Mirror,
     commit: str,
     tree: _Tree,
@@ -276,7 +276,7 @@ def _record_success(
     """Store the history and the commit now indexed; returns the files whose history changed."""
     paths = [entry.path for entry in tree.files]
     removed = diff.removed if diff else frozenset()
-    with store.session(target.engine) as db:
+    with store.session(library.engine) as db:
         updated = githistory.refresh(db, mirror, commit, previous, tree.folder, paths, removed)
         store.set_meta(db, githistory.INDEXED_COMMIT, commit)
         store.set_meta(db, ROOT, tree.folder)
@@ -286,10 +286,10 @@ def _record_success(
     return updated
 
 
-def _record_failure(target: Target, message: str) -> None:
+def _record_failure(library: LibraryStores, message: str) -> None:
     log.error("git sync failed: %s", message)
     try:
-        with store.session(target.engine) as db:
+        with store.session(library.engine) as db:
             store.set_meta(db, ERROR, message[:MAX_ERROR_CHARS])
             store.set_meta(db, ERROR_AT, _now())
             db.commit()
@@ -301,18 +301,18 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def status(target: Target, *, admin: bool = True) -> dict[str, Any]:
+def status(library: LibraryStores, *, admin: bool = True) -> dict[str, Any]:
     """The sync section of `/readyz`: where we are and whether the last attempt failed.
 
     Others than admins get the error with server paths taken out.
     """
     keys = (githistory.INDEXED_COMMIT, SYNCED_AT, ERROR, ERROR_AT)
-    with store.session(target.engine) as db:
+    with store.session(library.engine) as db:
         commit, synced_at, error, error_at = (store.get_meta(db, key) for key in keys)
     failing = bool(error_at) and (synced_at is None or (error_at or "") > synced_at)
     return {
         "state": "failing" if failing else ("ok" if commit else "not synced yet"),
-        "branch": target.settings.git_branch,
+        "branch": library.settings.git_branch,
         "commit": commit,
         "last_success_at": synced_at,
         "last_error": error if admin or error is None else hide_paths(error),
@@ -320,14 +320,14 @@ def status(target: Target, *, admin: bool = True) -> dict[str, Any]:
     }
 
 
-def follower(target: Target) -> CoalescingRunner:
+def follower(library: LibraryStores) -> CoalescingRunner:
     """The background runner of `pml serve`: syncs on request and every PML_SYNC_INTERVAL."""
-    interval = target.settings.sync_interval or None
-    job = partial(_sync_logged, target)
+    interval = library.settings.sync_interval or None
+    job = partial(_sync_logged, library)
     return CoalescingRunner(job, interval=interval, name="pml-git-sync", settle=SETTLE_SECONDS)
 
 
-def _sync_logged(target: Target) -> None:
+def _sync_logged(library: LibraryStores) -> None:
     # A failure is recorded and logged by sync(); the previous index keeps serving.
     with contextlib.suppress(SyncError):
-        sync(target)
+        sync(library)

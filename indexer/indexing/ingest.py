@@ -26,7 +26,7 @@ from indexer.format import lint, taxonomy, visibility
 from indexer.format.files import SourceFile
 from indexer.format.postmortem import Finding, MalformedPostmortem, Postmortem, content_hash, parse
 from indexer.indexing import replicas
-from indexer.indexing.target import Target
+from indexer.indexing.stores import LibraryStores
 from indexer.search import PASSAGES_VERSION, cut_passages
 
 Progress = Callable[[int, int], None]
@@ -76,7 +76,7 @@ class _Plan:
 
 
 def run(
-    target: Target,
+    library: LibraryStores,
     files: list[SourceFile],
     taxonomy_text: str,
     *,
@@ -91,25 +91,25 @@ def run(
     on the number of postmortems. Paths are relative to the library root, so
     moving the folder (or reading the same files out of git) reindexes nothing.
     """
-    with target.lock:
-        target.taxonomy = taxonomy.parse(taxonomy_text, target.root / taxonomy.FILE_NAME)
+    with library.lock:
+        library.taxonomy = taxonomy.parse(taxonomy_text, library.root / taxonomy.FILE_NAME)
         digest = hashlib.sha256(taxonomy_text.encode("utf-8")).hexdigest()
-        with store.session(target.engine) as db:
+        with store.session(library.engine) as db:
             force = force or store.get_meta(db, "taxonomy_hash") != digest
             force = force or store.get_meta(db, "chunks_version") != str(PASSAGES_VERSION)
-        in_step = replicas.in_step(target)  # before this run bumps the generation
-        report = _index(files, target, force=force, progress=progress)
+        in_step = replicas.in_step(library)  # before this run bumps the generation
+        report = _index(files, library, force=force, progress=progress)
         if in_step or report.rebuilt:
-            replicas.mark_in_step(target)  # else the replica follower catches up
-        with store.session(target.engine) as db:
+            replicas.mark_in_step(library)  # else the replica follower catches up
+        with store.session(library.engine) as db:
             store.set_meta(db, "taxonomy_hash", digest)
             store.set_meta(db, "chunks_version", str(PASSAGES_VERSION))
             db.commit()
-        target.index.rebuilt = False
-        incidents.relink(target.engine, target.taxonomy)  # postmortems or aliases changed
-        if target.semantic.embedder is not None:  # else the background loader catches up
-            target.semantic.sync()
-        log.info("indexed %s: %s", target.root, report.summary())
+        library.index.rebuilt = False
+        incidents.relink(library.engine, library.taxonomy)  # postmortems or aliases changed
+        if library.semantic.embedder is not None:  # else the background loader catches up
+            library.semantic.sync()
+        log.info("indexed %s: %s", library.root, report.summary())
         for problem in report.problems:
             log.warning("%s", problem)
         return report
@@ -117,19 +117,19 @@ def run(
 
 def _index(
     files: list[SourceFile],
-    target: Target,
+    library: LibraryStores,
     *,
     force: bool,
     progress: Progress | None,
 ) -> Report:
     """Write what changed: database rows (uncommitted), the index commit, the database commit."""
     started = time.perf_counter()
-    engine, index = target.engine, target.index
+    engine, index = library.engine, library.index
     with store.session(engine) as db:
         stored = store.known_hashes(db)
     rebuild = force or index.rebuilt or index.count() != len(stored)
     plan = _plan(files, stored, rebuild, progress)
-    _flag(plan, target.taxonomy)
+    _flag(plan, library.taxonomy)
     with store.session(engine) as db:
         # The rows go to the database first, uncommitted: whatever it refuses stops the run
         # before the search index moves, so search never returns what the database lacks.
@@ -141,7 +141,7 @@ def _index(
         if plan.write or plan.delete_ids:
             replicas.bump(db)  # same transaction: other replicas see rows and generation together
         db.flush()
-        with index.batch(target.taxonomy) as batch:
+        with index.batch(library.taxonomy) as batch:
             if rebuild:
                 batch.clear()
             for identifier in plan.delete_ids:

@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from indexer.db import store
 from indexer.db.models import PostmortemRow
 from indexer.format.postmortem import Postmortem, parse
-from indexer.indexing.target import Target
+from indexer.indexing.stores import LibraryStores
 
 GENERATION = "generation"
 STATE_FILE = "replica.json"  # the generation this index last caught up with
@@ -51,11 +51,11 @@ def from_row(row: PostmortemRow) -> Postmortem:
     return postmortem
 
 
-def _state_file(library: Target) -> Path:
+def _state_file(library: LibraryStores) -> Path:
     return library.settings.index_dir / STATE_FILE
 
 
-def seen_generation(library: Target) -> str | None:
+def seen_generation(library: LibraryStores) -> str | None:
     """The generation this data directory's index last matched, if it remembers one."""
     try:
         seen = json.loads(_state_file(library).read_text(encoding="utf-8")).get("generation")
@@ -64,14 +64,14 @@ def seen_generation(library: Target) -> str | None:
     return seen if isinstance(seen, str) else None
 
 
-def in_step(library: Target) -> bool:
+def in_step(library: LibraryStores) -> bool:
     """Does the local index hold what the database does (as far as this directory knows)?"""
     with store.session(library.engine) as db:
         current = store.get_meta(db, GENERATION)
     return current is None or current == seen_generation(library)
 
 
-def mark_in_step(library: Target) -> str | None:
+def mark_in_step(library: LibraryStores) -> str | None:
     """Record that the local index now matches the database's current generation."""
     with store.session(library.engine) as db:
         current = store.get_meta(db, GENERATION)
@@ -83,7 +83,7 @@ def mark_in_step(library: Target) -> str | None:
 class Follower:
     """What this replica's index holds, and the poller that keeps it current."""
 
-    library: Target
+    library: LibraryStores
     interval: float
     generation: str | None = None
     hashes: dict[str, str] = field(default_factory=dict)

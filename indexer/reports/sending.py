@@ -1,8 +1,9 @@
 """Sending the weekly digest: e-mail over SMTP, chat incoming webhooks, and the schedule.
 
-`send(engine, settings, week)` builds the digest (the outsider's view from
-`digest.build`: restricted postmortems never appear) and hands it to every
-configured channel: one e-mail (plain text and HTML alternatives) to
+`send(engine, settings, week, build)` hands the digest `build()` makes to
+every configured channel that lacks the week's (`indexer.usecases.send_digest`
+builds it with `weekly_digest`, the outsider's view: restricted postmortems
+never appear): one e-mail (plain text and HTML alternatives) to
 `PML_DIGEST_TO`, and one post per webhook in `PML_DIGEST_WEBHOOKS`
 (`slack=URL` for Slack and Slack-compatible chats, `teams=URL` for a
 Microsoft Teams workflow). Each channel that succeeded is written to the
@@ -12,7 +13,9 @@ that failed is not written and is tried again on the next tick.
 
 `Scheduler` is the thread `pml serve` runs when `PML_DIGEST_SCHEDULE` is set
 ("mon 09:00" in `PML_DIGEST_TIMEZONE`): once that moment of the current week
-has passed, the week's digest goes out, whatever happened before.
+has passed, the week's digest goes out (through the `send` it is given:
+`indexer.usecases.digest_scheduler` passes `send_digest`), whatever happened
+before.
 """
 
 from __future__ import annotations
@@ -313,11 +316,13 @@ def send(
     engine: Engine,
     settings: Settings,
     week: str,
+    build: Callable[[], digest.Digest],
     *,
     force: bool = False,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> list[Outcome]:
-    """Send `week`'s digest to every channel that has not had it (all of them with `force`).
+    """Send `week`'s digest (`build()`, called only when a channel lacks it) to every channel
+    that has not had it (all of them with `force`).
 
     Raises SendError when nothing is configured or the configuration is broken;
     a channel that fails is an Outcome with status "failed", and the others still go.
@@ -338,8 +343,7 @@ def send(
             pending.append(channel)
     if not pending:
         return outcomes
-    with store.session(engine) as db:
-        result = digest.build(db, week, base_url=base_url(settings))
+    result = build()
     for channel in pending:
         try:
             channel.deliver(result)
@@ -393,12 +397,19 @@ class Schedule:
         return periods.label(covered, "week")
 
 
+# Sends a week's digest, with the clock that stamps what was sent (`send` with a builder).
+Send = Callable[[str, Callable[[], dt.datetime]], list[Outcome]]
+
+
 class Scheduler:
     """The thread in `pml serve` that sends the digest when the schedule says so."""
 
-    def __init__(self, engine: Engine, settings: Settings, interval: float = TICK) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, send: Send, interval: float = TICK
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.send = send
         self.interval = interval
         self.schedule = Schedule.parse(settings.digest_schedule or "", settings.digest_timezone)
         self._stop = threading.Event()
@@ -433,7 +444,7 @@ class Scheduler:
             log.info("digest %s waits: no postmortems indexed yet", week)
             return []
         try:
-            outcomes = send(self.engine, self.settings, week, now=lambda: now)
+            outcomes = self.send(week, lambda: now)
         except Exception as error:  # the server must keep serving whatever happens here
             log.error("digest %s not sent: %s", week, error)
             return [Outcome("digest", "failed", str(error))]
@@ -445,7 +456,7 @@ class Scheduler:
         return outcomes
 
 
-def scheduler(engine: Engine, settings: Settings) -> Scheduler | None:
+def scheduler(engine: Engine, settings: Settings, send: Send) -> Scheduler | None:
     """The scheduler `pml serve` runs, or None when no schedule is set.
 
     A broken schedule is logged, not raised: the site must serve without the digest.
@@ -453,7 +464,7 @@ def scheduler(engine: Engine, settings: Settings) -> Scheduler | None:
     if not settings.digest_schedule:
         return None
     try:
-        return Scheduler(engine, settings)
+        return Scheduler(engine, settings, send)
     except SendError as error:
         log.error("the digest will not be sent: %s", error)
         return None

@@ -6,8 +6,9 @@
 The public face is this module; everything in the `_private` modules is
 reached through it:
 
-- `SearchIndex`: the tantivy index (`_fulltext`, `_schema`, `_query`); written
-  in batches by indexing, ranked and counted by searches.
+- `SearchIndex`: the tantivy index (`_fulltext`, `_schema`, `_query`; its queries
+  are built by `_fulltext_query`); written in batches by indexing, ranked and
+  counted by searches.
 - `SemanticIndex`: passage vectors and the embedding model (`_semantic`,
   `_vectors`, `_embeddings`); `cut_passages` (`_passages`) is how a
   postmortem is cut into the passages that get embedded.

@@ -1,11 +1,13 @@
-"""The on-disk tantivy index: opening, writing, searching."""
+"""The on-disk tantivy index: opening, writing, searching.
+
+It stores postmortems and retrieves what a query matches; the queries
+themselves are built by `_fulltext_query.QueryBuilder`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
-import math
 import re
 import shutil
 import time
@@ -14,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from indexer.format import markdown
 from indexer.format.postmortem import Postmortem
 from indexer.format.taxonomy import Taxonomy
 from indexer.search import _query, _schema, _snippets, _strength
+from indexer.search._fulltext_query import NO_FEEDBACK as NO_FEEDBACK
+from indexer.search._fulltext_query import Feedback as Feedback
+from indexer.search._fulltext_query import QueryBuilder, asked_words, day_number
 from indexer.search._query import Expansion, ParsedQuery
 
 MAX_LIMIT = 100
@@ -33,41 +37,12 @@ FACET_SIZE = 50
 _ERROR_TEXT = re.compile(r"[:=/\\\[\]()]|\d")  # what a pasted error message has, besides words
 WRITER_HEAP = 64 * 1024 * 1024
 VERSION_FILE = "SCHEMA_VERSION"
-EXPANSION_BOOST = 2.0
-# Another name for what the query describes counts at this share of a query word
-# (measured on ../shared/eval: flat between 0.7 and 1.0, see _expansion.py).
-PHRASE_BOOST = 0.7
-# Query words that stand together in the text (`_together`) add this share of
-# a word's score for each adjacent pair.
-PAIR_BOOST = 1.0
-# Where an expansion name of several words is still matched as a phrase (`_other_names`).
-SHORT_TEXT_FIELDS = tuple(f for f in _schema.TEXT_FIELDS if f != "body")
 NO_EXPANSION = Expansion()
 HELD_WORDS = 20  # query words per search when reading which words a hit holds
-FEW_IDS = 64  # up to this many ids, a query for them is a list of term queries
 SEARCHER_SECONDS = 1.0
-PARSED_QUERIES = 256
 MAX_LIMITED = 10_000  # restricted postmortems held in memory for visibility checks
-# Pseudo-relevance feedback (RM3-like, `_feedback`): words that stand out in the
-# top FEEDBACK_DOCS hits of the query as typed (ranked without proximity: as
-# good a choice of hits under cross-validation, and cheaper) reorder its
-# matches. A word must occur in at least FEEDBACK_AGREEMENT of those hits, so one
-# odd hit cannot steer.
-FEEDBACK_DOCS = 5
 SPELLING_DOCS = 3  # postmortems read to learn how a stem is written
 _WORDS = re.compile(r"[a-z0-9]+")
-FEEDBACK_AGREEMENT = 2
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """How many feedback words join a query (0: none) and their weight at most."""
-
-    terms: int = 0
-    weight: float = 0.0
-
-
-NO_FEEDBACK = Feedback()
 
 
 @dataclass
@@ -145,11 +120,6 @@ def _passage_snippet(text: str, highlight: Highlight | None) -> str:
     return _snippets.opening(text)
 
 
-def asked_words(parsed: ParsedQuery) -> frozenset[str]:
-    """The query's own words as the index stores them (what `coverage` counts)."""
-    return frozenset(_schema.analyze(" ".join([*parsed.words, *parsed.phrases])))
-
-
 def key(identifier: str) -> int:
     """The `key` fast field of a postmortem: a stable 63-bit hash of its id."""
     return int.from_bytes(hashlib.blake2b(identifier.encode(), digest_size=8).digest()) >> 1
@@ -161,10 +131,6 @@ class Counts:
 
     total: int
     facets: dict[str, dict[str, int]]
-
-
-def _day(value: date) -> int:
-    return value.year * 10000 + value.month * 100 + value.day
 
 
 def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
@@ -195,7 +161,7 @@ def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
         "year": [str(postmortem.date.year)],
         "visibility": [postmortem.visibility],
         "audience": postmortem.audience,
-        "day": _day(postmortem.date),
+        "day": day_number(postmortem.date),
         "key": key(postmortem.id),
     }
     return tantivy.Document(**{k: v for k, v in values.items() if v != []})
@@ -260,12 +226,12 @@ class SearchIndex:
         # not seen yet are learned from their stored documents once.
         self._names: dict[int, str] = {}
         self._current: tuple[tantivy.Searcher, float] | None = None
-        self._queries: dict[tuple[str, tuple[str, ...]], tantivy.Query] = {}
         self._limited_cache: tuple[tantivy.Searcher, dict[str, frozenset[str]] | None] | None = None
         self._internal = tantivy.Query.term_query(self.schema, "visibility", "internal")
         self._index = self._open()
         self._index.register_tokenizer(_schema.ANALYZER, _schema.analyzer())
         self._index.register_tokenizer(_schema.PAIRS_ANALYZER, _schema.pairs_analyzer())
+        self.queries = QueryBuilder(self.schema, self._index)
         self.shared = self
         if twin_of is None:
             twin_path = None if path is None else path.with_name(f"{path.name}-shared")
@@ -414,7 +380,7 @@ class SearchIndex:
         parsed = _query.parse(text)
         searcher = self._searcher()
         filters = filters or Filters()
-        text_query = self._text_query(parsed, expand, proximity)
+        text_query = self.queries.text_query(parsed, expand, proximity)
         query = self._combine(text_query, filters, groups, searcher)
         plain = self._plain(parsed, expand, filters, groups, searcher)
         summary: Future[Counts] | None = None
@@ -473,7 +439,7 @@ class SearchIndex:
         if parsed.empty:
             return []
         searcher = self._searcher()
-        text_query = self._text_query(parsed, expand, proximity)
+        text_query = self.queries.text_query(parsed, expand, proximity)
         query = self._combine(text_query, filters, groups, searcher)
         first = None
         if feedback.terms > 0 and proximity:
@@ -499,7 +465,7 @@ class SearchIndex:
         """The query without proximity: it matches the same postmortems (proximity
         only reorders) at a fraction of the cost; it counts, and picks feedback's hits."""
         return self._combine(
-            self._text_query(parsed, expand, proximity=False), filters, groups, searcher
+            self.queries.text_query(parsed, expand, proximity=False), filters, groups, searcher
         )
 
     def _feedback(
@@ -513,66 +479,14 @@ class SearchIndex:
         feedback: Feedback,
         first: tantivy.Query | None = None,
     ) -> tantivy.Query:
-        """`query` reordered by the words its top hits agree on (or as it is).
-
-        Feedback words only reorder what the query matches: they never add a
-        postmortem, so the count, the facets, a list sorted by date and a
-        quoted phrase's matches are those of the query as typed (re-ranking
-        alone kept all of feedback's gain under cross-validation).
-
-        The top hits are the first FEEDBACK_DOCS hits of `first` (the query
-        without proximity: it matches the same postmortems at a fraction of
-        the cost) or of `query` itself.
-
-        The words weigh by how much of each top hit they are and how rare
-        they are in the library (tf * idf, summed over the hits), scaled so
-        the strongest counts `feedback.weight` of a query word. Hits are read
-        under the same filters and visibility as the search itself.
-        """
+        """`query` reordered by the words its top hits agree on (`QueryBuilder.feedback`;
+        top hits of `first`, else of `query`), under the same filters; else as it is."""
         if feedback.terms <= 0:
             return query
         first = query if first is None else first
-        top = searcher.search(first, FEEDBACK_DOCS, count=False).hits
-        if len(top) < FEEDBACK_AGREEMENT:
+        reordered = self.queries.feedback(searcher, text_query, first, parsed, feedback)
+        if reordered is None:
             return query
-        asked = set(_schema.analyze(" ".join([*parsed.words, *parsed.phrases])))
-        weights: dict[str, float] = {}
-        seen: Counter[str] = Counter()
-        for _, address in top:
-            counts, length = _schema.terms_of(searcher.doc(address)["terms"][0])
-            length -= sum(counts.pop(word, 0) for word in asked)
-            for word, count in counts.items():
-                if len(word) > 2 and not word.isdigit():
-                    weights[word] = weights.get(word, 0.0) + count / length
-                    seen[word] += 1
-        total = searcher.num_docs
-        scored = []
-        for word, share in weights.items():
-            if seen[word] < FEEDBACK_AGREEMENT:
-                continue
-            found_in = searcher.doc_freq("body", word)
-            if found_in * 2 > total:  # in most postmortems: says nothing about this one
-                continue
-            scored.append((share * math.log((total + 1) / (found_in + 0.5)), word))
-        chosen = sorted(scored, reverse=True)[: feedback.terms]
-        if not chosen or chosen[0][0] <= 0:
-            return query
-        strongest = chosen[0][0]
-        extra = [
-            (
-                tantivy.Occur.Should,
-                tantivy.Query.boost_query(
-                    tantivy.Query.term_query(self.schema, "body", word),
-                    feedback.weight * score / strongest,
-                ),
-            )
-            for score, word in chosen
-            if score > 0
-        ]
-        clauses = [(tantivy.Occur.Must, text_query), *extra]
-        if parsed.excluded:  # an excluded word excludes feedback matches too
-            clauses.append((tantivy.Occur.MustNot, self._excluded(parsed)))
-        reordered = tantivy.Query.boolean_query(clauses)
         return self._combine(reordered, filters, groups, searcher)
 
     def knows(self, term: str, groups: frozenset[str]) -> bool:
@@ -585,7 +499,7 @@ class SearchIndex:
         query = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term)),
-                (tantivy.Occur.Must, self._visible(groups)),
+                (tantivy.Occur.Must, self.queries.visible(groups)),
             ]
         )
         return bool(getattr(searcher.search(query, 1, count=True), "count", 0))
@@ -593,7 +507,7 @@ class SearchIndex:
     def vocabulary(self, prefix: str, groups: frozenset[str]) -> list[tuple[str, int]]:
         """Analysed words starting with `prefix`, with how many visible postmortems hold each."""
         found = self._searcher().terms_with_prefix(
-            "body", prefix, filter_query=self._visible(groups)
+            "body", prefix, filter_query=self.queries.visible(groups)
         )
         return [(str(term), int(count)) for term, count in found]
 
@@ -603,7 +517,7 @@ class SearchIndex:
         query = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term)),
-                (tantivy.Occur.Must, self._visible(groups)),
+                (tantivy.Occur.Must, self.queries.visible(groups)),
             ]
         )
         start = term[:3]
@@ -626,7 +540,7 @@ class SearchIndex:
                     for identifier in ids
                     if identifier not in limited or limited[identifier] & groups
                 }
-        query = self._combine(self._ids_query(ids), filters, groups, searcher)
+        query = self._combine(self.queries.ids_query(ids), filters, groups, searcher)
         found = searcher.search(query, len(ids), count=False)
         return set(self._identify(searcher, [address for _, address in found.hits]))
 
@@ -678,17 +592,11 @@ class SearchIndex:
     ) -> Counts:
         """Count and facets of what the text matches plus `ids` (semantic matches)."""
         parsed = _query.parsed(text)
-        clauses = []
-        if not parsed.empty:
-            clauses.append(
-                (tantivy.Occur.Should, self._text_query(parsed, expand, proximity=False))
-            )
-        if ids:
-            clauses.append((tantivy.Occur.Should, self._ids_query(ids)))
-        if not clauses:
+        matched = self.queries.summary_query(parsed, expand, ids)
+        if matched is None:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
         searcher = self._searcher()
-        query = self._combine(tantivy.Query.boolean_query(clauses), filters, groups, searcher)
+        query = self._combine(matched, filters, groups, searcher)
         return self._summary(searcher, query)
 
     def counted(
@@ -706,21 +614,9 @@ class SearchIndex:
         near enough in meaning). `among`: only these may count (semantic mode).
         """
         searcher = self._searcher()
-        clauses = []
-        enough = self._enough(parsed, expand)
-        if enough is not None:
-            matches = [
-                (tantivy.Occur.Must, self._text_query(parsed, expand, proximity=False)),
-                (tantivy.Occur.Must, enough),
-            ]
-            if among is not None:
-                matches.append((tantivy.Occur.Must, self._ids_query(among)))
-            clauses.append((tantivy.Occur.Should, tantivy.Query.boolean_query(matches)))
-        if close:
-            clauses.append((tantivy.Occur.Should, self._ids_query(close)))
-        if not clauses:
+        query = self.queries.counted_query(parsed, expand, close, among)
+        if query is None:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
-        query = tantivy.Query.boolean_query(clauses)
         return self._summary(searcher, self._combine(query, filters, groups, searcher))
 
     def _counts(
@@ -731,62 +627,18 @@ class SearchIndex:
         expand: Expansion = NO_EXPANSION,
     ) -> Counts:
         """Full-text's count and facets: everything without words, else the strong and partial."""
-        if parsed.empty:
-            return self._summary(searcher, plain)
-        enough = self._enough(parsed, expand)
-        if enough is None:
+        query = self.queries.counting_query(parsed, plain, expand)
+        if query is None:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
-        query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, plain), (tantivy.Occur.Must, enough)]
-        )
         return self._summary(searcher, query)
-
-    def _enough(
-        self, parsed: ParsedQuery, expand: Expansion = NO_EXPANSION
-    ) -> tantivy.Query | None:
-        """The postmortems that are at least partial matches by their words: holding
-        enough of the query's words (`_strength.PARTIAL_COVERAGE` of them), or another
-        name of what it describes (`_named_query`). None when nothing can be.
-
-        One boolean query with a minimum number of words that must match, so
-        the count and facets come from one aggregation, however many match.
-        """
-        asked = sorted(asked_words(parsed))
-        clauses = []
-        if asked:
-            needed = next(
-                held
-                for held in range(1, len(asked) + 1)
-                if _strength.grade(held / len(asked), None) != "weak"
-            )
-            words = [
-                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "body", word))
-                for word in asked
-            ]
-            clauses.append((tantivy.Occur.Should, tantivy.Query.boolean_query(words, needed)))
-        if (other_names := self._named_query(expand)) is not None:
-            clauses.append((tantivy.Occur.Should, other_names))
-        return tantivy.Query.boolean_query(clauses) if clauses else None
-
-    def _named_query(self, expand: Expansion) -> tantivy.Query | None:
-        """Postmortems tagged with an error class the query names, or holding another name."""
-        clauses = []
-        if expand.error_classes:
-            tagged = tantivy.Query.term_set_query(
-                self.schema, "error_class", list(expand.error_classes)
-            )
-            clauses.append((tantivy.Occur.Should, tagged))
-        if (other_names := self._other_names(expand.phrases)) is not None:
-            clauses.append((tantivy.Occur.Should, other_names))
-        return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _named(self, searcher: tantivy.Searcher, ids: Sequence[str], expand: Expansion) -> set[str]:
         """Which of `ids` hold another name of what the query describes."""
-        named = self._named_query(expand)
+        named = self.queries.named_query(expand)
         if named is None or not ids:
             return set()
         query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, named), (tantivy.Occur.Must, self._ids_query(ids))]
+            [(tantivy.Occur.Must, named), (tantivy.Occur.Must, self.queries.ids_query(ids))]
         )
         found = searcher.search(query, len(ids), count=False)
         return set(self._identify(searcher, [address for _, address in found.hits]))
@@ -822,7 +674,9 @@ class SearchIndex:
                     result.append(dataclasses.replace(ready[identifier], score=round(score, 4)))
             return result
         searcher = self._searcher()
-        found = searcher.search(self._ids_query([i for i, _ in ranked]), len(ranked), count=False)
+        found = searcher.search(
+            self.queries.ids_query([i for i, _ in ranked]), len(ranked), count=False
+        )
         parsed = _query.parsed(text)
         asked = asked_words(parsed)
         addresses = [address for _, address in found.hits]
@@ -848,124 +702,6 @@ class SearchIndex:
             result.append(hit)
         return result
 
-    def _ids_query(self, ids: Sequence[str]) -> tantivy.Query:
-        """These postmortems. A few term queries cost 0.04 ms where a term set costs 0.3."""
-        if len(ids) > FEW_IDS:
-            return tantivy.Query.term_set_query(self.schema, "id", list(ids))
-        return tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "id", i)) for i in ids]
-        )
-
-    def _text_query(
-        self, parsed: _query.ParsedQuery, expand: Expansion, proximity: bool = True
-    ) -> tantivy.Query:
-        if parsed.empty:
-            base = tantivy.Query.all_query()
-            if not parsed.excluded:
-                return base
-            return tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, base), (tantivy.Occur.MustNot, self._excluded(parsed))]
-            )
-        base = self._parsed(parsed.tantivy_syntax())
-        clauses = [(tantivy.Occur.Should, base)]
-        if proximity and (together := self._together(parsed)) is not None:
-            clauses.append((tantivy.Occur.Should, together))
-        if expand.error_classes:
-            tagged = tantivy.Query.term_set_query(
-                self.schema, "error_class", list(expand.error_classes)
-            )
-            clauses.append(
-                (tantivy.Occur.Should, tantivy.Query.boost_query(tagged, EXPANSION_BOOST))
-            )
-        if (other_names := self._other_names(expand.phrases)) is not None:
-            clauses.append(
-                (tantivy.Occur.Should, tantivy.Query.boost_query(other_names, PHRASE_BOOST))
-            )
-        if len(clauses) == 1:
-            return base
-        if parsed.excluded:  # an excluded word excludes whatever clause matched
-            clauses.append((tantivy.Occur.MustNot, self._excluded(parsed)))
-        return tantivy.Query.boolean_query(clauses)
-
-    def _together(self, parsed: _query.ParsedQuery) -> tantivy.Query | None:
-        """Adjacent query words that also stand together in the text score more
-        ("split brain" beats a text that says "split" and, elsewhere, "brain").
-
-        Each pair of adjacent words is one term of the `pairs` field, so this
-        costs a term query per pair, not a phrase query reading positions in
-        every postmortem that holds both words. Stop words are gone on both
-        sides: "out of memory" asks for out_memori, which "ran out of memory"
-        holds. A query word next to a stop word ("out" of "out of") counts
-        once more in the body, as it did in the phrase queries this replaces
-        (measured: docs/search.md).
-        """
-        clauses = [
-            tantivy.Query.term_query(self.schema, "body", alone[0])
-            for first, second in itertools.pairwise(parsed.words)
-            if len(alone := _schema.analyze(f"{first} {second}")) == 1
-        ]
-        words = _schema.analyze(" ".join(parsed.words))
-        clauses += [tantivy.Query.boost_query(q, PAIR_BOOST) for q in self._pair_terms(words)]
-        if not clauses:
-            return None
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses])
-
-    def _other_names(self, names: Sequence[str]) -> tantivy.Query | None:
-        """Expansion's other names for what the query describes, each matched as a whole.
-
-        A name of several words matches the body through the `pairs` field
-        (each adjacent pair of its analysed words, all of them): term
-        queries, where phrase queries read the positions of its words in
-        every postmortem holding them all (at 10,000 synthetic postmortems,
-        the slowest 1% of searches went from ~12 to ~5 ms to rank). The
-        title and the taxonomy's words (`vocab`) are short, so there it stays
-        a phrase. As with proximity, stop words are gone on both sides:
-        "fail over" is fail_over in "we had to fail over the primary".
-        """
-        clauses = []
-        for name in names:
-            cleaned = _query.clean(name)
-            words = _schema.analyze(cleaned)
-            if len(words) < 2:
-                if words:  # one word: a term query in every text field
-                    clauses.append((tantivy.Occur.Should, self._parsed(f'"{cleaned}"')))
-                continue
-            pairs = self._pair_terms(words)
-            body = (
-                pairs[0]
-                if len(pairs) == 1
-                else tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in pairs])
-            )
-            short = self._parsed(f'"{cleaned}"', SHORT_TEXT_FIELDS)
-            whole = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Should, short), (tantivy.Occur.Should, body)]
-            )
-            clauses.append((tantivy.Occur.Should, whole))
-        return tantivy.Query.boolean_query(clauses) if clauses else None
-
-    def _pair_terms(self, words: list[str]) -> list[tantivy.Query]:
-        """A term query on the `pairs` field for each two adjacent analysed words."""
-        return [
-            tantivy.Query.term_query(self.schema, "pairs", _schema.pair(first, second))
-            for first, second in itertools.pairwise(words)
-        ]
-
-    def _excluded(self, parsed: _query.ParsedQuery) -> tantivy.Query:
-        return self._parsed(" ".join(f'"{word}"' for word in parsed.excluded))
-
-    def _parsed(self, syntax: str, fields: tuple[str, ...] = _schema.TEXT_FIELDS) -> tantivy.Query:
-        """Parse (about 1 ms for a long query); one search parses the same text several times."""
-        query = self._queries.get((syntax, fields))
-        if query is None:
-            # Exclusions are part of the syntax; every term is quoted, so nothing is an operator.
-            query, _errors = self._index.parse_query_lenient(
-                syntax, list(fields), field_boosts=_schema.FIELD_BOOSTS
-            )
-            if len(self._queries) >= PARSED_QUERIES:
-                self._queries.pop(next(iter(self._queries)), None)
-            self._queries[(syntax, fields)] = query
-        return query
-
     def _combine(
         self,
         text_query: tantivy.Query,
@@ -974,33 +710,8 @@ class SearchIndex:
         searcher: tantivy.Searcher,
     ) -> tantivy.Query:
         """`text_query` under the filters, among what `groups` may see in `searcher`."""
-        clauses = [(tantivy.Occur.Must, text_query)]
-        for name, values in filters.active().items():
-            clauses.append(
-                (
-                    tantivy.Occur.Must,
-                    tantivy.Query.const_score_query(
-                        tantivy.Query.term_set_query(self.schema, name, values), 0.0
-                    ),
-                )
-            )
-        if filters.since or filters.until:
-            lower = _day(filters.since) if filters.since else None
-            upper = _day(filters.until) if filters.until else None
-            clauses.append(
-                (
-                    tantivy.Occur.Must,
-                    tantivy.Query.const_score_query(
-                        tantivy.Query.range_query(
-                            self.schema, "day", tantivy.FieldType.Integer, lower, upper
-                        ),
-                        0.0,
-                    ),
-                )
-            )
-        if not self._sees_all(searcher, groups):
-            clauses.append((tantivy.Occur.Must, self._visible(groups)))
-        return tantivy.Query.boolean_query(clauses)
+        visible = None if self._sees_all(searcher, groups) else self.queries.visible(groups)
+        return self.queries.filtered(text_query, filters, visible)
 
     def _sees_all(self, searcher: tantivy.Searcher, groups: frozenset[str]) -> bool:
         """May `groups` see every postmortem of `searcher`?
@@ -1011,20 +722,6 @@ class SearchIndex:
         """
         limited = self._limited(searcher)
         return limited is not None and all(audience & groups for audience in limited.values())
-
-    def _visible(self, groups: frozenset[str]) -> tantivy.Query:
-        """Postmortems `groups` may see: internal ones, and those with an audience in common."""
-        visible = [
-            (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "visibility", "internal"))
-        ]
-        if groups:
-            visible.append(
-                (
-                    tantivy.Occur.Should,
-                    tantivy.Query.term_set_query(self.schema, "audience", sorted(groups)),
-                )
-            )
-        return tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0)
 
     def _held(
         self,
@@ -1044,7 +741,7 @@ class SearchIndex:
             return held
         position = {(a.segment_ord, a.doc): n for n, a in enumerate(addresses)}
         among = tantivy.Query.const_score_query(
-            self._ids_query(self._identify(searcher, addresses)), 0.0
+            self.queries.ids_query(self._identify(searcher, addresses)), 0.0
         )
         ordered = sorted(asked)
         for start in range(0, len(ordered), HELD_WORDS):

@@ -82,7 +82,7 @@ class ParsedQuery:
         """The query in tantivy syntax with every term quoted (so nothing is an operator).
 
         Proximity is not part of it: the index scores adjacent words from its
-        `pairs` field (SearchIndex._together).
+        `pairs` field (`_fulltext_query.QueryBuilder.together`).
         """
         parts = [f'"{word}"' for word in self.words]
         parts += [f'"{phrase}"' for phrase in self.phrases]

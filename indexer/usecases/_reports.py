@@ -17,7 +17,7 @@ from indexer.db import store
 from indexer.filters import ACTION_ITEM_FIELDS, Filters
 from indexer.library import Library
 from indexer.periods import Period
-from indexer.reports import digest, investments, metrics, reviews, targets
+from indexer.reports import digest, investments, metrics, reviews, sending, targets
 
 Cadence = Literal["weekly", "monthly", "quarterly"]
 # Bounded so that windows and period boundaries stay inside the calendar (year 1 .. 9999).
@@ -163,6 +163,48 @@ def weekly_digest(library: Library, week: str | None, base_url: str | None = Non
     Links are absolute under `base_url` (default PML_PUBLIC_URL, never a request's
     Host header: anyone can send any Host); unset, relative to this server.
     """
+    chosen = _digest_week(week)
+    base = library.settings.public_url if base_url is None else base_url
+    with store.session(library.engine) as db:
+        return digest.build(db, chosen, base_url=base or "")
+
+
+def send_digest(
+    library: Library,
+    week: str,
+    *,
+    force: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[sending.Outcome]:
+    """Send `week`'s digest to every channel (PML_SMTP_*, PML_DIGEST_*) that has not had it,
+    all of them with `force`; links under PML_PUBLIC_URL, else the address served on.
+
+    PeriodError for a week that is not one, SendError when nothing or something
+    wrong is configured; a channel that fails is an Outcome and the others still go.
+    """
+    chosen = _digest_week(week)
+    base = sending.base_url(library.settings)
+    return sending.send(
+        library.engine,
+        library.settings,
+        chosen,
+        lambda: weekly_digest(library, chosen, base),
+        force=force,
+        now=now,
+    )
+
+
+def digest_scheduler(library: Library) -> sending.Scheduler | None:
+    """The thread that sends the digest on PML_DIGEST_SCHEDULE (None without one)."""
+
+    def send(week: str, now: Callable[[], datetime]) -> list[sending.Outcome]:
+        return send_digest(library, week, now=now)
+
+    return sending.scheduler(library.engine, library.settings, send)
+
+
+def _digest_week(week: str | None) -> str:
+    """The week asked for (default: this week), PeriodError unless the calendar holds it."""
     chosen = week or periods.label(today(), "week")
     window = periods.parse_week(chosen)
     if window.since < EARLIEST or window.until > LATEST:
@@ -170,9 +212,7 @@ def weekly_digest(library: Library, week: str | None, base_url: str | None = Non
         raise periods.PeriodError(
             f"week must be between {EARLIEST.year} and {LATEST.year}, got '{chosen}'"
         )
-    base = library.settings.public_url if base_url is None else base_url
-    with store.session(library.engine) as db:
-        return digest.build(db, chosen, base_url=base or "")
+    return chosen
 
 
 def recent_weeks(count: int = DIGEST_WEEKS) -> list[tuple[str, date]]:

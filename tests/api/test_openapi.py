@@ -9,6 +9,7 @@ checked against their documented models with real requests.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from api import schemas
 from api.app import create_app
 from indexer.config import Settings
+from tests.conftest import SAMPLE_LIBRARY
 from tests.routes import every_route
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 JSON = "application/json"
+HIKARI = "2026-03-09-checkout-hikari-pool-saturation"
 
 
 def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -156,3 +160,70 @@ def test_write_answers_fit_their_documented_models(client: TestClient) -> None:
     recorded = schemas.NearMissRecorded.model_validate(logged.json())
     assert recorded.group_count == 1
     assert set(logged.json()) == {*schemas.NearMissRecorded.model_fields}
+
+
+def undeclared(answer: BaseModel, where: str = "") -> list[str]:
+    """The keys of an answer that its model (and the models inside it) leave undocumented
+    (all of a part typed as a bare `Item`)."""
+    listed = type(answer).model_json_schema()["properties"]  # fields and keys only some carry
+    found = [f"{where}.{key}" for key in answer.model_extra or {} if key not in listed]
+    for name in type(answer).model_fields:
+        found += _undeclared_in(getattr(answer, name), f"{where}.{name}")
+    return found
+
+
+def _undeclared_in(value: object, where: str) -> list[str]:
+    if isinstance(value, BaseModel):
+        return undeclared(value, where)
+    if isinstance(value, list):
+        return sorted({key for item in value for key in _undeclared_in(item, f"{where}[]")})
+    return []
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data = tmp_path_factory.mktemp("openapi")
+    settings = Settings(library=SAMPLE_LIBRARY, data_dir=data, embedding_model="hash")
+    with TestClient(create_app(settings)) as test_client:
+        deadline = time.monotonic() + 60  # related passages need the semantic index
+        while not test_client.get("/readyz").json()["semantic"]:
+            assert time.monotonic() < deadline, "semantic search never became ready"
+            time.sleep(0.05)
+        yield test_client
+
+
+def test_packs_drill_downs_and_near_misses_answer_what_openapi_documents(
+    sample: TestClient,
+) -> None:
+    chosen = "2026-04-14-data-pipeline-kafka-broker-disk-full"
+    pack = sample.get(f"/api/postmortems/{HIKARI}/pack", params={"add": chosen}).json()
+    presenter = schemas.PresenterPack.model_validate(pack)
+    assert chosen in presenter.added and presenter.comparison
+    assert {item.chosen for item in presenter.related} == {True, None}  # added and related
+    assert undeclared(presenter) == []
+
+    class_pack = schemas.ClassPack.model_validate(
+        sample.get("/api/error-classes/connection-pool-exhaustion/pack").json()
+    )
+    assert class_pack.postmortems and undeclared(class_pack) == []
+
+    record = schemas.PostmortemRecord.model_validate(
+        sample.get(f"/api/postmortems/{HIKARI}").json()
+    )
+    assert record.action_items and undeclared(record) == []
+
+    for _ in range(3):  # a third repeat recommends a postmortem
+        entry = {"date": "2026-11-20", "service": "orders", "what_failed": "pool nearly full",
+                 "caught_by": "dashboard"}  # fmt: skip
+        assert sample.post("/api/near-misses", json=entry).status_code == 201
+    log = schemas.NearMissLog.model_validate(sample.get("/api/near-misses").json())
+    assert [group.count for group in log.groups] == [3] and log.groups[0].postmortem_recommended
+    assert undeclared(log) == []
+
+    service = sample.get("/api/services/orders", params={"as_of": "2026-11-26"}).json()
+    overview = schemas.ServiceOverview.model_validate(service)
+    assert overview.trends.mttr.rows and overview.trends.failure_modes.links
+    assert [group.count for group in overview.near_misses] == [3]
+    assert undeclared(overview) == []
+    error_class = sample.get("/api/error-classes/connection-pool-exhaustion").json()
+    assert undeclared(schemas.ErrorClassOverview.model_validate(error_class)) == []

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from api.cli import main
-from indexer import periods
+from indexer import periods, usecases
 from indexer.config import Settings
 from indexer.library import Library
 from indexer.reports import sending
@@ -154,6 +155,12 @@ def _open(settings: Settings) -> Library:
     return library
 
 
+def _scheduler(library: Library) -> sending.Scheduler:
+    scheduler = usecases.digest_scheduler(library)
+    assert scheduler is not None, "PML_DIGEST_SCHEDULE is set"
+    return scheduler
+
+
 def _parts(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
@@ -170,7 +177,7 @@ def test_email_is_multipart_and_never_has_restricted_postmortems(
         url = database_url if secret else f"sqlite:///{tmp_path / 'b.sqlite3'}"
         settings = _settings(tmp_path, name, smtp_port=port, secret=secret, database_url=url)
         with _open(settings) as library:
-            outcomes = sending.send(library.engine, settings, WEEK)
+            outcomes = usecases.send_digest(library, WEEK)
         assert [o.status for o in outcomes] == ["sent"]
         bodies.append(_parts(inbox.messages[-1]))
     message = inbox.messages[0]
@@ -212,14 +219,14 @@ def test_login_and_a_server_without_starttls(tmp_path: Path) -> None:
             tmp_path, "a", smtp_port=port, smtp_user="pml", smtp_password=SecretStr("s3cret")
         )
         with _open(settings) as library:
-            assert [o.status for o in sending.send(library.engine, settings, WEEK)] == ["sent"]
+            assert [o.status for o in usecases.send_digest(library, WEEK)] == ["sent"]
             assert seen == [(b"pml", b"s3cret")] and len(inbox.messages) == 1
             wrong = settings.model_copy(update={"smtp_password": SecretStr("nope")})
-            failed = sending.send(library.engine, wrong, WEEK, force=True)
+            failed = usecases.send_digest(replace(library, settings=wrong), WEEK, force=True)
             assert failed[0].status == "failed" and "login as pml refused" in failed[0].detail
             # This server offers no STARTTLS: saying so beats sending in the clear.
             tls = settings.model_copy(update={"smtp_security": "starttls"})
-            failed = sending.send(library.engine, tls, WEEK, force=True)
+            failed = usecases.send_digest(replace(library, settings=tls), WEEK, force=True)
             assert failed[0].status == "failed" and "STARTTLS" in failed[0].detail
             assert len(inbox.messages) == 1
     finally:
@@ -233,11 +240,11 @@ def test_webhooks_get_slack_and_teams_payloads_and_a_500_is_retried(
     settings = _settings(tmp_path, "a", smtp_host=None, digest_webhooks=SecretStr(hooks))
     receiver.statuses = [200, 500]
     with _open(settings) as library:
-        first = sending.send(library.engine, settings, WEEK)
+        first = usecases.send_digest(library, WEEK)
         assert [o.status for o in first] == ["sent", "failed"]
         assert "teams webhook 127.0.0.1" in str(first[1]) and "HTTP 500" in first[1].detail
         assert "/workflows/1" not in str(first[1])  # the URL is the secret
-        second = sending.send(library.engine, settings, WEEK)
+        second = usecases.send_digest(library, WEEK)
         assert [o.status for o in second] == ["skipped", "sent"]
     paths = [path for path, _ in receiver.posts]
     assert paths == ["/services/T0/B0/x", "/workflows/1", "/workflows/1"]
@@ -274,7 +281,7 @@ def test_unreachable_servers_are_failures_not_crashes(tmp_path: Path) -> None:
         digest_webhooks=SecretStr(f"http://127.0.0.1:{closed}/hook"),
     )
     with _open(settings) as library:
-        outcomes = sending.send(library.engine, settings, WEEK)
+        outcomes = usecases.send_digest(library, WEEK)
     assert [o.status for o in outcomes] == ["failed", "failed"]
     assert f"SMTP 127.0.0.1:{closed}" in outcomes[0].detail
     assert "refused" in outcomes[0].detail.lower() and "refused" in outcomes[1].detail.lower()
@@ -294,7 +301,7 @@ def test_configuration_mistakes_are_named(
 ) -> None:
     settings = _settings(tmp_path, "a", **values)
     with _open(settings) as library, pytest.raises(sending.SendError, match=message):
-        sending.send(library.engine, settings, WEEK)
+        usecases.send_digest(library, WEEK)
 
 
 def test_schedule_is_once_a_week_in_its_time_zone() -> None:
@@ -329,7 +336,7 @@ def test_scheduler_sends_once_across_restarts_and_retries_failures(
     receiver.statuses = [500]
     before = dt.datetime(2025, 3, 17, 8, 0, tzinfo=dt.UTC)
     with _open(settings) as library:
-        scheduler = sending.Scheduler(library.engine, settings)
+        scheduler = _scheduler(library)
         assert scheduler.tick(before) == []
         first = scheduler.tick(before + dt.timedelta(hours=1))
         assert [o.status for o in first] == ["sent", "failed"]
@@ -337,7 +344,7 @@ def test_scheduler_sends_once_across_restarts_and_retries_failures(
         assert [o.status for o in again] == ["skipped", "sent"]
     # A restart: a new process, the same database.
     with _open(settings) as library:
-        restarted = sending.Scheduler(library.engine, settings)
+        restarted = _scheduler(library)
         later = restarted.tick(before + dt.timedelta(days=2))
         assert [o.status for o in later] == ["skipped", "skipped"]
         next_week = restarted.tick(before + dt.timedelta(days=7, hours=1))
@@ -426,7 +433,7 @@ def test_scheduler_waits_for_a_library_that_is_not_indexed_yet(
     settings = _settings(tmp_path, "a", smtp_port=port, digest_schedule="mon 09:00")
     due = dt.datetime(2025, 3, 17, 10, 0, tzinfo=dt.UTC)
     with Library.open(settings) as library:  # opened, not refreshed: nothing indexed
-        scheduler = sending.Scheduler(library.engine, settings)
+        scheduler = _scheduler(library)
         assert scheduler.tick(due) == []
         library.refresh()
         assert [o.status for o in scheduler.tick(due)] == ["sent"]

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.config import Settings
-from indexer.indexing.webhooks import MAX_BODY_BYTES
+from indexer.indexing.pushes import MAX_BODY_BYTES
 from tests.conftest import postmortem_text
 from tests.gitrepo import Repo
 

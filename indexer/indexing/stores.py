@@ -1,7 +1,8 @@
 """What indexing works on: the stores of one library (`indexer.library.Library` is one).
 
 Indexing, replicas and git sync take this protocol rather than `Library`
-itself, so the library can use them without a cycle of imports.
+itself, so the library can use them without a cycle of imports. (A resilience
+target of `targets.yaml` is `indexer.reports.targets.Target`.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from indexer.format.taxonomy import Taxonomy
 from indexer.search import SearchIndex, SemanticIndex
 
 
-class Target(Protocol):
+class LibraryStores(Protocol):
     taxonomy: Taxonomy  # replaced by every run: the taxonomy file may have changed
 
     @property
