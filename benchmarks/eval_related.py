@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import math
+import random
 import statistics
 import sys
 import time
@@ -44,10 +46,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlmodel import col, select
+
 from benchmarks.corpus import write_library
 from benchmarks.eval_search import FOLDS, folds_of
 from benchmarks.relevance import add_eval_arguments, load_queries
 from indexer.config import Settings
+from indexer.db import store
+from indexer.db.models import PostmortemLink
 from indexer.library import Library
 from indexer.search import _related, related
 
@@ -63,7 +69,41 @@ GRID: dict[str, tuple[Any, ...]] = {
     "fusion": ("sum", "rrf"),
     "candidates": (50, 30, 100),
     "lexical_weight": (1.5, 0.0, 0.5, 1.0, 2.0, 3.0),
+    # Tried here, not in the product: shared tags, each weighed by its rarity
+    # (`shared_tags`), times this weight. Added to the score like the bonuses.
+    "tag_weight": (0.0, 0.1, 0.2, 0.4),
 }
+# Components under the interval rule: (name, knob, values with it, values without it).
+COMPONENTS = (
+    (
+        "words (tf-idf cosine, weight chosen per fold) vs meaning alone",
+        "lexical_weight",
+        (0.5, 1.0, 1.5, 2.0, 3.0),
+        (0.0,),
+    ),
+    ("best passage pair vs document mean vectors", "vector", ("passage_max",), ("document",)),
+    (
+        "passages' best matches averaged vs document mean vectors",
+        "vector",
+        ("passage_mean",),
+        ("document",),
+    ),
+    ("reciprocal ranks vs weighted sum", "fusion", ("rrf",), ("sum",)),
+    (
+        "adjacent word pairs in the words vs words alone",
+        "lexical_text",
+        ("bigrams",),
+        ("passages",),
+    ),
+    (
+        "shared tags by rarity (weight chosen per fold) vs none",
+        "tag_weight",
+        (0.1, 0.2, 0.4),
+        (0.0,),
+    ),
+)
+RESAMPLES = 2000
+LEVEL = 0.90
 Config = dict[str, Any]
 Pairs = set[tuple[str, str]]
 
@@ -87,25 +127,54 @@ def precision(lists: dict[str, list[str]], together: Pairs) -> float:
     )
 
 
+def shared_tags(library: Library) -> dict[tuple[str, str], float]:
+    """(a, b) -> the sum over the tags both carry of idf / log N (a rare tag near 1,
+    one every postmortem carries 0)."""
+    tags: dict[str, set[str]] = {}
+    with store.session(library.engine) as db:
+        query = select(PostmortemLink.postmortem_id, PostmortemLink.value).where(
+            col(PostmortemLink.kind) == "tag"
+        )
+        for identifier, value in db.exec(query):
+            tags.setdefault(identifier, set()).add(value)
+    total = max(len(library.semantic.vectors.ids) if library.semantic.vectors else 0, 2)
+    df: dict[str, int] = {}
+    for values in tags.values():
+        for tag in values:
+            df[tag] = df.get(tag, 0) + 1
+    rarity = {tag: math.log(total / n) / math.log(total) for tag, n in df.items()}
+    return {
+        (a, b): sum(rarity[t] for t in tags[a] & tags[b])
+        for a in tags
+        for b in tags
+        if a != b and tags[a] & tags[b]
+    }
+
+
 def grid_lists(library: Library, asked: list[str]) -> dict[str, dict[str, dict[str, list[str]]]]:
     """For every config of GRID: scope -> postmortem -> its top-K related ids."""
     found: dict[str, dict[str, dict[str, list[str]]]] = {}
+    tagged = shared_tags(library)
     passes = ("vector", "lexical_text", "candidates")
     for values in itertools.product(*(GRID[k] for k in passes)):
         base = dict(zip(passes, values, strict=True))
         # One ranking pass; fusion and weight only re-weigh its parts (as `_related.fuse`).
         parts = _parts(library, asked, _related.Tuning(**base))
         print(f"  scored {base}", file=sys.stderr, flush=True)
-        for fusion, weight in itertools.product(GRID["fusion"], GRID["lexical_weight"]):
-            config = {**base, "fusion": fusion, "lexical_weight": weight}
-            tuning = _related.Tuning(**config)
+        reweighed = ("fusion", "lexical_weight", "tag_weight")
+        for fusion, weight, tag_weight in itertools.product(*(GRID[k] for k in reweighed)):
+            config = {**base, "fusion": fusion, "lexical_weight": weight, "tag_weight": tag_weight}
+            tuning = _related.Tuning(**{k: v for k, v in config.items() if k != "tag_weight"})
             found[_key(config)] = {scope: {} for scope in SCOPES}
             for identifier in asked:
                 target_date, others = parts[identifier]
                 meaning = {o: p[0] for o, p in others.items()}
                 words = {o: p[1] for o, p in others.items()}
                 fused = _related.fuse(meaning, words, tuning)
-                score = {o: fused.get(o, 0.0) + p[2] for o, p in others.items()}
+                score = {
+                    o: fused.get(o, 0.0) + p[2] + tag_weight * tagged.get((identifier, o), 0.0)
+                    for o, p in others.items()
+                }
                 order = sorted(score, key=lambda o: (-score[o], others[o][3], o))
                 found[_key(config)]["all"][identifier] = order[:K]
                 earlier = [o for o in order if others[o][3] <= target_date]
@@ -133,7 +202,61 @@ def _parts(
 
 
 def _key(config: Config) -> str:
-    return ", ".join(f"{k}={config[k]}" for k in GRID)
+    return ", ".join(f"{k}={config.get(k, 0.0)}" for k in GRID)
+
+
+def held_out_items(
+    configs: list[str],
+    lists: dict[str, dict[str, dict[str, list[str]]]],
+    fold_pairs: list[Pairs],
+) -> list[float]:
+    """Held-out precision@5 (scope=all) of every asked postmortem of every fold, in one
+    order for every subset of configs (fold, then id): what the interval pairs."""
+    scores = []
+    for fold in range(FOLDS):
+        train = set().union(*(p for f, p in enumerate(fold_pairs) if f != fold))
+        best = max(configs, key=lambda c: (precision(lists[c]["all"], train), -configs.index(c)))
+        together = fold_pairs[fold]
+        for a in sorted({a for a, _ in together}):
+            right = sum((a, b) in together for b in lists[best]["all"].get(a, [])[:K])
+            scores.append(right / K)
+    return scores
+
+
+def interval(gains: list[float], level: float = LEVEL) -> tuple[float, float]:
+    """Paired bootstrap interval of the mean gain, postmortems resampled."""
+    rng = random.Random(26)
+    means = sorted(statistics.fmean(rng.choice(gains) for _ in gains) for _ in range(RESAMPLES))
+    tail = (1 - level) / 2
+    return means[int(tail * RESAMPLES)], means[int((1 - tail) * RESAMPLES) - 1]
+
+
+def _having(configs: list[str], knob: str, values: tuple[Any, ...]) -> list[str]:
+    """The configs whose `knob` is one of `values`."""
+    wanted = {f"{knob}={value}" for value in values}
+    return [c for c in configs if wanted & set(c.split(", "))]
+
+
+def print_ablations(
+    lists: dict[str, dict[str, dict[str, list[str]]]], fold_pairs: list[Pairs]
+) -> None:
+    """Each component's cross-validated precision@5 with and without it (the other
+    knobs chosen per fold), with a paired bootstrap 90% interval of the gain."""
+    configs = list(lists)
+    print(
+        f"\n| component (scope=all, held-out) | with | without | gain | {LEVEL:.0%} interval |"
+        "\n| --- | --- | --- | --- | --- |"
+    )
+    for name, knob, on, off in COMPONENTS:
+        with_it = held_out_items(_having(configs, knob, on), lists, fold_pairs)
+        without = held_out_items(_having(configs, knob, off), lists, fold_pairs)
+        gains = [a - b for a, b in zip(with_it, without, strict=True)]
+        low, high = interval(gains)
+        verdict = "earns its place" if low > 0 else "not shown"
+        print(
+            f"| {name} | {statistics.fmean(with_it):.3f} | {statistics.fmean(without):.3f} "
+            f"| {statistics.fmean(gains):+.3f} | [{low:+.3f}, {high:+.3f}] {verdict} |"
+        )
 
 
 def cross_validate(
@@ -279,6 +402,7 @@ def print_grid(
             subset = [c for c in configs if f"{knob}={value}" in c.split(", ")]
             fixed, _ = cross_validate(subset, lists, fold_pairs)
             print(f"| {knob} {value} | {fixed['all']:.3f} | {fixed['past']:.3f} |")
+    print_ablations(lists, fold_pairs)
     print("\nchosen per fold:")
     for fold, config in enumerate(chosen):
         print(f"  fold {fold}: {config}")
