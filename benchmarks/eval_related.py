@@ -21,7 +21,10 @@ Prints:
    only postmortems those queries hold are asked. Held-out precisions are
    averaged over the five folds;
 3. ablations under the same cross-validation (each knob fixed, the others
-   chosen per fold), the settings each fold chose, and the best on all-dev;
+   chosen per fold); each component's gain (`COMPONENTS`: with it vs without,
+   the other knobs chosen per fold) with a paired bootstrap 90% interval over
+   the held-out postmortems, which must lie above zero for the component to
+   stay (docs/search.md); the settings each fold chose, and the best on all-dev;
 4. how often each strength label and score band is right (scope=all).
 
 The judged queries are a black box: this prints aggregates only, never a
@@ -33,7 +36,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import math
 import random
 import statistics
 import sys
@@ -46,14 +48,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlmodel import col, select
 
 from benchmarks.corpus import write_library
 from benchmarks.eval_search import FOLDS, folds_of
 from benchmarks.relevance import add_eval_arguments, load_queries
 from indexer.config import Settings
-from indexer.db import store
-from indexer.db.models import PostmortemLink
 from indexer.library import Library
 from indexer.search import _related, related
 
@@ -61,17 +60,13 @@ K = 5
 SCOPES = ("all", "past")
 
 # Each knob is general (docs/search.md says what it does); none names a query.
-# Fusion and the lexical weight are applied in the harness to the parts of
-# one ranking pass (`Scored.parts`), so only the other knobs cost a pass.
+# The lexical weight is applied in the harness to the parts of one ranking
+# pass (`Scored.parts`), so only the candidates cost a pass. Removed in issue
+# 26 for not earning their place (docs/search.md has the table): passage-level
+# vectors, reciprocal-rank fusion, other words, a shared-tag bonus.
 GRID: dict[str, tuple[Any, ...]] = {
-    "vector": ("document", "passage_max", "passage_mean"),
-    "lexical_text": ("passages", "bigrams", "head"),
-    "fusion": ("sum", "rrf"),
     "candidates": (50, 30, 100),
     "lexical_weight": (1.5, 0.0, 0.5, 1.0, 2.0, 3.0),
-    # Tried here, not in the product: shared tags, each weighed by its rarity
-    # (`shared_tags`), times this weight. Added to the score like the bonuses.
-    "tag_weight": (0.0, 0.1, 0.2, 0.4),
 }
 # Components under the interval rule: (name, knob, values with it, values without it).
 COMPONENTS = (
@@ -79,26 +74,6 @@ COMPONENTS = (
         "words (tf-idf cosine, weight chosen per fold) vs meaning alone",
         "lexical_weight",
         (0.5, 1.0, 1.5, 2.0, 3.0),
-        (0.0,),
-    ),
-    ("best passage pair vs document mean vectors", "vector", ("passage_max",), ("document",)),
-    (
-        "passages' best matches averaged vs document mean vectors",
-        "vector",
-        ("passage_mean",),
-        ("document",),
-    ),
-    ("reciprocal ranks vs weighted sum", "fusion", ("rrf",), ("sum",)),
-    (
-        "adjacent word pairs in the words vs words alone",
-        "lexical_text",
-        ("bigrams",),
-        ("passages",),
-    ),
-    (
-        "shared tags by rarity (weight chosen per fold) vs none",
-        "tag_weight",
-        (0.1, 0.2, 0.4),
         (0.0,),
     ),
 )
@@ -127,54 +102,24 @@ def precision(lists: dict[str, list[str]], together: Pairs) -> float:
     )
 
 
-def shared_tags(library: Library) -> dict[tuple[str, str], float]:
-    """(a, b) -> the sum over the tags both carry of idf / log N (a rare tag near 1,
-    one every postmortem carries 0)."""
-    tags: dict[str, set[str]] = {}
-    with store.session(library.engine) as db:
-        query = select(PostmortemLink.postmortem_id, PostmortemLink.value).where(
-            col(PostmortemLink.kind) == "tag"
-        )
-        for identifier, value in db.exec(query):
-            tags.setdefault(identifier, set()).add(value)
-    total = max(len(library.semantic.vectors.ids) if library.semantic.vectors else 0, 2)
-    df: dict[str, int] = {}
-    for values in tags.values():
-        for tag in values:
-            df[tag] = df.get(tag, 0) + 1
-    rarity = {tag: math.log(total / n) / math.log(total) for tag, n in df.items()}
-    return {
-        (a, b): sum(rarity[t] for t in tags[a] & tags[b])
-        for a in tags
-        for b in tags
-        if a != b and tags[a] & tags[b]
-    }
-
-
 def grid_lists(library: Library, asked: list[str]) -> dict[str, dict[str, dict[str, list[str]]]]:
     """For every config of GRID: scope -> postmortem -> its top-K related ids."""
     found: dict[str, dict[str, dict[str, list[str]]]] = {}
-    tagged = shared_tags(library)
-    passes = ("vector", "lexical_text", "candidates")
-    for values in itertools.product(*(GRID[k] for k in passes)):
-        base = dict(zip(passes, values, strict=True))
-        # One ranking pass; fusion and weight only re-weigh its parts (as `_related.fuse`).
+    for candidates in GRID["candidates"]:
+        base = {"candidates": candidates}
+        # One ranking pass; the weight only re-weighs its parts (as `_related.fuse`).
         parts = _parts(library, asked, _related.Tuning(**base))
         print(f"  scored {base}", file=sys.stderr, flush=True)
-        reweighed = ("fusion", "lexical_weight", "tag_weight")
-        for fusion, weight, tag_weight in itertools.product(*(GRID[k] for k in reweighed)):
-            config = {**base, "fusion": fusion, "lexical_weight": weight, "tag_weight": tag_weight}
-            tuning = _related.Tuning(**{k: v for k, v in config.items() if k != "tag_weight"})
+        for weight in GRID["lexical_weight"]:
+            config = {**base, "lexical_weight": weight}
+            tuning = _related.Tuning(**config)
             found[_key(config)] = {scope: {} for scope in SCOPES}
             for identifier in asked:
                 target_date, others = parts[identifier]
                 meaning = {o: p[0] for o, p in others.items()}
                 words = {o: p[1] for o, p in others.items()}
                 fused = _related.fuse(meaning, words, tuning)
-                score = {
-                    o: fused.get(o, 0.0) + p[2] + tag_weight * tagged.get((identifier, o), 0.0)
-                    for o, p in others.items()
-                }
+                score = {o: fused.get(o, 0.0) + p[2] for o, p in others.items()}
                 order = sorted(score, key=lambda o: (-score[o], others[o][3], o))
                 found[_key(config)]["all"][identifier] = order[:K]
                 earlier = [o for o in order if others[o][3] <= target_date]
@@ -202,7 +147,7 @@ def _parts(
 
 
 def _key(config: Config) -> str:
-    return ", ".join(f"{k}={config.get(k, 0.0)}" for k in GRID)
+    return ", ".join(f"{k}={config[k]}" for k in GRID)
 
 
 def held_out_items(

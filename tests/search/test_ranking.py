@@ -192,7 +192,7 @@ def test_the_plain_references_rank_by_bm25_and_fuse_by_equal_reciprocal_ranks() 
 
 def test_a_related_ablation_pairs_each_held_out_postmortem_under_both_arms() -> None:
     # Two settings, one with words and one without; fold n's pairs ask about "a{n}".
-    configs = ["vector=document, lexical_weight=1.5", "vector=document, lexical_weight=0.0"]
+    configs = ["candidates=50, lexical_weight=1.5", "candidates=50, lexical_weight=0.0"]
     fold_pairs = [{(f"a{n}", f"b{n}")} for n in range(eval_related.FOLDS)]
     right = {f"a{n}": [f"b{n}"] for n in range(eval_related.FOLDS)}
     wrong = {f"a{n}": ["x"] for n in range(eval_related.FOLDS)}
