@@ -21,7 +21,10 @@ Prints:
    only postmortems those queries hold are asked. Held-out precisions are
    averaged over the five folds;
 3. ablations under the same cross-validation (each knob fixed, the others
-   chosen per fold), the settings each fold chose, and the best on all-dev;
+   chosen per fold); each component's gain (`COMPONENTS`: with it vs without,
+   the other knobs chosen per fold) with a paired bootstrap 90% interval over
+   the held-out postmortems, which must lie above zero for the component to
+   stay (docs/search.md); the settings each fold chose, and the best on all-dev;
 4. how often each strength label and score band is right (scope=all).
 
 The judged queries are a black box: this prints aggregates only, never a
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import random
 import statistics
 import sys
 import time
@@ -43,6 +47,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 
 from benchmarks.corpus import write_library
 from benchmarks.eval_search import FOLDS, folds_of
@@ -55,15 +60,25 @@ K = 5
 SCOPES = ("all", "past")
 
 # Each knob is general (docs/search.md says what it does); none names a query.
-# Fusion and the lexical weight are applied in the harness to the parts of
-# one ranking pass (`Scored.parts`), so only the other knobs cost a pass.
+# The lexical weight is applied in the harness to the parts of one ranking
+# pass (`Scored.parts`), so only the candidates cost a pass. Removed in issue
+# 26 for not earning their place (docs/search.md has the table): passage-level
+# vectors, reciprocal-rank fusion, other words, a shared-tag bonus.
 GRID: dict[str, tuple[Any, ...]] = {
-    "vector": ("document", "passage_max", "passage_mean"),
-    "lexical_text": ("passages", "bigrams", "head"),
-    "fusion": ("sum", "rrf"),
     "candidates": (50, 30, 100),
     "lexical_weight": (1.5, 0.0, 0.5, 1.0, 2.0, 3.0),
 }
+# Components under the interval rule: (name, knob, values with it, values without it).
+COMPONENTS = (
+    (
+        "words (tf-idf cosine, weight chosen per fold) vs meaning alone",
+        "lexical_weight",
+        (0.5, 1.0, 1.5, 2.0, 3.0),
+        (0.0,),
+    ),
+)
+RESAMPLES = 2000
+LEVEL = 0.90
 Config = dict[str, Any]
 Pairs = set[tuple[str, str]]
 
@@ -90,14 +105,13 @@ def precision(lists: dict[str, list[str]], together: Pairs) -> float:
 def grid_lists(library: Library, asked: list[str]) -> dict[str, dict[str, dict[str, list[str]]]]:
     """For every config of GRID: scope -> postmortem -> its top-K related ids."""
     found: dict[str, dict[str, dict[str, list[str]]]] = {}
-    passes = ("vector", "lexical_text", "candidates")
-    for values in itertools.product(*(GRID[k] for k in passes)):
-        base = dict(zip(passes, values, strict=True))
-        # One ranking pass; fusion and weight only re-weigh its parts (as `_related.fuse`).
+    for candidates in GRID["candidates"]:
+        base = {"candidates": candidates}
+        # One ranking pass; the weight only re-weighs its parts (as `_related.fuse`).
         parts = _parts(library, asked, _related.Tuning(**base))
         print(f"  scored {base}", file=sys.stderr, flush=True)
-        for fusion, weight in itertools.product(GRID["fusion"], GRID["lexical_weight"]):
-            config = {**base, "fusion": fusion, "lexical_weight": weight}
+        for weight in GRID["lexical_weight"]:
+            config = {**base, "lexical_weight": weight}
             tuning = _related.Tuning(**config)
             found[_key(config)] = {scope: {} for scope in SCOPES}
             for identifier in asked:
@@ -134,6 +148,60 @@ def _parts(
 
 def _key(config: Config) -> str:
     return ", ".join(f"{k}={config[k]}" for k in GRID)
+
+
+def held_out_items(
+    configs: list[str],
+    lists: dict[str, dict[str, dict[str, list[str]]]],
+    fold_pairs: list[Pairs],
+) -> list[float]:
+    """Held-out precision@5 (scope=all) of every asked postmortem of every fold, in one
+    order for every subset of configs (fold, then id): what the interval pairs."""
+    scores = []
+    for fold in range(FOLDS):
+        train = set().union(*(p for f, p in enumerate(fold_pairs) if f != fold))
+        best = max(configs, key=lambda c: (precision(lists[c]["all"], train), -configs.index(c)))
+        together = fold_pairs[fold]
+        for a in sorted({a for a, _ in together}):
+            right = sum((a, b) in together for b in lists[best]["all"].get(a, [])[:K])
+            scores.append(right / K)
+    return scores
+
+
+def interval(gains: list[float], level: float = LEVEL) -> tuple[float, float]:
+    """Paired bootstrap interval of the mean gain, postmortems resampled."""
+    rng = random.Random(26)
+    means = sorted(statistics.fmean(rng.choice(gains) for _ in gains) for _ in range(RESAMPLES))
+    tail = (1 - level) / 2
+    return means[int(tail * RESAMPLES)], means[int((1 - tail) * RESAMPLES) - 1]
+
+
+def _having(configs: list[str], knob: str, values: tuple[Any, ...]) -> list[str]:
+    """The configs whose `knob` is one of `values`."""
+    wanted = {f"{knob}={value}" for value in values}
+    return [c for c in configs if wanted & set(c.split(", "))]
+
+
+def print_ablations(
+    lists: dict[str, dict[str, dict[str, list[str]]]], fold_pairs: list[Pairs]
+) -> None:
+    """Each component's cross-validated precision@5 with and without it (the other
+    knobs chosen per fold), with a paired bootstrap 90% interval of the gain."""
+    configs = list(lists)
+    print(
+        f"\n| component (scope=all, held-out) | with | without | gain | {LEVEL:.0%} interval |"
+        "\n| --- | --- | --- | --- | --- |"
+    )
+    for name, knob, on, off in COMPONENTS:
+        with_it = held_out_items(_having(configs, knob, on), lists, fold_pairs)
+        without = held_out_items(_having(configs, knob, off), lists, fold_pairs)
+        gains = [a - b for a, b in zip(with_it, without, strict=True)]
+        low, high = interval(gains)
+        verdict = "earns its place" if low > 0 else "not shown"
+        print(
+            f"| {name} | {statistics.fmean(with_it):.3f} | {statistics.fmean(without):.3f} "
+            f"| {statistics.fmean(gains):+.3f} | [{low:+.3f}, {high:+.3f}] {verdict} |"
+        )
 
 
 def cross_validate(
@@ -279,6 +347,7 @@ def print_grid(
             subset = [c for c in configs if f"{knob}={value}" in c.split(", ")]
             fixed, _ = cross_validate(subset, lists, fold_pairs)
             print(f"| {knob} {value} | {fixed['all']:.3f} | {fixed['past']:.3f} |")
+    print_ablations(lists, fold_pairs)
     print("\nchosen per fold:")
     for fold, config in enumerate(chosen):
         print(f"  fold {fold}: {config}")

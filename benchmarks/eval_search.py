@@ -69,7 +69,6 @@ from indexer.search._vectors import Match
 MODES = ("fulltext", "semantic", "hybrid")
 KINDS = ("overall", "keyword", "paraphrase", "question")
 FOLDS = 5
-GRANULARITIES = ("sections", "paragraphs")  # the shipped one first
 REFERENCE = "plain"  # the issue's plain passage cut, indexed for the reference rows
 DEPTH = 10
 CANDIDATES = 100
@@ -83,19 +82,16 @@ FULLTEXT_GRID: dict[str, tuple[Any, ...]] = {
     "framing": (True, False),
     "feedback_terms": (10, 0),
     "proximity": (True, False),
-    "title_boost": (0.25, 0.0, 0.5),
+    "vocab_boost": (2.0, 1.0),
 }
 GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     "fulltext": FULLTEXT_GRID,
     "semantic": {
         "framing": (True, False),
-        "granularity": GRANULARITIES,
     },
     "hybrid": {
         **FULLTEXT_GRID,
-        "granularity": GRANULARITIES,
-        "rrf_k": (10, 60),
-        "semantic_vote": (0.8, 1.0),
+        "vote": ("agreement", "equal"),
     },
 }
 # Each component: (name, mode, knob, with it, without it).
@@ -107,16 +103,14 @@ COMPONENTS = (
     ("feedback", "hybrid", "feedback_terms", 10, 0),
     ("word-pair proximity", "fulltext", "proximity", True, False),
     ("word-pair proximity", "hybrid", "proximity", True, False),
-    ("title weight 0.25 (vs none)", "fulltext", "title_boost", 0.25, 0.0),
-    ("title weight 0.25 (vs none)", "hybrid", "title_boost", 0.25, 0.0),
-    ("passages per section (vs paragraph)", "semantic", "granularity", "sections", "paragraphs"),
-    ("passages per section (vs paragraph)", "hybrid", "granularity", "sections", "paragraphs"),
-    ("fusion constant rrf_k 10 (vs 60)", "hybrid", "rrf_k", 10, 60),
-    ("semantic vote 0.8 (vs 1.0)", "hybrid", "semantic_vote", 0.8, 1.0),
+    ("taxonomy and tag words weighed 2 (vs 1)", "fulltext", "vocab_boost", 2.0, 1.0),
+    ("taxonomy and tag words weighed 2 (vs 1)", "hybrid", "vocab_boost", 2.0, 1.0),
+    ("semantic vote by agreement (vs equal votes)", "hybrid", "vote", "agreement", "equal"),
 )
-# Not `Tuning` fields: how the corpus is cut, and the full-text title field's
-# boost (_schema.FIELD_BOOSTS; the body repeats the title).
-SEARCHER_KNOBS = ("granularity", "title_boost")
+# Not `Tuning` fields: which library (the shipped passage cut or the reference
+# one), the full-text `vocab` field's boost (_schema.FIELD_BOOSTS: the
+# taxonomy's words and the tags) and how the fusion weighs the semantic vote.
+SEARCHER_KNOBS = ("granularity", "vocab_boost", "vote")
 SHIPPED_BOOSTS = dict(_schema.FIELD_BOOSTS)
 
 Query = dict[str, Any]
@@ -152,11 +146,11 @@ class Rankers:
 
     @cache  # noqa: B019 - one Rankers per run
     def lexical(
-        self, text: str, terms: int, proximity: bool, title: float
+        self, text: str, terms: int, proximity: bool, vocab: float
     ) -> list[tuple[str, float]]:
         config = {"feedback_terms": terms, "proximity": proximity}
         searcher = self.searcher(config)
-        self.boost_title(title)
+        self.boost_vocab(vocab)
         return searcher.index.rank(
             _query.parse(text),
             Filters(),
@@ -167,9 +161,9 @@ class Rankers:
             proximity=proximity,
         )
 
-    def boost_title(self, title: float) -> None:
-        """Full-text queries parsed from now on boost the title field by `title`."""
-        boosts = {**SHIPPED_BOOSTS, "title": title}
+    def boost_vocab(self, vocab: float) -> None:
+        """Full-text queries parsed from now on boost the vocab field by `vocab`."""
+        boosts = {**SHIPPED_BOOSTS, "vocab": vocab}
         if boosts != _schema.FIELD_BOOSTS:
             _schema.FIELD_BOOSTS = boosts
             for library in self.libraries.values():
@@ -194,13 +188,13 @@ class Rankers:
         memoised full-text ranking and semantic matches (the same steps, done once)."""
         settings = dict(config)
         searcher = self.searcher(settings)
-        tuning = searcher.tuning
         parsed = _query.parse(text)
         if mode == "hybrid":
             granularity = settings.get("granularity", _passages.GRANULARITY)
             lexical = self.lexical(text, *lexical_knobs(settings))
             found = self.matches(text, granularity)
-            fused = _hybrid.fuse(lexical, found, searcher.fusion, tuning)
+            vote = None if settings.get("vote", "agreement") == "agreement" else 1.0
+            fused = _hybrid.fuse(lexical, found, searcher.fusion, vote=vote)
             fused = _hybrid.matched(fused, lexical, found)
             return [i for i, _ in fused[:DEPTH]]
         expand = searcher.expansion(text)
@@ -213,7 +207,7 @@ def lexical_knobs(config: Config) -> tuple[int, bool, float]:
     return (
         config.get("feedback_terms", shipped.feedback_terms),
         config.get("proximity", shipped.proximity),
-        config.get("title_boost", SHIPPED_BOOSTS["title"]),
+        config.get("vocab_boost", SHIPPED_BOOSTS["vocab"]),
     )
 
 
@@ -342,7 +336,7 @@ def open_libraries(corpus: Path, cache_dir: Path, model: str | None) -> dict[str
     write_library(corpus, folder)
     libraries = {}
     shipped = _passages.GRANULARITY
-    for granularity in (*GRANULARITIES, REFERENCE):
+    for granularity in (shipped, REFERENCE):
         _passages.GRANULARITY = granularity  # cut the passages this way while indexing
         overrides = {"embedding_model": model} if model else {}
         settings = Settings(library=folder, data_dir=cache_dir / f"data-{granularity}", **overrides)
@@ -484,7 +478,7 @@ def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
         print(f"\n{mode}: {len(candidates)} settings tried")
         for fold, c in enumerate(chosen):
             print(f"  fold {fold + 1} chose: {describe(candidates[c])}")
-    rankers.boost_title(SHIPPED_BOOSTS["title"])
+    rankers.boost_vocab(SHIPPED_BOOSTS["vocab"])
     print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", rows)
     print(
         f"\nAblations: cross-validated with the component and without it (the other knobs "
@@ -516,11 +510,11 @@ def model_table(args: argparse.Namespace, queries: list[Query]) -> None:
         rankers = Rankers({_passages.GRANULARITY: library})
         semantic = statistics.fmean(served(library, queries, "semantic"))
         hybrid = statistics.fmean(served(library, queries, "hybrid"))
-        candidates = [c for c in configs("hybrid") if c["granularity"] == _passages.GRANULARITY]
+        candidates = configs("hybrid")
         table, _ = cross_validated(
             per_query(rankers, queries, "hybrid", candidates), queries, folds
         )
-        rankers.boost_title(SHIPPED_BOOSTS["title"])
+        rankers.boost_vocab(SHIPPED_BOOSTS["vocab"])
         embedder = library.semantic.embedder
         assert embedder is not None
         if not sample:

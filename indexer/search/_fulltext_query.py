@@ -133,9 +133,9 @@ class QueryBuilder:
         queries, where phrase queries read the positions of its words in
         every postmortem holding them all (at 10,000 synthetic postmortems,
         the slowest 1% of searches went from ~12 to ~5 ms to rank). The
-        title and the taxonomy's words (`vocab`) are short, so there it stays
-        a phrase. As with proximity, stop words are gone on both sides:
-        "fail over" is fail_over in "we had to fail over the primary".
+        taxonomy's words (`vocab`) are short, so there it stays a phrase.
+        As with proximity, stop words are gone on both sides: "fail over"
+        is fail_over in "we had to fail over the primary".
         """
         clauses = []
         for name in names:

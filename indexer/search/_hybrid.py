@@ -33,6 +33,12 @@ from indexer.search._vectors import Match
 
 FUSIONS = ("rrf", "weighted")
 CANDIDATES = 100
+# Reciprocal rank fusion: each ranking gives 1 / (RRF_K + rank), the standard
+# constant (k=10 scored the same under cross-validation, issue 26, docs/search.md).
+RRF_K = 60
+# The semantic ranking's vote is its agreement with full-text's over this many
+# top candidates (a page; `agreement`).
+AGREEMENT_DEPTH = 10
 SEMANTIC_WEIGHT = 0.6  # the weighted fusion's share for semantic scores
 
 
@@ -43,15 +49,11 @@ class Tuning:
     none depends on a particular query, only on features any query has.
     """
 
-    # Reciprocal rank fusion: score = sum of vote / (rrf_k + rank).
-    rrf_k: int = 10
-    # The semantic ranking's vote relative to full-text's.
-    semantic_vote: float = 0.8
     # Search for what a question is about, without its framing ("incidents
     # where ...", "what went wrong when ..."): _query.topic.
     framing: bool = True
     # Adjacent query words that stand together in the text score more
-    # (SearchIndex._together: the indexed word pairs).
+    # (_fulltext_query.QueryBuilder.together: the indexed word pairs).
     proximity: bool = True
     # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
     # the top hits agree on reorder the query's matches, the strongest at this
@@ -267,13 +269,12 @@ class Searcher:
             return [(m.postmortem_id, round(m.score, 4)) for m in matches], matches
         # The query's embedding (traced torch) and the vector product run beside
         # full-text ranking: all of them release the interpreter lock.
-        tuning = self.tuning
         pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
         lexical = self._lexical(parsed, filters, groups, k, expand)
         if while_waiting is not None and not pending.done():
             while_waiting(lexical)
         _, matches = pending.result()
-        return matched(fuse(lexical, matches, self.fusion, tuning), lexical, matches), matches
+        return matched(fuse(lexical, matches, self.fusion), lexical, matches), matches
 
     def _embedded_matches(
         self, text: str, filters: Filters, groups: frozenset[str], k: int
@@ -307,18 +308,27 @@ def fuse(
     lexical: Sequence[tuple[str, float]],
     semantic: Sequence[Match],
     fusion: str = "rrf",
-    tuning: Tuning = DEFAULT_TUNING,
+    k: int = RRF_K,
+    vote: float | None = None,
 ) -> list[tuple[str, float]]:
-    """Combine a full-text and a semantic ranking into one, best first."""
+    """Combine a full-text and a semantic ranking into one, best first.
+
+    RRF: each ranking gives 1 / (`k` + rank); the semantic ranking's share is
+    weighed by `vote`, by default its `agreement` with full-text's (a fixed
+    vote is what benchmarks/eval_search.py compares it with). Postmortems with
+    the same score keep the semantic ranking's order.
+    """
     scores: dict[str, float] = {}
+    meaning: dict[str, float] = {}
     if fusion == "rrf":
-        k = tuning.rrf_k
-        vote = tuning.semantic_vote
+        weight = agreement(lexical, semantic) if vote is None else vote
         for rank, (identifier, _) in enumerate(lexical):
-            scores[identifier] = scores.get(identifier, 0.0) + 1.0 / (k + rank + 1)
+            scores[identifier] = 1.0 / (k + rank + 1)
         for rank, match in enumerate(semantic):
-            share = vote / (k + rank + 1)
-            scores[match.postmortem_id] = scores.get(match.postmortem_id, 0.0) + share
+            meaning[match.postmortem_id] = 1.0 / (k + rank + 1)
+            scores[match.postmortem_id] = (
+                scores.get(match.postmortem_id, 0.0) + weight * meaning[match.postmortem_id]
+            )
     else:
         floor = MATCH_SIMILARITY
         top = lexical[0][1] if lexical else 1.0
@@ -329,8 +339,30 @@ def fuse(
             scores[match.postmortem_id] = (
                 scores.get(match.postmortem_id, 0.0) + SEMANTIC_WEIGHT * similarity
             )
-    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    ordered = sorted(
+        scores.items(), key=lambda item: (-item[1], -meaning.get(item[0], 0.0), item[0])
+    )
     return [(identifier, round(score, 6)) for identifier, score in ordered]
+
+
+def agreement(
+    lexical: Sequence[tuple[str, float]], semantic: Sequence[Match], depth: int = AGREEMENT_DEPTH
+) -> float:
+    """How far the semantic ranking agrees with full-text's: the share of its top
+    `depth` that full-text's top `depth` holds too (of the shorter list's
+    length). 1 when either ranking is empty: nothing to disagree with.
+
+    Where meaning and words find different postmortems, the semantic ranking
+    has usually drifted to the register of incident writing (the query's
+    subject is in its words); where they agree, it knows what the query is
+    about and its other candidates are worth a vote.
+    """
+    words = {identifier for identifier, _ in lexical[:depth]}
+    meaning = [match.postmortem_id for match in semantic[:depth]]
+    shorter = min(len(words), len(meaning))
+    if not shorter:
+        return 1.0
+    return len(words.intersection(meaning)) / shorter
 
 
 def matched(

@@ -6,13 +6,11 @@ Short sections are merged into the next one and long ones are cut into
 overlapping windows, because the embedding model reads at most 256 word
 pieces and a passage that is mostly padding or truncated embeds poorly.
 
-GRANULARITY "paragraphs" cuts one passage per paragraph instead (the
-author's blank lines; a paragraph under PARAGRAPH_MIN_WORDS joins the next).
-It is not the default: under cross-validation on ../shared/eval it beat
-sections in semantic mode (+0.015 nDCG@10) and lost to them in hybrid mode
-(-0.031), and hybrid is the default (docs/search.md);
-benchmarks/eval_search.py keeps measuring both. "plain" is the issue's
-reference cut, for the harness only: "Title. paragraph" for every paragraph.
+A cut of one passage per paragraph scored the same as sections under
+cross-validation (issue 26, docs/search.md) and embedded as many word pieces,
+so it was removed: the section cut stays, and a library is not re-embedded.
+GRANULARITY "plain" is the issue's reference cut, for benchmarks/eval_search.py
+only: "Title. paragraph" for every paragraph.
 
 The timeline and the action items are not embedded: they are lists of
 timestamps and tasks whose meaning the other sections state in prose, and
@@ -30,9 +28,8 @@ from indexer.format import markdown
 from indexer.format.postmortem import Postmortem
 
 # Bump when what `chunk` returns changes: every postmortem is then cut again.
-VERSION = 2  # sections; benchmarks/eval_search.py indexes paragraphs apart
+VERSION = 2  # sections; benchmarks/eval_search.py indexes its reference cut apart
 GRANULARITY = "sections"
-PARAGRAPH_MIN_WORDS = 10
 MIN_WORDS = 40
 MAX_WORDS = 160
 OVERLAP_WORDS = 30
@@ -91,32 +88,6 @@ def _blocks(text: str) -> list[list[str]]:
     return [block.split() for block in re.split(r"\n\s*\n", text) if block.split()]
 
 
-def _paragraphs(postmortem: Postmortem) -> list[tuple[str, list[str]]]:
-    """(heading, words) per paragraph; a paragraph too short to stand alone (a
-    lone line like "All times UTC.") joins the next one of its section."""
-    lead = " ".join(p for p in (postmortem.impact_summary, postmortem.trigger) if p)
-    sections = [("Summary", [lead.split()])] if lead else []
-    sections += [
-        (s.heading, _blocks(s.text))
-        for s in markdown.sections(postmortem.body, paragraphs=True)
-        if s.heading.strip().lower() not in NOT_EMBEDDED
-    ]
-    result: list[tuple[str, list[str]]] = []
-    for heading, blocks in sections:
-        words: list[str] = []
-        for block in blocks:
-            words += block
-            if len(words) >= PARAGRAPH_MIN_WORDS:
-                result.append((heading, words))
-                words = []
-        if words:  # a short ending joins the paragraph before it, if there is one
-            if result and result[-1][0] == heading:
-                result[-1] = (heading, result[-1][1] + words)
-            else:
-                result.append((heading, words))
-    return result
-
-
 def _plain(postmortem: Postmortem) -> list[Chunk]:
     """The issue's reference cut: "Title. paragraph" for every paragraph of the body
     as written, nothing merged, skipped or windowed (benchmarks/eval_search.py)."""
@@ -132,8 +103,7 @@ def chunk(postmortem: Postmortem) -> list[Chunk]:
     if GRANULARITY == "plain":
         return _plain(postmortem) or [Chunk(0, "", postmortem.title)]
     result: list[Chunk] = []
-    parts = _paragraphs(postmortem) if GRANULARITY == "paragraphs" else _sections(postmortem)
-    for heading, words in parts:
+    for heading, words in _sections(postmortem):
         for window in _windows(words):
             prefix = f"{postmortem.title}. {heading}." if heading else f"{postmortem.title}."
             result.append(Chunk(len(result), heading, f"{prefix} {' '.join(window)}"))

@@ -22,7 +22,6 @@ threshold was chosen by measuring the similarity of known-distinct pairs
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import Counter
 from collections.abc import Collection
@@ -52,11 +51,10 @@ LINK_BONUS = 0.10
 # cross-validation the words are the one knob that earns its place.
 LEXICAL_WEIGHT = 1.5
 CANDIDATES = 50
-RRF_K = 10
 SHARED_CLASS_CANDIDATES = 300
 # Analysed words per (postmortem, content hash): a changed postmortem gets a new key.
 WORD_CACHE = 20_000
-_WORDS: dict[tuple[str, str, str], Terms] = {}
+_WORDS: dict[tuple[str, str], Terms] = {}
 _TERM_IDS: dict[str, int] = {}  # every analysed word seen, numbered (a vocabulary)
 _TERM_LOCK = threading.Lock()  # two requests must never give two words one number
 # Score at which a relation is strong / partial (below: weak). Calibrated with
@@ -126,17 +124,17 @@ def _summaries(
 @dataclass(frozen=True)
 class Tuning:
     """How relatedness is scored; the shipped values were chosen by 5-fold
-    cross-validation in benchmarks/eval_related.py (docs/search.md)."""
+    cross-validation in benchmarks/eval_related.py (docs/search.md).
 
-    # "document": cosine of mean vectors; "passage_max": the best pair of passages;
-    # "passage_mean": each of the target's passages' best match, averaged.
-    vector: str = "document"
+    Meaning is the cosine of the two postmortems' document vectors. Tried under
+    the same cross-validation and removed in issue 26, because their gain's 90%
+    interval included zero: the best pair of passages or each passage's best
+    match averaged instead of document vectors, reciprocal ranks instead of
+    the weighted sum, adjacent word pairs or only the title, impact summary
+    and trigger as the words, and a bonus for shared tags.
+    """
+
     lexical_weight: float = LEXICAL_WEIGHT
-    # "passages": the embedded passages' words; "bigrams": the same and pairs of
-    # adjacent words; "head": title, impact summary, trigger.
-    lexical_text: str = "passages"
-    # "sum": vector + weight x lexical; "rrf": reciprocal ranks (k=RRF_K), lexical vote = weight.
-    fusion: str = "sum"
     candidates: int = CANDIDATES
 
 
@@ -182,9 +180,8 @@ def ranked(
     others.pop(target.id, None)
     versions = {i: o.content_hash for i, o in others.items()}
     versions[target.id] = target.content_hash
-    words = _word_similarities(engine, target.id, versions, tuning.lexical_text)
-    similarity = {i: float(scores[position[i]]) for i in others if i in position}
-    meaning = _meaning(semantic, target.id, list(others), similarity, tuning.vector)
+    words = _word_similarities(engine, target.id, versions)
+    meaning = {i: float(scores[position[i]]) for i in others if i in position}
     fused = fuse(meaning, words, tuning)
     scored = []
     for other in others.values():
@@ -230,42 +227,12 @@ def compute(
 
 
 def fuse(meaning: dict[str, float], words: dict[str, float], tuning: Tuning) -> dict[str, float]:
-    """Meaning and words in one score per postmortem, as `tuning.fusion` says."""
-    if tuning.fusion == "rrf":
-        meaning, words = _reciprocal_ranks(meaning), _reciprocal_ranks(words)
+    """Meaning and words in one score per postmortem: meaning + weight x words."""
     return {
         identifier: meaning.get(identifier, 0.0)
         + tuning.lexical_weight * words.get(identifier, 0.0)
         for identifier in meaning.keys() | words.keys()
     }
-
-
-def _reciprocal_ranks(scores: dict[str, float]) -> dict[str, float]:
-    """Scores replaced by RRF_K / (RRF_K + rank) (1 for the first; no score, no vote)."""
-    order = sorted((i for i, s in scores.items() if s > 0), key=lambda i: -scores[i])
-    return {identifier: RRF_K / (RRF_K + rank) for rank, identifier in enumerate(order)}
-
-
-def _meaning(
-    semantic: SemanticIndex,
-    postmortem_id: str,
-    others: list[str],
-    similarity: dict[str, float],
-    method: str,
-) -> dict[str, float]:
-    """How close in meaning each other postmortem is: by document or passage vectors."""
-    vectors = semantic.vectors
-    if method == "document" or vectors is None:
-        return similarity
-    _, mine = vectors.vectors_of(postmortem_id)
-    found = {}
-    for other in others:
-        _, theirs = vectors.vectors_of(other)
-        if len(mine) and len(theirs):
-            grid = mine @ theirs.T
-            best = grid.max(axis=1)
-            found[other] = float(best.max() if method == "passage_max" else best.mean())
-    return found
 
 
 def strength(score: float) -> str:
@@ -296,44 +263,32 @@ def _terms(words: list[str]) -> Terms:
     return Terms(np.asarray(ids, np.int64), np.asarray(list(counted.values()), np.float64))
 
 
-def _word_counts(engine: Engine, versions: dict[str, str], text: str) -> dict[str, Terms]:
-    """The analysed words of each postmortem (id -> content hash given), cached.
-
-    `text` is "passages" (what is embedded), "bigrams" (the same, and pairs of
-    adjacent words) or "head" (title, impact summary, trigger).
-    """
-    counts = {i: _WORDS[(text, i, v)] for i, v in versions.items() if (text, i, v) in _WORDS}
+def _word_counts(engine: Engine, versions: dict[str, str]) -> dict[str, Terms]:
+    """The analysed words of the embedded passages of each postmortem (id -> content
+    hash given), cached."""
+    counts = {i: _WORDS[(i, v)] for i, v in versions.items() if (i, v) in _WORDS}
     missing = sorted(set(versions) - set(counts))
     if missing:
         texts: dict[str, list[str]] = {}
-        query: Any = select(ChunkRow.postmortem_id, ChunkRow.text).where(
+        query = select(ChunkRow.postmortem_id, ChunkRow.text).where(
             col(ChunkRow.postmortem_id).in_(missing)
         )
-        if text == "head":
-            query = select(
-                PostmortemRow.id,
-                PostmortemRow.title,
-                PostmortemRow.impact_summary,
-                PostmortemRow.trigger,
-            ).where(col(PostmortemRow.id).in_(missing))
         with store.session(engine) as db:
-            for identifier, *parts in db.exec(query):
-                texts.setdefault(identifier, []).extend(p for p in parts if p)
+            for identifier, text in db.exec(query):
+                texts.setdefault(identifier, []).append(text)
         for identifier, parts in texts.items():
             words = analyze(" ".join(parts))
-            if text == "bigrams":  # adjacent words as terms too ("connection pool")
-                words = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
-            counts[identifier] = _WORDS[(text, identifier, versions[identifier])] = _terms(words)
+            counts[identifier] = _WORDS[(identifier, versions[identifier])] = _terms(words)
         while len(_WORDS) > WORD_CACHE:
             _WORDS.pop(next(iter(_WORDS)), None)
     return counts
 
 
 def _word_similarities(
-    engine: Engine, postmortem_id: str, versions: dict[str, str], text: str = "passages"
+    engine: Engine, postmortem_id: str, versions: dict[str, str]
 ) -> dict[str, float]:
     """Cosine of tf-idf vectors of the postmortems' words, idf taken among these postmortems."""
-    counts = _word_counts(engine, versions, text)
+    counts = _word_counts(engine, versions)
     if postmortem_id not in counts:
         return {}
     ids = [postmortem_id] + [i for i in versions if i != postmortem_id and i in counts]

@@ -21,12 +21,12 @@ FACETS = filters.NAMES
 COUNTED_FACETS = filters.COUNTED
 # Raw keyword fields that only filter.
 KEYWORDS = ("visibility", "audience")
-TEXT_FIELDS = ("title", "body", "vocab")
-# The title is also the first line of the body, so its words already count
-# there; the title field adds a bonus on top. Measured on ../shared/eval: a
-# large title boost over-rewards short titles that merely share a word; 0.25
-# was chosen by every fold, in full-text and hybrid mode (docs/search.md).
-FIELD_BOOSTS = {"title": 0.25, "vocab": 2.0, "body": 1.0}
+# The fields a query searches. The title is the first line of the body, so its
+# words count there; the `title` field is stored for display and not searched
+# (a title bonus on top scored the same as none under cross-validation,
+# issue 26, docs/search.md).
+TEXT_FIELDS = ("body", "vocab")
+FIELD_BOOSTS = {"vocab": 2.0, "body": 1.0}
 
 
 def analyzer() -> tantivy.TextAnalyzer:

@@ -65,6 +65,18 @@ def test_a_match_in_title_and_body_ranks_first() -> None:
     assert results.results[0].score > results.results[1].score > 0
 
 
+def test_a_word_in_the_title_counts_as_a_word_of_the_text_and_no_more() -> None:
+    # The title is the body's first line; a bonus on top of that over-rewarded
+    # short titles that merely share a word (docs/search.md, issue 26).
+    index = build(
+        postmortem("titled", title="Kafka consumers fell behind", summary="The group lagged."),
+        postmortem("told", title="Consumers fell behind", summary="The Kafka group lagged."),
+    )
+    scores = dict(index.rank("kafka", Filters(), frozenset(), 10))
+    assert set(scores) == {"titled", "told"}
+    assert scores["titled"] == pytest.approx(scores["told"])
+
+
 def test_an_excluded_word_excludes() -> None:
     index = build(
         postmortem("bouncer", summary="PgBouncer ran out of server connections."),

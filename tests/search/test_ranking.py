@@ -1,4 +1,4 @@
-"""Ranking settings: feedback, the eval harness."""
+"""Ranking settings: feedback, the eval harnesses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from benchmarks import eval_search
+from benchmarks import eval_related, eval_search
 from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.format.postmortem import parse
@@ -188,3 +188,21 @@ def test_the_plain_references_rank_by_bm25_and_fuse_by_equal_reciprocal_ranks() 
     assert plain.rank("connection pool")[:2] == ["pool", "disk"]
     assert plain.rank("the of") == []  # stop words only
     assert eval_search.naive_rrf(["a", "b"], ["b", "c"]) == ["b", "a", "c"]
+
+
+def test_a_related_ablation_pairs_each_held_out_postmortem_under_both_arms() -> None:
+    # Two settings, one with words and one without; fold n's pairs ask about "a{n}".
+    configs = ["candidates=50, lexical_weight=1.5", "candidates=50, lexical_weight=0.0"]
+    fold_pairs = [{(f"a{n}", f"b{n}")} for n in range(eval_related.FOLDS)]
+    right = {f"a{n}": [f"b{n}"] for n in range(eval_related.FOLDS)}
+    wrong = {f"a{n}": ["x"] for n in range(eval_related.FOLDS)}
+    lists = {configs[0]: {"all": right}, configs[1]: {"all": wrong}}
+    with_it = eval_related._having(configs, "lexical_weight", (0.5, 1.5))
+    without = eval_related._having(configs, "lexical_weight", (0.0,))
+    assert with_it == configs[:1] and without == configs[1:]
+    on = eval_related.held_out_items(with_it, lists, fold_pairs)
+    off = eval_related.held_out_items(without, lists, fold_pairs)
+    assert on == [1 / eval_related.K] * eval_related.FOLDS and off == [0.0] * eval_related.FOLDS
+    low, high = eval_related.interval([a - b for a, b in zip(on, off, strict=True)])
+    assert 0 < low <= high
+    assert eval_related.interval([0.2, -0.2] * 10)[0] < 0

@@ -25,7 +25,7 @@ from indexer.search._embeddings import (
     normalise,
     resolve_precision,
 )
-from indexer.search._hybrid import fuse
+from indexer.search._hybrid import RRF_K, agreement, fuse
 from indexer.search._vectors import ExactVectorIndex, Match
 from tests.conftest import postmortem_text, write
 
@@ -48,29 +48,6 @@ def test_passages_carry_title_and_heading_and_respect_the_size_limits() -> None:
     assert [p.ordinal for p in passages] == list(range(len(passages)))
     # Timestamps and task lists are left to full-text search.
     assert not [p for p in passages if "14:02" in p.text or "Alert on pool use" in p.text]
-
-
-def test_paragraph_passages_follow_the_authors_paragraphs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_passages, "GRANULARITY", "paragraphs")
-    body = (
-        "## Impact\nCheckout failed for many shoppers\nwhile the pool was exhausted.\n\n"
-        "All times UTC.\n\nRefunds were issued to everyone who was charged twice.\n\n"
-        "## Contributing factors\n" + LONG + "\n\n## Timeline\n- 14:02 pages fire\n"
-    )
-    passages = _passages.chunk(parse(postmortem_text(body=body), "x.md"))
-    texts = [p.text for p in passages]
-    assert texts[0] == (
-        "Orders API returned errors. Impact. Checkout failed for many shoppers while the pool"
-        " was exhausted."
-    )
-    # A paragraph too short to stand alone joins the next one of its section.
-    assert texts[1] == (
-        "Orders API returned errors. Impact. All times UTC. Refunds were issued to everyone"
-        " who was charged twice."
-    )
-    factors = [p for p in passages if p.heading == "Contributing factors"]
-    assert len(factors) == 3  # a long paragraph is still cut into windows
-    assert not [t for t in texts if "14:02" in t]
 
 
 def test_the_plain_reference_cut_embeds_every_paragraph_with_the_title(
@@ -98,6 +75,35 @@ def test_rrf_rewards_agreement_between_rankers() -> None:
     fused = [identifier for identifier, _ in fuse(lexical, semantic)]
     assert set(fused[:2]) == {"b", "c"}  # both rankers found them
     assert fused[2:] == ["a", "d"]
+
+
+def test_a_semantic_ranking_that_agrees_with_full_text_votes_as_much() -> None:
+    lexical = [("a", 9.0), ("b", 5.0)]
+    # Both rankings hold a and b: the semantic vote is whole, so the
+    # postmortem both put near the top wins, and their votes weigh the same.
+    fused = dict(fuse(lexical, [Match("b", 0.9, 0), Match("a", 0.8, 0)]))
+    assert agreement(lexical, [Match("b", 0.9, 0), Match("a", 0.8, 0)]) == 1.0
+    assert fused["a"] == pytest.approx(fused["b"])
+    assert fused["a"] == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + 2), abs=1e-6)
+
+
+def test_a_semantic_ranking_that_finds_other_postmortems_does_not_reorder_full_text() -> None:
+    lexical = [(f"w{n}", 10.0 - n) for n in range(10)]
+    semantic = [Match(f"m{n}", 0.5 - n / 100, 0) for n in range(10)]
+    assert agreement(lexical, semantic) == 0.0
+    fused = [identifier for identifier, _ in fuse(lexical, semantic)]
+    # Full-text's order first, then the semantic candidates in their own order.
+    assert fused == [f"w{n}" for n in range(10)] + [f"m{n}" for n in range(10)]
+
+
+def test_the_semantic_vote_grows_with_the_share_of_its_top_ten_full_text_also_found() -> None:
+    lexical = [(f"w{n}", 10.0 - n) for n in range(10)]
+    shared = [Match(f"w{9 - n}", 0.6, 0) for n in range(3)]
+    semantic = shared + [Match(f"m{n}", 0.5, 0) for n in range(7)]
+    assert agreement(lexical, semantic) == pytest.approx(0.3)
+    # When full-text finds nothing, there is nothing to disagree with: semantic's order.
+    assert agreement([], semantic) == 1.0
+    assert [i for i, _ in fuse([], semantic)] == [m.postmortem_id for m in semantic]
 
 
 def _library(folder: Path) -> None:
