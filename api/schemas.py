@@ -599,15 +599,46 @@ class ClassPack(Item):
     comparison: list[Recurrence]
 
 
+class SemanticStatus(Item):
+    """The semantic index's state (`disabled`, `loading`, `embedding`, `ready`, `error`) and
+    model; PML_ADMIN_GROUP also gets its counts (`postmortems`, `passages`) and server paths."""
+
+    model_config = _sometimes(
+        postmortems={"type": "integer", "title": "Postmortems"},
+        passages={"type": "integer", "title": "Passages"},
+    )
+
+    state: str
+    model: str | None
+    error: str | None
+
+
+class SyncStatus(Item):
+    """The followed git repository's sync (`state`: `ok`, `failing`, `not synced yet`); under
+    `pml serve` also whether one is `running` and how many ran since the start."""
+
+    model_config = _sometimes(
+        running={"type": "boolean", "title": "Running"},
+        syncs_since_start={"type": "integer", "title": "Syncs Since Start"},
+    )
+
+    state: str
+    branch: str
+    commit: str | None
+    last_success_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+
+
 class Readiness(Item):
     status: Literal["ready", "not ready"]
     database: bool
     fulltext: bool
     semantic: bool
-    semantic_status: Item
+    semantic_status: SemanticStatus
     postmortems: int | None = None
     indexed_at: str | None = None
-    sync: Item | None = None
+    sync: SyncStatus | None = None
 
 
 class RowMessage(BaseModel):
@@ -786,12 +817,24 @@ class OncallDeliveries(BaseModel):
     items: list[OncallDelivery]
 
 
+class SlackText(Item):
+    type: str
+    text: str
+
+
+class SlackBlock(Item):
+    """A Block Kit block; the slash command answers `section` blocks of `mrkdwn` text."""
+
+    type: str
+    text: SlackText
+
+
 class SlackAnswer(Item):
     """A slash command's answer as Slack Block Kit, seen only by whoever asked."""
 
     response_type: str
     text: str
-    blocks: list[Item]
+    blocks: list[SlackBlock]
 
 
 def json_or_markdown(model: type[BaseModel], what: str) -> dict[int | str, dict[str, object]]:

@@ -231,7 +231,7 @@ def test_packs_drill_downs_and_near_misses_answer_what_openapi_documents(
     assert undeclared(schemas.ErrorClassOverview.model_validate(error_class)) == []
 
 
-def test_duplicates_trends_targets_and_the_digest_answer_what_openapi_documents(
+def test_duplicates_trends_targets_digest_and_readiness_answer_what_openapi_documents(
     sample: TestClient,
 ) -> None:
     pairs = schemas.DuplicatePairs.model_validate(
@@ -264,6 +264,9 @@ def test_duplicates_trends_targets_and_the_digest_answer_what_openapi_documents(
     )
     assert digest.items and digest.items[0].this_week
     assert undeclared(digest) == []
+
+    ready = schemas.Readiness.model_validate(sample.get("/readyz").json())
+    assert ready.semantic_status.state == "ready" and undeclared(ready) == []
 
 
 def test_the_audit_log_and_unmapped_services_answer_what_openapi_documents(
