@@ -85,9 +85,25 @@ class RelatedResponse(BaseModel):
     items: list[RelatedPostmortem]
 
 
+class PostmortemRef(Item):
+    id: str
+    title: str
+    date: str
+
+
+class DuplicatePair(Item):
+    """Two postmortems that say nearly the same thing: the newer one, the older one it may
+    repeat, and `marked` when either already names the other in `duplicate_of`."""
+
+    similarity: float
+    postmortem: PostmortemRef
+    possible_duplicate_of: PostmortemRef
+    marked: bool
+
+
 class DuplicatePairs(BaseModel):
     threshold: Number
-    items: list[Item]
+    items: list[DuplicatePair]
 
 
 class IncidentHead(Item):
@@ -117,8 +133,17 @@ class IncidentPage(BaseModel):
     items: list[Incident]
 
 
+class UnmappedService(Item):
+    """A service name incidents carry that no taxonomy service claims, with the closest one."""
+
+    service: str
+    incidents: int
+    sources: list[str]
+    suggestion: str | None
+
+
 class UnmappedServices(BaseModel):
-    items: list[Item]
+    items: list[UnmappedService]
 
 
 class Problem(BaseModel):
@@ -158,20 +183,59 @@ class ServiceCounts(BaseModel):
     items: list[ServiceCount]
 
 
+def _seconds(metric: str, statistic: str) -> dict[str, object]:
+    return {
+        "anyOf": [{"type": "number"}, {"type": "null"}],
+        "title": f"{metric.capitalize()} Seconds {statistic.capitalize()}",
+    }
+
+
+class DurationPoint(Item):
+    """One period of a duration trend: incidents started, how many of them measured, and
+    the median, mean and p90 in seconds (null without a measure) under the metric's own
+    names (`mttr_seconds_median` ...; only the asked metric's three)."""
+
+    model_config = _sometimes(
+        **{
+            f"{metric}_seconds_{statistic}": _seconds(metric, statistic)
+            for metric in ("mttr", "mtta", "mttd")
+            for statistic in ("median", "mean", "p90")
+        }
+    )
+
+    period: str
+    incidents: int
+    measured: int
+
+
 class DurationTrend(Item):
     metric: Literal["mttr", "mtta", "mttd"]
     period: Literal["week", "month", "quarter"]
     as_of: str
-    series: list[Item]
+    series: list[DurationPoint]
     trend: str | None
     trend_change: Number | None
+
+
+class BudgetPeriod(Item):
+    period: str
+    minutes: Number
+    incidents_with_budget: int
+
+
+class BudgetRow(Item):
+    """A service's error-budget minutes over the periods asked for, and per period."""
+
+    service: str
+    minutes: Number
+    series: list[BudgetPeriod]
 
 
 class ErrorBudget(Item):
     period: Literal["week", "month", "quarter"]
     as_of: str
     periods: list[str]
-    items: list[Item]
+    items: list[BudgetRow]
 
 
 class Investment(Item):
@@ -185,10 +249,30 @@ class Investments(Item):
     items: list[Investment]
 
 
+class TargetQuarter(Item):
+    """A quarter of a target so far: its incidents, and whether it is over (`complete`)."""
+
+    quarter: str
+    incidents: int
+    complete: bool
+
+
 class ResilienceTarget(Item):
+    """A target from targets.yaml (incidents per quarter of an error class, a service or both)
+    with its quarters so far and its status."""
+
+    # In the order answers have always had: id, status and quarters first.
     id: str
-    status: str
-    quarters: list[Item]
+    status: Literal["met", "on_track", "at_risk", "missed", "did_not_move_the_metric"]
+    quarters: list[TargetQuarter]
+    error_class: str | None
+    service: str | None
+    baseline_per_quarter: Number
+    target_per_quarter: Number
+    start: str
+    deadline: str
+    owner: str | None
+    investment: str | None
 
 
 class Targets(Item):
@@ -382,11 +466,26 @@ class QuarterlyReview(Item):
     investments: Investments
 
 
+class DigestItem(Item):
+    """An anonymised postmortem summary; `this_week` is false for one from the 90 days before
+    that fills the digest up, `link` the postmortem's page."""
+
+    id: str
+    title: str
+    date: str
+    severity: str | None
+    summary: str
+    root_cause: str
+    what_changed: list[str]
+    link: str
+    this_week: bool
+
+
 class Digest(Item):
     week: str
     since: str
     until: str
-    items: list[Item]
+    items: list[DigestItem]
     markdown: str
     html: str
 
@@ -421,16 +520,22 @@ class NearMissLog(Item):
     groups: list[NearMissGroup]
 
 
+class AuditEntry(Item):
+    """A write, or a read of a restricted postmortem: when, who, what, on what, from where."""
+
+    at: str
+    actor: str
+    action: str
+    target: str
+    address: str | None
+
+
 class AuditLog(BaseModel):
-    items: list[Item]
+    items: list[AuditEntry]
 
 
-class PackCandidate(Item):
+class PackCandidate(PostmortemRef):
     """A postmortem the presenter may add to the pack."""
-
-    id: str
-    title: str
-    date: str
 
 
 class Precedent(Item):
@@ -494,15 +599,46 @@ class ClassPack(Item):
     comparison: list[Recurrence]
 
 
+class SemanticStatus(Item):
+    """The semantic index's state (`disabled`, `loading`, `embedding`, `ready`, `error`) and
+    model; PML_ADMIN_GROUP also gets its counts (`postmortems`, `passages`) and server paths."""
+
+    model_config = _sometimes(
+        postmortems={"type": "integer", "title": "Postmortems"},
+        passages={"type": "integer", "title": "Passages"},
+    )
+
+    state: str
+    model: str | None
+    error: str | None
+
+
+class SyncStatus(Item):
+    """The followed git repository's sync (`state`: `ok`, `failing`, `not synced yet`); under
+    `pml serve` also whether one is `running` and how many ran since the start."""
+
+    model_config = _sometimes(
+        running={"type": "boolean", "title": "Running"},
+        syncs_since_start={"type": "integer", "title": "Syncs Since Start"},
+    )
+
+    state: str
+    branch: str
+    commit: str | None
+    last_success_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+
+
 class Readiness(Item):
     status: Literal["ready", "not ready"]
     database: bool
     fulltext: bool
     semantic: bool
-    semantic_status: Item
+    semantic_status: SemanticStatus
     postmortems: int | None = None
     indexed_at: str | None = None
-    sync: Item | None = None
+    sync: SyncStatus | None = None
 
 
 class RowMessage(BaseModel):
@@ -681,12 +817,24 @@ class OncallDeliveries(BaseModel):
     items: list[OncallDelivery]
 
 
+class SlackText(Item):
+    type: str
+    text: str
+
+
+class SlackBlock(Item):
+    """A Block Kit block; the slash command answers `section` blocks of `mrkdwn` text."""
+
+    type: str
+    text: SlackText
+
+
 class SlackAnswer(Item):
     """A slash command's answer as Slack Block Kit, seen only by whoever asked."""
 
     response_type: str
     text: str
-    blocks: list[Item]
+    blocks: list[SlackBlock]
 
 
 def json_or_markdown(model: type[BaseModel], what: str) -> dict[int | str, dict[str, object]]:

@@ -29,6 +29,8 @@ from tests.routes import every_route
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 JSON = "application/json"
 HIKARI = "2026-03-09-checkout-hikari-pool-saturation"
+STATISTICS = ("median", "mean", "p90")  # of a duration trend's periods
+UNMAPPED = b"INC-90,Ledger batch late,ledger-batch,SEV3,2025-02-14T10:00:00Z,,,,,,,\n"
 
 
 def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -227,3 +229,65 @@ def test_packs_drill_downs_and_near_misses_answer_what_openapi_documents(
     assert undeclared(overview) == []
     error_class = sample.get("/api/error-classes/connection-pool-exhaustion").json()
     assert undeclared(schemas.ErrorClassOverview.model_validate(error_class)) == []
+
+
+def test_duplicates_trends_targets_digest_and_readiness_answer_what_openapi_documents(
+    sample: TestClient,
+) -> None:
+    pairs = schemas.DuplicatePairs.model_validate(
+        sample.get("/api/duplicates", params={"threshold": 0.6}).json()
+    )
+    assert pairs.items and pairs.items[0].postmortem.id != pairs.items[0].possible_duplicate_of.id
+    assert undeclared(pairs) == []
+
+    as_of = {"as_of": "2026-11-26"}
+    for metric in ("mttr", "mtta", "mttd"):
+        trend = schemas.DurationTrend.model_validate(
+            sample.get(f"/api/trends/{metric}", params=as_of).json()
+        )
+        measured = [point for point in trend.series if point.measured]
+        assert measured and measured[0].model_extra
+        assert set(measured[0].model_extra) == {f"{metric}_seconds_{s}" for s in STATISTICS}
+        assert undeclared(trend) == []
+    budget = schemas.ErrorBudget.model_validate(
+        sample.get("/api/trends/error-budget", params=as_of).json()
+    )
+    assert budget.items and len(budget.items[0].series) == len(budget.periods)
+    assert undeclared(budget) == []
+
+    targets = schemas.Targets.model_validate(sample.get("/api/targets", params=as_of).json())
+    assert targets.items and targets.items[0].quarters
+    assert undeclared(targets) == []
+
+    digest = schemas.Digest.model_validate(
+        sample.get("/api/digest", params={"week": "2025-W07"}).json()
+    )
+    assert digest.items and digest.items[0].this_week
+    assert undeclared(digest) == []
+
+    ready = schemas.Readiness.model_validate(sample.get("/readyz").json())
+    assert ready.semantic_status.state == "ready" and undeclared(ready) == []
+
+
+def test_the_audit_log_and_unmapped_services_answer_what_openapi_documents(
+    settings: Settings,
+) -> None:
+    secured = settings.model_copy(
+        update={"auth": "proxy", "trusted_proxies": "10.0.0.5/32", "admin_group": "sre-admin"}
+    )
+    admin = {"X-Forwarded-User": "root", "X-Forwarded-Groups": "sre-admin"}
+    with TestClient(create_app(secured), client=("10.0.0.5", 4321)) as client:
+        imported = client.post(
+            "/api/incidents/import",
+            params={"source": "csv"},
+            content=(FIXTURES / "incidents.csv").read_bytes() + UNMAPPED,
+            headers={"content-type": "text/csv", **admin},
+        )
+        assert imported.status_code == 200, imported.text
+        log = schemas.AuditLog.model_validate(client.get("/api/audit", headers=admin).json())
+        assert [entry.target.split("?")[0] for entry in log.items] == ["POST /api/incidents/import"]
+        assert undeclared(log) == []
+        unmapped = schemas.UnmappedServices.model_validate(
+            client.get("/api/services/unmapped", headers=admin).json()
+        )
+        assert unmapped.items and undeclared(unmapped) == []

@@ -13,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from api import schemas
 from api.app import create_app
 from indexer.config import Settings
+from tests.api.test_openapi import undeclared
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 URL = "/api/slack/commands"
@@ -71,6 +73,7 @@ def test_a_signed_command_gets_the_top_postmortems_as_block_kit(client: TestClie
         for text in sections
     )
     assert all("<b>" not in text for text in sections)
+    assert undeclared(schemas.SlackAnswer.model_validate(reply)) == []  # what /openapi.json says
 
 
 def test_restricted_postmortems_never_reach_a_channel(client: TestClient) -> None:
