@@ -280,10 +280,13 @@ class QueryBuilder:
         clauses = []
         enough = self.enough(parsed, expand)
         if enough is not None:
-            matches = [
-                (tantivy.Occur.Must, self.text_query(parsed, expand, proximity=False)),
-                (tantivy.Occur.Must, enough),
-            ]
+            matches = [(tantivy.Occur.Must, enough)]
+            # Holding enough of the query's words is matching it, unless it asks for a
+            # phrase (words together) or excludes words: only then is the text
+            # query needed too (it doubles the count's cost).
+            if parsed.phrases or parsed.excluded:
+                text = self.text_query(parsed, expand, proximity=False)
+                matches.append((tantivy.Occur.Must, text))
             if among is not None:
                 matches.append((tantivy.Occur.Must, self.ids_query(among)))
             clauses.append((tantivy.Occur.Should, tantivy.Query.boolean_query(matches)))
