@@ -143,6 +143,7 @@ class SentenceTransformerEmbedder:
         self.path = path
         # `preprocess` in sentence-transformers 6, `tokenize` before.
         self._preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
+        self._plain_traced: Any = None  # the transformer traced as it is (`_traced`)
         self._query_model = self._traced()
         # Renamed in sentence-transformers 6; older releases only have the long name.
         dimension = getattr(self._model, "get_embedding_dimension", None)
@@ -208,6 +209,8 @@ class SentenceTransformerEmbedder:
         for candidate in candidates:
             traced = self._trace(candidate)
             if traced is not None:
+                if candidate is transformer:  # the plain one: `compile` keeps it as is
+                    self._plain_traced = traced
                 return traced
         return None
 
@@ -249,10 +252,12 @@ class SentenceTransformerEmbedder:
         tokenizer = self.path / "tokenizer.json"
         if recipe is None or not tokenizer.is_file():
             return False
-        transformer = getattr(self._model[0], "model", None) or getattr(
-            self._model[0], "auto_model", None
-        )
-        traced = self._trace(transformer) if transformer is not None else None
+        traced = self._plain_traced
+        if traced is None:  # the query model is the int8 copy: trace the plain one
+            transformer = getattr(self._model[0], "model", None) or getattr(
+                self._model[0], "auto_model", None
+            )
+            traced = self._trace(transformer) if transformer is not None else None
         if traced is None:
             return False
         folder.parent.mkdir(parents=True, exist_ok=True)
