@@ -77,20 +77,22 @@ RESAMPLES = 2000
 LEVEL = 0.90
 
 # The settings tried, per mode. Each knob is general (docs/search.md says
-# what it does); none names a query. The first value is the shipped one.
-FULLTEXT_GRID: dict[str, tuple[Any, ...]] = {
-    "framing": (True, False),
-    "feedback_terms": (10, 0),
-    "proximity": (True, False),
-    "vocab_boost": (2.0, 1.0),
-}
+# what it does); none names a query. The first value is the shipped one:
+# full-text mode ranks without feedback and proximity (`Searcher._lexical`),
+# hybrid's full-text side with them.
 GRID: dict[str, dict[str, tuple[Any, ...]]] = {
-    "fulltext": FULLTEXT_GRID,
+    "fulltext": {
+        "framing": (True, False),
+        "feedback_terms": (0, 10),
+        "proximity": (False, True),
+    },
     "semantic": {
         "framing": (True, False),
     },
     "hybrid": {
-        **FULLTEXT_GRID,
+        "framing": (True, False),
+        "feedback_terms": (10, 0),
+        "proximity": (True, False),
         "vote": ("agreement", "equal"),
     },
 }
@@ -103,15 +105,11 @@ COMPONENTS = (
     ("feedback", "hybrid", "feedback_terms", 10, 0),
     ("word-pair proximity", "fulltext", "proximity", True, False),
     ("word-pair proximity", "hybrid", "proximity", True, False),
-    ("taxonomy and tag words weighed 2 (vs 1)", "fulltext", "vocab_boost", 2.0, 1.0),
-    ("taxonomy and tag words weighed 2 (vs 1)", "hybrid", "vocab_boost", 2.0, 1.0),
     ("semantic vote by agreement (vs equal votes)", "hybrid", "vote", "agreement", "equal"),
 )
 # Not `Tuning` fields: which library (the shipped passage cut or the reference
-# one), the full-text `vocab` field's boost (_schema.FIELD_BOOSTS: the
-# taxonomy's words and the tags) and how the fusion weighs the semantic vote.
-SEARCHER_KNOBS = ("granularity", "vocab_boost", "vote")
-SHIPPED_BOOSTS = dict(_schema.FIELD_BOOSTS)
+# one) and how the fusion weighs the semantic vote.
+SEARCHER_KNOBS = ("granularity", "vote")
 
 Query = dict[str, Any]
 Config = dict[str, Any]
@@ -145,12 +143,9 @@ class Rankers:
         return dataclasses.replace(library.searcher, tuning=tuning_of(config))
 
     @cache  # noqa: B019 - one Rankers per run
-    def lexical(
-        self, text: str, terms: int, proximity: bool, vocab: float
-    ) -> list[tuple[str, float]]:
+    def lexical(self, text: str, terms: int, proximity: bool) -> list[tuple[str, float]]:
         config = {"feedback_terms": terms, "proximity": proximity}
         searcher = self.searcher(config)
-        self.boost_vocab(vocab)
         return searcher.index.rank(
             _query.parse(text),
             Filters(),
@@ -160,14 +155,6 @@ class Rankers:
             feedback=searcher.tuning.feedback,
             proximity=proximity,
         )
-
-    def boost_vocab(self, vocab: float) -> None:
-        """Full-text queries parsed from now on boost the vocab field by `vocab`."""
-        boosts = {**SHIPPED_BOOSTS, "vocab": vocab}
-        if boosts != _schema.FIELD_BOOSTS:
-            _schema.FIELD_BOOSTS = boosts
-            for library in self.libraries.values():
-                library.searcher.index.queries._queries.clear()  # parsed with the old boosts
 
     @cache  # noqa: B019
     def matches(self, text: str, granularity: str) -> list[Match]:
@@ -202,12 +189,11 @@ class Rankers:
         return [i for i, _ in ranked[:DEPTH]]
 
 
-def lexical_knobs(config: Config) -> tuple[int, bool, float]:
+def lexical_knobs(config: Config) -> tuple[int, bool]:
     shipped = Tuning()
     return (
         config.get("feedback_terms", shipped.feedback_terms),
         config.get("proximity", shipped.proximity),
-        config.get("vocab_boost", SHIPPED_BOOSTS["vocab"]),
     )
 
 
@@ -478,19 +464,19 @@ def sweep(rankers: Rankers, queries: list[Query], folds: list[int]) -> None:
         print(f"\n{mode}: {len(candidates)} settings tried")
         for fold, c in enumerate(chosen):
             print(f"  fold {fold + 1} chose: {describe(candidates[c])}")
-    rankers.boost_vocab(SHIPPED_BOOSTS["vocab"])
     print_table(f"{FOLDS}-fold cross-validated (nDCG@10 on held-out folds)", rows)
     print(
         f"\nAblations: cross-validated with the component and without it (the other knobs "
         f"chosen per fold), paired bootstrap {LEVEL:.0%} interval of the gain over queries\n"
     )
-    print("| component | mode | with | without | gain | 90% interval |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| component | mode | shipped | with | without | gain | 90% interval |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, mode, knob, on, off in COMPONENTS:
         candidates, grid_scores = grids[mode]
         with_it, _ = held_out(grid_scores, folds, _where(candidates, knob, on))
         without, _ = held_out(grid_scores, folds, _where(candidates, knob, off))
-        print(_gain_row([name, mode], with_it, without, queries))
+        shipped = "on" if GRID[mode][knob][0] == on else "off"
+        print(_gain_row([name, mode, shipped], with_it, without, queries))
     print(f"\n(sweep took {time.perf_counter() - started:.0f}s)")
 
 
@@ -514,7 +500,6 @@ def model_table(args: argparse.Namespace, queries: list[Query]) -> None:
         table, _ = cross_validated(
             per_query(rankers, queries, "hybrid", candidates), queries, folds
         )
-        rankers.boost_vocab(SHIPPED_BOOSTS["vocab"])
         embedder = library.semantic.embedder
         assert embedder is not None
         if not sample:

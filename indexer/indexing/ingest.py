@@ -141,7 +141,7 @@ def _index(
         if plan.write or plan.delete_ids:
             replicas.bump(db)  # same transaction: other replicas see rows and generation together
         db.flush()
-        with index.batch(library.taxonomy) as batch:
+        with index.batch() as batch:
             if rebuild:
                 batch.clear()
             for identifier in plan.delete_ids:

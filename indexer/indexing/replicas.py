@@ -121,7 +121,7 @@ class Follower:
                 changed = [i for i, digest in stored.items() if self.hashes.get(i) != digest]
                 removed = set(self.hashes) - set(stored)
                 postmortems = _load(db, changed)
-                with self.library.index.batch(self.library.taxonomy) as batch:
+                with self.library.index.batch() as batch:
                     for identifier in removed:
                         batch.delete(identifier)
                     for postmortem in postmortems:

@@ -24,7 +24,6 @@ import tantivy
 from indexer.filters import Filters
 from indexer.format import markdown
 from indexer.format.postmortem import Postmortem
-from indexer.format.taxonomy import Taxonomy
 from indexer.search import _query, _schema, _snippets, _strength
 from indexer.search._fulltext_query import NO_FEEDBACK as NO_FEEDBACK
 from indexer.search._fulltext_query import Feedback as Feedback
@@ -133,22 +132,15 @@ class Counts:
     facets: dict[str, dict[str, int]]
 
 
-def document(postmortem: Postmortem, taxonomy: Taxonomy) -> tantivy.Document:
+def document(postmortem: Postmortem) -> tantivy.Document:
     """The index document of a postmortem: text to rank on, keywords to filter on."""
     lead = [part for part in (postmortem.impact_summary, postmortem.trigger) if part]
-    vocab = [
-        taxonomy.words_for("error_classes", postmortem.error_classes),
-        taxonomy.words_for("contributing_factors", postmortem.contributing_factors),
-        taxonomy.words_for("services", postmortem.services),
-        " ".join(postmortem.tags),
-    ]
     body = "\n".join([postmortem.title, *lead, markdown.plain_text(postmortem.sections)])
     values: dict[str, Any] = {
         "id": postmortem.id,
         "title": postmortem.title,
         "body": body,
         **_schema.body_fields(body),
-        "vocab": " ".join(vocab),
         "headings": [s.heading for s in postmortem.sections if s.heading],
         "service": postmortem.services,
         "error_class": postmortem.error_classes,
@@ -178,12 +170,10 @@ class Batch:
         self,
         writer: tantivy.IndexWriter,
         shared: tantivy.IndexWriter,
-        taxonomy: Taxonomy,
         names: dict[int, str],
     ) -> None:
         self._writers = (writer, shared)
         self._shared = shared
-        self._taxonomy = taxonomy
         self.names = names
 
     def delete(self, identifier: str) -> None:
@@ -192,7 +182,7 @@ class Batch:
 
     def upsert(self, postmortem: Postmortem) -> None:
         self.delete(postmortem.id)
-        made = document(postmortem, self._taxonomy)
+        made = document(postmortem)
         self._writers[0].add_document(made)
         if postmortem.visibility == "internal":
             self._shared.add_document(made)
@@ -263,7 +253,7 @@ class SearchIndex:
         return index
 
     @contextmanager
-    def batch(self, taxonomy: Taxonomy) -> Iterator[Batch]:
+    def batch(self) -> Iterator[Batch]:
         """Write both indexes, each in one transaction: committed on success, else rolled back.
 
         The whole index commits first. A crash before the twin commits leaves
@@ -273,7 +263,7 @@ class SearchIndex:
         writer = self._index.writer(WRITER_HEAP, 1)
         twin = self.shared._index.writer(WRITER_HEAP // 2, 1)
         try:
-            yield Batch(writer, twin, taxonomy, self._names)
+            yield Batch(writer, twin, self._names)
             writer.commit()
             twin.commit()
             writer.wait_merging_threads()

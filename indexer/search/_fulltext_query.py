@@ -29,8 +29,6 @@ PHRASE_BOOST = 0.7
 # Query words that stand together in the text (`together`) add this share of
 # a word's score for each adjacent pair.
 PAIR_BOOST = 1.0
-# Where an expansion name of several words is still matched as a phrase (`other_names`).
-SHORT_TEXT_FIELDS = tuple(f for f in _schema.TEXT_FIELDS if f != "body")
 FEW_IDS = 64  # up to this many ids, a query for them is a list of term queries
 PARSED_QUERIES = 256
 # Pseudo-relevance feedback (RM3-like, `feedback`): words that stand out in the
@@ -69,7 +67,7 @@ class QueryBuilder:
     def __init__(self, schema: tantivy.Schema, index: tantivy.Index) -> None:
         self.schema = schema
         self._index = index
-        self._queries: dict[tuple[str, tuple[str, ...]], tantivy.Query] = {}
+        self._queries: dict[str, tantivy.Query] = {}
 
     def text_query(
         self, parsed: _query.ParsedQuery, expand: Expansion, proximity: bool = True
@@ -132,8 +130,7 @@ class QueryBuilder:
         (each adjacent pair of its analysed words, all of them): term
         queries, where phrase queries read the positions of its words in
         every postmortem holding them all (at 10,000 synthetic postmortems,
-        the slowest 1% of searches went from ~12 to ~5 ms to rank). The
-        taxonomy's words (`vocab`) are short, so there it stays a phrase.
+        the slowest 1% of searches went from ~12 to ~5 ms to rank).
         As with proximity, stop words are gone on both sides: "fail over"
         is fail_over in "we had to fail over the primary".
         """
@@ -142,18 +139,14 @@ class QueryBuilder:
             cleaned = _query.clean(name)
             words = _schema.analyze(cleaned)
             if len(words) < 2:
-                if words:  # one word: a term query in every text field
+                if words:  # one word: a term query
                     clauses.append((tantivy.Occur.Should, self.parse(f'"{cleaned}"')))
                 continue
             pairs = self.pair_terms(words)
-            body = (
+            whole = (
                 pairs[0]
                 if len(pairs) == 1
                 else tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in pairs])
-            )
-            short = self.parse(f'"{cleaned}"', SHORT_TEXT_FIELDS)
-            whole = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Should, short), (tantivy.Occur.Should, body)]
             )
             clauses.append((tantivy.Occur.Should, whole))
         return tantivy.Query.boolean_query(clauses) if clauses else None
@@ -168,17 +161,15 @@ class QueryBuilder:
     def excluded(self, parsed: _query.ParsedQuery) -> tantivy.Query:
         return self.parse(" ".join(f'"{word}"' for word in parsed.excluded))
 
-    def parse(self, syntax: str, fields: tuple[str, ...] = _schema.TEXT_FIELDS) -> tantivy.Query:
+    def parse(self, syntax: str) -> tantivy.Query:
         """Parse (about 1 ms for a long query); one search parses the same text several times."""
-        query = self._queries.get((syntax, fields))
+        query = self._queries.get(syntax)
         if query is None:
             # Exclusions are part of the syntax; every term is quoted, so nothing is an operator.
-            query, _errors = self._index.parse_query_lenient(
-                syntax, list(fields), field_boosts=_schema.FIELD_BOOSTS
-            )
+            query, _errors = self._index.parse_query_lenient(syntax, list(_schema.TEXT_FIELDS))
             if len(self._queries) >= PARSED_QUERIES:
                 self._queries.pop(next(iter(self._queries)), None)
-            self._queries[(syntax, fields)] = query
+            self._queries[syntax] = query
         return query
 
     def ids_query(self, ids: Sequence[str]) -> tantivy.Query:

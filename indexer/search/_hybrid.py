@@ -52,12 +52,15 @@ class Tuning:
     # Search for what a question is about, without its framing ("incidents
     # where ...", "what went wrong when ..."): _query.topic.
     framing: bool = True
+    # The next two reorder full-text's ranking where it is fused with the
+    # semantic one (hybrid mode); full-text mode ranks by the query's words
+    # alone, because there neither earned its place (`Searcher._lexical`).
     # Adjacent query words that stand together in the text score more
     # (_fulltext_query.QueryBuilder.together: the indexed word pairs).
     proximity: bool = True
-    # Pseudo-relevance feedback on full-text (_fulltext.py): this many words that
-    # the top hits agree on reorder the query's matches, the strongest at this
-    # weight of a query word (0: off).
+    # Pseudo-relevance feedback (_fulltext.py): this many words that the top
+    # hits agree on reorder the query's matches, the strongest at this weight
+    # of a query word (0: off).
     feedback_terms: int = 10
     feedback_weight: float = 0.3
 
@@ -188,7 +191,7 @@ class Searcher:
             ready.update((hit.id, hit) for hit in self.index.hits(page, parsed, {}, expand))
 
         if mode == "fulltext":
-            ranked = self._lexical(parsed, filters, groups, offset + limit, expand)
+            ranked = self._lexical(parsed, filters, groups, offset + limit, expand, fused=False)
             matches: list[Match] = []
         else:
             k = max(CANDIDATES, offset + limit)
@@ -219,8 +222,16 @@ class Searcher:
         groups: frozenset[str],
         k: int,
         expand: Expansion,
+        *,
+        fused: bool,
     ) -> list[tuple[str, float]]:
-        """Full-text's ranking, as the tuning asks."""
+        """Full-text's ranking. To be `fused` with the semantic ranking, proximity
+        and feedback reorder it, as the tuning asks; on its own (full-text mode,
+        or hybrid before the model is ready) it is BM25 over the query's words
+        and their other names: under cross-validation, proximity and feedback
+        earned their place in hybrid mode only (docs/search.md)."""
+        if not fused:
+            return self.index.rank(parsed, filters, groups, k, expand, proximity=False)
         tuning = self.tuning
         return self.index.rank(
             parsed, filters, groups, k, expand, feedback=tuning.feedback, proximity=tuning.proximity
@@ -270,7 +281,7 @@ class Searcher:
         # The query's embedding (traced torch) and the vector product run beside
         # full-text ranking: all of them release the interpreter lock.
         pending = self.helpers.submit(self._embedded_matches, text, filters, groups, k)
-        lexical = self._lexical(parsed, filters, groups, k, expand)
+        lexical = self._lexical(parsed, filters, groups, k, expand, fused=True)
         if while_waiting is not None and not pending.done():
             while_waiting(lexical)
         _, matches = pending.result()

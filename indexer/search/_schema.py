@@ -11,7 +11,7 @@ from indexer import filters
 
 # Bump when fields, tokenizers or what is written into them change: an index
 # with another version is deleted and rebuilt from the library.
-SCHEMA_VERSION = 8  # `pairs`: proximity reads indexed word pairs instead of phrase positions
+SCHEMA_VERSION = 9  # no `vocab` field: the taxonomy words and tags are not searched
 ANALYZER = "pml_en"
 PAIRS_ANALYZER = "pml_pairs"
 
@@ -21,12 +21,12 @@ FACETS = filters.NAMES
 COUNTED_FACETS = filters.COUNTED
 # Raw keyword fields that only filter.
 KEYWORDS = ("visibility", "audience")
-# The fields a query searches. The title is the first line of the body, so its
-# words count there; the `title` field is stored for display and not searched
-# (a title bonus on top scored the same as none under cross-validation,
-# issue 26, docs/search.md).
-TEXT_FIELDS = ("body", "vocab")
-FIELD_BOOSTS = {"vocab": 2.0, "body": 1.0}
+# The field a query searches: the body, whose first line is the title. The
+# `title` field is stored for display. A title bonus and a field of taxonomy
+# words and tags scored the same as the body alone under cross-validation
+# (issue 26, docs/search.md), so neither is searched: the taxonomy reaches a
+# query through expansion (_expansion.py), the tags through the tag filter.
+TEXT_FIELDS = ("body",)
 
 
 def analyzer() -> tantivy.TextAnalyzer:
@@ -95,7 +95,6 @@ def build() -> tantivy.Schema:
     builder.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
     builder.add_text_field("title", stored=True, tokenizer_name=ANALYZER)
     builder.add_text_field("body", stored=True, tokenizer_name=ANALYZER)
-    builder.add_text_field("vocab", stored=False, tokenizer_name=ANALYZER)
     # Adjacent analysed words of the body as single terms ("split_brain"):
     # proximity scores these term queries instead of sloppy phrase queries,
     # which read the positions of both words in every postmortem holding them

@@ -29,7 +29,7 @@ def vocabulary() -> taxonomy.Taxonomy:
 
 def build(*postmortems: Postmortem) -> SearchIndex:
     index = SearchIndex(None)
-    with index.batch(vocabulary()) as batch:
+    with index.batch() as batch:
         for one in postmortems:
             batch.upsert(one)
     return index

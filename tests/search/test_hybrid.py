@@ -85,7 +85,7 @@ def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
     vocabulary = taxonomy.load(SAMPLE_LIBRARY)
     postmortems = corpus()
     index = SearchIndex(None)
-    with index.batch(vocabulary) as batch:
+    with index.batch() as batch:
         for one in postmortems:
             batch.upsert(one)
     with store.session(engine) as db:
@@ -192,7 +192,7 @@ def test_hits_made_while_the_semantic_side_runs_are_the_hits_made_after(
     # Hybrid search makes full-text's page while it waits for the query's
     # embedding, then reuses those hits for the fused page: the same page
     # as making them afterwards, whatever the fused order and passages.
-    parsed = _query.parse("server connections timed out")
+    parsed = _query.parse("server connections timed out overnight")
     expand = searcher.expansion(parsed.text)
     lexical = searcher.index.rank(parsed, Filters(), frozenset(), 10, expand)
     assert len(lexical) >= 3

@@ -6,23 +6,28 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from benchmarks import eval_related, eval_search
+from indexer.db import store
 from indexer.filters import Filters
 from indexer.format import taxonomy
-from indexer.format.postmortem import parse
-from indexer.search import SearchIndex, _query, _schema
+from indexer.format.postmortem import Postmortem, parse
+from indexer.indexing import ingest
+from indexer.search import Searcher, SearchIndex, SemanticIndex, _query, _schema
 from indexer.search._fulltext import Feedback
-from indexer.search._hybrid import DEFAULT_TUNING
+from indexer.search._hybrid import DEFAULT_TUNING, fuse, matched
 from tests.conftest import postmortem_text
 
 EMPTY = taxonomy.parse("schema: 1\n", Path("taxonomy.yaml"))
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _index() -> SearchIndex:
-    index = SearchIndex(None)
+def _postmortems() -> list[Postmortem]:
     texts = {
         "lead": "PgBouncer pool saturated. Orders timed out; PgBouncer queue grew; "
         "the PgBouncer pool had no free server slots.",
@@ -37,17 +42,23 @@ def _index() -> SearchIndex:
     }
     topics = ("a DNS record", "a disk", "a leap second", "a bad deploy", "a BGP route", "cron")
     texts.update({f"filler{n}": f"An outage caused by {topic}." for n, topic in enumerate(topics)})
-    with index.batch(EMPTY) as batch:
-        for identifier, text in texts.items():
-            extra = (
-                {"visibility": "restricted", "audience": ["sec"]} if identifier == "hidden" else {}
+    made = []
+    for identifier, text in texts.items():
+        extra = {"visibility": "restricted", "audience": ["sec"]} if identifier == "hidden" else {}
+        made.append(
+            parse(
+                postmortem_text(id=identifier, title=identifier, summary=text, **extra),
+                f"{identifier}.md",
             )
-            batch.upsert(
-                parse(
-                    postmortem_text(id=identifier, title=identifier, summary=text, **extra),
-                    f"{identifier}.md",
-                )
-            )
+        )
+    return made
+
+
+def _index(postmortems: list[Postmortem] | None = None) -> SearchIndex:
+    index = SearchIndex(None)
+    with index.batch() as batch:
+        for one in postmortems or _postmortems():
+            batch.upsert(one)
     return index
 
 
@@ -70,9 +81,50 @@ def test_feedback_words_reorder_what_the_query_matches_and_never_add() -> None:
     ]
 
 
-def test_a_full_text_search_takes_feedback_from_its_own_top_hits_by_default() -> None:
+@pytest.fixture
+def searcher(tmp_path: Path) -> Iterator[Searcher]:
+    """The served search over `_postmortems`, with the test embedder ready."""
+    postmortems = _postmortems()
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'pml.sqlite3'}")
+    with store.session(engine) as db:
+        store.write_postmortems(db, postmortems, ingest.passage_rows(postmortems))
+        db.commit()
+    semantic = SemanticIndex(engine, "hash")
+    assert semantic.sync() > 0 and semantic.ready
+    with ThreadPoolExecutor(2) as helpers:
+        yield Searcher(_index(postmortems), semantic, EMPTY, helpers=helpers)
+    engine.dispose()
+
+
+def test_full_text_mode_ranks_by_the_words_alone_and_hybrid_adds_feedback(
+    searcher: Searcher,
+) -> None:
+    # Feedback and proximity earned their place beside the semantic ranking
+    # only (docs/search.md): full-text mode is BM25 over the query's words.
+    fulltext = [hit.id for hit in searcher.search("pool saturated", mode="fulltext").results]
+    assert fulltext.index("swimming") < fulltext.index("cousin")  # "pool" three times
+    parsed = _query.parse("pool saturated")
+    words_alone = searcher.index.rank(parsed, Filters(), frozenset(), 10, proximity=False)
+    assert fulltext == [identifier for identifier, _ in words_alone]
+    # Hybrid fuses the semantic ranking with full-text's as feedback reorders
+    # it: words its top hits agree on ("PgBouncer", "server slots") lift "cousin".
+    with_feedback = searcher.index.rank(
+        parsed, Filters(), frozenset(), 100, feedback=DEFAULT_TUNING.feedback
+    )
+    assert [i for i, _ in with_feedback].index("cousin") < fulltext.index("cousin")
+    expand = searcher.expansion(parsed.text)
+    _, matches = searcher.ranking(
+        parsed, parsed.text, Filters(), "semantic", frozenset(), 100, expand
+    )
+    fused = matched(fuse(with_feedback, matches), with_feedback, matches)
+    hybrid = [hit.id for hit in searcher.search("pool saturated", mode="hybrid").results]
+    assert hybrid == [identifier for identifier, _ in fused][: len(hybrid)]
+    assert "hidden" not in hybrid and "hidden" not in fulltext
+
+
+def test_feedback_reorders_a_search_without_changing_its_count() -> None:
     index = _index()
-    assert DEFAULT_TUNING.feedback_terms > 0  # shipped on: docs/search.md
+    assert DEFAULT_TUNING.feedback_terms > 0  # shipped on in hybrid mode: docs/search.md
     plain = index.search("pool saturated")
     results = index.search("pool saturated", feedback=DEFAULT_TUNING.feedback)
     before = [hit.id for hit in plain.results]

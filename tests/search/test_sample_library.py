@@ -29,9 +29,10 @@ def sample(sample_settings: Settings, open_library: Any) -> Library:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_pool_exhaustion_postmortems_come_first(sample: Library) -> None:
-    top = [hit.id for hit in sample.index.search("connection pool exhaustion", limit=4).results]
-    assert set(top) >= POOL_EXHAUSTION, top
-    # The catalog write-up never says "pool": the taxonomy's aliases find it.
+    found = sample.searcher.search("connection pool exhaustion", mode="fulltext", limit=4)
+    assert {hit.id for hit in found.results} >= POOL_EXHAUSTION, found.results
+    # The catalog write-up never says "pool": the query names the taxonomy's
+    # error class, whose postmortems match too.
     assert "pool" not in (
         SAMPLE_LIBRARY / "2025/2025-07-22-catalog-replica-too-many-clients.md"
     ).read_text().replace("connection-pool-exhaustion", "")
@@ -40,7 +41,7 @@ def test_pool_exhaustion_postmortems_come_first(sample: Library) -> None:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("query", ["the database ran out of connections", "too many connections"])
 def test_pool_exhaustion_found_by_what_people_remember(sample: Library, query: str) -> None:
-    top = [hit.id for hit in sample.index.search(query, limit=5).results]
+    top = [hit.id for hit in sample.searcher.search(query, mode="fulltext", limit=5).results]
     assert len(POOL_EXHAUSTION & set(top)) >= 2, top
 
 
