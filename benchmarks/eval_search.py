@@ -88,6 +88,7 @@ GRID: dict[str, dict[str, tuple[Any, ...]]] = {
     },
     "semantic": {
         "framing": (True, False),
+        "counted_first": (True, False),
     },
     "hybrid": {
         "framing": (True, False),
@@ -101,6 +102,7 @@ COMPONENTS = (
     ("framing words dropped", "fulltext", "framing", True, False),
     ("framing words dropped", "semantic", "framing", True, False),
     ("framing words dropped", "hybrid", "framing", True, False),
+    ("counted matches listed first", "semantic", "counted_first", True, False),
     ("feedback", "fulltext", "feedback_terms", 10, 0),
     ("feedback", "hybrid", "feedback_terms", 10, 0),
     ("word-pair proximity", "fulltext", "proximity", True, False),

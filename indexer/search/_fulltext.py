@@ -622,6 +622,21 @@ class SearchIndex:
             return Counts(0, {name: {} for name in _schema.COUNTED_FACETS})
         return self._summary(searcher, query)
 
+    def enough_among(
+        self, parsed: ParsedQuery, ids: Sequence[str], expand: Expansion = NO_EXPANSION
+    ) -> set[str]:
+        """Which of `ids` are at least partial matches by their words: holding enough
+        of the query's words, or another name of what it describes (`enough`)."""
+        enough = self.queries.enough(parsed, expand)
+        if enough is None or not ids:
+            return set()
+        searcher = self._searcher()
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, enough), (tantivy.Occur.Must, self.queries.ids_query(ids))]
+        )
+        found = searcher.search(query, len(ids), count=False)
+        return set(self._identify(searcher, [address for _, address in found.hits]))
+
     def _named(self, searcher: tantivy.Searcher, ids: Sequence[str], expand: Expansion) -> set[str]:
         """Which of `ids` hold another name of what the query describes."""
         named = self.queries.named_query(expand)

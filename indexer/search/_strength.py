@@ -37,6 +37,11 @@ def grade(coverage: float, similarity: float | None, named: bool = False) -> str
     return "weak"
 
 
+def counts(similarity: float) -> bool:
+    """A semantic match close enough in meaning to count, whatever its words."""
+    return grade(0.0, similarity) != "weak"
+
+
 def coverage(asked: frozenset[str], present: set[str]) -> float:
     """The share of the query's words (`asked`, analysed) that a text holds (`present`)."""
     return len(asked & present) / len(asked) if asked else 0.0

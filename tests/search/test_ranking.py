@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from indexer.format.postmortem import Postmortem, parse
 from indexer.indexing import ingest
 from indexer.search import Searcher, SearchIndex, SemanticIndex, _query, _schema
 from indexer.search._fulltext import Feedback
-from indexer.search._hybrid import DEFAULT_TUNING, fuse, matched
+from indexer.search._hybrid import DEFAULT_TUNING, Tuning, fuse, matched
 from tests.conftest import postmortem_text
 
 EMPTY = taxonomy.parse("schema: 1\n", Path("taxonomy.yaml"))
@@ -258,3 +259,21 @@ def test_a_related_ablation_pairs_each_held_out_postmortem_under_both_arms() -> 
     low, high = eval_related.interval([a - b for a, b in zip(on, off, strict=True)])
     assert 0 < low <= high
     assert eval_related.interval([0.2, -0.2] * 10)[0] < 0
+
+
+def test_semantic_mode_lists_what_it_counts_before_the_weak_matches(searcher: Searcher) -> None:
+    # "swimming" is nearer in meaning than "echo" and "cousin", but holds one
+    # of the three words and is not close enough to count: listed after them.
+    query = "pgbouncer pool certificate"
+    meaning_alone = dataclasses.replace(searcher, tuning=Tuning(counted_first=False))
+    before = [hit.id for hit in meaning_alone.search(query, mode="semantic").results]
+    assert before.index("swimming") < before.index("echo")
+    found = searcher.search(query, mode="semantic")
+    labels = [hit.strength for hit in found.results]
+    assert labels[: found.total] == [label for label in labels if label != "weak"]
+    assert "weak" not in labels[: found.total] and labels[found.total :] == ["weak"] * (
+        len(labels) - found.total
+    )
+    ids = [hit.id for hit in found.results]
+    assert ids.index("echo") < ids.index("swimming") and ids.index("cousin") < ids.index("swimming")
+    assert sorted(ids) == sorted(before)  # only the order changes
