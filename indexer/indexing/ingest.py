@@ -86,7 +86,7 @@ def run(
     """Make the library hold exactly `files` (from a folder, a git tree, ...), one run at a time.
 
     Every rebuild decision is made here: a forced run, a changed taxonomy
-    (its words are part of every index document), a new way of cutting
+    (every file is linted against it: `_flag`), a new way of cutting
     passages, a new index layout, or an index and a database that disagree
     on the number of postmortems. Paths are relative to the library root, so
     moving the folder (or reading the same files out of git) reindexes nothing.
