@@ -627,25 +627,22 @@ class SearchIndex:
     ) -> set[str]:
         """Which of `ids` are at least partial matches by their words: holding enough
         of the query's words, or another name of what it describes (`enough`)."""
-        enough = self.queries.enough(parsed, expand)
-        if enough is None or not ids:
-            return set()
-        searcher = self._searcher()
-        query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, enough), (tantivy.Occur.Must, self.queries.ids_query(ids))]
-        )
-        found = searcher.search(query, len(ids), count=False)
-        return set(self._identify(searcher, [address for _, address in found.hits]))
+        return self._among(self._searcher(), self.queries.enough(parsed, expand), ids)
 
     def _named(self, searcher: tantivy.Searcher, ids: Sequence[str], expand: Expansion) -> set[str]:
         """Which of `ids` hold another name of what the query describes."""
-        named = self.queries.named_query(expand)
-        if named is None or not ids:
+        return self._among(searcher, self.queries.named_query(expand), ids)
+
+    def _among(
+        self, searcher: tantivy.Searcher, query: tantivy.Query | None, ids: Sequence[str]
+    ) -> set[str]:
+        """Which of `ids` `query` matches (none when there is no query)."""
+        if query is None or not ids:
             return set()
-        query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, named), (tantivy.Occur.Must, self.queries.ids_query(ids))]
+        both = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, query), (tantivy.Occur.Must, self.queries.ids_query(ids))]
         )
-        found = searcher.search(query, len(ids), count=False)
+        found = searcher.search(both, len(ids), count=False)
         return set(self._identify(searcher, [address for _, address in found.hits]))
 
     def hits(

@@ -149,7 +149,7 @@ class QueryBuilder:
                 else tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in pairs])
             )
             clauses.append((tantivy.Occur.Should, whole))
-        return tantivy.Query.boolean_query(clauses) if clauses else None
+        return _any(clauses)
 
     def pair_terms(self, words: list[str]) -> list[tantivy.Query]:
         """A term query on the `pairs` field for each two adjacent analysed words."""
@@ -255,9 +255,7 @@ class QueryBuilder:
             clauses.append((tantivy.Occur.Should, self.text_query(parsed, expand, proximity=False)))
         if ids:
             clauses.append((tantivy.Occur.Should, self.ids_query(ids)))
-        if not clauses:
-            return None
-        return tantivy.Query.boolean_query(clauses)
+        return _any(clauses)
 
     def counted_query(
         self,
@@ -283,9 +281,7 @@ class QueryBuilder:
             clauses.append((tantivy.Occur.Should, tantivy.Query.boolean_query(matches)))
         if close:
             clauses.append((tantivy.Occur.Should, self.ids_query(close)))
-        if not clauses:
-            return None
-        return tantivy.Query.boolean_query(clauses)
+        return _any(clauses)
 
     def counting_query(
         self, parsed: ParsedQuery, plain: tantivy.Query, expand: Expansion
@@ -324,7 +320,7 @@ class QueryBuilder:
             clauses.append((tantivy.Occur.Should, tantivy.Query.boolean_query(words, needed)))
         if (other_names := self.named_query(expand)) is not None:
             clauses.append((tantivy.Occur.Should, other_names))
-        return tantivy.Query.boolean_query(clauses) if clauses else None
+        return _any(clauses)
 
     def named_query(self, expand: Expansion) -> tantivy.Query | None:
         """Postmortems tagged with an error class the query names, or holding another name."""
@@ -336,7 +332,7 @@ class QueryBuilder:
             clauses.append((tantivy.Occur.Should, tagged))
         if (other_names := self.other_names(expand.phrases)) is not None:
             clauses.append((tantivy.Occur.Should, other_names))
-        return tantivy.Query.boolean_query(clauses) if clauses else None
+        return _any(clauses)
 
     # What every query runs under.
 
@@ -385,3 +381,8 @@ class QueryBuilder:
                 )
             )
         return tantivy.Query.const_score_query(tantivy.Query.boolean_query(visible), 0.0)
+
+
+def _any(clauses: list[tuple[tantivy.Occur, tantivy.Query]]) -> tantivy.Query | None:
+    """Whatever any of the (Should) clauses matches; None when there are none."""
+    return tantivy.Query.boolean_query(clauses) if clauses else None

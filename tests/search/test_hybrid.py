@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,13 @@ def corpus() -> list[Postmortem]:
     ]
 
 
-@pytest.fixture(scope="module")
-def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
-    folder: Path = tmp_path_factory.mktemp("hybrid")
+@contextmanager
+def served(
+    folder: Path, postmortems: list[Postmortem], vocabulary: taxonomy.Taxonomy
+) -> Iterator[Searcher]:
+    """The served search over `postmortems`, in memory and in `folder`, with the
+    test embedder ready."""
     engine = store.make_engine(f"sqlite:///{folder / 'pml.sqlite3'}")
-    vocabulary = taxonomy.load(SAMPLE_LIBRARY)
-    postmortems = corpus()
     index = SearchIndex(None)
     with index.batch() as batch:
         for one in postmortems:
@@ -93,10 +95,15 @@ def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
         db.commit()
     semantic = SemanticIndex(engine, "hash")
     assert semantic.sync() > 0 and semantic.ready, semantic.status()
-    helpers = ThreadPoolExecutor(2)
-    yield Searcher(index, semantic, vocabulary, helpers=helpers)
-    helpers.shutdown()
+    with ThreadPoolExecutor(2) as helpers:
+        yield Searcher(index, semantic, vocabulary, helpers=helpers)
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
+    with served(tmp_path_factory.mktemp("hybrid"), corpus(), taxonomy.load(SAMPLE_LIBRARY)) as made:
+        yield made
 
 
 def ids(searcher: Searcher, text: str, mode: str, filters: Filters | None = None) -> list[str]:

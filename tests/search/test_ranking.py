@@ -8,21 +8,19 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from benchmarks import eval_related, eval_search
-from indexer.db import store
 from indexer.filters import Filters
 from indexer.format import taxonomy
 from indexer.format.postmortem import Postmortem, parse
-from indexer.indexing import ingest
-from indexer.search import Searcher, SearchIndex, SemanticIndex, _query, _schema
+from indexer.search import Searcher, SearchIndex, _query, _schema
 from indexer.search._fulltext import Feedback
 from indexer.search._hybrid import DEFAULT_TUNING, Tuning, fuse, matched
 from tests.conftest import postmortem_text
+from tests.search.test_hybrid import served
 
 EMPTY = taxonomy.parse("schema: 1\n", Path("taxonomy.yaml"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,16 +83,8 @@ def test_feedback_words_reorder_what_the_query_matches_and_never_add() -> None:
 @pytest.fixture
 def searcher(tmp_path: Path) -> Iterator[Searcher]:
     """The served search over `_postmortems`, with the test embedder ready."""
-    postmortems = _postmortems()
-    engine = store.make_engine(f"sqlite:///{tmp_path / 'pml.sqlite3'}")
-    with store.session(engine) as db:
-        store.write_postmortems(db, postmortems, ingest.passage_rows(postmortems))
-        db.commit()
-    semantic = SemanticIndex(engine, "hash")
-    assert semantic.sync() > 0 and semantic.ready
-    with ThreadPoolExecutor(2) as helpers:
-        yield Searcher(_index(postmortems), semantic, EMPTY, helpers=helpers)
-    engine.dispose()
+    with served(tmp_path, _postmortems(), EMPTY) as made:
+        yield made
 
 
 def test_full_text_mode_ranks_by_the_words_alone_and_hybrid_adds_feedback(
